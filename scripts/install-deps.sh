@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Installs what building, testing and benchmarking nines needs, from Debian 12 packages and npm.
+# Does nothing when everything is already present. Usage: scripts/install-deps.sh [build|test|bench]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+want=build
+[ $# -gt 0 ] && want=$1
+
+build_pkgs=(g++ cmake ninja-build ccache pkg-config
+  libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
+  libssl-dev libtomlplusplus-dev libspdlog-dev libfmt-dev libcli11-dev libgtest-dev
+  curl ca-certificates)
+test_pkgs=(nodejs npm clang-14 libclang-rt-14-dev)
+bench_pkgs=(nginx wrk haproxy)
+
+pkgs=("${build_pkgs[@]}")
+case "$want" in
+  build) ;;
+  test) pkgs+=("${test_pkgs[@]}") ;;
+  bench) pkgs+=("${test_pkgs[@]}" "${bench_pkgs[@]}") ;;
+  *) echo "usage: $0 [build|test|bench]" >&2; exit 2 ;;
+esac
+
+missing=()
+for p in "${pkgs[@]}"; do
+  # node and npm may come from elsewhere on a developer machine; the command is what counts.
+  case "$p" in
+    nodejs) command -v node >/dev/null && continue ;;
+    npm) command -v npm >/dev/null && continue ;;
+  esac
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "install-deps: installing ${missing[*]}"
+  sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo=sudo
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if [ "$want" != build ] && [ ! -d tests/e2e/node_modules/openai ]; then
+  echo "install-deps: npm ci in tests/e2e"
+  (cd tests/e2e && npm ci --no-audit --no-fund --silent)
+fi
+exit 0

@@ -1,0 +1,123 @@
+// nines: one binary, several roles. This is the only file that knows every module: it parses the
+// command line, reads the config, and hands over to the role.
+
+#include <CLI/CLI.hpp>
+#include <fstream>
+#include <iostream>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+#include <sstream>
+
+#include "core/config.hpp"
+#include "gateway/gateway.hpp"
+#include "tools/bench.hpp"
+#include "tools/mock_llm.hpp"
+
+namespace {
+
+constexpr int exit_bad_config = 2;
+
+int print_problems(std::string_view source, const std::vector<nines::core::config_problem>& problems) {
+  std::cerr << "nines: invalid configuration (" << problems.size() << " problem"
+            << (problems.size() == 1 ? "" : "s") << "):\n";
+  for (const auto& p : problems) {
+    std::cerr << "  " << nines::core::format_problem(source, p) << "\n";
+  }
+  return exit_bad_config;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  spdlog::set_default_logger(spdlog::stderr_logger_mt("nines"));
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %l %v");
+
+  CLI::App app{"nines: a high-availability connection layer for LLM agent fleets"};
+  app.require_subcommand(1);
+
+  auto* gateway = app.add_subcommand("gateway", "OpenAI-compatible failover proxy");
+  std::string config_path;
+  std::vector<std::string> upstream_urls;
+  std::string listen = "127.0.0.1:8080";
+  unsigned workers = 0;
+  std::string access_log;
+  gateway->add_option("--config", config_path, "TOML config file (docs/config.md)");
+  gateway->add_option("--upstream", upstream_urls, "upstream base URL (repeatable), without --config");
+  gateway->add_option("--listen", listen, "host:port to listen on, without --config");
+  gateway->add_option("--workers", workers, "worker threads (0: one per core); overrides the config");
+  gateway->add_option("--access-log", access_log, "stdout, off, or a file; overrides the config");
+  bool check_only = false;
+  gateway->add_flag("--check", check_only, "validate the configuration and exit");
+
+  auto* mock = app.add_subcommand("mock-llm", "OpenAI-compatible mock model server with faults");
+  nines::tools::mock_options mock_opts;
+  std::string mock_faults;
+  mock->add_option("--listen", mock_opts.listen, "host:port (port 0: any free port)");
+  mock->add_option("--workers", mock_opts.workers, "worker threads");
+  mock->add_option("--tokens", mock_opts.answer_tokens, "tokens in every full answer");
+  mock->add_option("--model", mock_opts.model, "model name reported");
+  mock->add_option("--seed", mock_opts.seed, "seed for injected fault rates");
+  mock->add_option("--faults", mock_faults,
+                   "faults, e.g. error_rate=0.5,die_after=3,ttft_ms=100,tpot_ms=50");
+  mock->add_flag("--refuse", mock_opts.refuse, "hold the port and refuse every connection");
+
+  auto* bench = app.add_subcommand("bench", "load generator that validates every answer");
+  nines::tools::bench_options bench_opts;
+  nines::tools::add_bench_options(*bench, bench_opts);
+
+  CLI11_PARSE(app, argc, argv);
+
+  try {
+    if (*gateway) {
+      nines::core::config_result result;
+      std::string source = "command line";
+      if (!config_path.empty()) {
+        std::ifstream in(config_path);
+        if (!in) {
+          std::cerr << "nines: cannot read config file " << config_path << "\n";
+          return exit_bad_config;
+        }
+        std::stringstream text;
+        text << in.rdbuf();
+        source = config_path;
+        result = nines::core::parse_config(text.str(), config_path);
+        if (!upstream_urls.empty()) {
+          result.problems.push_back({"--upstream", 0, 0, "cannot be combined with --config"});
+          result.value.reset();
+        }
+      } else {
+        result = nines::core::config_from_flags(listen, upstream_urls);
+      }
+      if (!result.problems.empty()) {
+        return print_problems(source, result.problems);
+      }
+      auto cfg = *result.value;
+      if (workers > 0) {
+        cfg.gateway.workers = workers;
+      }
+      if (!access_log.empty()) {
+        cfg.gateway.access_log = access_log;
+      }
+      if (check_only) {
+        std::cout << source << ": configuration is valid (" << cfg.upstreams.size()
+                  << " upstreams)\n";
+        return 0;
+      }
+      return nines::gateway::run_gateway(cfg);
+    }
+    if (*mock) {
+      if (auto err = nines::tools::parse_mock_faults(mock_faults, mock_opts.faults); !err.empty()) {
+        std::cerr << "nines mock-llm: --faults: " << err << "\n";
+        return exit_bad_config;
+      }
+      return nines::tools::run_mock_llm(mock_opts);
+    }
+    if (*bench) {
+      return nines::tools::run_bench(bench_opts);
+    }
+  } catch (const std::exception& e) {
+    std::cerr << "nines: " << e.what() << "\n";
+    return 1;
+  }
+  return 0;
+}

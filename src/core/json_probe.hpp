@@ -1,0 +1,28 @@
+#pragma once
+// Validates a JSON document and picks out the few top-level facts the gateway routes on, without
+// building a DOM: a 4 MiB request carrying a base64 screenshot is scanned once, allocation-free.
+// Nesting depth is bounded (boost::json's max_depth), so hostile input cannot exhaust the stack.
+
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace nines::core {
+
+struct json_facts {
+  bool is_object = false;            // the document is a JSON object
+  std::optional<bool> stream;        // top-level "stream"
+  std::optional<std::string> model;  // top-level "model" (when a string)
+  bool has_error = false;            // top-level "error" key (an OpenAI error object)
+};
+
+struct json_probe_result {
+  bool valid = false;
+  json_facts facts;
+  std::string error;  // when invalid: what is wrong and at which byte
+};
+
+json_probe_result probe_json(std::string_view text);
+
+}  // namespace nines::core

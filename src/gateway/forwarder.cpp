@@ -1,0 +1,533 @@
+#include "gateway/forwarder.hpp"
+
+#include <fmt/format.h>
+#include <optional>
+
+#include "core/json_probe.hpp"
+#include "core/openai_error.hpp"
+#include "core/retry_policy.hpp"
+#include "core/sse_parser.hpp"
+#include "core/upstream_selector.hpp"
+#include "gateway/http_headers.hpp"
+
+namespace nines::gateway {
+namespace {
+
+using namespace net;
+using core::attempt_failure;
+using steady = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+using upstream_request = http::request<http::span_body<const char>>;
+using upstream_parser = http::response_parser<http::buffer_body>;
+
+constexpr std::size_t read_chunk_bytes = 16 * 1024;
+constexpr std::size_t kept_error_body_bytes = 64 * 1024;
+
+// The phases of one response on its way to the client (the stream state machine).
+enum class phase {
+  awaiting_first_byte,  // nothing sent: any failure can still be retried elsewhere
+  relaying,             // the client has bytes: failures end the stream with an error event
+  finished,             // complete response delivered
+  failed,               // ended with an error (explicit to the client when it had bytes)
+};
+
+// A retryable upstream answer kept to give the client when every attempt fails.
+struct kept_response {
+  unsigned status = 0;
+  http::fields headers;
+  std::string body;
+};
+
+struct attempt_result {
+  phase end = phase::awaiting_first_byte;  // finished/failed: the client got its answer
+  attempt_failure failure = attempt_failure::none;
+  std::string detail;
+  std::optional<milliseconds> retry_after;
+  std::optional<kept_response> response;
+};
+
+double ms_since(steady::time_point t) {
+  return std::chrono::duration<double, std::milli>(steady::now() - t).count();
+}
+
+template <class Rep, class Period>
+milliseconds clamp_ms(std::chrono::duration<Rep, Period> d) {
+  return std::max(milliseconds(1), std::chrono::duration_cast<milliseconds>(d));
+}
+
+bool is_event_stream(const http::fields& headers) {
+  const auto type = headers[http::field::content_type];
+  return type.size() >= 17 && beast::iequals(type.substr(0, 17), "text/event-stream");
+}
+
+class request_forwarder {
+ public:
+  request_forwarder(request& req, downstream& client, worker_state& worker,
+                    obs::request_record& record)
+      : req_(req), client_(client), worker_(worker), shared_(*worker.shared),
+        cfg_(*shared_.config), record_(record), start_(steady::now()),
+        deadline_(start_ + cfg_.retry.deadline) {}
+
+  awaitable<void> run();
+
+ private:
+  awaitable<attempt_result> attempt(std::size_t upstream);
+  awaitable<attempt_result> relay_stream(upstream_connection& conn, upstream_parser& parser,
+                                         std::size_t upstream, bool& reusable);
+  awaitable<error_code> read_some(upstream_connection& conn, upstream_parser& parser, char* buf,
+                                  std::size_t size, std::size_t& got);
+  upstream_request make_upstream_request(std::size_t upstream) const;
+  awaitable<void> answer_all_failed(const std::optional<kept_response>& kept,
+                                    attempt_failure failure, const std::string& why);
+  void note_first_byte() {
+    if (record_.ttfb_ms < 0) {
+      record_.ttfb_ms = ms_since(start_);
+    }
+  }
+
+  request& req_;
+  downstream& client_;
+  worker_state& worker_;
+  shared_state& shared_;
+  const core::config& cfg_;
+  obs::request_record& record_;
+  steady::time_point start_;
+  steady::time_point deadline_;
+  bool inspect_events_ = false;  // OpenAI routes: each event must be JSON or [DONE]
+};
+
+upstream_request request_forwarder::make_upstream_request(std::size_t upstream) const {
+  const auto& u = cfg_.upstreams[upstream];
+  upstream_request out;
+  out.method(req_.method());
+  out.version(11);
+  // Client path /v1/<rest> maps to <upstream base path>/<rest>.
+  std::string_view target = req_.target();
+  if (target.starts_with("/v1")) {
+    target.remove_prefix(3);
+  }
+  std::string path;
+  path.reserve(u.base_path.size() + target.size());
+  path.append(u.base_path).append(target);
+  out.target(path);
+  copy_request_headers(req_.base(), out.base(), !u.api_key.empty());
+  const bool default_port = u.port == (u.tls ? 443 : 80);
+  out.set(http::field::host, default_port ? u.host : u.host + ":" + std::to_string(u.port));
+  if (!u.api_key.empty()) {
+    out.set(http::field::authorization, "Bearer " + u.api_key);
+  }
+  out.set("x-request-id", record_.id);
+  out.keep_alive(true);
+  out.body() = boost::span<const char>(req_.body().data(), req_.body().size());
+  out.prepare_payload();
+  return out;
+}
+
+awaitable<error_code> request_forwarder::read_some(upstream_connection& conn,
+                                                   upstream_parser& parser, char* buf,
+                                                   std::size_t size, std::size_t& got) {
+  parser.get().body().data = buf;
+  parser.get().body().size = size;
+  auto [ec, n] = co_await conn.visit([&](auto& s) {
+    return http::async_read_some(s, conn.buffer(), parser, use_nothrow);
+  });
+  if (ec == http::error::need_buffer) {
+    ec = {};
+  }
+  got = size - parser.get().body().size;
+  co_return ec;
+}
+
+awaitable<attempt_result> request_forwarder::attempt(std::size_t upstream) {
+  auto& pool = worker_.pools[upstream];
+  attempt_result result;
+  const auto time_left = [&] { return clamp_ms(deadline_ - steady::now()); };
+
+  auto conn = pool.take_idle(steady::now());
+  auto upstream_req = make_upstream_request(upstream);
+  std::optional<upstream_parser> parser;
+  for (int round = 0;; ++round) {
+    if (!conn) {
+      auto outcome = co_await pool.connect(std::min(cfg_.timeouts.connect, time_left()));
+      if (!outcome.connection) {
+        shared_.health.record_connect_failure(upstream, steady::now(), shared_.cooldown);
+        result.failure = outcome.failure;
+        result.detail = outcome.error.message();
+        co_return result;
+      }
+      conn = std::move(outcome.connection);
+    }
+    const bool reused = conn->reused();
+    conn->tcp().expires_after(std::min(cfg_.timeouts.first_byte, time_left()));
+    auto [wec, wn] = co_await conn->visit([&](auto& s) {
+      return http::async_write(s, upstream_req, use_nothrow);
+    });
+    if (!wec) {
+      parser.emplace();
+      parser->body_limit(boost::none);
+      parser->header_limit(64 * 1024);
+      auto [rec, rn] = co_await conn->visit([&](auto& s) {
+        return http::async_read_header(s, conn->buffer(), *parser, use_nothrow);
+      });
+      if (!rec) {
+        break;
+      }
+      wec = rec;
+      if (rec == beast::error::timeout) {
+        result.failure = attempt_failure::first_byte_timeout;
+        result.detail = "no response header in time";
+        co_return result;
+      }
+    }
+    // A kept-alive connection the server had already closed: try once more on a fresh one; this
+    // is not a new attempt, since the request never reached a server that would process it.
+    if (reused && round == 0 &&
+        (wec == http::error::end_of_stream || wec == asio::error::eof ||
+         wec == asio::error::connection_reset || wec == asio::error::broken_pipe)) {
+      conn.reset();
+      continue;
+    }
+    result.failure = wec == http::error::end_of_stream || wec == asio::error::eof ||
+                             wec == asio::error::connection_reset || wec == asio::error::broken_pipe
+                         ? attempt_failure::reset
+                     : wn == 0 ? attempt_failure::write_error
+                               : attempt_failure::bad_response;
+    result.detail = wec.message();
+    co_return result;
+  }
+
+  shared_.health.record_success(upstream);
+  auto& head = parser->get();
+  const unsigned status = head.result_int();
+  bool reusable = head.keep_alive();
+
+  if (core::is_retryable_status(cfg_.retry.policy, status)) {
+    kept_response kept;
+    kept.status = status;
+    copy_response_headers(head.base(), kept.headers);
+    // Keep a bounded part of the error body for the client, should every attempt fail.
+    char buf[read_chunk_bytes];
+    conn->tcp().expires_after(std::min(milliseconds(2000), time_left()));
+    while (!parser->is_done() && kept.body.size() < kept_error_body_bytes) {
+      std::size_t got = 0;
+      if (co_await read_some(*conn, *parser, buf, sizeof buf, got)) {
+        reusable = false;
+        break;
+      }
+      kept.body.append(buf, got);
+    }
+    if (auto ra = head.find(http::field::retry_after); ra != head.end()) {
+      result.retry_after = core::parse_retry_after(ra->value());
+      if (result.retry_after) {
+        shared_.health.avoid_until(upstream, steady::now() + *result.retry_after);
+      }
+    }
+    if (reusable && parser->is_done()) {
+      pool.give_back(std::move(conn), steady::now());
+    } else {
+      conn->close();
+    }
+    result.failure = attempt_failure::retryable_status;
+    result.detail = fmt::format("status {}", status);
+    result.response = std::move(kept);
+    co_return result;
+  }
+
+  if (status / 100 == 2 && is_event_stream(head.base()) && req_.method() != http::verb::head) {
+    record_.stream = true;
+    result = co_await relay_stream(*conn, *parser, upstream, reusable);
+  } else {
+    // A whole response is read before anything is sent: a break in its middle can be retried,
+    // and the client never gets a 200 that is not complete.
+    std::string body;
+    char buf[read_chunk_bytes];
+    conn->tcp().expires_after(clamp_ms(start_ + cfg_.timeouts.request - steady::now()));
+    while (!parser->is_done()) {
+      std::size_t got = 0;
+      if (auto ec = co_await read_some(*conn, *parser, buf, sizeof buf, got)) {
+        conn->close();
+        result.failure = ec == beast::error::timeout ? attempt_failure::first_byte_timeout
+                                                     : attempt_failure::reset;
+        result.detail = "response body: " + ec.message();
+        co_return result;
+      }
+      body.append(buf, got);
+      if (body.size() > cfg_.limits.max_response_bytes) {
+        conn->close();
+        result.failure = attempt_failure::response_too_large;
+        result.detail = fmt::format("response over {} bytes", cfg_.limits.max_response_bytes);
+        co_return result;
+      }
+    }
+    http::response<http::string_body> res{head.result(), 11};
+    copy_response_headers(head.base(), res.base());
+    res.set("x-request-id", record_.id);
+    res.body() = std::move(body);
+    note_first_byte();
+    record_.status = status;
+    co_await client_.send(std::move(res));
+    result.end = client_.failed() ? phase::failed : phase::finished;
+    if (client_.failed()) {
+      record_.outcome = "client_closed";
+    }
+  }
+  if (reusable && parser->is_done()) {
+    pool.give_back(std::move(conn), steady::now());
+  } else {
+    conn->close();
+  }
+  co_return result;
+}
+
+awaitable<attempt_result> request_forwarder::relay_stream(upstream_connection& conn,
+                                                          upstream_parser& parser,
+                                                          std::size_t upstream, bool& reusable) {
+  attempt_result result;
+  core::sse_parser sse(cfg_.limits.max_event_bytes);
+  std::vector<core::sse_event> events;
+  std::string out;
+  char buf[read_chunk_bytes];
+  phase state = phase::awaiting_first_byte;
+  bool saw_done = false;
+  attempt_failure broke = attempt_failure::none;
+  std::string why;
+  const auto request_end = start_ + cfg_.timeouts.request;
+
+  while (state == phase::awaiting_first_byte || state == phase::relaying) {
+    const auto now = steady::now();
+    const auto limit = state == phase::awaiting_first_byte
+                           ? std::min<steady::duration>(cfg_.timeouts.first_byte, deadline_ - now)
+                           : std::min<steady::duration>(cfg_.timeouts.stream_idle, request_end - now);
+    conn.tcp().expires_after(clamp_ms(limit));
+    std::size_t got = 0;
+    error_code ec;
+    if (!parser.is_done()) {
+      ec = co_await read_some(conn, parser, buf, sizeof buf, got);
+    }
+    if (got > 0 && sse.feed(std::string_view(buf, got), events) != core::sse_error::none) {
+      broke = attempt_failure::bad_response;
+      why = "an event exceeded the limit of " + std::to_string(cfg_.limits.max_event_bytes) +
+            " bytes";
+    }
+    for (auto& event : events) {
+      if (saw_done || broke != attempt_failure::none) {
+        break;
+      }
+      if (event.data == "[DONE]") {
+        saw_done = true;
+        out.append("data: [DONE]\n\n");
+        continue;
+      }
+      if (inspect_events_) {
+        auto probe = core::probe_json(event.data);
+        if (!probe.valid) {
+          broke = attempt_failure::bad_response;
+          why = "malformed event from upstream: " + probe.error;
+          break;
+        }
+        if (probe.facts.has_error) {
+          broke = attempt_failure::bad_response;
+          why = "upstream sent an error event: " + event.data.substr(0, 512);
+          break;
+        }
+      }
+      event.id.reset();  // upstream ids mean nothing to our client
+      core::append_sse_event(out, event);
+    }
+    events.clear();
+    if (!out.empty()) {
+      if (state == phase::awaiting_first_byte) {
+        http::response<http::empty_body> header{parser.get().result(), 11};
+        copy_response_headers(parser.get().base(), header.base());
+        header.set(http::field::cache_control, "no-cache");
+        header.set("x-request-id", record_.id);
+        record_.status = parser.get().result_int();
+        note_first_byte();
+        if (co_await client_.begin_stream(std::move(header))) {
+          state = phase::failed;
+          break;
+        }
+        state = phase::relaying;
+      }
+      if (co_await client_.write_chunk(out)) {
+        state = phase::failed;
+        break;
+      }
+      out.clear();
+    }
+    if (saw_done) {
+      state = phase::finished;
+      break;
+    }
+    if (broke == attempt_failure::none) {
+      if (ec == beast::error::timeout) {
+        broke = state == phase::awaiting_first_byte ? attempt_failure::first_byte_timeout
+                                                    : attempt_failure::reset;
+        why = state == phase::awaiting_first_byte
+                  ? "no event in time"
+                  : fmt::format("stalled: no data for {} ms", cfg_.timeouts.stream_idle.count());
+      } else if (ec) {
+        broke = attempt_failure::reset;
+        why = "connection broke: " + ec.message();
+      } else if (parser.is_done()) {
+        broke = attempt_failure::reset;
+        why = "stream ended without [DONE]";
+      }
+    }
+    if (broke != attempt_failure::none) {
+      if (state == phase::awaiting_first_byte) {
+        // Nothing reached the client: this attempt failed, the loop may try another upstream.
+        reusable = false;
+        result.failure = broke;
+        result.detail = why;
+        co_return result;
+      }
+      state = phase::failed;
+    }
+  }
+
+  if (client_.failed()) {
+    // The client went away: stop the upstream generation by closing its connection.
+    reusable = false;
+    record_.outcome = "client_closed";
+    result.end = phase::failed;
+    co_return result;
+  }
+  if (state == phase::finished) {
+    // Read the end of the upstream body (normally already there) so the connection can be reused.
+    conn.tcp().expires_after(milliseconds(1000));
+    while (!parser.is_done()) {
+      std::size_t got = 0;
+      if (co_await read_some(conn, parser, buf, sizeof buf, got)) {
+        reusable = false;
+        break;
+      }
+    }
+    co_await client_.end_stream();
+    result.end = phase::finished;
+    co_return result;
+  }
+  // The client has part of an answer that cannot be completed: say so explicitly, no [DONE].
+  reusable = false;
+  record_.outcome = "stream_broken";
+  record_.detail = fmt::format("{}: {}", cfg_.upstreams[upstream].name, why);
+  const std::string error_event = core::openai_error_event(
+      "upstream_stream_broken",
+      fmt::format("the upstream stream broke after the response started ({}); the answer is "
+                  "incomplete",
+                  why),
+      "stream_broken");
+  co_await client_.write_chunk(error_event);
+  co_await client_.end_stream();
+  result.end = phase::failed;
+  co_return result;
+}
+
+awaitable<void> request_forwarder::answer_all_failed(const std::optional<kept_response>& kept,
+                                                     attempt_failure failure,
+                                                     const std::string& why) {
+  record_.outcome = "failed";
+  record_.detail = why;
+  if (kept) {
+    // The last upstream's own answer (a 503 or a 429 with its Retry-After) tells the client most.
+    http::response<http::string_body> res{static_cast<http::status>(kept->status), 11};
+    for (const auto& h : kept->headers) {
+      res.base().insert(h.name(), h.name_string(), h.value());
+    }
+    res.set("x-request-id", record_.id);
+    res.body() = kept->body;
+    record_.status = kept->status;
+    co_await client_.send(std::move(res));
+    co_return;
+  }
+  const bool timeout = failure == attempt_failure::first_byte_timeout ||
+                       failure == attempt_failure::connect_timeout;
+  const auto status = failure == attempt_failure::response_too_large ? http::status::bad_gateway
+                      : timeout                                      ? http::status::gateway_timeout
+                                                                     : http::status::bad_gateway;
+  auto res = json_error_response(11, status, "upstream_unavailable",
+                                 "no upstream could serve the request: " + why);
+  res.set("x-request-id", record_.id);
+  record_.status = static_cast<unsigned>(status);
+  co_await client_.send(std::move(res));
+}
+
+awaitable<void> request_forwarder::run() {
+  const std::string_view target = req_.target();
+  const bool openai_json_route = req_.method() == http::verb::post &&
+                                 (target.starts_with("/v1/chat/completions") ||
+                                  target.starts_with("/v1/completions") ||
+                                  target.starts_with("/v1/embeddings"));
+  if (openai_json_route) {
+    auto probe = core::probe_json(req_.body());
+    if (!probe.valid || !probe.facts.is_object) {
+      record_.outcome = "rejected";
+      record_.status = 400;
+      const std::string why = probe.valid ? "the request body must be a JSON object" : probe.error;
+      auto res = json_error_response(req_.version(), http::status::bad_request,
+                                     "invalid_request_error", why);
+      co_await client_.send(std::move(res));
+      co_return;
+    }
+    record_.stream = probe.facts.stream.value_or(false);
+    inspect_events_ = true;
+  }
+
+  std::vector<core::upstream_candidate> candidates(cfg_.upstreams.size());
+  std::uint64_t tried = 0;
+  std::optional<std::size_t> previous;
+  attempt_result last;
+  std::optional<kept_response> kept;
+  std::string history;
+  for (;;) {
+    const auto now = steady::now();
+    for (std::size_t i = 0; i < candidates.size(); ++i) {
+      candidates[i] = {cfg_.upstreams[i].priority, cfg_.upstreams[i].weight,
+                       shared_.health.available(i, now)};
+    }
+    const auto chosen = core::select_upstream(candidates, tried, worker_.random);
+    if (!chosen) {
+      break;  // no upstream configured: validation prevents it
+    }
+    if (previous) {
+      const auto plan = core::plan_next_attempt(cfg_.retry.policy, last.failure, record_.attempts,
+                                                deadline_ - now, last.retry_after,
+                                                *chosen == *previous, worker_.random);
+      if (!plan.retry) {
+        history += fmt::format(" ({})", plan.why_not);
+        break;
+      }
+      if (plan.delay.count() > 0) {
+        co_await sleep_for(plan.delay);
+      }
+    }
+    if (*chosen < 64) {
+      tried |= std::uint64_t{1} << *chosen;
+    }
+    ++record_.attempts;
+    record_.upstreams.push_back(cfg_.upstreams[*chosen].name);
+    last = co_await attempt(*chosen);
+    if (last.end != phase::awaiting_first_byte) {
+      co_return;
+    }
+    history += fmt::format("{}{}: {} ({})", history.empty() ? "" : "; ",
+                           cfg_.upstreams[*chosen].name, core::to_string(last.failure),
+                           last.detail);
+    previous = chosen;
+    if (last.response) {
+      kept = std::move(last.response);  // the most recent upstream answer wins
+    }
+  }
+  co_await answer_all_failed(kept, last.failure, history);
+}
+
+}  // namespace
+
+awaitable<void> forward_request(request& req, downstream& client, worker_state& worker,
+                                obs::request_record& record) {
+  request_forwarder forwarder(req, client, worker, record);
+  co_await forwarder.run();
+}
+
+}  // namespace nines::gateway

@@ -1,0 +1,19 @@
+#pragma once
+// Which headers cross the gateway. Hop-by-hop headers (RFC 9110 §7.6.1) stay on their own hop;
+// Host and Authorization are set per upstream; Accept-Encoding is dropped so that event streams
+// come back uncompressed and can be checked event by event.
+
+#include "net/asio.hpp"
+
+namespace nines::gateway {
+
+bool is_hop_by_hop(net::http::field field, std::string_view name);
+
+// Copies the client's request headers that an upstream should see.
+void copy_request_headers(const net::http::fields& from, net::http::fields& to,
+                          bool replace_authorization);
+
+// Copies an upstream's response headers that the client should see (not framing, not hop-by-hop).
+void copy_response_headers(const net::http::fields& from, net::http::fields& to);
+
+}  // namespace nines::gateway

@@ -1,0 +1,76 @@
+#include "gateway/router.hpp"
+
+#include <fmt/format.h>
+
+#include "core/openai_error.hpp"
+#include "gateway/forwarder.hpp"
+
+namespace nines::gateway {
+namespace {
+
+using namespace net;
+using steady = std::chrono::steady_clock;
+
+std::string request_id(const request& req, worker_state& worker) {
+  if (auto it = req.find("x-request-id"); it != req.end() && !it->value().empty() &&
+                                          it->value().size() <= 128) {
+    return std::string(it->value());
+  }
+  // Unique per process run: worker index, a per-worker counter, and a random run prefix.
+  static const std::uint64_t run = core::splitmix_rng(
+      static_cast<std::uint64_t>(steady::now().time_since_epoch().count())).next();
+  return fmt::format("{:08x}{:02x}{:010x}", static_cast<std::uint32_t>(run), worker.index,
+                     ++worker.next_request_number);
+}
+
+awaitable<void> send_json(downstream& client, obs::request_record& record, http::status status,
+                          std::string& body) {
+  http::response<http::string_body> res{status, client.version()};
+  res.set(http::field::content_type, "application/json");
+  res.set(http::field::cache_control, "no-store");
+  res.body() = std::move(body);
+  record.status = static_cast<unsigned>(status);
+  co_await client.send(std::move(res));
+}
+
+}  // namespace
+
+awaitable<void> handle_request(request& req, downstream& client, worker_state& worker) {
+  const auto start = steady::now();
+  obs::request_record record;
+  record.id = request_id(req, worker);
+  record.method = http::to_string(req.method());
+  const std::string_view target = req.target();
+  record.path = std::string(target.substr(0, target.find('?')));
+  record.bytes_in = req.body().size();
+
+  if (record.path == "/healthz" && req.method() == http::verb::get) {
+    std::string body = R"({"status":"ok"})";
+    co_await send_json(client, record, http::status::ok, body);
+  } else if (record.path == "/readyz" && req.method() == http::verb::get) {
+    const auto& health = worker.shared->health;
+    std::size_t usable = 0;
+    for (std::size_t i = 0; i < health.size(); ++i) {
+      usable += health.available(i, start) ? 1 : 0;
+    }
+    std::string body = fmt::format(R"({{"ready":{},"usable_upstreams":{},"upstreams":{}}})",
+                                   usable > 0, usable, health.size());
+    co_await send_json(client, record, usable > 0 ? http::status::ok : http::status::service_unavailable, body);
+  } else if (target == "/v1" || target.starts_with("/v1/") || target.starts_with("/v1?")) {
+    co_await forward_request(req, client, worker, record);
+  } else {
+    record.outcome = "rejected";
+    std::string body = core::openai_error_body("not_found",
+                                               fmt::format("no route for {} {}", record.method,
+                                                           record.path));
+    co_await send_json(client, record, http::status::not_found, body);
+  }
+  if (client.failed() && record.outcome == "ok") {
+    record.outcome = "client_closed";
+  }
+  record.bytes_out = client.bytes_sent();
+  record.duration_ms = std::chrono::duration<double, std::milli>(steady::now() - start).count();
+  worker.access_log.append(record);
+}
+
+}  // namespace nines::gateway

@@ -1,0 +1,47 @@
+#pragma once
+// Thread per core for a server role: N workers, each an io_context on its own thread with its own
+// acceptor on the same port (SO_REUSEPORT lets the kernel spread connections), so that nothing
+// mutable is shared between connections of different workers.
+//
+// Lifecycle: bind() (may throw: startup), start(), then run() blocks until every worker is done.
+// begin_drain() (any thread) stops accepting and closes idle keep-alive connections; in-flight
+// requests finish and the workers' run() returns by itself. stop() ends everything at once.
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "net/http_server.hpp"
+
+namespace nines::net {
+
+class server_group {
+ public:
+  server_group(std::string host, std::uint16_t port, unsigned workers, server_limits limits);
+  ~server_group();
+
+  // Opens the acceptors. Returns the bound port (useful when `port` was 0). Throws on failure.
+  std::uint16_t bind();
+
+  unsigned size() const { return static_cast<unsigned>(workers_.size()); }
+  asio::io_context& context(unsigned worker);
+
+  // Starts accepting on worker `worker`; its connections are served by `handler`.
+  void start(unsigned worker, request_handler handler);
+
+  // Runs all workers on their own threads and returns when all have finished.
+  void run();
+
+  void begin_drain();
+  void stop();
+
+ private:
+  struct worker;
+  std::string host_;
+  std::uint16_t port_;
+  server_limits limits_;
+  std::vector<std::unique_ptr<worker>> workers_;
+};
+
+}  // namespace nines::net

@@ -1,0 +1,101 @@
+#include "obs/access_log.hpp"
+
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <stdexcept>
+#include <unistd.h>
+
+#include "core/json_text.hpp"
+
+namespace nines::obs {
+
+std::string format_access_line(const request_record& r) {
+  std::string line;
+  line.reserve(256);
+  line.append("{\"id\":");
+  core::append_json_string(line, r.id);
+  line.append(",\"method\":");
+  core::append_json_string(line, r.method);
+  line.append(",\"route\":");
+  core::append_json_string(line, r.path);
+  fmt::format_to(std::back_inserter(line), ",\"status\":{},\"stream\":{},\"attempts\":{}",
+                 r.status, r.stream, r.attempts);
+  line.append(",\"upstreams\":[");
+  for (std::size_t i = 0; i < r.upstreams.size(); ++i) {
+    if (i > 0) {
+      line.push_back(',');
+    }
+    core::append_json_string(line, r.upstreams[i]);
+  }
+  line.append("],\"outcome\":");
+  core::append_json_string(line, r.outcome);
+  if (!r.detail.empty()) {
+    line.append(",\"detail\":");
+    core::append_json_string(line, r.detail);
+  }
+  if (r.ttfb_ms >= 0) {
+    fmt::format_to(std::back_inserter(line), ",\"ttfb_ms\":{:.3f}", r.ttfb_ms);
+  }
+  fmt::format_to(std::back_inserter(line),
+                 ",\"duration_ms\":{:.3f},\"bytes_in\":{},\"bytes_out\":{}}}\n", r.duration_ms,
+                 r.bytes_in, r.bytes_out);
+  return line;
+}
+
+std::shared_ptr<access_log_sink> access_log_sink::open(const std::string& where) {
+  if (where == "off") {
+    return std::shared_ptr<access_log_sink>(new access_log_sink(-1, false));
+  }
+  if (where == "stdout" || where.empty()) {
+    return std::shared_ptr<access_log_sink>(new access_log_sink(STDOUT_FILENO, false));
+  }
+  const int fd = ::open(where.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+  if (fd < 0) {
+    throw std::runtime_error("cannot open access log " + where + ": " + std::strerror(errno));
+  }
+  return std::shared_ptr<access_log_sink>(new access_log_sink(fd, true));
+}
+
+access_log_sink::~access_log_sink() {
+  if (owned_ && fd_ >= 0) {
+    ::close(fd_);
+  }
+}
+
+void access_log_sink::write(std::string_view lines) {
+  if (fd_ < 0) {
+    return;
+  }
+  std::lock_guard lock(mutex_);
+  while (!lines.empty()) {
+    const ssize_t n = ::write(fd_, lines.data(), lines.size());
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
+    if (n <= 0) {
+      return;  // a full disk or a closed pipe must not stop the gateway; lines are dropped
+    }
+    lines.remove_prefix(static_cast<std::size_t>(n));
+  }
+}
+
+void access_log_buffer::append(const request_record& record) {
+  if (!sink_->enabled()) {
+    return;
+  }
+  pending_.append(format_access_line(record));
+  if (pending_.size() >= 16 * 1024) {
+    flush();
+  }
+}
+
+void access_log_buffer::flush() {
+  if (!pending_.empty()) {
+    sink_->write(pending_);
+    pending_.clear();
+  }
+}
+
+}  // namespace nines::obs

@@ -1,0 +1,546 @@
+#include "tools/mock_llm.hpp"
+
+#include <boost/asio/signal_set.hpp>
+#include <boost/json.hpp>
+#include <charconv>
+#include <fmt/format.h>
+#include <mutex>
+#include <spdlog/spdlog.h>
+#include <sys/socket.h>
+#include <thread>
+
+#include "core/clock.hpp"
+#include "core/config.hpp"
+#include "core/mock_model.hpp"
+#include "core/openai_error.hpp"
+#include "net/server_group.hpp"
+
+namespace nines::tools {
+namespace {
+
+using namespace net;
+namespace json = boost::json;
+using std::chrono::milliseconds;
+
+std::optional<double> to_double(std::string_view v) {
+  double d = 0;
+  auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), d);
+  if (ec != std::errc() || p != v.data() + v.size()) {
+    return std::nullopt;
+  }
+  return d;
+}
+
+std::optional<std::size_t> to_size(std::string_view v) {
+  std::size_t n = 0;
+  auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+  if (ec != std::errc() || p != v.data() + v.size()) {
+    return std::nullopt;
+  }
+  return n;
+}
+
+// Process-wide state shared by the mock's workers.
+struct mock_state {
+  mock_options options;
+  std::mutex mutex;
+  mock_faults faults;  // guarded by mutex
+  std::atomic<std::uint64_t> requests{0}, streams{0}, errors_503{0}, errors_429{0},
+      continuations{0}, completed{0}, broken{0};
+
+  mock_faults current_faults() {
+    std::lock_guard lock(mutex);
+    return faults;
+  }
+};
+
+struct mock_worker {
+  mock_state& state;
+  core::splitmix_rng random;
+  std::uint64_t counter = 0;
+};
+
+http::response<http::string_body> json_response(unsigned version, http::status status,
+                                                std::string body) {
+  http::response<http::string_body> res{status, version};
+  res.set(http::field::content_type, "application/json");
+  res.body() = std::move(body);
+  return res;
+}
+
+std::string stats_json(mock_state& s) {
+  json::object o;
+  o["requests"] = s.requests.load();
+  o["streams"] = s.streams.load();
+  o["errors_503"] = s.errors_503.load();
+  o["errors_429"] = s.errors_429.load();
+  o["continuations"] = s.continuations.load();
+  o["completed"] = s.completed.load();
+  o["broken"] = s.broken.load();
+  return json::serialize(o);
+}
+
+std::string faults_from_json(const json::value& v, mock_faults& f) {
+  const auto* o = v.if_object();
+  if (o == nullptr) {
+    return "faults must be a JSON object";
+  }
+  mock_faults next;
+  std::string parts;
+  for (const auto& [k, val] : *o) {
+    std::string value;
+    if (val.is_string()) {
+      value = std::string(val.get_string());
+    } else if (val.is_number() || val.is_bool()) {
+      value = json::serialize(val);
+    } else if (val.is_null()) {
+      continue;
+    } else {
+      return fmt::format("'{}' must be a number", std::string_view(k));
+    }
+    parts += fmt::format("{}{}={}", parts.empty() ? "" : ",", std::string_view(k), value);
+  }
+  if (auto err = parse_mock_faults(parts, next); !err.empty()) {
+    return err;
+  }
+  f = next;
+  return {};
+}
+
+json::object usage_of(const core::mock_plan& plan) {
+  const std::size_t completion = plan.end_token - plan.first_token;
+  json::object usage;
+  usage["prompt_tokens"] = plan.prompt_tokens;
+  usage["completion_tokens"] = completion;
+  usage["total_tokens"] = plan.prompt_tokens + completion;
+  return usage;
+}
+
+std::string usage_chunk_json(bool chat, const core::mock_plan& plan, const std::string& id,
+                             std::int64_t created, const std::string& model) {
+  json::object o;
+  o["id"] = id;
+  o["object"] = chat ? "chat.completion.chunk" : "text_completion";
+  o["created"] = created;
+  o["model"] = model;
+  o["choices"] = json::array{};
+  o["usage"] = usage_of(plan);
+  return json::serialize(o);
+}
+
+std::string whole_answer_json(bool chat, const core::mock_plan& plan, const std::string& id,
+                              std::int64_t created, const std::string& model) {
+  const std::string text = core::mock_answer_text(plan.seed, plan.first_token, plan.end_token);
+  json::object choice;
+  choice["index"] = 0;
+  if (chat) {
+    json::object message;
+    message["role"] = "assistant";
+    message["content"] = text;
+    choice["message"] = std::move(message);
+  } else {
+    choice["text"] = text;
+  }
+  choice["logprobs"] = nullptr;
+  choice["finish_reason"] = plan.stopped_by_length ? "length" : "stop";
+  json::object o;
+  o["id"] = id;
+  o["object"] = chat ? "chat.completion" : "text_completion";
+  o["created"] = created;
+  o["model"] = model;
+  o["choices"] = json::array{std::move(choice)};
+  o["usage"] = usage_of(plan);
+  return json::serialize(o);
+}
+
+std::string models_json(const std::string& name) {
+  json::object model;
+  model["id"] = name;
+  model["object"] = "model";
+  model["owned_by"] = "nines";
+  json::object o;
+  o["object"] = "list";
+  o["data"] = json::array{std::move(model)};
+  return json::serialize(o);
+}
+
+std::string embedding_json(std::string_view input, const std::string& model) {
+  const auto h = core::mock_text_hash(input);
+  json::array vec;
+  for (int i = 0; i < 8; ++i) {
+    vec.push_back(static_cast<double>((h >> (i * 8)) & 0xff) / 255.0);
+  }
+  json::object item;
+  item["object"] = "embedding";
+  item["index"] = 0;
+  item["embedding"] = std::move(vec);
+  json::object o;
+  o["object"] = "list";
+  o["data"] = json::array{std::move(item)};
+  o["model"] = model;
+  return json::serialize(o);
+}
+
+class exchange {
+ public:
+  exchange(request& req, downstream& client, mock_worker& worker)
+      : req_(req), client_(client), worker_(worker), state_(worker.state) {}
+
+  awaitable<void> run();
+
+ private:
+  awaitable<void> generate(bool chat);
+  awaitable<void> stream(bool chat, const core::mock_plan& plan, const json::object& body,
+                         const mock_faults& faults);
+  // Call with a named body: GCC 12 mishandles temporaries in co_await full-expressions
+  // (double destruction), so no coroutine call in this project takes one.
+  awaitable<void> send(http::status status, std::string& body) {
+    auto res = json_response(req_.version(), status, std::move(body));
+    co_await client_.send(std::move(res));
+  }
+  std::string chunk(bool chat, std::string_view text, const char* finish_reason,
+                    bool role) const;
+
+  request& req_;
+  downstream& client_;
+  mock_worker& worker_;
+  mock_state& state_;
+  std::string id_;
+  std::int64_t created_ = 0;
+  std::string model_;
+};
+
+std::string exchange::chunk(bool chat, std::string_view text, const char* finish_reason,
+                            bool role) const {
+  json::object choice;
+  choice["index"] = 0;
+  if (chat) {
+    json::object delta;
+    if (role) {
+      delta["role"] = "assistant";
+    }
+    if (!text.empty() || role) {
+      delta["content"] = text;
+    }
+    choice["delta"] = std::move(delta);
+  } else {
+    choice["text"] = text;
+  }
+  choice["logprobs"] = nullptr;
+  choice["finish_reason"] = finish_reason ? json::value(finish_reason) : json::value(nullptr);
+  json::object o;
+  o["id"] = id_;
+  o["object"] = chat ? "chat.completion.chunk" : "text_completion";
+  o["created"] = created_;
+  o["model"] = model_;
+  o["choices"] = json::array{std::move(choice)};
+  return "data: " + json::serialize(o) + "\n\n";
+}
+
+awaitable<void> exchange::stream(bool chat, const core::mock_plan& plan, const json::object& body,
+                                 const mock_faults& faults) {
+  state_.streams++;
+  http::response<http::empty_body> header{http::status::ok, req_.version()};
+  header.set(http::field::content_type, "text/event-stream");
+  header.set(http::field::cache_control, "no-cache");
+  if (co_await client_.begin_stream(std::move(header))) {
+    co_return;
+  }
+  if (faults.ttft.count() > 0) {
+    co_await sleep_for(faults.ttft);
+  }
+  if (chat) {
+    const std::string first = chunk(true, "", nullptr, true);
+    if (co_await client_.write_chunk(first)) {
+      co_return;
+    }
+  }
+  std::size_t emitted = 0;
+  for (std::size_t i = plan.first_token; i < plan.end_token; ++i) {
+    if (faults.die_after && emitted == *faults.die_after) {
+      state_.broken++;
+      client_.abort(true);
+      co_return;
+    }
+    if (faults.stall_after && emitted == *faults.stall_after) {
+      state_.broken++;
+      // Silence until the peer gives up (or five minutes): read what never comes.
+      auto& s = client_.stream();
+      s.expires_after(std::chrono::minutes(5));
+      char byte;
+      co_await s.async_read_some(asio::buffer(&byte, 1), use_nothrow);
+      client_.abort(false);
+      co_return;
+    }
+    if (faults.malformed_after && emitted == *faults.malformed_after) {
+      state_.broken++;
+      co_await client_.write_chunk("data: {\"id\": \"broken\", \"choices\": [\n\n");
+      client_.abort(false);
+      co_return;
+    }
+    if (i > plan.first_token && faults.tpot.count() > 0) {
+      co_await sleep_for(faults.tpot);
+    }
+    const std::string next = chunk(chat, core::mock_token(plan.seed, i), nullptr, false);
+    if (co_await client_.write_chunk(next)) {
+      co_return;
+    }
+    ++emitted;
+  }
+  std::string tail = chunk(chat, "", plan.stopped_by_length ? "length" : "stop", false);
+  const auto* options = body.if_contains("stream_options");
+  if (options && options->is_object()) {
+    if (const auto* u = options->get_object().if_contains("include_usage");
+        u && u->is_bool() && u->get_bool()) {
+      tail += "data: " + usage_chunk_json(chat, plan, id_, created_, model_) + "\n\n";
+    }
+  }
+  tail += "data: [DONE]\n\n";
+  if (!co_await client_.write_chunk(tail)) {
+    co_await client_.end_stream();
+    state_.completed++;
+  }
+}
+
+awaitable<void> exchange::generate(bool chat) {
+  json::error_code ec;
+  auto parsed = json::parse(req_.body(), ec);
+  if (ec || !parsed.is_object()) {
+    {
+      std::string reply = core::openai_error_body("invalid_request_error", "body must be a JSON object");
+      co_await send(http::status::bad_request, reply);
+    }
+    co_return;
+  }
+  auto& body = parsed.get_object();
+  mock_faults faults = state_.current_faults();
+  if (auto h = req_.find("x-mock-fault"); h != req_.end()) {
+    if (auto err = parse_mock_faults(h->value(), faults); !err.empty()) {
+      {
+        std::string reply = core::openai_error_body("invalid_request_error", err);
+        co_await send(http::status::bad_request, reply);
+      }
+      co_return;
+    }
+  }
+  if (faults.error_rate > 0 && worker_.random.uniform01() < faults.error_rate) {
+    state_.errors_503++;
+    {
+      std::string reply = core::openai_error_body("server_error", "mock overload (injected 503)");
+      co_await send(http::status::service_unavailable, reply);
+    }
+    co_return;
+  }
+  if (faults.rate_limit_rate > 0 && worker_.random.uniform01() < faults.rate_limit_rate) {
+    state_.errors_429++;
+    auto res = json_response(req_.version(), http::status::too_many_requests,
+                             core::openai_error_body("rate_limit_error", "mock rate limit"));
+    res.set(http::field::retry_after, std::to_string(faults.retry_after_s));
+    co_await client_.send(std::move(res));
+    co_return;
+  }
+  core::mock_plan plan;
+  std::string error;
+  if (!core::plan_mock_answer(body, chat, state_.options.answer_tokens, plan, error)) {
+    {
+      std::string reply = core::openai_error_body("invalid_request_error", error);
+      co_await send(http::status::bad_request, reply);
+    }
+    co_return;
+  }
+  if (plan.continuation) {
+    state_.continuations++;
+  }
+  id_ = fmt::format("{}-{:016x}{:x}", chat ? "chatcmpl" : "cmpl", plan.seed, ++worker_.counter);
+  created_ = std::chrono::duration_cast<std::chrono::seconds>(
+                 std::chrono::system_clock::now().time_since_epoch())
+                 .count();
+  model_ = state_.options.model;
+  if (const auto* m = body.if_contains("model"); m && m->is_string()) {
+    model_ = std::string(m->get_string());
+  }
+  const auto* stream_flag = body.if_contains("stream");
+  if (stream_flag && stream_flag->is_bool() && stream_flag->get_bool()) {
+    co_await stream(chat, plan, body, faults);
+    co_return;
+  }
+  if (faults.ttft.count() > 0) {
+    co_await sleep_for(faults.ttft);
+  }
+  std::string payload = whole_answer_json(chat, plan, id_, created_, model_);
+  if (faults.die_after || faults.stall_after || faults.malformed_after) {
+    // A non-streamed answer broken half-way: the declared length is never reached.
+    state_.broken++;
+    http::response<http::empty_body> header{http::status::ok, req_.version()};
+    header.set(http::field::content_type, "application/json");
+    header.content_length(payload.size());
+    http::response_serializer<http::empty_body> sr(header);
+    auto& s = client_.stream();
+    co_await http::async_write_header(s, sr, use_nothrow);
+    co_await asio::async_write(s, asio::buffer(payload.data(), payload.size() / 2), use_nothrow);
+    client_.abort(faults.die_after.has_value());
+    co_return;
+  }
+  state_.completed++;
+  {
+    std::string reply = std::move(payload);
+    co_await send(http::status::ok, reply);
+  }
+}
+
+awaitable<void> exchange::run() {
+  state_.requests++;
+  const std::string_view target = req_.target();
+  const std::string_view path = target.substr(0, target.find('?'));
+  if (req_.method() == http::verb::get && (path == "/health" || path == "/healthz")) {
+    {
+      std::string reply = R"({"status":"ok"})";
+      co_await send(http::status::ok, reply);
+    }
+  } else if (req_.method() == http::verb::get && path == "/v1/models") {
+    {
+      std::string reply = models_json(state_.options.model);
+      co_await send(http::status::ok, reply);
+    }
+  } else if (req_.method() == http::verb::post && path == "/v1/chat/completions") {
+    co_await generate(true);
+  } else if (req_.method() == http::verb::post && path == "/v1/completions") {
+    co_await generate(false);
+  } else if (req_.method() == http::verb::post && path == "/v1/embeddings") {
+    {
+      std::string reply = embedding_json(req_.body(), state_.options.model);
+      co_await send(http::status::ok, reply);
+    }
+  } else if (req_.method() == http::verb::get && path == "/mock/stats") {
+    {
+      std::string reply = stats_json(state_);
+      co_await send(http::status::ok, reply);
+    }
+  } else if (req_.method() == http::verb::post && path == "/mock/faults") {
+    json::error_code ec;
+    auto v = json::parse(req_.body(), ec);
+    mock_faults next;
+    std::string err = ec ? "invalid JSON: " + ec.message() : faults_from_json(v, next);
+    if (!err.empty()) {
+      {
+        std::string reply = core::openai_error_body("invalid_request_error", err);
+        co_await send(http::status::bad_request, reply);
+      }
+    } else {
+      {
+        std::lock_guard lock(state_.mutex);
+        state_.faults = next;
+      }
+      {
+        std::string reply = R"({"ok":true})";
+        co_await send(http::status::ok, reply);
+      }
+    }
+  } else {
+    {
+      std::string reply = core::openai_error_body("not_found", fmt::format("no route {}", path));
+      co_await send(http::status::not_found, reply);
+    }
+  }
+}
+
+awaitable<void> serve_mock(request& req, downstream& client, mock_worker& worker) {
+  exchange ex(req, client, worker);
+  co_await ex.run();
+}
+
+}  // namespace
+
+std::string parse_mock_faults(std::string_view text, mock_faults& f) {
+  while (!text.empty()) {
+    const auto comma = text.find(',');
+    std::string_view item = text.substr(0, comma);
+    text = comma == std::string_view::npos ? std::string_view{} : text.substr(comma + 1);
+    while (!item.empty() && item.front() == ' ') {
+      item.remove_prefix(1);
+    }
+    if (item.empty()) {
+      continue;
+    }
+    const auto eq = item.find('=');
+    if (eq == std::string_view::npos) {
+      return fmt::format("fault '{}' needs a value (key=value)", item);
+    }
+    const auto key = item.substr(0, eq);
+    const auto value = item.substr(eq + 1);
+    const auto number = to_double(value);
+    const auto count = to_size(value);
+    if (key == "error_rate" && number && *number >= 0 && *number <= 1) {
+      f.error_rate = *number;
+    } else if (key == "rate_limit_rate" && number && *number >= 0 && *number <= 1) {
+      f.rate_limit_rate = *number;
+    } else if (key == "retry_after" && count) {
+      f.retry_after_s = static_cast<unsigned>(*count);
+    } else if (key == "die_after" && count) {
+      f.die_after = *count;
+    } else if (key == "stall_after" && count) {
+      f.stall_after = *count;
+    } else if (key == "malformed_after" && count) {
+      f.malformed_after = *count;
+    } else if (key == "ttft_ms" && count) {
+      f.ttft = milliseconds(*count);
+    } else if (key == "tpot_ms" && count) {
+      f.tpot = milliseconds(*count);
+    } else {
+      return fmt::format("bad fault '{}': keys are error_rate, rate_limit_rate (0..1), "
+                         "retry_after, die_after, stall_after, malformed_after, ttft_ms, tpot_ms",
+                         item);
+    }
+  }
+  return {};
+}
+
+int run_mock_llm(const mock_options& options) {
+  const auto addr = core::parse_listen_address(options.listen);
+  if (!addr) {
+    throw std::runtime_error("--listen must be host:port");
+  }
+  if (options.refuse) {
+    // A bound socket that never listens: every connect gets ECONNREFUSED, and the port stays ours.
+    asio::io_context ctx;
+    tcp::socket socket(ctx);
+    const tcp::endpoint ep(asio::ip::make_address(addr->host), addr->port);
+    socket.open(ep.protocol());
+    socket.set_option(asio::socket_base::reuse_address(true));
+    socket.bind(ep);
+    spdlog::info("nines mock-llm refusing connections on http://{}:{}", addr->host,
+                 socket.local_endpoint().port());
+    asio::signal_set signals(ctx, SIGTERM, SIGINT);
+    signals.async_wait([](const error_code&, int) {});
+    ctx.run();
+    return 0;
+  }
+  auto state = std::make_shared<mock_state>();
+  state->options = options;
+  state->faults = options.faults;
+  server_limits limits;
+  limits.max_body_bytes = 64u << 20;
+  server_group group(addr->host, addr->port, options.workers, limits);
+  const auto port = group.bind();
+  std::vector<std::unique_ptr<mock_worker>> workers;
+  for (unsigned i = 0; i < group.size(); ++i) {
+    workers.push_back(std::make_unique<mock_worker>(mock_worker{*state, core::splitmix_rng(options.seed + i)}));
+    auto* w = workers.back().get();
+    group.start(i, [w](request& req, downstream& client) { return serve_mock(req, client, *w); });
+  }
+  asio::io_context control;
+  asio::signal_set signals(control, SIGTERM, SIGINT);
+  signals.async_wait([&](const error_code& ec, int) {
+    if (!ec) {
+      group.stop();
+    }
+  });
+  std::thread control_thread([&] { control.run(); });
+  spdlog::info("nines mock-llm listening on http://{}:{}", addr->host, port);
+  group.run();
+  asio::post(control, [&] { signals.cancel(); });
+  control_thread.join();
+  return 0;
+}
+
+}  // namespace nines::tools

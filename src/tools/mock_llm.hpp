@@ -1,0 +1,42 @@
+#pragma once
+// `nines mock-llm`: an OpenAI-compatible model server for tests, demos and benchmarks, faulty on
+// demand. Its answers come from core/mock_model.hpp (deterministic, continuation-aware); its faults
+// are set by flags, replaced at run time with POST /mock/faults, or chosen per request with an
+// `x-mock-fault` header ("die_after=3,stall_after=5"). GET /mock/stats counts what it served.
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace nines::tools {
+
+struct mock_faults {
+  double error_rate = 0;       // share of requests answered 503
+  double rate_limit_rate = 0;  // share answered 429 with Retry-After
+  unsigned retry_after_s = 1;
+  std::optional<std::size_t> die_after;        // tokens, then the connection is reset
+  std::optional<std::size_t> stall_after;      // tokens, then silence with the connection open
+  std::optional<std::size_t> malformed_after;  // tokens, then a broken chunk and a close
+  std::chrono::milliseconds ttft{0};           // time to first token
+  std::chrono::milliseconds tpot{0};           // time per output token
+};
+
+// Parses "key=value,key=value" (the header and flag syntax); returns an error message or empty.
+std::string parse_mock_faults(std::string_view text, mock_faults& faults);
+
+struct mock_options {
+  std::string listen = "127.0.0.1:9001";
+  unsigned workers = 1;
+  std::size_t answer_tokens = 24;
+  std::string model = "mock-model";
+  mock_faults faults{};
+  std::uint64_t seed = 1;
+  bool refuse = false;  // hold the port but refuse every connection
+};
+
+// Runs until SIGTERM/SIGINT. Returns the exit code; throws on startup failures.
+int run_mock_llm(const mock_options& options);
+
+}  // namespace nines::tools

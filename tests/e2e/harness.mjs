@@ -1,0 +1,48 @@
+// Starts real nines processes on ephemeral loopback ports for the end-to-end tests.
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+export const ninesBinary = process.env.NINES_BIN ?? path.join(here, '..', '..', 'build', 'nines');
+
+// Spawns `nines ...args` and resolves with { child, port } once it prints its listening line.
+export function startNines(args, marker) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(ninesBinary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`nines ${args[0]} did not start:\n${output}`));
+    }, 15000);
+    const onData = (chunk) => {
+      output += chunk.toString();
+      const line = output.split('\n').find((l) => l.includes(marker));
+      if (line) {
+        clearTimeout(timer);
+        const match = line.match(/http:\/\/[\d.]+:(\d+)/);
+        resolve({ child, port: Number(match[1]), url: `http://127.0.0.1:${match[1]}` });
+      }
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      if (code !== null) reject(new Error(`nines ${args[0]} exited with ${code}:\n${output}`));
+    });
+  });
+}
+
+export const startMock = (extra = []) =>
+  startNines(['mock-llm', '--listen', '127.0.0.1:0', ...extra], 'mock-llm ');
+
+export const startGateway = (upstreams, extra = []) =>
+  startNines(
+    ['gateway', '--listen', '127.0.0.1:0', '--workers', '1', '--access-log', 'off',
+      ...upstreams.flatMap((u) => ['--upstream', u]), ...extra],
+    'listening on',
+  );
+
+export function stopAll(...servers) {
+  for (const s of servers) s?.child.kill('SIGKILL');
+}

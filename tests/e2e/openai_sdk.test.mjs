@@ -1,0 +1,81 @@
+// The official openai npm SDK, unchanged, pointed at the gateway: what an agent sees.
+import { test, after, before } from 'node:test';
+import assert from 'node:assert/strict';
+import OpenAI from 'openai';
+import { startMock, startGateway, stopAll } from './harness.mjs';
+
+const messages = (text) => [{ role: 'user', content: text }];
+
+async function collect(stream) {
+  let text = '';
+  let finish = null;
+  for await (const chunk of stream) {
+    const choice = chunk.choices[0];
+    if (!choice) continue;
+    text += choice.delta?.content ?? '';
+    finish = choice.finish_reason ?? finish;
+  }
+  return { text, finish };
+}
+
+let refusing, overloaded, healthy, gateway, direct, client;
+
+before(async () => {
+  refusing = await startMock(['--refuse']);
+  overloaded = await startMock(['--faults', 'error_rate=0.5']);
+  healthy = await startMock();
+  gateway = await startGateway([refusing.url, overloaded.url, healthy.url]);
+  // maxRetries: 0, so that every success is the gateway's doing and not the SDK's own retries.
+  client = new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: 'test-key', maxRetries: 0 });
+  direct = new OpenAI({ baseURL: `${healthy.url}/v1`, apiKey: 'test-key', maxRetries: 0 });
+});
+
+after(() => stopAll(gateway, refusing, overloaded, healthy));
+
+test('a streamed chat completion through the gateway equals the model answer', async () => {
+  const expected = await direct.chat.completions.create({
+    model: 'mock-model', messages: messages('open the camera'), temperature: 0,
+  });
+  const stream = await client.chat.completions.create({
+    model: 'mock-model', messages: messages('open the camera'), temperature: 0, stream: true,
+  });
+  const { text, finish } = await collect(stream);
+  assert.equal(text, expected.choices[0].message.content);
+  assert.equal(finish, 'stop');
+});
+
+test('failures before the first byte are invisible: 30 streams over refused and 503 upstreams', async () => {
+  for (let i = 0; i < 30; i++) {
+    const prompt = `step ${i}`;
+    const expected = await direct.chat.completions.create({ model: 'm', messages: messages(prompt) });
+    const stream = await client.chat.completions.create({
+      model: 'm', messages: messages(prompt), stream: true,
+    });
+    const { text } = await collect(stream);
+    assert.equal(text, expected.choices[0].message.content, `request ${i}`);
+  }
+});
+
+test('models and non-streamed completions work through the SDK', async () => {
+  const models = await client.models.list();
+  assert.equal(models.data[0].id, 'mock-model');
+  const completion = await client.completions.create({ model: 'm', prompt: 'Say:' });
+  assert.ok(completion.choices[0].text.length > 0);
+});
+
+test('a stream broken after its first byte surfaces as an SDK error, never a silent end', async () => {
+  const breaking = await startMock(['--faults', 'die_after=2']);
+  const gw = await startGateway([breaking.url]);
+  try {
+    const sdk = new OpenAI({ baseURL: `${gw.url}/v1`, apiKey: 'k', maxRetries: 0 });
+    const stream = await sdk.chat.completions.create({
+      model: 'm', messages: messages('break'), stream: true,
+    });
+    await assert.rejects(collect(stream), (err) => {
+      assert.match(String(err.message ?? err), /upstream stream broke/);
+      return true;
+    });
+  } finally {
+    stopAll(gw, breaking);
+  }
+});

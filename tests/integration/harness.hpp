@@ -1,0 +1,113 @@
+#pragma once
+// Runs the real `nines` binary in tests: child processes on ephemeral loopback ports, synchronised
+// on what they print (never on sleeps), and a small blocking HTTP client.
+
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <chrono>
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/sse_parser.hpp"
+
+namespace nines::test {
+
+using std::chrono::milliseconds;
+
+// A child process whose stdout and stderr are captured.
+class process {
+ public:
+  explicit process(std::vector<std::string> args);
+  ~process();
+  process(const process&) = delete;
+  process& operator=(const process&) = delete;
+
+  // Waits until `text` has appeared in stdout or stderr; returns the line containing it.
+  std::optional<std::string> wait_for_output(const std::string& text,
+                                             milliseconds timeout = milliseconds(15000));
+  std::string output();  // both streams so far
+  void signal(int signo);
+  // Waits for the exit; returns the exit code (128+signal when killed), or nullopt on timeout.
+  std::optional<int> wait_exit(milliseconds timeout = milliseconds(15000));
+  int pid() const { return pid_; }
+
+ private:
+  void reader(int fd);
+  int pid_ = -1;
+  std::vector<std::thread> readers_;
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::string output_;
+  std::optional<int> exit_code_;
+};
+
+struct server {
+  std::unique_ptr<process> proc;
+  unsigned short port = 0;
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port); }
+};
+
+// `nines mock-llm --listen 127.0.0.1:0 <args...>`, once it listens.
+server start_mock(std::vector<std::string> args = {});
+// `nines gateway --config <file with toml>`, once it listens. The config's listen is replaced.
+server start_gateway(const std::string& toml, std::vector<std::string> extra_args = {});
+// A TOML [[upstreams]] block per URL, named u0, u1, ...
+std::string upstreams_toml(const std::vector<std::string>& urls);
+
+struct response {
+  unsigned status = 0;
+  std::map<std::string, std::string> headers;  // lower-case names
+  std::string body;
+  bool complete = false;  // the message framing completed
+};
+
+response http_call(unsigned short port, const std::string& method, const std::string& target,
+                   const std::string& body = {},
+                   const std::map<std::string, std::string>& headers = {});
+
+// Sends raw bytes and returns everything the server answers until it closes.
+std::string raw_exchange(unsigned short port, const std::string& bytes);
+
+// Reads a streamed answer incrementally, to observe events while the stream is still open.
+class stream_reader {
+ public:
+  stream_reader(unsigned short port, const std::string& target, const std::string& body);
+  ~stream_reader();
+  // Reads until at least `count` events have arrived; false if the stream ended or failed first.
+  bool read_events(std::size_t count);
+  const std::vector<core::sse_event>& events() const { return events_; }
+  bool ended() const { return parser_.is_done(); }
+
+ private:
+  boost::asio::io_context ctx_;
+  boost::beast::tcp_stream stream_;
+  boost::beast::flat_buffer buffer_;
+  boost::beast::http::response_parser<boost::beast::http::buffer_body> parser_;
+  core::sse_parser sse_;
+  std::vector<core::sse_event> events_;
+};
+
+// The SSE events of a body.
+std::vector<core::sse_event> sse_events(const std::string& body);
+
+// Joins choices[0].delta.content (chat) or choices[0].text (completions) of stream events.
+std::string stream_text(const std::vector<core::sse_event>& events);
+
+// The text of a non-streamed answer.
+std::string answer_text(const std::string& body);
+
+// The exact answer mock-llm gives to `request_body` (a JSON text).
+std::string expected_answer(const std::string& request_body, bool chat, std::size_t tokens = 24);
+
+std::string chat_body(const std::string& prompt, bool stream, const std::string& extra = {});
+
+// GET /mock/stats as a number for one key.
+std::uint64_t mock_stat(unsigned short port, const std::string& key);
+
+}  // namespace nines::test
