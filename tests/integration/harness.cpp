@@ -238,8 +238,9 @@ std::string raw_exchange(unsigned short port, const std::string& bytes) {
   return out;
 }
 
-stream_reader::stream_reader(unsigned short port, const std::string& target, const std::string& body)
-    : stream_(ctx_) {
+stream_reader::stream_reader(unsigned short port, const std::string& target, const std::string& body,
+                             bool keep_events)
+    : stream_(ctx_), keep_(keep_events) {
   stream_.expires_after(std::chrono::seconds(20));
   stream_.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
   http::request<http::string_body> req{http::verb::post, target, 11};
@@ -256,17 +257,27 @@ stream_reader::~stream_reader() = default;
 
 bool stream_reader::read_events(std::size_t count) {
   char buf[4096];
-  while (events_.size() < count && !parser_.is_done()) {
+  std::vector<core::sse_event> fresh;
+  while (count_ < count && !parser_.is_done()) {
     parser_.get().body().data = buf;
     parser_.get().body().size = sizeof buf;
     beast::error_code ec;
+    stream_.expires_after(std::chrono::seconds(60));
     http::read_some(stream_, buffer_, parser_, ec);
     if (ec && ec != http::error::need_buffer) {
       return false;
     }
-    sse_.feed(std::string_view(buf, sizeof buf - parser_.get().body().size), events_);
+    sse_.feed(std::string_view(buf, sizeof buf - parser_.get().body().size), fresh);
+    count_ += fresh.size();
+    if (!fresh.empty()) {
+      last_ = fresh.back();
+    }
+    if (keep_) {
+      std::move(fresh.begin(), fresh.end(), std::back_inserter(events_));
+    }
+    fresh.clear();
   }
-  return events_.size() >= count;
+  return count_ >= count;
 }
 
 std::vector<core::sse_event> sse_events(const std::string& body) {

@@ -77,11 +77,15 @@ std::string raw_exchange(unsigned short port, const std::string& bytes);
 // Reads a streamed answer incrementally, to observe events while the stream is still open.
 class stream_reader {
  public:
-  stream_reader(unsigned short port, const std::string& target, const std::string& body);
+  // With keep_events false only the count and the last event are kept (for long streams).
+  stream_reader(unsigned short port, const std::string& target, const std::string& body,
+                bool keep_events = true);
   ~stream_reader();
   // Reads until at least `count` events have arrived; false if the stream ended or failed first.
   bool read_events(std::size_t count);
   const std::vector<core::sse_event>& events() const { return events_; }
+  std::size_t count() const { return count_; }
+  const core::sse_event& last() const { return last_; }
   bool ended() const { return parser_.is_done(); }
 
  private:
@@ -91,6 +95,9 @@ class stream_reader {
   boost::beast::http::response_parser<boost::beast::http::buffer_body> parser_;
   core::sse_parser sse_;
   std::vector<core::sse_event> events_;
+  std::size_t count_ = 0;
+  core::sse_event last_;
+  bool keep_;
 };
 
 // The SSE events of a body.
