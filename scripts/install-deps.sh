@@ -11,8 +11,8 @@ build_pkgs=(g++ cmake ninja-build ccache pkg-config
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libssl-dev libtomlplusplus-dev libspdlog-dev libfmt-dev libcli11-dev libgtest-dev
   curl ca-certificates)
-test_pkgs=(nodejs npm clang-14 libclang-rt-14-dev)
-bench_pkgs=(nginx wrk haproxy)
+test_pkgs=(nodejs npm clang-14 libclang-rt-14-dev openssl)
+bench_pkgs=(nginx wrk haproxy python3)
 
 pkgs=("${build_pkgs[@]}")
 case "$want" in

@@ -60,6 +60,7 @@ int main(int argc, char** argv) {
   mock->add_option("--faults", mock_faults,
                    "faults, e.g. error_rate=0.5,die_after=3,ttft_ms=100,tpot_ms=50");
   mock->add_flag("--refuse", mock_opts.refuse, "hold the port and refuse every connection");
+  mock->add_flag("--stamp", mock_opts.stamp, "stamp chunks with their send time (benchmarks)");
 
   auto* bench = app.add_subcommand("bench", "load generator that validates every answer");
   nines::tools::bench_options bench_opts;

@@ -42,6 +42,7 @@ struct bench_run {
   std::size_t next = 0;
   steady::time_point stop_at;
   std::vector<sample> samples;
+  std::vector<double> event_delays;  // ms from mock-llm's send to our receipt (with --stamp)
 };
 
 std::string make_image(std::size_t bytes) {
@@ -84,7 +85,8 @@ prepared_request prepare(const bench_options& o, std::size_t index, const std::s
 }
 
 // Extracts the generated text from one chunk or one whole response.
-bool append_content(std::string_view data, bool chunk, std::string& out, std::string& error) {
+bool append_content(std::string_view data, bool chunk, std::string& out, std::string& error,
+                    std::vector<double>* event_delays = nullptr) {
   json::error_code ec;
   auto v = json::parse(data, ec);
   if (ec || !v.is_object()) {
@@ -95,6 +97,12 @@ bool append_content(std::string_view data, bool chunk, std::string& out, std::st
   if (o.contains("error")) {
     error = "error event: " + json::serialize(o.at("error")).substr(0, 200);
     return false;
+  }
+  if (const auto* sent = o.if_contains("x_sent_ns"); sent && event_delays && sent->is_int64()) {
+    // mock-llm --stamp: the chunk's send time on the same monotonic clock.
+    const auto now = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                         steady::now().time_since_epoch()).count();
+    event_delays->push_back(static_cast<double>(now - sent->get_int64()) / 1e6);
   }
   const auto* choices = o.if_contains("choices");
   if (choices == nullptr || !choices->is_array()) {
@@ -187,7 +195,8 @@ awaitable<void> client_loop(bench_run& run) {
           for (auto& e : events) {
             if (e.data == "[DONE]") {
               complete = true;
-            } else if (s.failure.empty() && !append_content(e.data, true, content, s.failure)) {
+            } else if (s.failure.empty() &&
+                       !append_content(e.data, true, content, s.failure, &run.event_delays)) {
               complete = false;
             }
           }
@@ -254,7 +263,7 @@ int run_bench(const bench_options& o) {
   bench_run run{o, std::string(url->host_address()), url->has_port() ? std::string(url->port()) : "80",
                 o.route == "completions" ? "/v1/completions" : "/v1/chat/completions", {}, 0,
                 steady::now() + std::chrono::milliseconds(static_cast<long>(o.max_seconds * 1000)),
-                {}};
+                {}, {}};
   const std::string image = o.image_bytes > 0 ? make_image(o.image_bytes) : std::string();
   for (std::size_t i = 0; i < std::max<std::size_t>(o.prompts, 1); ++i) {
     run.prepared.push_back(prepare(o, i, image));
@@ -300,7 +309,8 @@ int run_bench(const bench_options& o) {
     failure_obj[k] = v;
   }
   report["failures"] = std::move(failure_obj);
-  for (auto [name, values] : {std::pair{"ttfb_ms", &ttfb}, std::pair{"total_ms", &total}}) {
+  for (auto [name, values] : {std::pair{"ttfb_ms", &ttfb}, std::pair{"total_ms", &total},
+                              std::pair{"event_delay_ms", &run.event_delays}}) {
     json::object p;
     for (double q : {50.0, 90.0, 99.0, 99.9, 100.0}) {
       p[q == 100.0 ? std::string("max") : fmt::format("p{}", q)] = percentile(*values, q);
@@ -316,6 +326,11 @@ int run_bench(const bench_options& o) {
   std::cout << fmt::format("total ms  p50 {:.2f}  p90 {:.2f}  p99 {:.2f}  max {:.2f}\n",
                            percentile(total, 50), percentile(total, 90), percentile(total, 99),
                            percentile(total, 100));
+  if (!run.event_delays.empty()) {
+    std::cout << fmt::format("event delay ms (send to receipt)  p50 {:.3f}  p99 {:.3f}  max {:.3f}\n",
+                             percentile(run.event_delays, 50), percentile(run.event_delays, 99),
+                             percentile(run.event_delays, 100));
+  }
   for (auto& [k, v] : failures) {
     std::cout << fmt::format("failure   {} x {}\n", v, k);
   }

@@ -234,6 +234,11 @@ std::string exchange::chunk(bool chat, std::string_view text, const char* finish
   o["created"] = created_;
   o["model"] = model_;
   o["choices"] = json::array{std::move(choice)};
+  if (state_.options.stamp) {
+    o["x_sent_ns"] = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                         std::chrono::steady_clock::now().time_since_epoch())
+                         .count();
+  }
   return "data: " + json::serialize(o) + "\n\n";
 }
 

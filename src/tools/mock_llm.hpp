@@ -34,6 +34,7 @@ struct mock_options {
   mock_faults faults{};
   std::uint64_t seed = 1;
   bool refuse = false;  // hold the port but refuse every connection
+  bool stamp = false;   // add "x_sent_ns" (CLOCK_MONOTONIC) to each chunk, for latency benches
 };
 
 // Runs until SIGTERM/SIGINT. Returns the exit code; throws on startup failures.

@@ -1,0 +1,197 @@
+#!/usr/bin/env bash
+# `make bench`: every performance number in docs/benchmarks.md, measured on loopback in one run.
+#   1. small requests: wrk against the upstream directly, through nginx (1 worker, keep-alive
+#      upstream) and through nines (1 worker), the same load for each;
+#   2. 1,000 concurrent streams at 20 tokens/s: the delay the gateway adds to each event, and its
+#      memory;
+#   3. the core issue's acceptance run: 10,000 streamed requests over three upstreams, one
+#      refusing connections, one answering 503 half of the time, one healthy.
+# Every load is bounded in time and count, and goes only to 127.0.0.1. Results are printed as
+# Markdown and written to bench/results/latest.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bin=$PWD/build/nines
+work=$(mktemp -d /tmp/nines-bench.XXXXXX)
+out=bench/results/latest.md
+mkdir -p bench/results
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+DURATION=${DURATION:-10}      # seconds per wrk run
+CONNECTIONS=${CONNECTIONS:-50}
+STREAMS=${STREAMS:-1000}
+ACCEPT_REQUESTS=${ACCEPT_REQUESTS:-10000}
+
+wait_port() {  # port
+  for _ in $(seq 1 200); do
+    (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0
+    sleep 0.05
+  done
+  echo "nothing listens on port $1" >&2
+  return 1
+}
+
+# --- the upstream for small requests: nginx answering a fixed JSON body, one worker -----------
+body='{"object":"list","data":[{"id":"mock-model","object":"model","owned_by":"nines"}]}'
+mkdir -p "$work/up" "$work/px"
+cat > "$work/up/nginx.conf" <<CONF
+worker_processes 1;
+daemon off;
+pid $work/up/nginx.pid;
+error_log $work/up/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path $work/up;
+  server {
+    listen 127.0.0.1:19101 reuseport backlog=4096;
+    keepalive_requests 1000000;
+    location / { default_type application/json; return 200 '$body'; }
+  }
+}
+CONF
+nginx -c "$work/up/nginx.conf" -p "$work/up" & pids+=($!)
+
+# --- nginx as the proxy: one worker, keep-alive to the upstream, as an operator would set it --
+cat > "$work/px/nginx.conf" <<CONF
+worker_processes 1;
+daemon off;
+pid $work/px/nginx.pid;
+error_log $work/px/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path $work/px;
+  proxy_temp_path $work/px;
+  upstream models { server 127.0.0.1:19101; keepalive 128; }
+  server {
+    listen 127.0.0.1:19102 reuseport backlog=4096;
+    keepalive_requests 1000000;
+    location / {
+      proxy_pass http://models;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_next_upstream error timeout http_502 http_503 http_504 http_429;
+    }
+  }
+}
+CONF
+nginx -c "$work/px/nginx.conf" -p "$work/px" & pids+=($!)
+
+"$bin" gateway --upstream http://127.0.0.1:19101/v1 --listen 127.0.0.1:19103 --workers 1 \
+  --access-log off 2>"$work/nines.log" & pids+=($!)
+nines_pid=$!
+wait_port 19101; wait_port 19102; wait_port 19103
+
+cat > "$work/post.lua" <<'LUA'
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = '{"model":"mock-model","messages":[{"role":"user","content":"tap the settings icon"}],"temperature":0}'
+LUA
+
+declare -A rps p50 p99
+run_wrk() {  # name url [script]
+  local name=$1 url=$2 script=${3:-}
+  local args=(-t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency)
+  [ -n "$script" ] && args+=(-s "$script")
+  wrk "${args[@]}" "$url" > "$work/wrk-$name.txt"
+  rps[$name]=$(awk '/Requests\/sec/ {print $2}' "$work/wrk-$name.txt")
+  p50[$name]=$(awk '$1=="50%" {print $2}' "$work/wrk-$name.txt")
+  p99[$name]=$(awk '$1=="99%" {print $2}' "$work/wrk-$name.txt")
+  local errors
+  errors=$(awk '/Non-2xx|Socket errors/' "$work/wrk-$name.txt")
+  [ -n "$errors" ] && echo "$name: $errors" >&2
+  return 0
+}
+to_ms() {  # wrk latency like 1.23ms / 850.00us / 1.2s -> ms
+  awk -v v="$1" 'BEGIN { n=v+0; if (v ~ /us$/) n/=1000; else if (v ~ /ms$/) n=n; else if (v ~ /s$/) n*=1000; printf "%.3f", n }'
+}
+
+for kind in get post; do
+  script=""; path=/v1/models
+  [ $kind = post ] && script="$work/post.lua" && path=/v1/chat/completions
+  run_wrk "direct-$kind" "http://127.0.0.1:19101$path" "$script"
+  run_wrk "nginx-$kind" "http://127.0.0.1:19102$path" "$script"
+  run_wrk "nines-$kind" "http://127.0.0.1:19103$path" "$script"
+done
+nines_rss=$(awk '/VmHWM/ {print $2}' /proc/$nines_pid/status)
+
+# --- 1,000 concurrent streams at 20 tokens/s ----------------------------------------------------
+"$bin" mock-llm --listen 127.0.0.1:19111 --workers 1 --tokens 20 --faults tpot_ms=50 --stamp \
+  2>"$work/mock-s.log" & pids+=($!)
+wait_port 19111
+"$bin" gateway --upstream http://127.0.0.1:19111/v1 --listen 127.0.0.1:19112 --workers 1 \
+  --access-log off 2>"$work/nines-s.log" & pids+=($!)
+stream_gw=$!
+wait_port 19112
+bench_streams() {  # url json
+  "$bin" bench --url "$1" --requests $((STREAMS * 3)) --concurrency "$STREAMS" --stream true \
+    --answer-tokens 20 --max-seconds 60 --json "$2" > "$2.txt"
+}
+bench_streams http://127.0.0.1:19111 "$work/streams-direct.json"
+bench_streams http://127.0.0.1:19112 "$work/streams-nines.json"
+stream_rss=$(awk '/VmHWM/ {print $2}' /proc/$stream_gw/status)
+jget() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(eval('d'+sys.argv[2]))" "$@"; }
+
+# --- acceptance: 10,000 streams over a refusing, a 503-half-the-time and a healthy upstream -----
+"$bin" mock-llm --listen 127.0.0.1:19121 --refuse 2>/dev/null & pids+=($!)
+"$bin" mock-llm --listen 127.0.0.1:19122 --faults error_rate=0.5 2>/dev/null & pids+=($!)
+"$bin" mock-llm --listen 127.0.0.1:19123 2>/dev/null & pids+=($!)
+wait_port 19122; wait_port 19123
+"$bin" gateway --upstream http://127.0.0.1:19121/v1 --upstream http://127.0.0.1:19122/v1 \
+  --upstream http://127.0.0.1:19123/v1 --listen 127.0.0.1:19124 --access-log off \
+  2>"$work/nines-a.log" & pids+=($!)
+wait_port 19124
+"$bin" bench --url http://127.0.0.1:19124 --requests "$ACCEPT_REQUESTS" --concurrency 64 \
+  --stream true --max-seconds 120 --json "$work/accept.json" > "$work/accept.txt" || true
+errors_503=$(curl -s http://127.0.0.1:19122/mock/stats | python3 -c 'import json,sys; print(json.load(sys.stdin)["errors_503"])')
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+{
+  echo "Measured $(date -u +%Y-%m-%dT%H:%MZ) on $(nproc) cores ($(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)),"
+  echo "nginx $(nginx -v 2>&1 | sed 's/.*nginx\///'), wrk ${DURATION}s with 1 thread and ${CONNECTIONS} connections per run."
+  echo
+  echo "### Small requests (upstream: nginx returning a fixed JSON body)"
+  echo
+  echo "| request | path | requests/s | p50 ms | p99 ms | nines/nginx throughput | nines/nginx p99 |"
+  echo "|---|---|---:|---:|---:|---:|---:|"
+  for kind in get post; do
+    label="GET /v1/models"; [ $kind = post ] && label="POST /v1/chat/completions"
+    for who in direct nginx nines; do
+      n="$who-$kind"
+      r1="" r2=""
+      if [ $who = nines ]; then
+        r1=$(ratio "${rps[$n]}" "${rps[nginx-$kind]}")
+        r2=$(ratio "$(to_ms "${p99[$n]}")" "$(to_ms "${p99[nginx-$kind]}")")
+      fi
+      echo "| $label | $who | ${rps[$n]} | $(to_ms "${p50[$n]}") | $(to_ms "${p99[$n]}") | $r1 | $r2 |"
+    done
+  done
+  echo
+  echo "nines peak resident memory during these runs: $((nines_rss / 1024)) MiB."
+  echo
+  echo "### ${STREAMS} concurrent streams at 20 tokens/s (mock-llm --tokens 20 --faults tpot_ms=50)"
+  echo
+  echo "| path | streams | succeeded | event delay p50 ms | event delay p99 ms | ttfb p99 ms |"
+  echo "|---|---:|---:|---:|---:|---:|"
+  for who in direct nines; do
+    f="$work/streams-$who.json"
+    echo "| $who | $(jget "$f" "['requests']") | $(jget "$f" "['succeeded']") | $(printf %.3f "$(jget "$f" "['event_delay_ms']['p50']")") | $(printf %.3f "$(jget "$f" "['event_delay_ms']['p99']")") | $(printf %.2f "$(jget "$f" "['ttfb_ms']['p99']")") |"
+  done
+  d99=$(jget "$work/streams-direct.json" "['event_delay_ms']['p99']")
+  n99=$(jget "$work/streams-nines.json" "['event_delay_ms']['p99']")
+  echo
+  echo "Added delay per event at p99: $(awk -v a="$n99" -v b="$d99" 'BEGIN { printf "%.3f", a - b }') ms. Gateway peak resident memory: $((stream_rss / 1024)) MiB."
+  echo
+  echo "### Acceptance: ${ACCEPT_REQUESTS} streamed requests, upstreams refusing / 503 half the time / healthy"
+  echo
+  echo "| requests | succeeded with exact content | success rate | 503s absorbed | ttfb p50 ms | ttfb p99 ms | req/s |"
+  echo "|---:|---:|---:|---:|---:|---:|---:|"
+  f="$work/accept.json"
+  echo "| $(jget "$f" "['requests']") | $(jget "$f" "['succeeded']") | $(printf %.4f "$(jget "$f" "['success_rate']")") | $errors_503 | $(printf %.2f "$(jget "$f" "['ttfb_ms']['p50']")") | $(printf %.2f "$(jget "$f" "['ttfb_ms']['p99']")") | $(printf %.0f "$(jget "$f" "['requests_per_second']")") |"
+} | tee "$out"
