@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 JOBS ?= $(shell nproc)
 
-.PHONY: all deps build test test-release test-asan test-e2e demo bench format clean
+.PHONY: all deps build test test-release test-asan test-e2e test-fuzz demo bench format clean
 
 all: build
 
@@ -13,11 +13,11 @@ build: deps
 	@cmake --preset release >/dev/null
 	@cmake --build --preset release -j $(JOBS)
 
-# Every test: unit and integration tests in release and under ASan+UBSan, then the end-to-end
-# tests with the official openai npm SDK.
+# Every test: unit and integration tests in release and under ASan+UBSan, the end-to-end tests
+# with the official openai npm SDK, and a short fuzzing run of each parser.
 test:
 	@scripts/install-deps.sh test
-	@$(MAKE) --no-print-directory test-release test-asan test-e2e
+	@$(MAKE) --no-print-directory test-release test-asan test-e2e test-fuzz
 
 test-release: build
 	@ctest --preset release -j 2
@@ -30,6 +30,10 @@ test-asan:
 
 test-e2e: build
 	@cd tests/e2e && npm test
+
+# libFuzzer targets for the parsers that read outside bytes, FUZZ_SECONDS (20) each.
+test-fuzz:
+	@tests/fuzz/run.sh
 
 demo: build
 	@scripts/demo.sh

@@ -1,5 +1,6 @@
 #include "gateway/forwarder.hpp"
 
+#include <array>
 #include <fmt/format.h>
 #include <optional>
 
@@ -9,6 +10,7 @@
 #include "core/sse_parser.hpp"
 #include "core/upstream_selector.hpp"
 #include "gateway/http_headers.hpp"
+#include "net/http_wire.hpp"
 
 namespace nines::gateway {
 namespace {
@@ -146,6 +148,8 @@ awaitable<attempt_result> request_forwarder::attempt(std::size_t upstream) {
 
   auto conn = pool.take_idle(steady::now());
   auto upstream_req = make_upstream_request(upstream);
+  std::string request_head;
+  append_request_header(request_head, upstream_req.base());
   std::optional<upstream_parser> parser;
   for (int round = 0;; ++round) {
     if (!conn) {
@@ -160,8 +164,11 @@ awaitable<attempt_result> request_forwarder::attempt(std::size_t upstream) {
     }
     const bool reused = conn->reused();
     conn->tcp().expires_after(std::min(cfg_.timeouts.first_byte, time_left()));
+    const std::array<asio::const_buffer, 2> wire{
+        asio::buffer(request_head),
+        asio::buffer(upstream_req.body().data(), upstream_req.body().size())};
     auto [wec, wn] = co_await conn->visit([&](auto& s) {
-      return http::async_write(s, upstream_req, use_nothrow);
+      return asio::async_write(s, wire, use_nothrow);
     });
     if (!wec) {
       parser.emplace();
@@ -350,6 +357,11 @@ awaitable<attempt_result> request_forwarder::relay_stream(upstream_connection& c
         }
         state = phase::relaying;
       }
+      if (saw_done && parser.is_done()) {
+        // The usual end: the last events, [DONE] and the upstream's last chunk came together.
+        state = co_await client_.finish_stream(out) ? phase::failed : phase::finished;
+        break;
+      }
       if (co_await client_.write_chunk(out)) {
         state = phase::failed;
         break;
@@ -395,6 +407,10 @@ awaitable<attempt_result> request_forwarder::relay_stream(upstream_connection& c
     co_return result;
   }
   if (state == phase::finished) {
+    if (client_.finished()) {
+      result.end = phase::finished;
+      co_return result;
+    }
     // Read the end of the upstream body (normally already there) so the connection can be reused.
     conn.tcp().expires_after(milliseconds(1000));
     while (!parser.is_done()) {

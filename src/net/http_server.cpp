@@ -1,15 +1,17 @@
 #include "net/http_server.hpp"
 
+#include <array>
 #include <spdlog/spdlog.h>
 
 #include "core/openai_error.hpp"
+#include "net/http_wire.hpp"
 
 namespace nines::net {
 
-awaitable<error_code> downstream::write_raw(std::string_view data) {
+template <class Buffers>
+awaitable<error_code> downstream::write_buffers(const Buffers& buffers) {
   stream_.expires_after(write_timeout_);
-  auto [ec, n] = co_await asio::async_write(stream_, asio::buffer(data.data(), data.size()),
-                                            use_nothrow);
+  auto [ec, n] = co_await asio::async_write(stream_, buffers, use_nothrow);
   bytes_sent_ += n;
   if (ec) {
     failed_ = true;
@@ -22,12 +24,12 @@ awaitable<error_code> downstream::send(http::response<http::string_body> respons
   response.version(version_);
   response.keep_alive(keep_alive_);
   response.prepare_payload();
-  stream_.expires_after(write_timeout_);
-  auto [ec, n] = co_await http::async_write(stream_, response, use_nothrow);
-  bytes_sent_ += n;
-  if (ec) {
-    failed_ = true;
-  }
+  frame_.clear();
+  append_response_header(frame_, response.base());
+  const std::array<asio::const_buffer, 2> buffers{asio::buffer(frame_),
+                                                  asio::buffer(response.body())};
+  auto ec = co_await write_buffers(buffers);
+  finished_ = !ec;
   co_return ec;
 }
 
@@ -42,14 +44,9 @@ awaitable<error_code> downstream::begin_stream(http::response<http::empty_body> 
     keep_alive_ = false;  // HTTP/1.0: the end of the body is the end of the connection
     header.keep_alive(false);
   }
-  http::response_serializer<http::empty_body> serializer(header);
-  stream_.expires_after(write_timeout_);
-  auto [ec, n] = co_await http::async_write_header(stream_, serializer, use_nothrow);
-  bytes_sent_ += n;
-  if (ec) {
-    failed_ = true;
-  }
-  co_return ec;
+  frame_.clear();
+  append_response_header(frame_, header.base());
+  co_return co_await write_buffers(asio::buffer(frame_));
 }
 
 awaitable<error_code> downstream::write_chunk(std::string_view data) {
@@ -57,28 +54,34 @@ awaitable<error_code> downstream::write_chunk(std::string_view data) {
     co_return error_code{};
   }
   if (!chunked_) {
-    co_return co_await write_raw(data);
+    co_return co_await write_buffers(asio::buffer(data.data(), data.size()));
   }
-  stream_.expires_after(write_timeout_);
-  auto [ec, n] = co_await asio::async_write(
-      stream_, http::make_chunk(asio::buffer(data.data(), data.size())), use_nothrow);
-  bytes_sent_ += n;
-  if (ec) {
-    failed_ = true;
-  }
-  co_return ec;
+  frame_.clear();
+  append_chunk_size(frame_, data.size());
+  const std::array<asio::const_buffer, 3> buffers{
+      asio::buffer(frame_), asio::buffer(data.data(), data.size()), asio::buffer("\r\n", 2)};
+  co_return co_await write_buffers(buffers);
 }
 
-awaitable<error_code> downstream::end_stream() {
+awaitable<error_code> downstream::end_stream() { co_return co_await finish_stream({}); }
+
+awaitable<error_code> downstream::finish_stream(std::string_view data) {
   if (!chunked_) {
-    co_return error_code{};
+    auto ec = co_await write_chunk(data);
+    finished_ = !ec;
+    co_return ec;
   }
-  stream_.expires_after(write_timeout_);
-  auto [ec, n] = co_await asio::async_write(stream_, http::make_chunk_last(), use_nothrow);
-  bytes_sent_ += n;
-  if (ec) {
-    failed_ = true;
+  frame_.clear();
+  if (!data.empty()) {
+    append_chunk_size(frame_, data.size());
   }
+  const std::size_t head = frame_.size();
+  frame_.append(data.empty() ? "0\r\n\r\n" : "\r\n0\r\n\r\n");
+  const std::array<asio::const_buffer, 3> buffers{
+      asio::buffer(frame_.data(), head), asio::buffer(data.data(), data.size()),
+      asio::buffer(frame_.data() + head, frame_.size() - head)};
+  auto ec = co_await write_buffers(buffers);
+  finished_ = !ec;
   co_return ec;
 }
 

@@ -42,6 +42,8 @@ class downstream {
   awaitable<error_code> begin_stream(http::response<http::empty_body> header);
   awaitable<error_code> write_chunk(std::string_view data);
   awaitable<error_code> end_stream();
+  // The last chunk of data and the end of the body in one write.
+  awaitable<error_code> finish_stream(std::string_view data);
 
   // Drops the connection at once; with `reset`, the peer sees a TCP RST.
   void abort(bool reset);
@@ -49,13 +51,15 @@ class downstream {
   bool keep_alive() const { return keep_alive_; }
   void close_after() { keep_alive_ = false; }
   bool started() const { return started_; }
+  bool finished() const { return finished_; }
   bool failed() const { return failed_; }
   std::size_t bytes_sent() const { return bytes_sent_; }
   unsigned version() const { return version_; }
   beast::tcp_stream& stream() { return stream_; }
 
  private:
-  awaitable<error_code> write_raw(std::string_view data);
+  template <class Buffers>
+  awaitable<error_code> write_buffers(const Buffers& buffers);
 
   beast::tcp_stream& stream_;
   unsigned version_;
@@ -63,8 +67,10 @@ class downstream {
   milliseconds write_timeout_;
   bool started_ = false;
   bool chunked_ = false;
+  bool finished_ = false;  // the whole response has been written
   bool failed_ = false;
   std::size_t bytes_sent_ = 0;
+  std::string frame_;  // serialised header or chunk framing, reused across writes
 };
 
 using request_handler = std::function<awaitable<void>(request&, downstream&)>;

@@ -301,8 +301,7 @@ awaitable<void> exchange::stream(bool chat, const core::mock_plan& plan, const j
     }
   }
   tail += "data: [DONE]\n\n";
-  if (!co_await client_.write_chunk(tail)) {
-    co_await client_.end_stream();
+  if (!co_await client_.finish_stream(tail)) {
     state_.completed++;
   }
 }

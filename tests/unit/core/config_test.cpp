@@ -106,6 +106,14 @@ TEST(config, syntax_error_has_a_line) {
   EXPECT_NE(r.problems[0].message.find("TOML syntax"), std::string::npos);
 }
 
+// Found by tests/fuzz/config_fuzz.cpp: a table header that does not start with a key.
+TEST(config, broken_table_header_is_a_syntax_problem) {
+  auto r = parse_config("[(ateway]\nlisten = \"127.0.0.1:8080\"\n", "x.toml");
+  ASSERT_EQ(r.problems.size(), 1U);
+  EXPECT_EQ(r.problems[0].line, 1);
+  EXPECT_NE(r.problems[0].message.find("TOML syntax"), std::string::npos);
+}
+
 TEST(config, requires_an_upstream) {
   auto r = parse_config("[gateway]\nlisten = \"127.0.0.1:1\"\n", "x.toml");
   ASSERT_EQ(r.problems.size(), 1U);
