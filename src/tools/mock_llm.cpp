@@ -11,6 +11,7 @@
 
 #include "core/clock.hpp"
 #include "core/config.hpp"
+#include "core/json_text.hpp"
 #include "core/mock_model.hpp"
 #include "core/openai_error.hpp"
 #include "net/server_group.hpp"
@@ -208,38 +209,49 @@ class exchange {
   std::string id_;
   std::int64_t created_ = 0;
   std::string model_;
+  mutable std::string chunk_prefix_;  // "data: {" up to the choice's fields, built once
 };
 
+// Built by hand from a per-request prefix: a benchmark's upstream must not be its bottleneck.
 std::string exchange::chunk(bool chat, std::string_view text, const char* finish_reason,
                             bool role) const {
-  json::object choice;
-  choice["index"] = 0;
+  if (chunk_prefix_.empty()) {
+    chunk_prefix_ = "data: {\"id\":";
+    core::append_json_string(chunk_prefix_, id_);
+    chunk_prefix_ += chat ? ",\"object\":\"chat.completion.chunk\"" : ",\"object\":\"text_completion\"";
+    chunk_prefix_ += ",\"created\":" + std::to_string(created_) + ",\"model\":";
+    core::append_json_string(chunk_prefix_, model_);
+    chunk_prefix_ += ",\"choices\":[{\"index\":0,";
+  }
+  std::string out = chunk_prefix_;
   if (chat) {
-    json::object delta;
-    if (role) {
-      delta["role"] = "assistant";
+    out += role ? "\"delta\":{\"role\":\"assistant\",\"content\":" : "\"delta\":{";
+    if (!role && !text.empty()) {
+      out += "\"content\":";
     }
-    if (!text.empty() || role) {
-      delta["content"] = text;
+    if (role || !text.empty()) {
+      core::append_json_string(out, text);
     }
-    choice["delta"] = std::move(delta);
+    out += "}";
   } else {
-    choice["text"] = text;
+    out += "\"text\":";
+    core::append_json_string(out, text);
   }
-  choice["logprobs"] = nullptr;
-  choice["finish_reason"] = finish_reason ? json::value(finish_reason) : json::value(nullptr);
-  json::object o;
-  o["id"] = id_;
-  o["object"] = chat ? "chat.completion.chunk" : "text_completion";
-  o["created"] = created_;
-  o["model"] = model_;
-  o["choices"] = json::array{std::move(choice)};
+  out += ",\"logprobs\":null,\"finish_reason\":";
+  if (finish_reason != nullptr) {
+    core::append_json_string(out, finish_reason);
+  } else {
+    out += "null";
+  }
+  out += "}]";
   if (state_.options.stamp) {
-    o["x_sent_ns"] = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                         std::chrono::steady_clock::now().time_since_epoch())
-                         .count();
+    out += ",\"x_sent_ns\":" +
+           std::to_string(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                              std::chrono::steady_clock::now().time_since_epoch())
+                              .count());
   }
-  return "data: " + json::serialize(o) + "\n\n";
+  out += "}\n\n";
+  return out;
 }
 
 awaitable<void> exchange::stream(bool chat, const core::mock_plan& plan, const json::object& body,
