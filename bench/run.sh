@@ -2,8 +2,8 @@
 # `make bench`: every performance number in docs/benchmarks.md, measured on loopback in one run.
 #   1. small requests: wrk against the upstream directly, through nginx (1 worker, keep-alive
 #      upstream) and through nines (1 worker), the same load for each;
-#   2. 1,000 concurrent streams at 20 tokens/s: the delay the gateway adds to each event, and its
-#      memory;
+#   2. 1,000 concurrent streams at 20 tokens/s, direct, through nginx (proxy_buffering off) and
+#      through nines: the delay each adds to every event, and nines' memory;
 #   3. the core issue's acceptance run: 10,000 streamed requests over three upstreams, one
 #      refusing connections, one answering 503 half of the time, one healthy.
 # Every load is bounded in time and count, and goes only to 127.0.0.1. Results are printed as
@@ -128,12 +128,37 @@ wait_port 19111
 "$bin" gateway --upstream http://127.0.0.1:19111/v1 --listen 127.0.0.1:19112 --workers 1 \
   --access-log off 2>"$work/nines-s.log" & pids+=($!)
 stream_gw=$!
-wait_port 19112
+mkdir -p "$work/sx"
+cat > "$work/sx/nginx.conf" <<CONF
+worker_processes 1;
+daemon off;
+pid $work/sx/nginx.pid;
+error_log $work/sx/error.log warn;
+events { worker_connections 8192; }
+http {
+  access_log off;
+  client_body_temp_path $work/sx;
+  proxy_temp_path $work/sx;
+  upstream models { server 127.0.0.1:19111; keepalive 1024; }
+  server {
+    listen 127.0.0.1:19113 backlog=4096;
+    location / {
+      proxy_pass http://models;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_buffering off;
+    }
+  }
+}
+CONF
+nginx -c "$work/sx/nginx.conf" -p "$work/sx" & pids+=($!)
+wait_port 19112; wait_port 19113
 bench_streams() {  # url json
-  "$bin" bench --url "$1" --requests $((STREAMS * 3)) --concurrency "$STREAMS" --stream true \
+  "$bin" bench --url "$1" --requests $((STREAMS * 10)) --concurrency "$STREAMS" --stream true \
     --answer-tokens 20 --max-seconds 60 --json "$2" > "$2.txt"
 }
 bench_streams http://127.0.0.1:19111 "$work/streams-direct.json"
+bench_streams http://127.0.0.1:19113 "$work/streams-nginx.json"
 bench_streams http://127.0.0.1:19112 "$work/streams-nines.json"
 stream_rss=$(awk '/VmHWM/ {print $2}' /proc/$stream_gw/status)
 jget() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(eval('d'+sys.argv[2]))" "$@"; }
@@ -179,14 +204,15 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
   echo
   echo "| path | streams | succeeded | event delay p50 ms | event delay p99 ms | ttfb p99 ms |"
   echo "|---|---:|---:|---:|---:|---:|"
-  for who in direct nines; do
+  for who in direct nginx nines; do
     f="$work/streams-$who.json"
     echo "| $who | $(jget "$f" "['requests']") | $(jget "$f" "['succeeded']") | $(printf %.3f "$(jget "$f" "['event_delay_ms']['p50']")") | $(printf %.3f "$(jget "$f" "['event_delay_ms']['p99']")") | $(printf %.2f "$(jget "$f" "['ttfb_ms']['p99']")") |"
   done
   d99=$(jget "$work/streams-direct.json" "['event_delay_ms']['p99']")
+  x99=$(jget "$work/streams-nginx.json" "['event_delay_ms']['p99']")
   n99=$(jget "$work/streams-nines.json" "['event_delay_ms']['p99']")
   echo
-  echo "Added delay per event at p99: $(awk -v a="$n99" -v b="$d99" 'BEGIN { printf "%.3f", a - b }') ms. Gateway peak resident memory: $((stream_rss / 1024)) MiB."
+  echo "Added delay per event at p99 (proxy minus direct): nines $(awk -v a="$n99" -v b="$d99" 'BEGIN { printf "%.3f", a - b }') ms, nginx $(awk -v a="$x99" -v b="$d99" 'BEGIN { printf "%.3f", a - b }') ms. nines peak resident memory: $((stream_rss / 1024)) MiB."
   echo
   echo "### Acceptance: ${ACCEPT_REQUESTS} streamed requests, upstreams refusing / 503 half the time / healthy"
   echo
