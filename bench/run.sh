@@ -36,38 +36,36 @@ wait_port() {  # port
   return 1
 }
 
-# --- the upstream for small requests: nginx answering a fixed JSON body, one worker -----------
-body='{"object":"list","data":[{"id":"mock-model","object":"model","owned_by":"nines"}]}'
-mkdir -p "$work/up" "$work/px"
-cat > "$work/up/nginx.conf" <<CONF
+# Writes and starts an nginx with one worker whose http block holds $2; its files live in $1.
+start_nginx() {  # dir http-block
+  mkdir -p "$1"
+  cat > "$1/nginx.conf" <<CONF
 worker_processes 1;
 daemon off;
-pid $work/up/nginx.pid;
-error_log $work/up/error.log warn;
-events { worker_connections 4096; }
+pid $1/nginx.pid;
+error_log $1/error.log warn;
+events { worker_connections 8192; }
 http {
   access_log off;
-  client_body_temp_path $work/up;
+  client_body_temp_path $1;
+  proxy_temp_path $1;
+$2
+}
+CONF
+  nginx -c "$1/nginx.conf" -p "$1" & pids+=($!)
+}
+
+# --- the upstream for small requests: nginx answering a fixed JSON body, one worker -----------
+body='{"object":"list","data":[{"id":"mock-model","object":"model","owned_by":"nines"}]}'
+start_nginx "$work/up" "
   server {
     listen 127.0.0.1:19101 reuseport backlog=4096;
     keepalive_requests 1000000;
     location / { default_type application/json; return 200 '$body'; }
-  }
-}
-CONF
-nginx -c "$work/up/nginx.conf" -p "$work/up" & pids+=($!)
+  }"
 
 # --- nginx as the proxy: one worker, keep-alive to the upstream, as an operator would set it --
-cat > "$work/px/nginx.conf" <<CONF
-worker_processes 1;
-daemon off;
-pid $work/px/nginx.pid;
-error_log $work/px/error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  client_body_temp_path $work/px;
-  proxy_temp_path $work/px;
+start_nginx "$work/px" '
   upstream models { server 127.0.0.1:19101; keepalive 128; }
   server {
     listen 127.0.0.1:19102 reuseport backlog=4096;
@@ -78,10 +76,7 @@ http {
       proxy_set_header Connection "";
       proxy_next_upstream error timeout http_502 http_503 http_504 http_429;
     }
-  }
-}
-CONF
-nginx -c "$work/px/nginx.conf" -p "$work/px" & pids+=($!)
+  }'
 
 "$bin" gateway --upstream http://127.0.0.1:19101/v1 --listen 127.0.0.1:19103 --workers 1 \
   --access-log off 2>"$work/nines.log" & pids+=($!)
@@ -128,17 +123,7 @@ wait_port 19111
 "$bin" gateway --upstream http://127.0.0.1:19111/v1 --listen 127.0.0.1:19112 --workers 1 \
   --access-log off 2>"$work/nines-s.log" & pids+=($!)
 stream_gw=$!
-mkdir -p "$work/sx"
-cat > "$work/sx/nginx.conf" <<CONF
-worker_processes 1;
-daemon off;
-pid $work/sx/nginx.pid;
-error_log $work/sx/error.log warn;
-events { worker_connections 8192; }
-http {
-  access_log off;
-  client_body_temp_path $work/sx;
-  proxy_temp_path $work/sx;
+start_nginx "$work/sx" '
   upstream models { server 127.0.0.1:19111; keepalive 1024; }
   server {
     listen 127.0.0.1:19113 backlog=4096;
@@ -148,10 +133,7 @@ http {
       proxy_set_header Connection "";
       proxy_buffering off;
     }
-  }
-}
-CONF
-nginx -c "$work/sx/nginx.conf" -p "$work/sx" & pids+=($!)
+  }'
 wait_port 19112; wait_port 19113
 bench_streams() {  # url json
   "$bin" bench --url "$1" --requests $((STREAMS * 10)) --concurrency "$STREAMS" --stream true \

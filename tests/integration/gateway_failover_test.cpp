@@ -83,14 +83,19 @@ TEST(gateway_failover, rate_limited_upstream_fails_over_to_another) {
   EXPECT_EQ(mock_stat(limited.port, "errors_429"), 1U);
 }
 
+// Two upstreams in priority order: `first` is always tried first.
+std::string first_then_second(const std::string& first_name, const server& first,
+                              const server& second) {
+  return "[[upstreams]]\nname = \"" + first_name + "\"\nurl = \"" + first.url() +
+         "\"\npriority = 0\n[[upstreams]]\nname = \"ok\"\nurl = \"" + second.url() +
+         "\"\npriority = 1\n";
+}
+
 TEST(gateway_failover, slow_first_byte_times_out_and_fails_over) {
   auto slow = start_mock({"--faults", "ttft_ms=5000"});
   auto healthy = start_mock();
-  // Priority puts the slow one first, every time.
-  const std::string toml = "[timeouts]\nfirst_byte_ms = 300\n"
-                           "[[upstreams]]\nname = \"slow\"\nurl = \"" + slow.url() + "\"\npriority = 0\n"
-                           "[[upstreams]]\nname = \"ok\"\nurl = \"" + healthy.url() + "\"\npriority = 1\n";
-  auto gw = start_gateway(toml);
+  auto gw = start_gateway("[timeouts]\nfirst_byte_ms = 300\n" +
+                          first_then_second("slow", slow, healthy));
   const auto body = chat_body("z", true);
   auto r = http_call(gw.port, "POST", "/v1/chat/completions", body);
   ASSERT_EQ(r.status, 200U);
@@ -101,10 +106,8 @@ TEST(gateway_failover, slow_first_byte_times_out_and_fails_over) {
 TEST(gateway_failover, whole_answer_broken_midway_is_retried_never_a_partial_200) {
   auto breaking = start_mock({"--faults", "die_after=1"});
   auto healthy = start_mock();
-  const std::string toml = "[retry]\nbackoff_base_ms = 1\n"
-                           "[[upstreams]]\nname = \"breaks\"\nurl = \"" + breaking.url() + "\"\npriority = 0\n"
-                           "[[upstreams]]\nname = \"ok\"\nurl = \"" + healthy.url() + "\"\npriority = 1\n";
-  auto gw = start_gateway(toml);
+  auto gw = start_gateway("[retry]\nbackoff_base_ms = 1\n" +
+                          first_then_second("breaks", breaking, healthy));
   const auto body = chat_body("w", false);
   auto r = http_call(gw.port, "POST", "/v1/chat/completions", body);
   ASSERT_EQ(r.status, 200U);

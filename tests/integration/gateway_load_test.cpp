@@ -40,6 +40,24 @@ std::uint64_t count(const json::object& report, const char* key) {
   return report.at(key).to_number<std::uint64_t>();
 }
 
+// Runs `nines bench` through a gateway in front of `victim` and `survivor`, and kills the victim
+// with SIGKILL once it has completed `kill_after` answers.
+json::object bench_through_a_kill(server& victim, server& survivor, std::uint64_t kill_after,
+                                  std::vector<std::string> bench_args) {
+  auto gw = start_gateway(upstreams_toml({victim.url(), survivor.url()}) +
+                              "\n[retry]\nbackoff_base_ms = 2\n",
+                          {"--access-log", "off"});
+  json::object report;
+  std::thread load([&] { report = run_bench(gw, bench_args); });
+  // Synchronise on the victim's own counter, not on time.
+  for (int i = 0; i < 100000 && mock_stat(victim.port, "completed") < kill_after; ++i) {
+    std::this_thread::yield();
+  }
+  victim.proc->signal(SIGKILL);
+  load.join();
+  return report;
+}
+
 // The acceptance scenario at a test-sized count (the full 10,000 run is in make bench).
 TEST(gateway_load, streams_over_refused_503_and_healthy_upstreams_all_complete_exactly) {
   auto refusing = start_mock({"--refuse"});
@@ -57,18 +75,9 @@ TEST(gateway_load, upstream_killed_under_load_loses_no_whole_answer) {
   // Every answer takes 5 ms to start, so that the kill catches requests in flight.
   auto victim = start_mock({"--faults", "ttft_ms=5"});
   auto survivor = start_mock({"--faults", "ttft_ms=5"});
-  auto gw = start_gateway(upstreams_toml({victim.url(), survivor.url()}) +
-                          "\n[retry]\nbackoff_base_ms = 2\n", {"--access-log", "off"});
-  json::object report;
-  std::thread load([&] {
-    report = run_bench(gw, {"--requests", "3000", "--concurrency", "32", "--stream", "false"});
-  });
-  // Kill once the victim has served a good share of the load.
-  for (int i = 0; i < 100000 && mock_stat(victim.port, "completed") < 300; ++i) {
-    std::this_thread::yield();
-  }
-  victim.proc->signal(SIGKILL);
-  load.join();
+  const auto report = bench_through_a_kill(victim, survivor, 300,
+                                           {"--requests", "3000", "--concurrency", "32",
+                                            "--stream", "false"});
   EXPECT_EQ(count(report, "succeeded"), 3000U) << json::serialize(report);
   EXPECT_GT(mock_stat(survivor.port, "completed"), 1000U);
 }
@@ -76,17 +85,9 @@ TEST(gateway_load, upstream_killed_under_load_loses_no_whole_answer) {
 TEST(gateway_load, streams_cut_by_a_kill_end_with_an_explicit_error_never_silently) {
   auto victim = start_mock({"--faults", "tpot_ms=2"});
   auto survivor = start_mock({"--faults", "tpot_ms=2"});
-  auto gw = start_gateway(upstreams_toml({victim.url(), survivor.url()}) +
-                          "\n[retry]\nbackoff_base_ms = 2\n", {"--access-log", "off"});
-  json::object report;
-  std::thread load([&] {
-    report = run_bench(gw, {"--requests", "1500", "--concurrency", "32", "--stream", "true"});
-  });
-  for (int i = 0; i < 100000 && mock_stat(victim.port, "completed") < 200; ++i) {
-    std::this_thread::yield();
-  }
-  victim.proc->signal(SIGKILL);
-  load.join();
+  const auto report = bench_through_a_kill(victim, survivor, 200,
+                                           {"--requests", "1500", "--concurrency", "32",
+                                            "--stream", "true"});
   ASSERT_FALSE(report.empty());
   // Streams in flight on the victim broke after their first byte (continuing them is the
   // stream-continuation feature); each of those must have ended with the error event.
