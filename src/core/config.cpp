@@ -147,7 +147,8 @@ struct reader {
   void read_retry(const toml::table& t, retry_settings& r) {
     const std::string p = "retry.";
     unknown_keys(t, p, {"max_attempts", "backoff_base_ms", "backoff_cap_ms", "deadline_ms",
-                        "retry_on_status", "honour_retry_after"});
+                        "retry_on_status", "honour_retry_after", "max_resumes"});
+    integer(t, p, "max_resumes", r.max_resumes, 0, 20);
     integer(t, p, "max_attempts", r.policy.max_attempts, 1, 20);
     duration(t, p, "backoff_base_ms", r.policy.backoff.base, 0);
     duration(t, p, "backoff_cap_ms", r.policy.backoff.cap, 0);
@@ -174,7 +175,20 @@ struct reader {
 
   void read_upstream(const toml::table& t, std::size_t index, upstream_config& u) {
     const std::string p = fmt::format("upstreams[{}].", index);
-    unknown_keys(t, p, {"name", "url", "priority", "weight", "api_key", "tls_verify", "ca_file"});
+    unknown_keys(t, p, {"name", "url", "priority", "weight", "api_key", "tls_verify", "ca_file",
+                        "resume"});
+    if (const toml::node* node = t.get("resume")) {
+      const auto v = node->value_exact<std::string>();
+      if (v == "continue") {
+        u.resume = resume_mode::continue_message;
+      } else if (v == "prefill") {
+        u.resume = resume_mode::prefill;
+      } else if (v == "none") {
+        u.resume = resume_mode::none;
+      } else {
+        problem(p + "resume", node, "must be \"continue\", \"prefill\" or \"none\"");
+      }
+    }
     string(t, p, "name", u.name);
     if (u.name.empty()) {
       u.name = fmt::format("upstream-{}", index);

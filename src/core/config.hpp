@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "core/retry_policy.hpp"
+#include "core/stream_continuation.hpp"
 
 namespace nines::core {
 
@@ -32,7 +33,8 @@ struct upstream_config {
   unsigned weight = 1;
   std::string api_key;    // sent as "Authorization: Bearer ..." when set
   bool tls_verify = true; // verify chain and host name
-  std::string ca_file;    // extra trust anchor (PEM); system store otherwise
+  std::string ca_file;    // extra trust anchor (PEM) besides the system store
+  resume_mode resume = resume_mode::continue_message;  // how a broken stream continues here
 };
 
 struct gateway_settings {
@@ -63,6 +65,7 @@ struct timeout_settings {
 struct retry_settings {
   retry_policy policy{};
   milliseconds deadline{60000};  // for all attempts before the first byte reaches the client
+  unsigned max_resumes = 3;      // continuations of one broken stream
 };
 
 struct config {

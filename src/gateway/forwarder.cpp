@@ -8,6 +8,7 @@
 #include "core/openai_error.hpp"
 #include "core/retry_policy.hpp"
 #include "core/sse_parser.hpp"
+#include "core/stream_continuation.hpp"
 #include "core/upstream_selector.hpp"
 #include "gateway/http_headers.hpp"
 #include "net/http_wire.hpp"
@@ -26,12 +27,15 @@ using upstream_parser = http::response_parser<http::buffer_body>;
 constexpr std::size_t read_chunk_bytes = 16 * 1024;
 constexpr std::size_t kept_error_body_bytes = 64 * 1024;
 
-// The phases of one response on its way to the client (the stream state machine).
+// The phases of one upstream response on its way to the client (the stream state machine). The
+// request moves through them once per upstream it uses: a stream that breaks while `relaying`
+// is resumed on another upstream, whose response starts again at `awaiting_first_byte` (with the
+// client's header already sent) until its first event that carries something.
 enum class phase {
-  awaiting_first_byte,  // nothing sent: any failure can still be retried elsewhere
-  relaying,             // the client has bytes: failures end the stream with an error event
+  awaiting_first_byte,  // this upstream has sent the client nothing: a failure tries another
+  relaying,             // this upstream's events reach the client; a break means resume
   finished,             // complete response delivered
-  failed,               // ended with an error (explicit to the client when it had bytes)
+  failed,               // ended: the client went away or got an explicit error
 };
 
 // A retryable upstream answer kept to give the client when every attempt fails.
@@ -69,7 +73,7 @@ class request_forwarder {
                     obs::request_record& record)
       : req_(req), client_(client), worker_(worker), shared_(*worker.shared),
         cfg_(*shared_.config), record_(record), start_(steady::now()),
-        deadline_(start_ + cfg_.retry.deadline) {}
+        deadline_(start_ + cfg_.retry.deadline), body_(req.body()) {}
 
   awaitable<void> run();
 
@@ -96,7 +100,16 @@ class request_forwarder {
   obs::request_record& record_;
   steady::time_point start_;
   steady::time_point deadline_;
+  awaitable<void> end_incomplete(const std::string& why);
+  std::optional<std::string> continuation_for(std::size_t upstream, std::string& why);
+
   bool inspect_events_ = false;  // OpenAI routes: each event must be JSON or [DONE]
+  bool chat_ = false;            // /v1/chat/completions (else /v1/completions when continuing)
+  std::string_view body_;        // what attempts send: the client's body, or a continuation
+  std::string continuation_body_;
+  bool client_committed_ = false;  // the client has our response header
+  bool continuing_ = false;        // attempts continue a broken stream
+  core::stream_progress progress_;
 };
 
 upstream_request request_forwarder::make_upstream_request(std::size_t upstream) const {
@@ -121,7 +134,7 @@ upstream_request request_forwarder::make_upstream_request(std::size_t upstream) 
   }
   out.set("x-request-id", record_.id);
   out.keep_alive(true);
-  out.body() = boost::span<const char>(req_.body().data(), req_.body().size());
+  out.body() = boost::span<const char>(body_.data(), body_.size());
   out.prepare_payload();
   return out;
 }
@@ -146,6 +159,15 @@ awaitable<attempt_result> request_forwarder::attempt(std::size_t upstream) {
   attempt_result result;
   const auto time_left = [&] { return clamp_ms(deadline_ - steady::now()); };
 
+  if (continuing_) {
+    auto body = continuation_for(upstream, result.detail);
+    if (!body) {
+      result.failure = attempt_failure::bad_response;
+      co_return result;
+    }
+    continuation_body_ = std::move(*body);
+    body_ = continuation_body_;
+  }
   auto conn = pool.take_idle(steady::now());
   auto upstream_req = make_upstream_request(upstream);
   std::string request_head;
@@ -209,6 +231,17 @@ awaitable<attempt_result> request_forwarder::attempt(std::size_t upstream) {
   const unsigned status = head.result_int();
   bool reusable = head.keep_alive();
 
+  const bool stream_ok = status / 100 == 2 && is_event_stream(head.base()) &&
+                         req_.method() != http::verb::head;
+  if (continuing_ && !stream_ok) {
+    // A continuation must be a stream; any other answer cannot be spliced into the client's.
+    conn->close();
+    result.failure = core::is_retryable_status(cfg_.retry.policy, status)
+                         ? attempt_failure::retryable_status
+                         : attempt_failure::bad_response;
+    result.detail = fmt::format("continuation answered status {}", status);
+    co_return result;
+  }
   if (core::is_retryable_status(cfg_.retry.policy, status)) {
     kept_response kept;
     kept.status = status;
@@ -241,7 +274,7 @@ awaitable<attempt_result> request_forwarder::attempt(std::size_t upstream) {
     co_return result;
   }
 
-  if (status / 100 == 2 && is_event_stream(head.base()) && req_.method() != http::verb::head) {
+  if (stream_ok) {
     record_.stream = true;
     result = co_await relay_stream(*conn, *parser, upstream, reusable);
   } else {
@@ -327,36 +360,45 @@ awaitable<attempt_result> request_forwarder::relay_stream(upstream_connection& c
         continue;
       }
       if (inspect_events_) {
-        auto probe = core::probe_json(event.data);
-        if (!probe.valid) {
+        const auto chunk = core::read_stream_chunk(event.data);
+        if (!chunk.valid) {
           broke = attempt_failure::bad_response;
-          why = "malformed event from upstream: " + probe.error;
+          why = "malformed event from upstream";
           break;
         }
-        if (probe.facts.has_error) {
+        if (chunk.is_error) {
           broke = attempt_failure::bad_response;
           why = "upstream sent an error event: " + event.data.substr(0, 512);
           break;
         }
+        if (continuing_) {
+          auto rewritten = core::rewrite_continuation_chunk(event.data, progress_);
+          if (!rewritten) {
+            continue;  // the continuation's own role chunk: the client had one already
+          }
+          event.data = std::move(*rewritten);
+        }
+        progress_.record(chunk);
       }
       event.id.reset();  // upstream ids mean nothing to our client
       core::append_sse_event(out, event);
     }
     events.clear();
     if (!out.empty()) {
-      if (state == phase::awaiting_first_byte) {
+      if (!client_committed_) {
         http::response<http::empty_body> header{parser.get().result(), 11};
         copy_response_headers(parser.get().base(), header.base());
         header.set(http::field::cache_control, "no-cache");
         header.set("x-request-id", record_.id);
         record_.status = parser.get().result_int();
         note_first_byte();
+        client_committed_ = true;
         if (co_await client_.begin_stream(std::move(header))) {
           state = phase::failed;
           break;
         }
-        state = phase::relaying;
       }
+      state = phase::relaying;
       if (saw_done && parser.is_done()) {
         // The usual end: the last events, [DONE] and the upstream's last chunk came together.
         state = co_await client_.finish_stream(out) ? phase::failed : phase::finished;
@@ -388,14 +430,7 @@ awaitable<attempt_result> request_forwarder::relay_stream(upstream_connection& c
       }
     }
     if (broke != attempt_failure::none) {
-      if (state == phase::awaiting_first_byte) {
-        // Nothing reached the client: this attempt failed, the loop may try another upstream.
-        reusable = false;
-        result.failure = broke;
-        result.detail = why;
-        co_return result;
-      }
-      state = phase::failed;
+      break;
     }
   }
 
@@ -407,8 +442,8 @@ awaitable<attempt_result> request_forwarder::relay_stream(upstream_connection& c
     co_return result;
   }
   if (state == phase::finished) {
+    result.end = phase::finished;
     if (client_.finished()) {
-      result.end = phase::finished;
       co_return result;
     }
     // Read the end of the upstream body (normally already there) so the connection can be reused.
@@ -421,23 +456,33 @@ awaitable<attempt_result> request_forwarder::relay_stream(upstream_connection& c
       }
     }
     co_await client_.end_stream();
-    result.end = phase::finished;
     co_return result;
   }
-  // The client has part of an answer that cannot be completed: say so explicitly, no [DONE].
+  // Broken. Before this upstream sent anything, it is a failed attempt like any other; after,
+  // the caller resumes the stream elsewhere or ends it explicitly.
   reusable = false;
-  record_.outcome = "stream_broken";
-  record_.detail = fmt::format("{}: {}", cfg_.upstreams[upstream].name, why);
-  const std::string error_event = core::openai_error_event(
-      "upstream_stream_broken",
-      fmt::format("the upstream stream broke after the response started ({}); the answer is "
-                  "incomplete",
-                  why),
-      "stream_broken");
-  co_await client_.write_chunk(error_event);
-  co_await client_.end_stream();
-  result.end = phase::failed;
+  result.end = state;
+  result.failure = broke;
+  result.detail = fmt::format("{}: {}", cfg_.upstreams[upstream].name, why);
   co_return result;
+}
+
+std::optional<std::string> request_forwarder::continuation_for(std::size_t upstream,
+                                                               std::string& why) {
+  return core::build_continuation(req_.body(), chat_, progress_, cfg_.upstreams[upstream].resume,
+                                  why);
+}
+
+awaitable<void> request_forwarder::end_incomplete(const std::string& why) {
+  record_.outcome = "stream_incomplete";
+  record_.detail = why;
+  const std::string error_event = core::openai_error_event(
+      "stream_incomplete",
+      fmt::format("the upstream stream broke after the response started and could not be "
+                  "continued ({}); the answer is incomplete",
+                  why),
+      "upstream_stream_broken");
+  co_await client_.finish_stream(error_event);
 }
 
 awaitable<void> request_forwarder::answer_all_failed(const std::optional<kept_response>& kept,
@@ -488,6 +533,7 @@ awaitable<void> request_forwarder::run() {
     }
     record_.stream = probe.facts.stream.value_or(false);
     inspect_events_ = true;
+    chat_ = target.starts_with("/v1/chat/completions");
   }
 
   std::vector<core::upstream_candidate> candidates(cfg_.upstreams.size());
@@ -507,7 +553,8 @@ awaitable<void> request_forwarder::run() {
       break;  // no upstream configured: validation prevents it
     }
     if (previous) {
-      const auto plan = core::plan_next_attempt(cfg_.retry.policy, last.failure, record_.attempts,
+      const auto plan = core::plan_next_attempt(cfg_.retry.policy, last.failure,
+                                                record_.attempts - record_.attempts_before_resume,
                                                 deadline_ - now, last.retry_after,
                                                 *chosen == *previous, worker_.random);
       if (!plan.retry) {
@@ -524,8 +571,38 @@ awaitable<void> request_forwarder::run() {
     ++record_.attempts;
     record_.upstreams.push_back(cfg_.upstreams[*chosen].name);
     last = co_await attempt(*chosen);
-    if (last.end != phase::awaiting_first_byte) {
+    if (last.end == phase::finished || last.end == phase::failed) {
       co_return;
+    }
+    if (last.end == phase::relaying) {
+      // The stream broke after the client got part of it: resume it on another upstream, with
+      // a fresh attempt budget and deadline, preferring any upstream but the one that broke.
+      history = last.detail;
+      if (progress_.finished) {
+        // Only the end was lost: the answer is complete.
+        const std::string done = "data: [DONE]\n\n";
+        co_await client_.finish_stream(done);
+        co_return;
+      }
+      const bool resumable = (inspect_events_ && (chat_ || target.starts_with("/v1/completions")));
+      if (!resumable || progress_.unsupported || progress_.resumes >= cfg_.retry.max_resumes) {
+        co_await end_incomplete(
+            history + (!resumable                  ? "; this route cannot be continued"
+                       : progress_.unsupported     ? "; tool calls or several choices"
+                                                   : "; resumes exhausted"));
+        co_return;
+      }
+      ++progress_.resumes;
+      ++record_.resumes;
+      progress_.carried_tokens = progress_.text_chunks;
+      continuing_ = true;
+      // `tried` keeps every upstream this request used: a chain of breaks moves on to fresh ones.
+      record_.attempts_before_resume = record_.attempts;
+      deadline_ = steady::now() + cfg_.retry.deadline;
+      previous.reset();
+      last = attempt_result{};
+      kept.reset();
+      continue;
     }
     history += fmt::format("{}{}: {} ({})", history.empty() ? "" : "; ",
                            cfg_.upstreams[*chosen].name, core::to_string(last.failure),
@@ -534,6 +611,10 @@ awaitable<void> request_forwarder::run() {
     if (last.response) {
       kept = std::move(last.response);  // the most recent upstream answer wins
     }
+  }
+  if (continuing_) {
+    co_await end_incomplete(history);
+    co_return;
   }
   co_await answer_all_failed(kept, last.failure, history);
 }

@@ -20,8 +20,9 @@ std::string format_access_line(const request_record& r) {
   core::append_json_string(line, r.method);
   line.append(",\"route\":");
   core::append_json_string(line, r.path);
-  fmt::format_to(std::back_inserter(line), ",\"status\":{},\"stream\":{},\"attempts\":{}",
-                 r.status, r.stream, r.attempts);
+  fmt::format_to(std::back_inserter(line),
+                 ",\"status\":{},\"stream\":{},\"attempts\":{},\"resumes\":{}", r.status,
+                 r.stream, r.attempts, r.resumes);
   line.append(",\"upstreams\":[");
   for (std::size_t i = 0; i < r.upstreams.size(); ++i) {
     if (i > 0) {

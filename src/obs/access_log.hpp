@@ -20,8 +20,10 @@ struct request_record {
   unsigned status = 0;
   std::vector<std::string_view> upstreams;  // tried, in order (names live in the config)
   unsigned attempts = 0;
+  unsigned attempts_before_resume = 0;  // attempts made before the latest resume
+  unsigned resumes = 0;                 // continuations of a broken stream
   bool stream = false;
-  std::string_view outcome = "ok";  // ok, failed, stream_broken, client_closed, rejected
+  std::string_view outcome = "ok";  // ok, failed, stream_incomplete, client_closed, rejected
   std::string detail;               // why, when not ok
   double ttfb_ms = -1;              // -1: no byte reached the client
   double duration_ms = 0;

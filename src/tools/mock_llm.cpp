@@ -299,6 +299,15 @@ awaitable<void> exchange::stream(bool chat, const core::mock_plan& plan, const j
       co_await sleep_for(faults.tpot);
     }
     const std::string next = chunk(chat, core::mock_token(plan.seed, i), nullptr, false);
+    if (faults.cut_after && emitted == *faults.cut_after) {
+      // Half an event, split inside the token when it is multi-byte UTF-8, then a reset.
+      state_.broken++;
+      const auto at = next.find(core::mock_token(plan.seed, i));
+      const std::string_view half(next.data(), at + 1);
+      co_await client_.write_chunk(half);
+      client_.abort(true);
+      co_return;
+    }
     if (co_await client_.write_chunk(next)) {
       co_return;
     }
@@ -384,7 +393,7 @@ awaitable<void> exchange::generate(bool chat) {
     co_await sleep_for(faults.ttft);
   }
   std::string payload = whole_answer_json(chat, plan, id_, created_, model_);
-  if (faults.die_after || faults.stall_after || faults.malformed_after) {
+  if (faults.die_after || faults.stall_after || faults.malformed_after || faults.cut_after) {
     // A non-streamed answer broken half-way: the declared length is never reached.
     state_.broken++;
     http::response<http::empty_body> header{http::status::ok, req_.version()};
@@ -498,13 +507,15 @@ std::string parse_mock_faults(std::string_view text, mock_faults& f) {
       f.stall_after = *count;
     } else if (key == "malformed_after" && count) {
       f.malformed_after = *count;
+    } else if (key == "cut_after" && count) {
+      f.cut_after = *count;
     } else if (key == "ttft_ms" && count) {
       f.ttft = milliseconds(*count);
     } else if (key == "tpot_ms" && count) {
       f.tpot = milliseconds(*count);
     } else {
       return fmt::format("bad fault '{}': keys are error_rate, rate_limit_rate (0..1), "
-                         "retry_after, die_after, stall_after, malformed_after, ttft_ms, tpot_ms",
+                         "retry_after, die_after, stall_after, malformed_after, cut_after, ttft_ms, tpot_ms",
                          item);
     }
   }

@@ -19,6 +19,7 @@ struct mock_faults {
   std::optional<std::size_t> die_after;        // tokens, then the connection is reset
   std::optional<std::size_t> stall_after;      // tokens, then silence with the connection open
   std::optional<std::size_t> malformed_after;  // tokens, then a broken chunk and a close
+  std::optional<std::size_t> cut_after;        // tokens, then half of the next chunk and a reset
   std::chrono::milliseconds ttft{0};           // time to first token
   std::chrono::milliseconds tpot{0};           // time per output token
 };

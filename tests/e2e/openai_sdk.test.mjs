@@ -63,8 +63,39 @@ test('models and non-streamed completions work through the SDK', async () => {
   assert.ok(completion.choices[0].text.length > 0);
 });
 
-test('a stream broken after its first byte surfaces as an SDK error, never a silent end', async () => {
+test('a stream broken half-way is continued on another upstream: the SDK sees one ordinary stream', async () => {
+  const breaking = await startMock(['--faults', 'die_after=7']);
+  const gw = await startGateway([breaking.url, healthy.url]);
+  try {
+    const sdk = new OpenAI({ baseURL: `${gw.url}/v1`, apiKey: 'k', maxRetries: 0 });
+    for (let i = 0; i < 10; i++) {
+      const prompt = `continue ${i}`;
+      const expected = await direct.chat.completions.create({ model: 'm', messages: messages(prompt) });
+      const stream = await sdk.chat.completions.create({
+        model: 'm', messages: messages(prompt), stream: true, stream_options: { include_usage: true },
+      });
+      let usage = null;
+      let text = '';
+      let finishes = 0;
+      for await (const chunk of stream) {
+        if (chunk.usage) usage = chunk.usage;
+        const choice = chunk.choices[0];
+        if (!choice) continue;
+        text += choice.delta?.content ?? '';
+        if (choice.finish_reason) finishes++;
+      }
+      assert.equal(text, expected.choices[0].message.content, `request ${i}`);
+      assert.equal(finishes, 1);
+      assert.equal(usage.completion_tokens, expected.usage.completion_tokens);
+    }
+  } finally {
+    stopAll(gw, breaking);
+  }
+});
+
+test('a stream that cannot be continued surfaces as an SDK error, never a silent end', async () => {
   const breaking = await startMock(['--faults', 'die_after=2']);
+  // One upstream that always breaks: resumes on it run out, and the stream ends with the error.
   const gw = await startGateway([breaking.url]);
   try {
     const sdk = new OpenAI({ baseURL: `${gw.url}/v1`, apiKey: 'k', maxRetries: 0 });

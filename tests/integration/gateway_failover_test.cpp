@@ -115,13 +115,14 @@ TEST(gateway_failover, whole_answer_broken_midway_is_retried_never_a_partial_200
   EXPECT_EQ(mock_stat(breaking.port, "broken"), 1U);
 }
 
-// For each way a stream can break after the client got bytes, the client gets an explicit error
-// event and no [DONE]: never a silent truncation.
+// For each way a stream can break after the client got bytes, when it cannot be continued
+// (resumes off here), the client gets an explicit error event and no [DONE]: never a silent
+// truncation.
 TEST(gateway_failover, stream_broken_after_first_byte_ends_with_an_error_event) {
-  for (const std::string fault : {"die_after=3", "malformed_after=3", "stall_after=3"}) {
+  for (const std::string fault : {"die_after=3", "malformed_after=3", "stall_after=3", "cut_after=3"}) {
     auto breaking = start_mock({"--faults", fault});
     auto gw = start_gateway(upstreams_toml({breaking.url()}) +
-                            "\n[timeouts]\nstream_idle_ms = 300\n");
+                            "\n[timeouts]\nstream_idle_ms = 300\n[retry]\nmax_resumes = 0\n");
     const auto body = chat_body("v", true);
     auto r = http_call(gw.port, "POST", "/v1/chat/completions", body);
     ASSERT_EQ(r.status, 200U) << fault;
@@ -133,13 +134,14 @@ TEST(gateway_failover, stream_broken_after_first_byte_ends_with_an_error_event) 
     }
     auto last = json::parse(events.back().data).as_object();
     ASSERT_TRUE(last.contains("error")) << fault << ": " << events.back().data;
-    EXPECT_EQ(last["error"].as_object()["type"].as_string(), "upstream_stream_broken") << fault;
+    EXPECT_EQ(last["error"].as_object()["type"].as_string(), "stream_incomplete") << fault;
+    EXPECT_EQ(last["error"].as_object()["code"].as_string(), "upstream_stream_broken") << fault;
     // What came before the error is an exact prefix of the answer: three tokens.
     std::vector<core::sse_event> content(events.begin(), events.end() - 1);
     const auto expected = expected_answer(body, true);
     EXPECT_TRUE(expected.starts_with(stream_text(content))) << fault;
     EXPECT_FALSE(stream_text(content).empty()) << fault;
-    EXPECT_TRUE(gw.proc->wait_for_output(R"("outcome":"stream_broken")")) << fault;
+    EXPECT_TRUE(gw.proc->wait_for_output(R"("outcome":"stream_incomplete")")) << fault;
   }
 }
 

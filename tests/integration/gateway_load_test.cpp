@@ -82,21 +82,17 @@ TEST(gateway_load, upstream_killed_under_load_loses_no_whole_answer) {
   EXPECT_GT(mock_stat(survivor.port, "completed"), 1000U);
 }
 
-TEST(gateway_load, streams_cut_by_a_kill_end_with_an_explicit_error_never_silently) {
+// Streams in flight on the killed upstream broke after their first byte: each is continued on
+// the survivor, and every client still gets the exact answer.
+TEST(gateway_load, streams_cut_by_a_kill_are_continued_on_the_survivor) {
   auto victim = start_mock({"--faults", "tpot_ms=2"});
   auto survivor = start_mock({"--faults", "tpot_ms=2"});
   const auto report = bench_through_a_kill(victim, survivor, 200,
                                            {"--requests", "1500", "--concurrency", "32",
                                             "--stream", "true"});
   ASSERT_FALSE(report.empty());
-  // Streams in flight on the victim broke after their first byte (continuing them is the
-  // stream-continuation feature); each of those must have ended with the error event.
-  const auto& failures = report.at("failures").as_object();
-  for (const auto& [reason, n] : failures) {
-    EXPECT_TRUE(std::string_view(reason).starts_with("error event:"))
-        << n.as_uint64() << " x " << std::string_view(reason);
-  }
-  EXPECT_GE(count(report, "succeeded"), 1500U - 32U);  // at most the streams in flight
+  EXPECT_EQ(count(report, "succeeded"), 1500U) << json::serialize(report);
+  EXPECT_GT(mock_stat(survivor.port, "continuations"), 0U);  // the kill did cut streams
 }
 
 // A client that stops reading: the gateway relays with backpressure, so it does not read the

@@ -1,0 +1,72 @@
+#pragma once
+// Continuing a broken stream on another upstream, as pure functions over JSON text.
+//
+// At temperature 0 the continuation of a deterministic model, given the text it already produced,
+// is the rest of the same answer. So when a stream breaks after part of the answer reached the
+// client, the gateway asks another upstream to continue: for chat, the original messages plus a
+// final assistant message holding exactly the text already sent, with vLLM's and SGLang's
+// `continue_final_message: true` and `add_generation_prompt: false` ("continue" mode; "prefill"
+// mode sends the trailing assistant message without the flags); for completions, the original
+// prompt followed by the text already sent. max_tokens (or max_completion_tokens) shrinks by the
+// tokens already produced. The continuation's chunks are then rewritten to carry the original id,
+// created and model, without a second role, and with usage that adds up.
+//
+// Limits: choice 0 only (n = 1); a stream that has shown tool calls is not continued (its
+// arguments may be half sent); "tokens produced" counts chunks that carried text, which is exact
+// for servers that stream one token per chunk (vLLM, SGLang) and an estimate otherwise.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace nines::core {
+
+enum class resume_mode { continue_message, prefill, none };
+
+// What one event of an OpenAI stream says.
+struct stream_chunk {
+  bool valid = false;         // a JSON object
+  bool is_error = false;      // {"error": ...}
+  std::string id;
+  std::int64_t created = 0;
+  std::string model;
+  bool has_choice = false;    // choices[0] present
+  bool other_choice = false;  // a choice with index != 0
+  std::string text;           // choices[0].delta.content (chat) or choices[0].text
+  bool has_role = false;
+  bool tool_calls = false;
+  std::optional<std::string> finish_reason;
+  bool has_usage = false;
+};
+
+stream_chunk read_stream_chunk(std::string_view data);
+
+// What the client has received of the answer so far.
+struct stream_progress {
+  bool identity_known = false;
+  std::string id;
+  std::int64_t created = 0;
+  std::string model;
+  std::string text;                // all text sent, choice 0
+  std::size_t text_chunks = 0;     // chunks that carried text (tokens, for one-token chunks)
+  std::size_t carried_tokens = 0;  // text_chunks at the last resume (for usage)
+  bool finished = false;           // a finish_reason was sent
+  bool unsupported = false;        // tool calls or several choices: cannot be continued
+  unsigned resumes = 0;
+
+  void record(const stream_chunk& chunk);
+};
+
+// The request body that continues `original_body` after `progress`, or nullopt with `why`.
+std::optional<std::string> build_continuation(std::string_view original_body, bool chat,
+                                              const stream_progress& progress, resume_mode mode,
+                                              std::string& why);
+
+// Rewrites one event of a continuation into the original stream: original id, created and model;
+// no role; usage counting the tokens produced before the resume. Returns nullopt when the event
+// carries nothing for the client (the continuation's opening role chunk).
+std::optional<std::string> rewrite_continuation_chunk(std::string_view data,
+                                                      const stream_progress& progress);
+
+}  // namespace nines::core
