@@ -1,11 +1,47 @@
 #include "core/stream_continuation.hpp"
 
 #include <boost/json.hpp>
+#include <cmath>
+#include <optional>
 
 namespace nines::core {
 namespace {
 
 namespace json = boost::json;
+
+// A JSON number as an integer, without exceptions: values that are not integers (1.5, 1e300)
+// give nullopt. Network input must not throw on the data path.
+std::optional<std::int64_t> as_integer(const json::value& v) {
+  json::error_code ec;
+  const auto n = v.to_number<std::int64_t>(ec);
+  if (ec) {
+    return std::nullopt;
+  }
+  return n;
+}
+
+// boost::json 1.81 parses 1e999 as infinity and would serialise it as "Infinity", which is not
+// JSON: an event carrying such a number is treated as malformed (found by stream_chunk_fuzz).
+bool has_non_finite(const json::value& v) {
+  switch (v.kind()) {
+    case json::kind::double_: return !std::isfinite(v.get_double());
+    case json::kind::array:
+      for (const auto& e : v.get_array()) {
+        if (has_non_finite(e)) {
+          return true;
+        }
+      }
+      return false;
+    case json::kind::object:
+      for (const auto& kv : v.get_object()) {
+        if (has_non_finite(kv.value())) {
+          return true;
+        }
+      }
+      return false;
+    default: return false;
+  }
+}
 
 const json::object* first_choice(const json::object& o, bool& other) {
   const auto* choices = o.if_contains("choices");
@@ -33,8 +69,9 @@ const json::object* first_choice(const json::object& o, bool& other) {
 void shrink_budget(json::object& body, std::size_t produced) {
   for (const char* key : {"max_completion_tokens", "max_tokens"}) {
     if (auto* v = body.if_contains(key); v && v->is_number()) {
-      const auto limit = v->to_number<std::int64_t>();
-      *v = std::max<std::int64_t>(1, limit - static_cast<std::int64_t>(produced));
+      if (const auto limit = as_integer(*v)) {
+        *v = std::max<std::int64_t>(1, *limit - static_cast<std::int64_t>(produced));
+      }
     }
   }
 }
@@ -47,7 +84,7 @@ stream_chunk read_stream_chunk(std::string_view data) {
   json::monotonic_resource resource(arena, sizeof arena);
   json::error_code ec;
   auto v = json::parse(data, ec, &resource);
-  if (ec || !v.is_object()) {
+  if (ec || !v.is_object() || has_non_finite(v)) {
     return chunk;
   }
   chunk.valid = true;
@@ -56,8 +93,8 @@ stream_chunk read_stream_chunk(std::string_view data) {
   if (const auto* id = o.if_contains("id"); id && id->is_string()) {
     chunk.id = std::string(id->get_string());
   }
-  if (const auto* created = o.if_contains("created"); created && created->is_number()) {
-    chunk.created = created->to_number<std::int64_t>();
+  if (const auto* created = o.if_contains("created")) {
+    chunk.created = as_integer(*created).value_or(0);
   }
   if (const auto* model = o.if_contains("model"); model && model->is_string()) {
     chunk.model = std::string(model->get_string());
@@ -214,16 +251,18 @@ std::optional<std::string> rewrite_continuation_chunk(std::string_view data,
     const auto carried = static_cast<std::int64_t>(progress.carried_tokens);
     std::int64_t prompt = 0;
     std::int64_t completion = 0;
-    if (auto* p = u.if_contains("prompt_tokens"); p && p->is_number()) {
-      prompt = std::max<std::int64_t>(0, p->to_number<std::int64_t>() - carried);
-      *p = prompt;
-    }
-    if (auto* c = u.if_contains("completion_tokens"); c && c->is_number()) {
-      completion = c->to_number<std::int64_t>() + carried;
-      *c = completion;
-    }
-    if (auto* t = u.if_contains("total_tokens"); t && t->is_number()) {
-      *t = prompt + completion;
+    const auto* p = u.if_contains("prompt_tokens");
+    const auto* c = u.if_contains("completion_tokens");
+    const auto prompt_in = p ? as_integer(*p) : std::nullopt;
+    const auto completion_in = c ? as_integer(*c) : std::nullopt;
+    // Counts that are not sane integers are passed on untouched.
+    if (prompt_in && completion_in && *prompt_in >= 0 && *completion_in >= 0 &&
+        *prompt_in < (std::int64_t{1} << 40) && *completion_in < (std::int64_t{1} << 40)) {
+      prompt = std::max<std::int64_t>(0, *prompt_in - carried);
+      completion = *completion_in + carried;
+      u["prompt_tokens"] = prompt;
+      u["completion_tokens"] = completion;
+      u["total_tokens"] = prompt + completion;
     }
     carries = true;
   }

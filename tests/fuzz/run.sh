@@ -26,7 +26,7 @@ if [ ! -f "$out/core.a" ] || [ -n "$(find src/core -newer "$out/core.a")" ]; the
   wait
   ar rcs "$out/core.a" "$out"/core-*.o
 fi
-for target in sse_parser json_probe config; do
+for target in sse_parser json_probe config stream_chunk; do
   corpus=${target%%_*}
   [ "$target" = json_probe ] && corpus=json
   "$cxx" "${flags[@]}" "tests/fuzz/${target}_fuzz.cpp" "$out/core.a" "${libs[@]}" -o "$out/$target"
@@ -37,4 +37,4 @@ for target in sse_parser json_probe config; do
     { tail -30 "$out/$target.log"; echo "fuzz: $target FAILED"; exit 1; }
   tail -1 "$out/$target.log"
 done
-echo "fuzz: 3 passed, 0 failed"
+echo "fuzz: 4 passed, 0 failed"
