@@ -1,6 +1,9 @@
 # nines: the two commands are `make demo` and `make test` (README.md).
 SHELL := /bin/bash
 JOBS ?= $(shell nproc)
+# ccache hits across clones in different folders (CI clones afresh each time).
+export CCACHE_BASEDIR := $(CURDIR)
+export CCACHE_NOHASHDIR := 1
 
 .PHONY: all deps build test test-release test-asan test-e2e test-fuzz demo bench format clean
 
