@@ -5,7 +5,9 @@
 #   2. 1,000 concurrent streams at 20 tokens/s, direct, through nginx (proxy_buffering off) and
 #      through nines: the delay each adds to every event, and nines' memory;
 #   3. the core issue's acceptance run: 10,000 streamed requests over three upstreams, one
-#      refusing connections, one answering 503 half of the time, one healthy.
+#      refusing connections, one answering 503 half of the time, one healthy;
+#   4. unbroken streams: 10,000 streamed requests over three upstreams that each reset 10% of
+#      their streams at a random token; success and the gap a client sees at a resume.
 # Every load is bounded in time and count, and goes only to 127.0.0.1. Results are printed as
 # Markdown and written to bench/results/latest.md.
 set -euo pipefail
@@ -158,6 +160,36 @@ wait_port 19124
   --stream true --max-seconds 120 --json "$work/accept.json" > "$work/accept.txt" || true
 errors_503=$(curl -s http://127.0.0.1:19122/mock/stats | python3 -c 'import json,sys; print(json.load(sys.stdin)["errors_503"])')
 
+# --- unbroken streams: 10,000 streams over three upstreams that each break 10% of their streams --
+for port in 19131 19132 19133; do
+  "$bin" mock-llm --listen 127.0.0.1:$port --faults break_rate=0.1,ttft_ms=20,tpot_ms=5 --seed $port \
+    2>/dev/null & pids+=($!)
+done
+wait_port 19131; wait_port 19132; wait_port 19133
+"$bin" gateway --upstream http://127.0.0.1:19131/v1 --upstream http://127.0.0.1:19132/v1 \
+  --upstream http://127.0.0.1:19133/v1 --listen 127.0.0.1:19134 --access-log "$work/resume.log" \
+  2>"$work/nines-r.log" & pids+=($!)
+resume_gw=$!
+wait_port 19134
+"$bin" bench --url http://127.0.0.1:19134 --requests "$ACCEPT_REQUESTS" --concurrency 64 \
+  --stream true --max-seconds 180 --json "$work/resume.json" > "$work/resume.txt" || true
+kill -TERM "$resume_gw"; wait "$resume_gw" || true  # a drained gateway has flushed its log
+resume_stats=$(python3 - "$work/resume.log" <<'PY'
+import json, sys
+gaps = []
+resumed = 0
+for line in open(sys.argv[1]):
+    entry = json.loads(line)
+    log = entry.get("resume_log", [])
+    resumed += 1 if log else 0
+    gaps += [r["gap_ms"] for r in log if "gap_ms" in r]
+gaps.sort()
+pick = lambda q: gaps[min(len(gaps) - 1, int(q * len(gaps)))] if gaps else 0
+print(f"{resumed} {len(gaps)} {pick(0.5):.2f} {pick(0.99):.2f} {gaps[-1] if gaps else 0:.2f}")
+PY
+)
+read -r resumed_streams resumes gap50 gap99 gapmax <<< "$resume_stats"
+
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 {
   echo "Measured $(date -u +%Y-%m-%dT%H:%MZ) on $(nproc) cores ($(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)),"
@@ -202,4 +234,13 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
   echo "|---:|---:|---:|---:|---:|---:|---:|"
   f="$work/accept.json"
   echo "| $(jget "$f" "['requests']") | $(jget "$f" "['succeeded']") | $(printf %.4f "$(jget "$f" "['success_rate']")") | $errors_503 | $(printf %.2f "$(jget "$f" "['ttfb_ms']['p50']")") | $(printf %.2f "$(jget "$f" "['ttfb_ms']['p99']")") | $(printf %.0f "$(jget "$f" "['requests_per_second']")") |"
+  echo
+  echo "### Unbroken streams: ${ACCEPT_REQUESTS} streamed requests, three upstreams each resetting 10% of their streams at a random token"
+  echo
+  echo "(mock-llm --faults break_rate=0.1,ttft_ms=20,tpot_ms=5; 24-token answers; the gap is the time between the last event the client got before a break and the first event of the continuation, from the gateway's access log.)"
+  echo
+  echo "| requests | succeeded with exact content | success rate | streams resumed | resumes | gap p50 ms | gap p99 ms | gap max ms |"
+  echo "|---:|---:|---:|---:|---:|---:|---:|---:|"
+  f="$work/resume.json"
+  echo "| $(jget "$f" "['requests']") | $(jget "$f" "['succeeded']") | $(printf %.4f "$(jget "$f" "['success_rate']")") | $resumed_streams | $resumes | $gap50 | $gap99 | $gapmax |"
 } | tee "$out"

@@ -5,6 +5,7 @@
 #include <optional>
 
 #include "core/json_probe.hpp"
+#include "core/json_text.hpp"
 #include "core/openai_error.hpp"
 #include "core/retry_policy.hpp"
 #include "core/sse_parser.hpp"
@@ -53,9 +54,11 @@ struct attempt_result {
   std::optional<kept_response> response;
 };
 
-double ms_since(steady::time_point t) {
-  return std::chrono::duration<double, std::milli>(steady::now() - t).count();
+double ms_between(steady::time_point from, steady::time_point to) {
+  return std::chrono::duration<double, std::milli>(to - from).count();
 }
+
+double ms_since(steady::time_point t) { return ms_between(t, steady::now()); }
 
 template <class Rep, class Period>
 milliseconds clamp_ms(std::chrono::duration<Rep, Period> d) {
@@ -110,6 +113,8 @@ class request_forwarder {
   bool client_committed_ = false;  // the client has our response header
   bool continuing_ = false;        // attempts continue a broken stream
   core::stream_progress progress_;
+  steady::time_point last_client_write_{};  // for the gap a client sees at a resume
+  bool gap_pending_ = false;                // a resume waits for its first event to the client
 };
 
 upstream_request request_forwarder::make_upstream_request(std::size_t upstream) const {
@@ -399,6 +404,14 @@ awaitable<attempt_result> request_forwarder::relay_stream(upstream_connection& c
         }
       }
       state = phase::relaying;
+      if (gap_pending_) {
+        // The first event of a continuation: the client waited this long across the resume.
+        gap_pending_ = false;
+        record_.resume_log += fmt::format(",\"to\":\"{}\",\"gap_ms\":{:.3f}}}",
+                                          cfg_.upstreams[upstream].name,
+                                          ms_between(last_client_write_, steady::now()));
+      }
+      last_client_write_ = steady::now();
       if (saw_done && parser.is_done()) {
         // The usual end: the last events, [DONE] and the upstream's last chunk came together.
         state = co_await client_.finish_stream(out) ? phase::failed : phase::finished;
@@ -594,6 +607,16 @@ awaitable<void> request_forwarder::run() {
       }
       ++progress_.resumes;
       ++record_.resumes;
+      {
+        // The previous entry was closed when its continuation reached the client.
+        std::string entry = record_.resume_log.empty() ? "" : ",";
+        entry += "{\"cause\":";
+        core::append_json_string(entry, last.detail);
+        entry += fmt::format(",\"from\":\"{}\",\"carried_tokens\":{}",
+                             cfg_.upstreams[*chosen].name, progress_.text_chunks);
+        record_.resume_log += entry;
+        gap_pending_ = true;
+      }
       progress_.carried_tokens = progress_.text_chunks;
       continuing_ = true;
       // `tried` keeps every upstream this request used: a chain of breaks moves on to fresh ones.

@@ -30,7 +30,16 @@ std::string format_access_line(const request_record& r) {
     }
     core::append_json_string(line, r.upstreams[i]);
   }
-  line.append("],\"outcome\":");
+  line.append("]");
+  if (!r.resume_log.empty()) {
+    line.append(",\"resume_log\":[").append(r.resume_log);
+    // A resume whose continuation never reached the client has no "to" and no gap.
+    if (r.resume_log.back() != '}') {
+      line.push_back('}');
+    }
+    line.push_back(']');
+  }
+  line.append(",\"outcome\":");
   core::append_json_string(line, r.outcome);
   if (!r.detail.empty()) {
     line.append(",\"detail\":");

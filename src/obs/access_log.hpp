@@ -22,6 +22,7 @@ struct request_record {
   unsigned attempts = 0;
   unsigned attempts_before_resume = 0;  // attempts made before the latest resume
   unsigned resumes = 0;                 // continuations of a broken stream
+  std::string resume_log;               // JSON objects, comma-separated: cause, from, to, gap
   bool stream = false;
   std::string_view outcome = "ok";  // ok, failed, stream_incomplete, client_closed, rejected
   std::string detail;               // why, when not ok

@@ -273,8 +273,13 @@ awaitable<void> exchange::stream(bool chat, const core::mock_plan& plan, const j
     }
   }
   std::size_t emitted = 0;
+  std::optional<std::size_t> die_after = faults.die_after;
+  if (!plan.continuation && faults.break_rate > 0 && plan.end_token > plan.first_token &&
+      worker_.random.uniform01() < faults.break_rate) {
+    die_after = worker_.random.below(plan.end_token - plan.first_token);
+  }
   for (std::size_t i = plan.first_token; i < plan.end_token; ++i) {
-    if (faults.die_after && emitted == *faults.die_after) {
+    if (die_after && emitted == *die_after) {
       state_.broken++;
       client_.abort(true);
       co_return;
@@ -499,6 +504,8 @@ std::string parse_mock_faults(std::string_view text, mock_faults& f) {
       f.error_rate = *number;
     } else if (key == "rate_limit_rate" && number && *number >= 0 && *number <= 1) {
       f.rate_limit_rate = *number;
+    } else if (key == "break_rate" && number && *number >= 0 && *number <= 1) {
+      f.break_rate = *number;
     } else if (key == "retry_after" && count) {
       f.retry_after_s = static_cast<unsigned>(*count);
     } else if (key == "die_after" && count) {
@@ -514,7 +521,7 @@ std::string parse_mock_faults(std::string_view text, mock_faults& f) {
     } else if (key == "tpot_ms" && count) {
       f.tpot = milliseconds(*count);
     } else {
-      return fmt::format("bad fault '{}': keys are error_rate, rate_limit_rate (0..1), "
+      return fmt::format("bad fault '{}': keys are error_rate, rate_limit_rate, break_rate (0..1), "
                          "retry_after, die_after, stall_after, malformed_after, cut_after, ttft_ms, tpot_ms",
                          item);
     }

@@ -15,6 +15,7 @@ namespace nines::tools {
 struct mock_faults {
   double error_rate = 0;       // share of requests answered 503
   double rate_limit_rate = 0;  // share answered 429 with Retry-After
+  double break_rate = 0;       // share of streams (not continuations) reset at a random token
   unsigned retry_after_s = 1;
   std::optional<std::size_t> die_after;        // tokens, then the connection is reset
   std::optional<std::size_t> stall_after;      // tokens, then silence with the connection open

@@ -132,7 +132,21 @@ TEST(gateway_resume_chain, breaks_chained_across_three_upstreams) {
   expect_one_unbroken_stream(sse_events(r.body), expected_answer(chat, true), "chat chain");
   EXPECT_EQ(mock_stat(b.port, "continuations"), 1U);
   EXPECT_EQ(mock_stat(c.port, "continuations"), 1U);
-  EXPECT_TRUE(gw.proc->wait_for_output(R"("attempts":3,"resumes":2,"upstreams":["a","b","c"])"));
+  auto line = gw.proc->wait_for_output(R"("attempts":3,"resumes":2,"upstreams":["a","b","c"])");
+  ASSERT_TRUE(line);
+  // Each resume is logged: why, from where to where, what was carried over, the client's gap.
+  auto log = json::parse(*line).as_object();
+  const auto& resumes = log["resume_log"].as_array();
+  ASSERT_EQ(resumes.size(), 2U);
+  EXPECT_EQ(resumes[0].as_object().at("from").as_string(), "a");
+  EXPECT_EQ(resumes[0].as_object().at("to").as_string(), "b");
+  EXPECT_EQ(resumes[0].as_object().at("carried_tokens").to_number<int>(), 3);
+  EXPECT_EQ(resumes[1].as_object().at("from").as_string(), "b");
+  EXPECT_EQ(resumes[1].as_object().at("to").as_string(), "c");
+  EXPECT_EQ(resumes[1].as_object().at("carried_tokens").to_number<int>(), 7);
+  EXPECT_GE(resumes[1].as_object().at("gap_ms").to_number<double>(), 0.0);
+  EXPECT_NE(std::string(resumes[0].as_object().at("cause").as_string()).find("connection broke"),
+            std::string::npos);
 }
 
 TEST(gateway_resume_chain, resumes_exhausted_end_with_stream_incomplete) {
