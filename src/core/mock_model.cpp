@@ -132,6 +132,17 @@ std::string mock_answer_text(std::uint64_t seed, std::size_t from, std::size_t t
   return out;
 }
 
+mock_tool_call plan_mock_tool_call(std::uint64_t seed, std::size_t answer_tokens) {
+  mock_tool_call call;
+  call.split = answer_tokens / 2;
+  call.arguments = "{\"steps\": \"";
+  for (std::size_t i = call.split; i < answer_tokens; ++i) {
+    call.arguments += mock_token(seed, i);  // tokens need no JSON escaping
+  }
+  call.arguments += "\"}";
+  return call;
+}
+
 bool plan_mock_answer(const json::object& request, bool chat, std::size_t answer_tokens,
                       mock_plan& plan, std::string& error) {
   std::uint64_t h = chat ? 0x1234 : 0x5678;

@@ -40,6 +40,16 @@ bool plan_mock_answer(const boost::json::object& request, bool chat, std::size_t
 
 std::string_view mock_token(std::uint64_t seed, std::size_t position);
 
+// With `tools` in a chat request, the mock answers with content tokens [0, split) and then one
+// call of the first tool whose arguments are {"steps": "<tokens [split, answer_tokens)>"},
+// streamed in `pieces` argument deltas. Continuations only ever continue the content part.
+struct mock_tool_call {
+  std::size_t split = 0;
+  std::string arguments;
+  static constexpr std::size_t pieces = 4;
+};
+mock_tool_call plan_mock_tool_call(std::uint64_t seed, std::size_t answer_tokens);
+
 // Tokens [from, to) of the answer for `seed`, concatenated.
 std::string mock_answer_text(std::uint64_t seed, std::size_t from, std::size_t to);
 

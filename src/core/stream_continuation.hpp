@@ -11,8 +11,9 @@
 // tokens already produced. The continuation's chunks are then rewritten to carry the original id,
 // created and model, without a second role, and with usage that adds up.
 //
-// Limits: choice 0 only (n = 1); a stream that has shown tool calls is not continued (its
-// arguments may be half sent); "tokens produced" counts chunks that carried text, which is exact
+// Limits: choice 0 only (n = 1); a stream whose tool-call parts reached the client is not
+// continued (the gateway holds tool-call chunks back until the call is complete, so this happens
+// only past its hold limit); "tokens produced" counts chunks that carried text, which is exact
 // for servers that stream one token per chunk (vLLM, SGLang) and an estimate otherwise.
 
 #include <cstdint>

@@ -114,6 +114,23 @@ class request_forwarder {
   bool continuing_ = false;        // attempts continue a broken stream
   core::stream_progress progress_;
   steady::time_point last_client_write_{};  // for the gap a client sees at a resume
+  // Tool-call chunks held back until the call is complete (the choice's finish_reason), so that a
+  // client never holds half a tool call: a break meanwhile discards them, and the continuation
+  // generates the call again, whole.
+  std::vector<std::string> held_;
+  std::size_t held_bytes_ = 0;
+  void release_held(std::string& out) {
+    for (auto& data : held_) {
+      core::sse_event e;
+      e.data = std::move(data);
+      core::append_sse_event(out, e);
+    }
+    if (!held_.empty()) {
+      progress_.unsupported = true;  // the client has tool-call parts now
+    }
+    held_.clear();
+    held_bytes_ = 0;
+  }
   bool gap_pending_ = false;                // a resume waits for its first event to the client
 };
 
@@ -361,6 +378,7 @@ awaitable<attempt_result> request_forwarder::relay_stream(upstream_connection& c
       }
       if (event.data == "[DONE]") {
         saw_done = true;
+        release_held(out);
         out.append("data: [DONE]\n\n");
         continue;
       }
@@ -383,6 +401,15 @@ awaitable<attempt_result> request_forwarder::relay_stream(upstream_connection& c
           }
           event.data = std::move(*rewritten);
         }
+        if (chunk.tool_calls && !chunk.finish_reason) {
+          held_bytes_ += event.data.size();
+          if (held_bytes_ <= cfg_.limits.max_event_bytes) {
+            held_.push_back(std::move(event.data));
+            continue;
+          }
+          // Too large to hold back: pass it on; from here a break cannot be continued.
+        }
+        release_held(out);
         progress_.record(chunk);
       }
       event.id.reset();  // upstream ids mean nothing to our client
@@ -605,6 +632,8 @@ awaitable<void> request_forwarder::run() {
                                                    : "; resumes exhausted"));
         co_return;
       }
+      held_.clear();  // the client never saw them; the continuation makes the call again
+      held_bytes_ = 0;
       ++progress_.resumes;
       ++record_.resumes;
       {

@@ -201,6 +201,7 @@ class exchange {
   }
   std::string chunk(bool chat, std::string_view text, const char* finish_reason,
                     bool role) const;
+  std::string tool_chunk(std::string_view tool_delta) const;
 
   request& req_;
   downstream& client_;
@@ -254,6 +255,31 @@ std::string exchange::chunk(bool chat, std::string_view text, const char* finish
   return out;
 }
 
+std::string exchange::tool_chunk(std::string_view tool_delta) const {
+  chunk(true, "", nullptr, false);  // builds the prefix
+  std::string out = chunk_prefix_;
+  out += "\"delta\":{\"tool_calls\":[";
+  out += tool_delta;
+  out += "]},\"logprobs\":null,\"finish_reason\":null}]}\n\n";
+  return out;
+}
+
+// The name of the first tool of a chat request, when it offers tools.
+std::optional<std::string> first_tool_name(const json::object& body) {
+  const auto* tools = body.if_contains("tools");
+  if (tools == nullptr || !tools->is_array() || tools->get_array().empty()) {
+    return std::nullopt;
+  }
+  const auto* tool = tools->get_array()[0].if_object();
+  const auto* function = tool ? tool->if_contains("function") : nullptr;
+  const auto* name = function && function->is_object() ? function->get_object().if_contains("name")
+                                                       : nullptr;
+  if (name == nullptr || !name->is_string()) {
+    return std::nullopt;
+  }
+  return std::string(name->get_string());
+}
+
 awaitable<void> exchange::stream(bool chat, const core::mock_plan& plan, const json::object& body,
                                  const mock_faults& faults) {
   state_.streams++;
@@ -272,13 +298,55 @@ awaitable<void> exchange::stream(bool chat, const core::mock_plan& plan, const j
       co_return;
     }
   }
+  const auto tool_name = chat ? first_tool_name(body) : std::nullopt;
+  std::optional<core::mock_tool_call> call;
+  std::size_t content_end = plan.end_token;
+  if (tool_name) {
+    call = core::plan_mock_tool_call(plan.seed, state_.options.answer_tokens);
+    content_end = std::min(content_end, call->split);
+  }
+  // Content tokens, then (with tools) the tool call's argument deltas: one sequence of
+  // "emissions" that the faults count through.
+  std::vector<std::string> emissions;
+  for (std::size_t i = plan.first_token; i < content_end; ++i) {
+    emissions.push_back(chunk(chat, core::mock_token(plan.seed, i), nullptr, false));
+  }
+  if (call) {
+    // Cut the arguments into pieces at character boundaries: JSON strings are Unicode text.
+    const std::string_view args = call->arguments;
+    const std::size_t piece = (args.size() + call->pieces - 1) / call->pieces;
+    std::vector<std::string_view> pieces;
+    for (std::size_t at = 0; at < args.size();) {
+      std::size_t end = std::min(args.size(), at + piece);
+      while (end < args.size() && (static_cast<unsigned char>(args[end]) & 0xC0) == 0x80) {
+        ++end;
+      }
+      pieces.push_back(args.substr(at, end - at));
+      at = end;
+    }
+    for (std::size_t k = 0; k < pieces.size(); ++k) {
+      std::string delta = "{\"index\":0,";
+      if (k == 0) {
+        delta += "\"id\":\"call_" + std::to_string(plan.seed % 1000000) +
+                 "\",\"type\":\"function\",\"function\":{\"name\":";
+        core::append_json_string(delta, *tool_name);
+        delta += ",\"arguments\":";
+      } else {
+        delta += "\"function\":{\"arguments\":";
+      }
+      core::append_json_string(delta, pieces[k]);
+      delta += "}}";
+      emissions.push_back(tool_chunk(delta));
+    }
+  }
   std::size_t emitted = 0;
   std::optional<std::size_t> die_after = faults.die_after;
   if (!plan.continuation && faults.break_rate > 0 && plan.end_token > plan.first_token &&
       worker_.random.uniform01() < faults.break_rate) {
     die_after = worker_.random.below(plan.end_token - plan.first_token);
   }
-  for (std::size_t i = plan.first_token; i < plan.end_token; ++i) {
+  for (std::size_t e = 0; e < emissions.size(); ++e) {
+    const std::size_t i = plan.first_token + e;  // token position, for content emissions
     if (die_after && emitted == *die_after) {
       state_.broken++;
       client_.abort(true);
@@ -300,14 +368,15 @@ awaitable<void> exchange::stream(bool chat, const core::mock_plan& plan, const j
       client_.abort(false);
       co_return;
     }
-    if (i > plan.first_token && faults.tpot.count() > 0) {
+    if (e > 0 && faults.tpot.count() > 0) {
       co_await sleep_for(faults.tpot);
     }
-    const std::string next = chunk(chat, core::mock_token(plan.seed, i), nullptr, false);
+    const std::string& next = emissions[e];
     if (faults.cut_after && emitted == *faults.cut_after) {
       // Half an event, split inside the token when it is multi-byte UTF-8, then a reset.
       state_.broken++;
-      const auto at = next.find(core::mock_token(plan.seed, i));
+      const auto token = i < content_end ? core::mock_token(plan.seed, i) : std::string_view("{");
+      const auto at = std::min(next.find(token), next.size() / 2);
       const std::string_view half(next.data(), at + 1);
       co_await client_.write_chunk(half);
       client_.abort(true);
@@ -318,7 +387,8 @@ awaitable<void> exchange::stream(bool chat, const core::mock_plan& plan, const j
     }
     ++emitted;
   }
-  std::string tail = chunk(chat, "", plan.stopped_by_length ? "length" : "stop", false);
+  std::string tail = chunk(chat, "", call ? "tool_calls" : plan.stopped_by_length ? "length" : "stop",
+                          false);
   const auto* options = body.if_contains("stream_options");
   if (options && options->is_object()) {
     if (const auto* u = options->get_object().if_contains("include_usage");

@@ -120,6 +120,58 @@ TEST_F(gateway_resume, usage_adds_up_and_max_tokens_shrinks) {
   EXPECT_EQ(finish, "length");
 }
 
+// A tool call reaches the client whole or not at all: its argument deltas are held until the call
+// is complete, so a break before that (in the content or inside the call) is continued and the
+// client gets the content and one complete call.
+TEST_F(gateway_resume, tool_calls_are_never_half_delivered) {
+  const std::string tools =
+      R"("tools":[{"type":"function","function":{"name":"tap","parameters":{"type":"object"}}}])";
+  // 12 content tokens then 4 argument deltas: break at every one of the 16 emissions.
+  for (int k = 0; k < 16; ++k) {
+    set_fault("die_after", k);
+    const auto chat = chat_body("tool " + std::to_string(k), true, tools);
+    auto r = http_call(gw_.port, "POST", "/v1/chat/completions", chat);
+    auto events = sse_events(r.body);
+    ASSERT_FALSE(events.empty());
+    EXPECT_EQ(events.back().data, "[DONE]") << k;
+    const auto full = expected_answer(chat, true);
+    std::string content;
+    std::string arguments;
+    std::set<std::string> call_ids;
+    std::string finish;
+    for (const auto& e : events) {
+      if (e.data == "[DONE]") {
+        continue;
+      }
+      auto o = json::parse(e.data).as_object();
+      const auto& choice = o["choices"].as_array()[0].as_object();
+      const auto& delta = choice.at("delta").as_object();
+      if (const auto* c = delta.if_contains("content"); c && c->is_string()) {
+        content += c->as_string();
+      }
+      if (const auto* calls = delta.if_contains("tool_calls")) {
+        const auto& call = calls->as_array()[0].as_object();
+        if (const auto* id = call.if_contains("id")) {
+          call_ids.insert(std::string(id->as_string()));
+        }
+        arguments += call.at("function").as_object().at("arguments").as_string();
+      }
+      if (!choice.at("finish_reason").is_null()) {
+        finish = std::string(choice.at("finish_reason").as_string());
+      }
+    }
+    // The mock's full answer: 12 content tokens, then the call's arguments from tokens 12..23.
+    std::size_t cut = 0;
+    for (int i = 0; i < 12; ++i) {
+      cut = full.find(' ', cut) + 1;
+    }
+    EXPECT_EQ(content, full.substr(0, cut)) << k;
+    EXPECT_EQ(arguments, "{\"steps\": \"" + full.substr(cut) + "\"}") << k;
+    EXPECT_EQ(call_ids.size(), 1U) << k;
+    EXPECT_EQ(finish, "tool_calls") << k;
+  }
+}
+
 TEST(gateway_resume_chain, breaks_chained_across_three_upstreams) {
   auto a = start_mock({"--faults", "die_after=3"});
   auto b = start_mock({"--faults", "die_after=4"});
