@@ -307,10 +307,9 @@ awaitable<void> exchange::stream(bool chat, const core::mock_plan& plan, const j
   }
   // Content tokens, then (with tools) the tool call's argument deltas: one sequence of
   // "emissions" that the faults count through.
-  std::vector<std::string> emissions;
-  for (std::size_t i = plan.first_token; i < content_end; ++i) {
-    emissions.push_back(chunk(chat, core::mock_token(plan.seed, i), nullptr, false));
-  }
+  // Content chunks are built when sent (their --stamp is the send time); tool deltas up front.
+  std::vector<std::string> emissions(content_end > plan.first_token ? content_end - plan.first_token
+                                                                     : 0);
   if (call) {
     // Cut the arguments into pieces at character boundaries: JSON strings are Unicode text.
     const std::string_view args = call->arguments;
@@ -370,6 +369,9 @@ awaitable<void> exchange::stream(bool chat, const core::mock_plan& plan, const j
     }
     if (e > 0 && faults.tpot.count() > 0) {
       co_await sleep_for(faults.tpot);
+    }
+    if (i < content_end) {
+      emissions[e] = chunk(chat, core::mock_token(plan.seed, i), nullptr, false);
     }
     const std::string& next = emissions[e];
     if (faults.cut_after && emitted == *faults.cut_after) {
