@@ -104,6 +104,7 @@ class request_forwarder {
   steady::time_point start_;
   steady::time_point deadline_;
   awaitable<void> end_incomplete(const std::string& why);
+  awaitable<bool> begin_resume(std::size_t broken_upstream, const std::string& why);
   std::optional<std::string> continuation_for(std::size_t upstream, std::string& why);
 
   bool inspect_events_ = false;  // OpenAI routes: each event must be JSON or [DONE]
@@ -544,14 +545,50 @@ awaitable<void> request_forwarder::answer_all_failed(const std::optional<kept_re
   }
   const bool timeout = failure == attempt_failure::first_byte_timeout ||
                        failure == attempt_failure::connect_timeout;
-  const auto status = failure == attempt_failure::response_too_large ? http::status::bad_gateway
-                      : timeout                                      ? http::status::gateway_timeout
-                                                                     : http::status::bad_gateway;
+  const auto status = timeout ? http::status::gateway_timeout : http::status::bad_gateway;
   auto res = json_error_response(11, status, "upstream_unavailable",
                                  "no upstream could serve the request: " + why);
   res.set("x-request-id", record_.id);
   record_.status = static_cast<unsigned>(status);
   co_await client_.send(std::move(res));
+}
+
+// Prepares to continue a stream that broke after the client got part of it, or ends it: with
+// [DONE] when only the end was lost, with the stream_incomplete event when it cannot be continued.
+// Returns true when the attempt loop is to go on with continuations.
+awaitable<bool> request_forwarder::begin_resume(std::size_t broken_upstream,
+                                                const std::string& why) {
+  if (progress_.finished) {
+    const std::string done = "data: [DONE]\n\n";
+    co_await client_.finish_stream(done);
+    co_return false;
+  }
+  const bool resumable = inspect_events_ && (chat_ || std::string_view(req_.target())
+                                                          .starts_with("/v1/completions"));
+  if (!resumable || progress_.unsupported || progress_.resumes >= cfg_.retry.max_resumes) {
+    const std::string reason = why + (!resumable              ? "; this route cannot be continued"
+                                      : progress_.unsupported ? "; tool calls or several choices"
+                                                              : "; resumes exhausted");
+    co_await end_incomplete(reason);
+    co_return false;
+  }
+  held_.clear();  // the client never saw them; the continuation makes the call again
+  held_bytes_ = 0;
+  ++progress_.resumes;
+  ++record_.resumes;
+  progress_.carried_tokens = progress_.text_chunks;
+  // The previous resume_log entry was closed when its continuation reached the client.
+  std::string entry = record_.resume_log.empty() ? "{\"cause\":" : ",{\"cause\":";
+  core::append_json_string(entry, why);
+  entry += fmt::format(",\"from\":\"{}\",\"carried_tokens\":{}",
+                       cfg_.upstreams[broken_upstream].name, progress_.text_chunks);
+  record_.resume_log += entry;
+  gap_pending_ = true;
+  continuing_ = true;
+  // Attempts start afresh; `tried` keeps every upstream this request used, so a chain of breaks
+  // moves on to fresh upstreams.
+  record_.attempts_before_resume = record_.attempts;
+  co_return true;
 }
 
 awaitable<void> request_forwarder::run() {
@@ -615,41 +652,11 @@ awaitable<void> request_forwarder::run() {
       co_return;
     }
     if (last.end == phase::relaying) {
-      // The stream broke after the client got part of it: resume it on another upstream, with
-      // a fresh attempt budget and deadline, preferring any upstream but the one that broke.
+      // The stream broke after the client got part of it.
       history = last.detail;
-      if (progress_.finished) {
-        // Only the end was lost: the answer is complete.
-        const std::string done = "data: [DONE]\n\n";
-        co_await client_.finish_stream(done);
+      if (!co_await begin_resume(*chosen, history)) {
         co_return;
       }
-      const bool resumable = (inspect_events_ && (chat_ || target.starts_with("/v1/completions")));
-      if (!resumable || progress_.unsupported || progress_.resumes >= cfg_.retry.max_resumes) {
-        co_await end_incomplete(
-            history + (!resumable                  ? "; this route cannot be continued"
-                       : progress_.unsupported     ? "; tool calls or several choices"
-                                                   : "; resumes exhausted"));
-        co_return;
-      }
-      held_.clear();  // the client never saw them; the continuation makes the call again
-      held_bytes_ = 0;
-      ++progress_.resumes;
-      ++record_.resumes;
-      {
-        // The previous entry was closed when its continuation reached the client.
-        std::string entry = record_.resume_log.empty() ? "" : ",";
-        entry += "{\"cause\":";
-        core::append_json_string(entry, last.detail);
-        entry += fmt::format(",\"from\":\"{}\",\"carried_tokens\":{}",
-                             cfg_.upstreams[*chosen].name, progress_.text_chunks);
-        record_.resume_log += entry;
-        gap_pending_ = true;
-      }
-      progress_.carried_tokens = progress_.text_chunks;
-      continuing_ = true;
-      // `tried` keeps every upstream this request used: a chain of breaks moves on to fresh ones.
-      record_.attempts_before_resume = record_.attempts;
       deadline_ = steady::now() + cfg_.retry.deadline;
       previous.reset();
       last = attempt_result{};
