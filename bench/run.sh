@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make bench`: every performance number in docs/benchmarks.md, measured on loopback in one run.
 #   1. small requests: wrk against the upstream directly, through nginx (1 worker, keep-alive
-#      upstream) and through nines (1 worker), the same load for each;
+#      upstream), through HAProxy (1 thread) and through nines (1 worker), the same load for each;
 #   2. 1,000 concurrent streams at 20 tokens/s, direct, through nginx (proxy_buffering off) and
 #      through nines: the delay each adds to every event, and nines' memory;
 #   3. the core issue's acceptance run: 10,000 streamed requests over three upstreams, one
@@ -80,10 +80,34 @@ start_nginx "$work/px" '
     }
   }'
 
+# --- HAProxy as the proxy: one thread, keep-alive and connection reuse, retries as an operator
+# would set them (retry-on has no 429 in HAProxy 2.6) -------------------------------------------
+cat > "$work/haproxy.cfg" <<CONF
+global
+  nbthread 1
+  maxconn 8000
+defaults
+  mode http
+  timeout connect 5s
+  timeout client 60s
+  timeout server 60s
+  option http-keep-alive
+  http-reuse always
+  retries 3
+  option redispatch 1
+  retry-on conn-failure empty-response response-timeout 502 503 504
+frontend fe
+  bind 127.0.0.1:19104
+  default_backend models
+backend models
+  server up 127.0.0.1:19101
+CONF
+haproxy -db -f "$work/haproxy.cfg" 2>"$work/haproxy.log" & pids+=($!)
+
 "$bin" gateway --upstream http://127.0.0.1:19101/v1 --listen 127.0.0.1:19103 --workers 1 \
   --access-log off 2>"$work/nines.log" & pids+=($!)
 nines_pid=$!
-wait_port 19101; wait_port 19102; wait_port 19103
+wait_port 19101; wait_port 19102; wait_port 19103; wait_port 19104
 
 cat > "$work/post.lua" <<'LUA'
 wrk.method = "POST"
@@ -114,6 +138,7 @@ for kind in get post; do
   [ $kind = post ] && script="$work/post.lua" && path=/v1/chat/completions
   run_wrk "direct-$kind" "http://127.0.0.1:19101$path" "$script"
   run_wrk "nginx-$kind" "http://127.0.0.1:19102$path" "$script"
+  run_wrk "haproxy-$kind" "http://127.0.0.1:19104$path" "$script"
   run_wrk "nines-$kind" "http://127.0.0.1:19103$path" "$script"
 done
 nines_rss=$(awk '/VmHWM/ {print $2}' /proc/$nines_pid/status)
@@ -193,7 +218,7 @@ read -r resumed_streams resumes gap50 gap99 gapmax <<< "$resume_stats"
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 {
   echo "Measured $(date -u +%Y-%m-%dT%H:%MZ) on $(nproc) cores ($(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)),"
-  echo "nginx $(nginx -v 2>&1 | sed 's/.*nginx\///'), wrk ${DURATION}s with 1 thread and ${CONNECTIONS} connections per run."
+  echo "nginx $(nginx -v 2>&1 | sed 's/.*nginx\///'), HAProxy $(haproxy -v | awk 'NR==1 {print $3}'), wrk ${DURATION}s with 1 thread and ${CONNECTIONS} connections per run."
   echo
   echo "### Small requests (upstream: nginx returning a fixed JSON body)"
   echo
@@ -201,7 +226,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
   echo "|---|---|---:|---:|---:|---:|---:|"
   for kind in get post; do
     label="GET /v1/models"; [ $kind = post ] && label="POST /v1/chat/completions"
-    for who in direct nginx nines; do
+    for who in direct nginx haproxy nines; do
       n="$who-$kind"
       r1="" r2=""
       if [ $who = nines ]; then
