@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make demo`: a gateway on 127.0.0.1:8080 in front of three mock model servers, one of which
-# refuses connections and one of which answers 503 half of the time. Ctrl-C stops everything.
+# refuses connections and one of which answers 503 half of the time and breaks streams half-way.
+# Ctrl-C stops everything.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=build/nines
@@ -10,7 +11,7 @@ cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm 
 trap cleanup EXIT INT TERM
 
 "$bin" mock-llm --listen 127.0.0.1:9001 --refuse 2>"$dir/a.log" & pids+=($!)
-"$bin" mock-llm --listen 127.0.0.1:9002 --faults error_rate=0.5 2>"$dir/b.log" & pids+=($!)
+"$bin" mock-llm --listen 127.0.0.1:9002 --faults error_rate=0.5,break_rate=0.3,tpot_ms=30 2>"$dir/b.log" & pids+=($!)
 "$bin" mock-llm --listen 127.0.0.1:9003 --faults tpot_ms=30 2>"$dir/c.log" & pids+=($!)
 cat > "$dir/gateway.toml" <<TOML
 [gateway]
@@ -23,7 +24,7 @@ url = "http://127.0.0.1:9001/v1"
 priority = 0
 
 [[upstreams]]
-name = "gpu-b (503 half of the time)"
+name = "gpu-b (503 half of the time, breaks 30% of its streams)"
 url = "http://127.0.0.1:9002/v1"
 priority = 0
 
@@ -41,7 +42,8 @@ done
 cat <<TXT
 
 nines gateway is listening on http://127.0.0.1:8080 in front of three mock model servers:
-  gpu-a refuses connections, gpu-b answers 503 half of the time, gpu-c is healthy.
+  gpu-a refuses connections, gpu-b answers 503 half of the time and breaks 30% of its streams
+  half-way (the gateway continues them on gpu-c), gpu-c is healthy.
 
 Try a streamed completion (every one succeeds):
 
