@@ -1,6 +1,9 @@
 #include "core/stream_continuation.hpp"
 
 #include <boost/json.hpp>
+#include <boost/json/basic_parser_impl.hpp>
+#include <climits>
+#include <vector>
 #include <cmath>
 #include <optional>
 
@@ -20,52 +23,6 @@ std::optional<std::int64_t> as_integer(const json::value& v) {
   return n;
 }
 
-// boost::json 1.81 parses 1e999 as infinity and would serialise it as "Infinity", which is not
-// JSON: an event carrying such a number is treated as malformed (found by stream_chunk_fuzz).
-bool has_non_finite(const json::value& v) {
-  switch (v.kind()) {
-    case json::kind::double_: return !std::isfinite(v.get_double());
-    case json::kind::array:
-      for (const auto& e : v.get_array()) {
-        if (has_non_finite(e)) {
-          return true;
-        }
-      }
-      return false;
-    case json::kind::object:
-      for (const auto& kv : v.get_object()) {
-        if (has_non_finite(kv.value())) {
-          return true;
-        }
-      }
-      return false;
-    default: return false;
-  }
-}
-
-const json::object* first_choice(const json::object& o, bool& other) {
-  const auto* choices = o.if_contains("choices");
-  if (choices == nullptr || !choices->is_array()) {
-    return nullptr;
-  }
-  const json::object* found = nullptr;
-  for (const auto& c : choices->get_array()) {
-    const auto* co = c.if_object();
-    if (co == nullptr) {
-      continue;
-    }
-    const auto* index = co->if_contains("index");
-    const bool zero = index == nullptr || (index->is_int64() && index->get_int64() == 0) ||
-                      (index->is_uint64() && index->get_uint64() == 0);
-    if (zero) {
-      found = co;
-    } else {
-      other = true;
-    }
-  }
-  return found;
-}
-
 void shrink_budget(json::object& body, std::size_t produced) {
   for (const char* key : {"max_completion_tokens", "max_tokens"}) {
     if (auto* v = body.if_contains(key); v && v->is_number()) {
@@ -78,55 +35,231 @@ void shrink_budget(json::object& body, std::size_t produced) {
 
 }  // namespace
 
-stream_chunk read_stream_chunk(std::string_view data) {
+namespace {
+
+// A SAX reader for one stream event: the few fields continuation needs, without building a DOM
+// or copying what it does not need. Runs for every event of every stream, so it must be cheap.
+class chunk_reader {
+ public:
+  static constexpr std::size_t max_object_size = std::size_t(-1);
+  static constexpr std::size_t max_array_size = std::size_t(-1);
+  static constexpr std::size_t max_key_size = std::size_t(-1);
+  static constexpr std::size_t max_string_size = std::size_t(-1);
+
   stream_chunk chunk;
-  unsigned char arena[4096];
-  json::monotonic_resource resource(arena, sizeof arena);
+  bool non_finite = false;
+
+  bool on_document_begin(json::error_code&) { return true; }
+  bool on_document_end(json::error_code&) { return true; }
+  bool on_object_begin(json::error_code&) { return open(true); }
+  bool on_object_end(std::size_t, json::error_code&) { return close(); }
+  bool on_array_begin(json::error_code&) { return open(false); }
+  bool on_array_end(std::size_t, json::error_code&) { return close(); }
+  bool on_key_part(json::string_view part, std::size_t, json::error_code&) {
+    append_key(part);
+    return true;
+  }
+  bool on_key(json::string_view part, std::size_t, json::error_code&) {
+    append_key(part);
+    key_ = classify(key_text_);
+    key_text_.clear();
+    key_long_ = false;
+    if (here() == frame::top && key_ == field::error) {
+      chunk.is_error = true;
+    }
+    if (here() == frame::delta && key_ == field::role) {
+      choice_.has_role = true;
+    }
+    return true;
+  }
+  bool on_string_part(json::string_view part, std::size_t, json::error_code&) {
+    if (auto* target = string_target()) {
+      target->append(part.data(), part.size());
+    }
+    return true;
+  }
+  bool on_string(json::string_view part, std::size_t, json::error_code&) {
+    if (auto* target = string_target()) {
+      target->append(part.data(), part.size());
+    }
+    if (here() == frame::choice && key_ == field::finish_reason) {
+      choice_.finish_reason = std::move(finish_text_);
+      finish_text_.clear();
+    }
+    note_tool_value();
+    return true;
+  }
+  bool on_number_part(json::string_view, json::error_code&) { return true; }
+  bool on_int64(std::int64_t v, json::string_view, json::error_code&) {
+    number(v);
+    return true;
+  }
+  bool on_uint64(std::uint64_t v, json::string_view, json::error_code&) {
+    number(v > static_cast<std::uint64_t>(INT64_MAX) ? -1 : static_cast<std::int64_t>(v));
+    return true;
+  }
+  bool on_double(double v, json::string_view, json::error_code&) {
+    // boost::json 1.81 reads 1e999 as infinity and would write it back as "Infinity", which is
+    // not JSON: such an event counts as malformed (found by stream_chunk_fuzz).
+    non_finite = non_finite || !std::isfinite(v);
+    // A created or index that is not an integer is not one we can use.
+    number(std::nullopt);
+    return true;
+  }
+  bool on_bool(bool, json::error_code&) {
+    note_tool_value();
+    return true;
+  }
+  bool on_null(json::error_code&) { return true; }
+  bool on_comment_part(json::string_view, json::error_code&) { return true; }
+  bool on_comment(json::string_view, json::error_code&) { return true; }
+
+ private:
+  enum class frame { top, choices, choice, delta, other };
+  enum class field {
+    other, id, created, model, error, usage, choices, index, text, delta, finish_reason,
+    content, role, tool_calls, function_call
+  };
+  struct choice_fields {
+    std::optional<std::int64_t> index;
+    bool index_seen = false;
+    std::string text;
+    bool has_role = false;
+    bool tool_calls = false;
+    std::optional<std::string> finish_reason;
+  };
+
+  frame here() const { return stack_.empty() ? frame::other : stack_.back(); }
+
+  static field classify(std::string_view k) {
+    static constexpr std::pair<std::string_view, field> names[] = {
+        {"id", field::id}, {"created", field::created}, {"model", field::model},
+        {"error", field::error}, {"usage", field::usage}, {"choices", field::choices},
+        {"index", field::index}, {"text", field::text}, {"delta", field::delta},
+        {"finish_reason", field::finish_reason}, {"content", field::content},
+        {"role", field::role}, {"tool_calls", field::tool_calls},
+        {"function_call", field::function_call}};
+    for (const auto& [name, f] : names) {
+      if (k == name) {
+        return f;
+      }
+    }
+    return field::other;
+  }
+
+  void append_key(json::string_view part) {
+    if (key_text_.size() + part.size() > 16) {
+      key_long_ = true;
+    }
+    if (!key_long_) {
+      key_text_.append(part.data(), part.size());
+    } else {
+      key_text_.clear();
+    }
+  }
+
+  bool open(bool object) {
+    const frame parent = here();
+    frame next = frame::other;
+    if (stack_.empty()) {
+      top_is_object_ = object;
+      next = frame::top;
+    } else if (parent == frame::top && key_ == field::choices && !object) {
+      next = frame::choices;
+    } else if (parent == frame::choices && object) {
+      next = frame::choice;
+      choice_ = choice_fields{};
+    } else if (parent == frame::choice && key_ == field::delta && object) {
+      next = frame::delta;
+    } else if (parent == frame::top && key_ == field::usage && object) {
+      chunk.has_usage = true;
+    }
+    note_tool_value();
+    stack_.push_back(next);
+    key_ = field::other;
+    return stack_.size() <= 64;
+  }
+
+  bool close() {
+    const frame done = here();
+    stack_.pop_back();
+    if (done == frame::choice) {
+      if (!choice_.index_seen || choice_.index == 0) {
+        chunk.has_choice = true;
+        chunk.text = std::move(choice_.text);
+        chunk.has_role = choice_.has_role;
+        chunk.tool_calls = chunk.tool_calls || choice_.tool_calls;
+        chunk.finish_reason = std::move(choice_.finish_reason);
+      } else {
+        chunk.other_choice = true;
+      }
+    }
+    key_ = field::other;
+    return true;
+  }
+
+  // Where a string value goes, if anywhere.
+  std::string* string_target() {
+    const frame f = here();
+    if (f == frame::top && key_ == field::id) {
+      return &chunk.id;
+    }
+    if (f == frame::top && key_ == field::model) {
+      return &chunk.model;
+    }
+    if ((f == frame::choice && key_ == field::text) || (f == frame::delta && key_ == field::content)) {
+      return &choice_.text;
+    }
+    if (f == frame::choice && key_ == field::finish_reason) {
+      return &finish_text_;
+    }
+    return nullptr;
+  }
+
+  // Any value but null under delta.tool_calls or delta.function_call is a tool call.
+  void note_tool_value() {
+    if (here() == frame::delta && (key_ == field::tool_calls || key_ == field::function_call)) {
+      choice_.tool_calls = true;
+    }
+  }
+
+  void number(std::optional<std::int64_t> v) {
+    const frame f = here();
+    if (f == frame::top && key_ == field::created) {
+      chunk.created = v.value_or(0);
+    } else if (f == frame::choice && key_ == field::index) {
+      choice_.index_seen = true;
+      choice_.index = v;
+    }
+    note_tool_value();
+  }
+
+ public:
+  bool top_is_object_ = false;
+
+ private:
+  std::vector<frame> stack_;
+  field key_ = field::other;
+  std::string key_text_;
+  bool key_long_ = false;
+  choice_fields choice_;
+  std::string finish_text_;
+};
+
+}  // namespace
+
+stream_chunk read_stream_chunk(std::string_view data) {
+  json::parse_options options;
+  options.max_depth = 64;
+  json::basic_parser<chunk_reader> parser(options);
   json::error_code ec;
-  auto v = json::parse(data, ec, &resource);
-  if (ec || !v.is_object() || has_non_finite(v)) {
-    return chunk;
+  const std::size_t used = parser.write_some(false, data.data(), data.size(), ec);
+  auto& reader = parser.handler();
+  if (ec || used != data.size() || !reader.top_is_object_ || reader.non_finite) {
+    return stream_chunk{};
   }
-  chunk.valid = true;
-  const auto& o = v.get_object();
-  chunk.is_error = o.contains("error");
-  if (const auto* id = o.if_contains("id"); id && id->is_string()) {
-    chunk.id = std::string(id->get_string());
-  }
-  if (const auto* created = o.if_contains("created")) {
-    chunk.created = as_integer(*created).value_or(0);
-  }
-  if (const auto* model = o.if_contains("model"); model && model->is_string()) {
-    chunk.model = std::string(model->get_string());
-  }
-  if (const auto* usage = o.if_contains("usage"); usage && usage->is_object()) {
-    chunk.has_usage = true;
-  }
-  const auto* choice = first_choice(o, chunk.other_choice);
-  if (choice == nullptr) {
-    return chunk;
-  }
-  chunk.has_choice = true;
-  if (const auto* text = choice->if_contains("text"); text && text->is_string()) {
-    chunk.text = std::string(text->get_string());
-  }
-  if (const auto* delta = choice->if_contains("delta"); delta && delta->is_object()) {
-    const auto& d = delta->get_object();
-    if (const auto* content = d.if_contains("content"); content && content->is_string()) {
-      chunk.text = std::string(content->get_string());
-    }
-    chunk.has_role = d.contains("role");
-    if (const auto* tools = d.if_contains("tool_calls"); tools && !tools->is_null()) {
-      chunk.tool_calls = true;
-    }
-    if (const auto* call = d.if_contains("function_call"); call && !call->is_null()) {
-      chunk.tool_calls = true;
-    }
-  }
-  if (const auto* finish = choice->if_contains("finish_reason"); finish && finish->is_string()) {
-    chunk.finish_reason = std::string(finish->get_string());
-  }
-  return chunk;
+  reader.chunk.valid = true;
+  return std::move(reader.chunk);
 }
 
 void stream_progress::record(const stream_chunk& chunk) {
