@@ -5,7 +5,7 @@
 
 #include <chrono>
 
-#include "core/clock.hpp"
+#include "core/random.hpp"
 
 namespace nines::core {
 

@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "core/backoff.hpp"
-#include "core/clock.hpp"
+#include "core/random.hpp"
 
 namespace nines::core {
 

@@ -9,7 +9,7 @@
 #include <optional>
 #include <span>
 
-#include "core/clock.hpp"
+#include "core/random.hpp"
 
 namespace nines::core {
 

@@ -113,6 +113,7 @@ class request_forwarder {
   std::string continuation_body_;
   bool client_committed_ = false;  // the client has our response header
   bool continuing_ = false;        // attempts continue a broken stream
+  unsigned attempts_at_resume_ = 0;  // attempts made before the latest resume
   core::stream_progress progress_;
   steady::time_point last_client_write_{};  // for the gap a client sees at a resume
   // Tool-call chunks held back until the call is complete (the choice's finish_reason), so that a
@@ -587,7 +588,7 @@ awaitable<bool> request_forwarder::begin_resume(std::size_t broken_upstream,
   continuing_ = true;
   // Attempts start afresh; `tried` keeps every upstream this request used, so a chain of breaks
   // moves on to fresh upstreams.
-  record_.attempts_before_resume = record_.attempts;
+  attempts_at_resume_ = record_.attempts;
   co_return true;
 }
 
@@ -631,7 +632,7 @@ awaitable<void> request_forwarder::run() {
     }
     if (previous) {
       const auto plan = core::plan_next_attempt(cfg_.retry.policy, last.failure,
-                                                record_.attempts - record_.attempts_before_resume,
+                                                record_.attempts - attempts_at_resume_,
                                                 deadline_ - now, last.retry_after,
                                                 *chosen == *previous, worker_.random);
       if (!plan.retry) {

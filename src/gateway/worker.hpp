@@ -7,7 +7,7 @@
 #include <memory>
 #include <vector>
 
-#include "core/clock.hpp"
+#include "core/random.hpp"
 #include "core/config.hpp"
 #include "core/upstream_cooldown.hpp"
 #include "gateway/upstream_health.hpp"

@@ -20,7 +20,6 @@ struct request_record {
   unsigned status = 0;
   std::vector<std::string_view> upstreams;  // tried, in order (names live in the config)
   unsigned attempts = 0;
-  unsigned attempts_before_resume = 0;  // attempts made before the latest resume
   unsigned resumes = 0;                 // continuations of a broken stream
   std::string resume_log;               // JSON objects, comma-separated: cause, from, to, gap
   bool stream = false;

@@ -9,7 +9,7 @@
 #include <sys/socket.h>
 #include <thread>
 
-#include "core/clock.hpp"
+#include "core/random.hpp"
 #include "core/config.hpp"
 #include "core/json_text.hpp"
 #include "core/mock_model.hpp"
@@ -202,6 +202,8 @@ class exchange {
   std::string chunk(bool chat, std::string_view text, const char* finish_reason,
                     bool role) const;
   std::string tool_chunk(std::string_view tool_delta) const;
+  // "data: {" and the fields every chunk of this answer shares, up to the choice's own.
+  const std::string& prefix(bool chat) const;
 
   request& req_;
   downstream& client_;
@@ -214,8 +216,7 @@ class exchange {
 };
 
 // Built by hand from a per-request prefix: a benchmark's upstream must not be its bottleneck.
-std::string exchange::chunk(bool chat, std::string_view text, const char* finish_reason,
-                            bool role) const {
+const std::string& exchange::prefix(bool chat) const {
   if (chunk_prefix_.empty()) {
     chunk_prefix_ = "data: {\"id\":";
     core::append_json_string(chunk_prefix_, id_);
@@ -224,7 +225,12 @@ std::string exchange::chunk(bool chat, std::string_view text, const char* finish
     core::append_json_string(chunk_prefix_, model_);
     chunk_prefix_ += ",\"choices\":[{\"index\":0,";
   }
-  std::string out = chunk_prefix_;
+  return chunk_prefix_;
+}
+
+std::string exchange::chunk(bool chat, std::string_view text, const char* finish_reason,
+                            bool role) const {
+  std::string out = prefix(chat);
   if (chat) {
     out += role ? "\"delta\":{\"role\":\"assistant\",\"content\":" : "\"delta\":{";
     if (!role && !text.empty()) {
@@ -256,8 +262,7 @@ std::string exchange::chunk(bool chat, std::string_view text, const char* finish
 }
 
 std::string exchange::tool_chunk(std::string_view tool_delta) const {
-  chunk(true, "", nullptr, false);  // builds the prefix
-  std::string out = chunk_prefix_;
+  std::string out = prefix(true);
   out += "\"delta\":{\"tool_calls\":[";
   out += tool_delta;
   out += "]},\"logprobs\":null,\"finish_reason\":null}]}\n\n";

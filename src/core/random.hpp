@@ -1,6 +1,7 @@
 #pragma once
-// Injected time and randomness. Everything in src/core that depends on "now" or on chance takes
-// one of these, so that backoff, cooldowns and fault rates are tested on simulated time.
+// Injected randomness, and the duration type of src/core. Nothing in src/core reads a clock:
+// functions that depend on time take the time left or the time points as arguments, and those
+// that depend on chance take an `rng`, so that tests choose both.
 
 #include <chrono>
 #include <cstdint>
@@ -8,29 +9,6 @@
 namespace nines::core {
 
 using clock_duration = std::chrono::nanoseconds;
-using time_point = std::chrono::steady_clock::time_point;
-
-class clock {
- public:
-  virtual ~clock() = default;
-  virtual time_point now() const = 0;
-};
-
-// The process's monotonic clock.
-class steady_clock final : public clock {
- public:
-  time_point now() const override { return std::chrono::steady_clock::now(); }
-};
-
-// A clock that moves only when told to. For tests.
-class manual_clock final : public clock {
- public:
-  time_point now() const override { return now_; }
-  void advance(clock_duration d) { now_ += d; }
-
- private:
-  time_point now_{std::chrono::hours(1)};
-};
 
 class rng {
  public:
