@@ -11,6 +11,7 @@
 #include "core/config.hpp"
 #include "gateway/gateway.hpp"
 #include "tools/bench.hpp"
+#include "tools/chaos.hpp"
 #include "tools/mock_llm.hpp"
 
 namespace {
@@ -66,6 +67,25 @@ int main(int argc, char** argv) {
   nines::tools::bench_options bench_opts;
   nines::tools::add_bench_options(*bench, bench_opts);
 
+  auto* chaos = app.add_subcommand("chaos", "TCP fault proxy (Toxiproxy-like) with an HTTP API");
+  nines::tools::chaos_options chaos_opts;
+  chaos->add_option("--api", chaos_opts.api, "host:port of the control API (port 0: any)");
+  chaos->add_option("--proxy", chaos_opts.proxies,
+                    "name=N,listen=IP:PORT,upstream=IP:PORT[,enabled=false] (repeatable)");
+  chaos->add_option("--toxic", chaos_opts.toxics,
+                    "proxy=N,type=T[,stream=upstream|downstream][,toxicity=P][,name=X],ATTR=V... "
+                    "(repeatable)");
+  chaos->add_option("--seed", chaos_opts.seed, "seed for toxicity draws, jitter and slices");
+
+  auto* chaos_ctl = app.add_subcommand("chaos-ctl", "change a running nines chaos through its API");
+  nines::tools::chaos_ctl_options ctl_opts;
+  chaos_ctl->add_option("--api", ctl_opts.api, "the chaos API's base URL");
+  chaos_ctl->add_option("command", ctl_opts.command,
+                        "list | add-proxy SPEC | remove-proxy NAME | enable NAME | disable NAME | "
+                        "add-toxic SPEC | update-toxic SPEC | remove-toxic PROXY TOXIC | reset")
+      ->required();
+  chaos_ctl->add_option("args", ctl_opts.args, "the command's arguments");
+
   CLI11_PARSE(app, argc, argv);
 
   try {
@@ -115,6 +135,12 @@ int main(int argc, char** argv) {
     }
     if (*bench) {
       return nines::tools::run_bench(bench_opts);
+    }
+    if (*chaos) {
+      return nines::tools::run_chaos(chaos_opts);
+    }
+    if (*chaos_ctl) {
+      return nines::tools::run_chaos_ctl(ctl_opts);
     }
   } catch (const std::exception& e) {
     std::cerr << "nines: " << e.what() << "\n";

@@ -3,20 +3,11 @@
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/json.hpp>
-#include <csignal>
-#include <cstdio>
-#include <fcntl.h>
 #include <fstream>
 #include <gtest/gtest.h>
-#include <spawn.h>
-#include <poll.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "core/mock_model.hpp"
-
-extern char** environ;
 
 namespace nines::test {
 
@@ -25,106 +16,6 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 namespace json = boost::json;
 using tcp = asio::ip::tcp;
-
-process::process(std::vector<std::string> args) {
-  int out[2];
-  int err[2];
-  if (::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(err, O_CLOEXEC) != 0) {
-    throw std::runtime_error("pipe failed");
-  }
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_adddup2(&actions, out[1], 1);
-  posix_spawn_file_actions_adddup2(&actions, err[1], 2);
-  std::vector<char*> argv;
-  for (auto& a : args) {
-    argv.push_back(a.data());
-  }
-  argv.push_back(nullptr);
-  if (posix_spawn(&pid_, argv[0], &actions, nullptr, argv.data(), environ) != 0) {
-    throw std::runtime_error("cannot start " + args[0]);
-  }
-  posix_spawn_file_actions_destroy(&actions);
-  ::close(out[1]);
-  ::close(err[1]);
-  readers_.emplace_back([this, fd = out[0]] { reader(fd); });
-  readers_.emplace_back([this, fd = err[0]] { reader(fd); });
-}
-
-process::~process() {
-  if (!exit_code_) {
-    ::kill(pid_, SIGKILL);
-    wait_exit(milliseconds(10000));
-  }
-  for (auto& t : readers_) {
-    t.join();
-  }
-}
-
-void process::reader(int fd) {
-  char buf[4096];
-  for (;;) {
-    const ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n <= 0) {
-      break;
-    }
-    std::lock_guard lock(mutex_);
-    // Keep a bounded tail: a gateway's access log under load is long.
-    output_.append(buf, static_cast<std::size_t>(n));
-    if (output_.size() > (8u << 20)) {
-      output_.erase(0, output_.size() - (4u << 20));
-    }
-    changed_.notify_all();
-  }
-  ::close(fd);
-}
-
-std::optional<std::string> process::wait_for_output(const std::string& text, milliseconds timeout) {
-  std::unique_lock lock(mutex_);
-  std::optional<std::string> line;
-  changed_.wait_for(lock, timeout, [&] {
-    const auto at = output_.find(text);
-    if (at == std::string::npos) {
-      return false;
-    }
-    const auto begin = output_.rfind('\n', at);
-    const auto end = output_.find('\n', at);
-    line = output_.substr(begin == std::string::npos ? 0 : begin + 1,
-                          end == std::string::npos ? std::string::npos
-                                                   : end - (begin == std::string::npos ? 0 : begin + 1));
-    return true;
-  });
-  return line;
-}
-
-std::string process::output() {
-  std::lock_guard lock(mutex_);
-  return output_;
-}
-
-void process::signal(int signo) { ::kill(pid_, signo); }
-
-std::optional<int> process::wait_exit(milliseconds timeout) {
-  if (exit_code_) {
-    return exit_code_;
-  }
-  // A pidfd becomes readable when the child exits: an event to wait on, not a polling loop.
-  const int fd = static_cast<int>(::syscall(SYS_pidfd_open, pid_, 0));
-  if (fd >= 0) {
-    pollfd p{fd, POLLIN, 0};
-    const int ready = ::poll(&p, 1, static_cast<int>(timeout.count()));
-    ::close(fd);
-    if (ready <= 0) {
-      return std::nullopt;
-    }
-  }
-  int status = 0;
-  if (::waitpid(pid_, &status, 0) != pid_) {
-    return std::nullopt;
-  }
-  exit_code_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  return exit_code_;
-}
 
 namespace {
 
@@ -171,6 +62,31 @@ server start_gateway(const std::string& toml, std::vector<std::string> extra_arg
   return s;
 }
 
+server start_chaos(std::vector<std::string> args) {
+  std::vector<std::string> argv{NINES_BINARY, "chaos", "--api", "127.0.0.1:0"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  server s;
+  s.proc = std::make_unique<process>(argv);
+  auto line = s.proc->wait_for_output("nines chaos api listening on");
+  if (!line) {
+    throw std::runtime_error("chaos did not start: " + s.proc->output());
+  }
+  s.port = port_from(*line);
+  return s;
+}
+
+unsigned short add_chaos_proxy(const server& chaos, const std::string& name,
+                               unsigned short upstream_port) {
+  const auto r = http_call(chaos.port, "POST", "/proxies",
+                           R"({"name":")" + name + R"(","listen":"127.0.0.1:0","upstream":"127.0.0.1:)" +
+                               std::to_string(upstream_port) + R"("})");
+  if (r.status != 201) {
+    throw std::runtime_error("cannot add chaos proxy: " + r.body);
+  }
+  const auto listen = std::string(json::parse(r.body).as_object().at("listen").as_string());
+  return port_from(listen);
+}
+
 std::string upstreams_toml(const std::vector<std::string>& urls) {
   std::string out;
   for (std::size_t i = 0; i < urls.size(); ++i) {
@@ -182,41 +98,7 @@ std::string upstreams_toml(const std::vector<std::string>& urls) {
 
 response http_call(unsigned short port, const std::string& method, const std::string& target,
                    const std::string& body, const std::map<std::string, std::string>& headers) {
-  asio::io_context ctx;
-  beast::tcp_stream stream(ctx);
-  stream.expires_after(std::chrono::seconds(60));
-  stream.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
-  http::request<http::string_body> req{http::string_to_verb(method), target, 11};
-  req.set(http::field::host, "127.0.0.1");
-  if (!body.empty()) {
-    req.set(http::field::content_type, "application/json");
-  }
-  for (const auto& [k, v] : headers) {
-    req.set(k, v);
-  }
-  req.body() = body;
-  req.prepare_payload();
-  beast::error_code ec;
-  // A server may answer (413) and stop reading before the body is sent: read the answer anyway.
-  http::write(stream, req, ec);
-  beast::flat_buffer buffer;
-  std::optional<http::response_parser<http::string_body>> holder;
-  do {
-    holder.emplace();
-    holder->body_limit(boost::none);
-    http::read(stream, buffer, *holder, ec);
-  } while (!ec && holder->get().result_int() / 100 == 1);  // skip 100 Continue
-  auto& parser = *holder;
-  response r;
-  r.status = parser.get().result_int();
-  for (const auto& h : parser.get()) {
-    std::string name(h.name_string());
-    std::transform(name.begin(), name.end(), name.begin(), ::tolower);
-    r.headers[name] = std::string(h.value());
-  }
-  r.body = parser.get().body();
-  r.complete = !ec && parser.is_done();
-  return r;
+  return tools::http_call("127.0.0.1", port, method, target, body, headers);
 }
 
 std::string raw_exchange(unsigned short port, const std::string& bytes) {

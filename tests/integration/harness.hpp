@@ -5,47 +5,21 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <chrono>
-#include <condition_variable>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "core/sse_parser.hpp"
+#include "tools/child_process.hpp"
+#include "tools/http_client.hpp"
 
 namespace nines::test {
 
 using std::chrono::milliseconds;
 
-// A child process whose stdout and stderr are captured.
-class process {
- public:
-  explicit process(std::vector<std::string> args);
-  ~process();
-  process(const process&) = delete;
-  process& operator=(const process&) = delete;
-
-  // Waits until `text` has appeared in stdout or stderr; returns the line containing it.
-  std::optional<std::string> wait_for_output(const std::string& text,
-                                             milliseconds timeout = milliseconds(15000));
-  std::string output();  // both streams so far
-  void signal(int signo);
-  // Waits for the exit; returns the exit code (128+signal when killed), or nullopt on timeout.
-  std::optional<int> wait_exit(milliseconds timeout = milliseconds(15000));
-  int pid() const { return pid_; }
-
- private:
-  void reader(int fd);
-  int pid_ = -1;
-  std::vector<std::thread> readers_;
-  std::mutex mutex_;
-  std::condition_variable changed_;
-  std::string output_;
-  std::optional<int> exit_code_;
-};
+using process = tools::child_process;
 
 struct server {
   std::unique_ptr<process> proc;
@@ -57,15 +31,16 @@ struct server {
 server start_mock(std::vector<std::string> args = {});
 // `nines gateway --config <file with toml>`, once it listens. The config's listen is replaced.
 server start_gateway(const std::string& toml, std::vector<std::string> extra_args = {});
+// `nines chaos --api 127.0.0.1:0 <args...>`, once its API listens (port is the API's).
+server start_chaos(std::vector<std::string> args = {});
+// Creates a chaos proxy listening on an ephemeral port in front of `upstream_port`; returns its
+// port.
+unsigned short add_chaos_proxy(const server& chaos, const std::string& name,
+                               unsigned short upstream_port);
 // A TOML [[upstreams]] block per URL, named u0, u1, ...
 std::string upstreams_toml(const std::vector<std::string>& urls);
 
-struct response {
-  unsigned status = 0;
-  std::map<std::string, std::string> headers;  // lower-case names
-  std::string body;
-  bool complete = false;  // the message framing completed
-};
+using response = tools::http_result;
 
 response http_call(unsigned short port, const std::string& method, const std::string& target,
                    const std::string& body = {},
