@@ -5,7 +5,8 @@ JOBS ?= $(shell nproc)
 export CCACHE_BASEDIR := $(CURDIR)
 export CCACHE_NOHASHDIR := 1
 
-.PHONY: all deps build test test-release test-asan test-e2e test-fuzz demo bench format clean
+.PHONY: all deps build test test-release test-asan test-e2e test-fuzz demo bench reliability \
+	reliability-quick format clean
 
 all: build
 
@@ -17,10 +18,11 @@ build: deps
 	@cmake --build --preset release -j $(JOBS)
 
 # Every test: unit and integration tests in release and under ASan+UBSan, the end-to-end tests
-# with the official openai npm SDK, and a short fuzzing run of each parser.
+# with the official openai npm SDK, a short fuzzing run of each parser, and every reliability
+# scenario through nines in its quick form (fails when nines misses an objective).
 test:
 	@scripts/install-deps.sh test
-	@$(MAKE) --no-print-directory test-release test-asan test-e2e test-fuzz
+	@$(MAKE) --no-print-directory test-release test-asan test-e2e test-fuzz reliability-quick
 
 test-release: build
 	@ctest --preset release -j 2
@@ -45,6 +47,18 @@ bench:
 	@scripts/install-deps.sh bench
 	@$(MAKE) --no-print-directory build
 	@bench/run.sh
+
+# The scenario suite through nines, nginx and HAProxy side by side: docs/reliability.md and .json.
+reliability:
+	@scripts/install-deps.sh bench
+	@$(MAKE) --no-print-directory build
+	@build/nines scenario bench/scenarios/*.toml --proxies nines,nginx,haproxy \
+	  --markdown docs/reliability.md --json docs/reliability.json
+
+# Each scenario in its short form (under 20 s), through nines only: part of `make test`.
+reliability-quick: build
+	@build/nines scenario bench/scenarios/*.toml --quick --proxies nines \
+	  --markdown build/reliability-quick.md --json build/reliability-quick.json
 
 format:
 	@clang-format -i $$(git ls-files 'src/*.cpp' 'src/*.hpp' 'tests/*.cpp' 'tests/*.hpp')

@@ -7,12 +7,14 @@
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 #include <sstream>
+#include <unistd.h>
 
 #include "core/config.hpp"
 #include "gateway/gateway.hpp"
 #include "tools/bench.hpp"
 #include "tools/chaos.hpp"
 #include "tools/mock_llm.hpp"
+#include "tools/scenario_runner.hpp"
 
 namespace {
 
@@ -86,6 +88,15 @@ int main(int argc, char** argv) {
       ->required();
   chaos_ctl->add_option("args", ctl_opts.args, "the command's arguments");
 
+  auto* scenario = app.add_subcommand(
+      "scenario", "run reliability scenarios through nines, nginx and HAProxy; report what clients saw");
+  nines::tools::scenario_options scenario_opts;
+  scenario->add_option("files", scenario_opts.files, "bench/scenarios/*.toml")->required();
+  scenario->add_option("--proxies", scenario_opts.proxies, "nines, nginx, haproxy")->delimiter(',');
+  scenario->add_flag("--quick", scenario_opts.quick, "the scenarios' short loads (CI)");
+  scenario->add_option("--markdown", scenario_opts.markdown_path, "write the report here");
+  scenario->add_option("--json", scenario_opts.json_path, "write every run's measurements here");
+
   CLI11_PARSE(app, argc, argv);
 
   try {
@@ -135,6 +146,16 @@ int main(int argc, char** argv) {
     }
     if (*bench) {
       return nines::tools::run_bench(bench_opts);
+    }
+    if (*scenario) {
+      std::string self(4096, '\0');
+      const auto n = ::readlink("/proc/self/exe", self.data(), self.size());
+      scenario_opts.binary = n > 0 ? self.substr(0, static_cast<std::size_t>(n)) : argv[0];
+      scenario_opts.command_line = "nines";
+      for (int i = 1; i < argc; ++i) {
+        scenario_opts.command_line += std::string(" ") + argv[i];
+      }
+      return nines::tools::run_scenarios(scenario_opts);
     }
     if (*chaos) {
       return nines::tools::run_chaos(chaos_opts);

@@ -4,104 +4,14 @@
 #include <charconv>
 #include <fmt/format.h>
 #include <set>
-#include <toml++/toml.h>
+
+#include "core/toml_reader.hpp"
 
 namespace nines::core {
 namespace {
 
-struct reader {
-  std::vector<config_problem>& problems;
-
-  void problem(const std::string& key, const toml::node* node, std::string message) {
-    int line = 0;
-    int column = 0;
-    if (node != nullptr) {
-      line = static_cast<int>(node->source().begin.line);
-      column = static_cast<int>(node->source().begin.column);
-    }
-    problems.push_back({key, line, column, std::move(message)});
-  }
-
-  // Reports keys of `table` not in `known`.
-  void unknown_keys(const toml::table& table, const std::string& prefix,
-                    std::initializer_list<std::string_view> known) {
-    for (const auto& [k, v] : table) {
-      bool found = false;
-      for (auto name : known) {
-        found = found || k.str() == name;
-      }
-      if (!found) {
-        problem(prefix + std::string(k.str()), &v, "unknown key");
-      }
-    }
-  }
-
-  template <class Int>
-  void integer(const toml::table& table, const std::string& prefix, std::string_view key,
-               Int& out, std::int64_t min, std::int64_t max) {
-    const toml::node* node = table.get(key);
-    if (node == nullptr) {
-      return;
-    }
-    const std::string path = prefix + std::string(key);
-    auto v = node->value_exact<std::int64_t>();
-    if (!v) {
-      problem(path, node, "must be an integer");
-      return;
-    }
-    if (*v < min || *v > max) {
-      problem(path, node, fmt::format("must be between {} and {}, got {}", min, max, *v));
-      return;
-    }
-    out = static_cast<Int>(*v);
-  }
-
-  void duration(const toml::table& table, const std::string& prefix, std::string_view key,
-                milliseconds& out, std::int64_t min_ms = 1) {
-    std::int64_t ms = out.count();
-    integer(table, prefix, key, ms, min_ms, 7LL * 24 * 3600 * 1000);
-    out = milliseconds(ms);
-  }
-
-  void string(const toml::table& table, const std::string& prefix, std::string_view key,
-              std::string& out) {
-    const toml::node* node = table.get(key);
-    if (node == nullptr) {
-      return;
-    }
-    auto v = node->value_exact<std::string>();
-    if (!v) {
-      problem(prefix + std::string(key), node, "must be a string");
-      return;
-    }
-    out = *v;
-  }
-
-  void boolean(const toml::table& table, const std::string& prefix, std::string_view key,
-               bool& out) {
-    const toml::node* node = table.get(key);
-    if (node == nullptr) {
-      return;
-    }
-    auto v = node->value_exact<bool>();
-    if (!v) {
-      problem(prefix + std::string(key), node, "must be true or false");
-      return;
-    }
-    out = *v;
-  }
-
-  const toml::table* section(const toml::table& root, std::string_view key) {
-    const toml::node* node = root.get(key);
-    if (node == nullptr) {
-      return nullptr;
-    }
-    if (!node->is_table()) {
-      problem(std::string(key), node, "must be a table ([" + std::string(key) + "])");
-      return nullptr;
-    }
-    return node->as_table();
-  }
+struct reader : toml_reader {
+  using toml_reader::toml_reader;
 
   void read_gateway(const toml::table& t, gateway_settings& g) {
     const std::string p = "gateway.";
@@ -292,17 +202,13 @@ void validate(const config& c, std::vector<config_problem>& problems) {
 config_result parse_config(std::string_view toml_text, std::string_view source) {
   config_result result;
   auto& problems = result.problems;
-  toml::table root;
-  try {
-    root = toml::parse(toml_text, source);
-  } catch (const toml::parse_error& e) {
-    problems.push_back({"", static_cast<int>(e.source().begin.line),
-                        static_cast<int>(e.source().begin.column),
-                        std::string("TOML syntax: ") + std::string(e.description())});
+  auto parsed = parse_toml(toml_text, source, problems);
+  if (!parsed) {
     return result;
   }
+  const toml::table& root = *parsed;
   config c;
-  reader r{problems};
+  reader r(problems);
   std::vector<int> upstream_lines;
   r.unknown_keys(root, "", {"gateway", "limits", "timeouts", "retry", "upstreams"});
   if (const auto* t = r.section(root, "gateway")) {
@@ -373,17 +279,6 @@ config_result config_from_flags(std::string_view listen, const std::vector<std::
     result.value = std::move(c);
   }
   return result;
-}
-
-std::string format_problem(std::string_view source, const config_problem& p) {
-  std::string where(source);
-  if (p.line > 0) {
-    where += fmt::format(":{}:{}", p.line, p.column);
-  }
-  if (p.key.empty()) {
-    return fmt::format("{}: {}", where, p.message);
-  }
-  return fmt::format("{}: {}: {}", where, p.key, p.message);
 }
 
 }  // namespace nines::core

@@ -12,6 +12,7 @@
 
 #include "core/retry_policy.hpp"
 #include "core/stream_continuation.hpp"
+#include "core/config_problem.hpp"
 
 namespace nines::core {
 
@@ -76,13 +77,6 @@ struct config {
   std::vector<upstream_config> upstreams;
 };
 
-struct config_problem {
-  std::string key;  // e.g. "upstreams[1].url"
-  int line = 0;     // 1-based; 0 when the problem has no place in a file
-  int column = 0;
-  std::string message;
-};
-
 struct config_result {
   std::optional<config> value;  // set when problems is empty
   std::vector<config_problem> problems;
@@ -102,7 +96,5 @@ std::optional<listen_address> parse_listen_address(std::string_view text);
 
 // Fills tls/host/port/base_path from url; returns what is wrong, empty when fine.
 std::string resolve_upstream_url(upstream_config& upstream);
-
-std::string format_problem(std::string_view source, const config_problem& problem);
 
 }  // namespace nines::core

@@ -74,6 +74,8 @@ std::string faults_from_json(const json::value& v, mock_faults& f) {
     std::string value;
     if (val.is_string()) {
       value = std::string(val.get_string());
+    } else if (val.is_double()) {
+      value = fmt::format("{}", val.get_double());  // 20.0 is "20", as a count must be written
     } else if (val.is_number() || val.is_bool()) {
       value = json::serialize(val);
     } else if (val.is_null()) {

@@ -17,6 +17,9 @@ TEST(mock_llm, faults_are_replaced_at_run_time) {
   EXPECT_EQ(http_call(mock.port, "POST", "/v1/chat/completions", chat_body("a", false)).status, 503U);
   EXPECT_EQ(http_call(mock.port, "POST", "/mock/faults", R"({})").status, 200U);
   EXPECT_EQ(http_call(mock.port, "POST", "/v1/chat/completions", chat_body("a", false)).status, 200U);
+  // A count written as a JSON double (as some clients serialise every number) is still a count.
+  EXPECT_EQ(http_call(mock.port, "POST", "/mock/faults", R"({"tpot_ms":2E1})").status, 200U);
+  EXPECT_EQ(http_call(mock.port, "POST", "/mock/faults", R"({})").status, 200U);
   auto bad = http_call(mock.port, "POST", "/mock/faults", R"({"error_rate":7})");
   EXPECT_EQ(bad.status, 400U);
   EXPECT_NE(bad.body.find("bad fault"), std::string::npos);
