@@ -168,8 +168,9 @@ std::string toxic_from_json(const json::value& value, toxic& out, const toxic* f
     }
     const auto known = attributes_of(t.type);
     for (const auto& [key, v] : *ao) {
+      const std::string_view name = key;  // (clang 14 cannot capture a structured binding)
       const auto it = std::find_if(known.begin(), known.end(),
-                                   [&](const attribute& a) { return a.key == key; });
+                                   [&](const attribute& a) { return a.key == name; });
       if (it == known.end()) {
         return fmt::format("{} has no attribute \"{}\"", to_string(t.type), std::string_view(key));
       }

@@ -83,6 +83,25 @@ struct reader : toml_reader {
     }
   }
 
+  void read_journal(const toml::table& t, journal_settings_config& j) {
+    const std::string p = "journal.";
+    unknown_keys(t, p, {"mode", "max_bytes", "ttl_ms"});
+    if (const toml::node* node = t.get("mode")) {
+      const auto v = node->value_exact<std::string>();
+      if (v == "off") {
+        j.mode = journal_mode::off;
+      } else if (v == "keyed") {
+        j.mode = journal_mode::keyed;
+      } else if (v == "all") {
+        j.mode = journal_mode::all;
+      } else {
+        problem(p + "mode", node, "must be \"off\", \"keyed\" or \"all\"");
+      }
+    }
+    integer(t, p, "max_bytes", j.max_bytes, 4096, 1LL << 34);
+    duration(t, p, "ttl_ms", j.ttl);
+  }
+
   void read_upstream(const toml::table& t, std::size_t index, upstream_config& u) {
     const std::string p = fmt::format("upstreams[{}].", index);
     unknown_keys(t, p, {"name", "url", "priority", "weight", "api_key", "tls_verify", "ca_file",
@@ -210,7 +229,7 @@ config_result parse_config(std::string_view toml_text, std::string_view source) 
   config c;
   reader r(problems);
   std::vector<int> upstream_lines;
-  r.unknown_keys(root, "", {"gateway", "limits", "timeouts", "retry", "upstreams"});
+  r.unknown_keys(root, "", {"gateway", "limits", "timeouts", "retry", "journal", "upstreams"});
   if (const auto* t = r.section(root, "gateway")) {
     r.read_gateway(*t, c.gateway);
   }
@@ -222,6 +241,9 @@ config_result parse_config(std::string_view toml_text, std::string_view source) 
   }
   if (const auto* t = r.section(root, "retry")) {
     r.read_retry(*t, c.retry);
+  }
+  if (const auto* t = r.section(root, "journal")) {
+    r.read_journal(*t, c.journal);
   }
   if (const toml::node* node = root.get("upstreams")) {
     const toml::array* arr = node->as_array();

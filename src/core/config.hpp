@@ -69,11 +69,26 @@ struct retry_settings {
   unsigned max_resumes = 3;      // continuations of one broken stream
 };
 
+// Which requests are journaled (see core/stream_journal.hpp): their generation survives the
+// client's disconnect, and they can be resumed with Last-Event-ID or repeated with Idempotency-Key.
+enum class journal_mode {
+  off,    // none
+  keyed,  // requests with an Idempotency-Key, an X-Request-Id or a Last-Event-ID
+  all,    // every generation request
+};
+
+struct journal_settings_config {
+  journal_mode mode = journal_mode::keyed;
+  std::size_t max_bytes = 64u << 20;  // all journaled answers together
+  milliseconds ttl{120000};           // kept after the end; a generation alone runs this long
+};
+
 struct config {
   gateway_settings gateway{};
   limit_settings limits{};
   timeout_settings timeouts{};
   retry_settings retry{};
+  journal_settings_config journal{};
   std::vector<upstream_config> upstreams;
 };
 

@@ -248,6 +248,18 @@ class chunk_reader {
 
 }  // namespace
 
+std::string_view to_string(stream_break cause) {
+  switch (cause) {
+    case stream_break::reset: return "reset";
+    case stream_break::closed: return "closed";
+    case stream_break::stall: return "stall";
+    case stream_break::malformed: return "malformed";
+    case stream_break::error_event: return "error_event";
+    case stream_break::too_large: return "too_large";
+  }
+  return "unknown";
+}
+
 stream_chunk read_stream_chunk(std::string_view data) {
   json::parse_options options;
   options.max_depth = 64;

@@ -25,6 +25,17 @@ namespace nines::core {
 
 enum class resume_mode { continue_message, prefill, none };
 
+// How a stream broke after part of it reached the client (the cause of a resume).
+enum class stream_break {
+  reset,        // the connection was reset or failed
+  closed,       // it ended cleanly but without [DONE]
+  stall,        // silence longer than the idle timeout
+  malformed,    // an event that is not JSON (or half of one)
+  error_event,  // the upstream sent an error object
+  too_large,    // an event over the size limit
+};
+std::string_view to_string(stream_break cause);
+
 // What one event of an OpenAI stream says.
 struct stream_chunk {
   bool valid = false;         // a JSON object

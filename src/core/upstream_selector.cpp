@@ -1,65 +1,99 @@
 #include "core/upstream_selector.hpp"
 
+#include <algorithm>
 #include <limits>
+#include <vector>
 
 namespace nines::core {
 namespace {
 
 bool is_tried(std::uint64_t tried, std::size_t i) { return i < 64 && ((tried >> i) & 1U) != 0; }
 
-// Weighted choice in the best tier among candidates passing `eligible`.
-template <class Eligible>
-std::optional<std::size_t> choose(std::span<const upstream_candidate> candidates,
-                                  Eligible eligible, rng& random) {
-  int best = std::numeric_limits<int>::max();
+// A draw in proportion to the weights of `pool`, skipping index `skip`.
+std::size_t weighted_draw(std::span<const upstream_candidate> c, const std::vector<std::size_t>& pool,
+                          std::size_t skip, rng& random) {
   std::uint64_t total = 0;
-  for (std::size_t i = 0; i < candidates.size(); ++i) {
-    if (!eligible(i)) {
-      continue;
-    }
-    if (candidates[i].priority < best) {
-      best = candidates[i].priority;
-      total = 0;
-    }
-    if (candidates[i].priority == best) {
-      total += candidates[i].weight;
-    }
-  }
-  if (total == 0) {
-    return std::nullopt;
+  for (auto i : pool) {
+    total += i == skip ? 0 : std::max(c[i].weight, 1U);
   }
   std::uint64_t pick = random.below(total);
-  for (std::size_t i = 0; i < candidates.size(); ++i) {
-    if (!eligible(i) || candidates[i].priority != best) {
+  for (auto i : pool) {
+    if (i == skip) {
       continue;
     }
-    if (pick < candidates[i].weight) {
+    const std::uint64_t w = std::max(c[i].weight, 1U);
+    if (pick < w) {
       return i;
     }
-    pick -= candidates[i].weight;
+    pick -= w;
   }
-  return std::nullopt;  // unreachable: the weights summed to total
+  return pool.front();  // unreachable: the weights summed to total
+}
+
+double cost(const upstream_candidate& c) {
+  return (static_cast<double>(c.in_flight) + 1.0) / std::max(c.score, 0.05);
+}
+
+// Power of two choices among the eligible upstreams of the preferred tier (`only_priority`, or
+// else the best tier that has any).
+template <class Eligible>
+std::optional<std::size_t> choose(std::span<const upstream_candidate> c, Eligible eligible,
+                                  std::optional<int> only_priority, rng& random) {
+  int tier = std::numeric_limits<int>::max();
+  for (std::size_t i = 0; i < c.size(); ++i) {
+    if (eligible(i) && (!only_priority || c[i].priority == *only_priority)) {
+      tier = std::min(tier, c[i].priority);
+    }
+  }
+  std::vector<std::size_t> pool;
+  for (std::size_t i = 0; i < c.size(); ++i) {
+    if (eligible(i) && c[i].priority == tier) {
+      pool.push_back(i);
+    }
+  }
+  if (pool.empty()) {
+    return std::nullopt;
+  }
+  if (pool.size() == 1) {
+    return pool.front();
+  }
+  const auto first = weighted_draw(c, pool, c.size(), random);
+  const auto second = weighted_draw(c, pool, first, random);
+  return cost(c[second]) < cost(c[first]) ? second : first;
 }
 
 }  // namespace
 
 std::optional<std::size_t> select_upstream(std::span<const upstream_candidate> candidates,
-                                           std::uint64_t tried, rng& random) {
+                                           std::uint64_t tried, rng& random,
+                                           const selection_context& context) {
   const auto limit = std::min<std::size_t>(candidates.size(), 64);
-  candidates = candidates.first(limit);
-  // In order of preference: fresh and available; available again; fresh; anything.
-  if (auto i = choose(candidates, [&](std::size_t k) {
-        return candidates[k].available && !is_tried(tried, k);
-      }, random)) {
+  const auto c = candidates.first(limit);
+  const auto healthy = [&](std::size_t k) {
+    return c[k].available || c[k].panic;
+  };
+  const auto fresh_and_usable = [&](std::size_t k) {
+    return !c[k].at_limit && !is_tried(tried, k) && healthy(k) && (!context.retry || c[k].retry_ok);
+  };
+  // In order of preference: usable and fresh in the tier in use; in any tier; usable again;
+  // fresh whatever its health; anything under its limit.
+  if (context.active_priority) {
+    if (auto i = choose(c, fresh_and_usable, context.active_priority, random)) {
+      return i;
+    }
+  }
+  if (auto i = choose(c, fresh_and_usable, std::nullopt, random)) {
     return i;
   }
-  if (auto i = choose(candidates, [&](std::size_t k) { return candidates[k].available; }, random)) {
+  if (auto i = choose(c, [&](std::size_t k) { return !c[k].at_limit && healthy(k); }, std::nullopt,
+                      random)) {
     return i;
   }
-  if (auto i = choose(candidates, [&](std::size_t k) { return !is_tried(tried, k); }, random)) {
+  if (auto i = choose(c, [&](std::size_t k) { return !c[k].at_limit && !is_tried(tried, k); },
+                      std::nullopt, random)) {
     return i;
   }
-  return choose(candidates, [](std::size_t) { return true; }, random);
+  return choose(c, [&](std::size_t k) { return !c[k].at_limit; }, std::nullopt, random);
 }
 
 }  // namespace nines::core

@@ -1,8 +1,17 @@
 #pragma once
-// Chooses the upstream for the next attempt of a request: the most preferred priority tier first,
-// then a weighted random choice inside it. Upstreams already tried by this request are avoided
-// while any other remains, and upstreams the caller marks unavailable (cooling down after
-// failures, or asked to wait by Retry-After) are used only when nothing else is left.
+// Chooses the upstream for the next attempt of a request.
+//
+// 1. The tier: the tier in use (chosen with hysteresis by the health monitor, core/tier_selector)
+//    when it has a usable upstream this request has not tried, else the best tier that has one.
+// 2. Within the tier, power of two choices: two upstreams drawn at random in proportion to their
+//    weights, and of the two the one with the lower cost (in_flight + 1) / score, so that load
+//    goes where it is served fastest without herding onto one upstream.
+// 3. Usable means: available (healthy, breaker closed, or a half-open trial slot free), under its
+//    concurrency limit, and for a retry, with retry tokens left. A tier in panic (too few healthy
+//    upstreams) ignores health and spreads over all its upstreams rather than overload the rest.
+// 4. When nothing usable is left, already tried and then unhealthy upstreams are used rather than
+//    none: health never makes the gateway refuse work it could have done. Only upstreams at their
+//    concurrency limit are never chosen; when every one is, there is no choice (overflow).
 
 #include <cstddef>
 #include <cstdint>
@@ -16,11 +25,22 @@ namespace nines::core {
 struct upstream_candidate {
   int priority = 0;
   unsigned weight = 1;
-  bool available = true;
+  bool available = true;   // healthy, not cooling down, breaker closed or a trial slot free
+  double score = 1.0;      // health score in [0, 1]
+  unsigned in_flight = 0;  // attempts in flight, all workers
+  bool at_limit = false;   // max_requests reached
+  bool retry_ok = true;    // its retry tokens allow a retry
+  bool panic = false;      // its tier is in panic: health is ignored there
+};
+
+struct selection_context {
+  std::optional<int> active_priority;  // the tier in use, by priority
+  bool retry = false;                  // this attempt is a retry
 };
 
 // `tried` is a bit set over candidate indices (at most 64 upstreams take part in one choice).
 std::optional<std::size_t> select_upstream(std::span<const upstream_candidate> candidates,
-                                           std::uint64_t tried, rng& random);
+                                           std::uint64_t tried, rng& random,
+                                           const selection_context& context = {});
 
 }  // namespace nines::core

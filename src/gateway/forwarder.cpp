@@ -10,8 +10,10 @@
 #include "core/retry_policy.hpp"
 #include "core/sse_parser.hpp"
 #include "core/stream_continuation.hpp"
+#include "core/stream_journal.hpp"
 #include "core/upstream_selector.hpp"
 #include "gateway/http_headers.hpp"
+#include "gateway/journal_relay.hpp"
 #include "net/http_wire.hpp"
 
 namespace nines::gateway {
@@ -49,6 +51,7 @@ struct kept_response {
 struct attempt_result {
   phase end = phase::awaiting_first_byte;  // finished/failed: the client got its answer
   attempt_failure failure = attempt_failure::none;
+  core::stream_break cause = core::stream_break::reset;  // how a relayed stream broke
   std::string detail;
   std::optional<milliseconds> retry_after;
   std::optional<kept_response> response;
@@ -72,11 +75,13 @@ bool is_event_stream(const http::fields& headers) {
 
 class request_forwarder {
  public:
-  request_forwarder(request& req, downstream& client, worker_state& worker,
-                    obs::request_record& record)
+  request_forwarder(request& req, net::response_sink& client, worker_state& worker,
+                    obs::request_record& record, std::string stream_key, request_kind kind)
       : req_(req), client_(client), worker_(worker), shared_(*worker.shared),
         cfg_(*shared_.config), record_(record), start_(steady::now()),
-        deadline_(start_ + cfg_.retry.deadline), body_(req.body()) {}
+        deadline_(start_ + cfg_.retry.deadline), body_(req.body()),
+        stream_key_(std::move(stream_key)), inspect_events_(kind.openai_json),
+        chat_(kind.chat) {}
 
   awaitable<void> run();
 
@@ -96,7 +101,7 @@ class request_forwarder {
   }
 
   request& req_;
-  downstream& client_;
+  net::response_sink& client_;
   worker_state& worker_;
   shared_state& shared_;
   const core::config& cfg_;
@@ -104,12 +109,17 @@ class request_forwarder {
   steady::time_point start_;
   steady::time_point deadline_;
   awaitable<void> end_incomplete(const std::string& why);
-  awaitable<bool> begin_resume(std::size_t broken_upstream, const std::string& why);
+  awaitable<bool> begin_resume(std::size_t broken_upstream, core::stream_break cause,
+                               const std::string& why);
   std::optional<std::string> continuation_for(std::size_t upstream, std::string& why);
 
+  std::string_view body_;        // what attempts send: the client's body, or a continuation
+  // Every event to the client carries "id: <stream_key_>:<n>", n counting from 1, so that a client
+  // can come back with Last-Event-ID (journaled requests).
+  std::string stream_key_;
+  std::uint64_t events_sent_ = 0;
   bool inspect_events_ = false;  // OpenAI routes: each event must be JSON or [DONE]
   bool chat_ = false;            // /v1/chat/completions (else /v1/completions when continuing)
-  std::string_view body_;        // what attempts send: the client's body, or a continuation
   std::string continuation_body_;
   bool client_committed_ = false;  // the client has our response header
   bool continuing_ = false;        // attempts continue a broken stream
@@ -121,11 +131,19 @@ class request_forwarder {
   // generates the call again, whole.
   std::vector<std::string> held_;
   std::size_t held_bytes_ = 0;
+  // Appends `event` for the client with the next id.
+  void append_event(std::string& out, core::sse_event& event) {
+    event.id = core::format_event_id(stream_key_, ++events_sent_);
+    core::append_sse_event(out, event);
+  }
+  void append_data_event(std::string& out, std::string data) {
+    core::sse_event e;
+    e.data = std::move(data);
+    append_event(out, e);
+  }
   void release_held(std::string& out) {
     for (auto& data : held_) {
-      core::sse_event e;
-      e.data = std::move(data);
-      core::append_sse_event(out, e);
+      append_data_event(out, std::move(data));
     }
     if (!held_.empty()) {
       progress_.unsupported = true;  // the client has tool-call parts now
@@ -134,6 +152,8 @@ class request_forwarder {
     held_bytes_ = 0;
   }
   bool gap_pending_ = false;                // a resume waits for its first event to the client
+  core::stream_break pending_cause_ = core::stream_break::reset;  // of that resume
+  std::string pending_from_;                                      // the upstream it left
 };
 
 upstream_request request_forwarder::make_upstream_request(std::size_t upstream) const {
@@ -355,6 +375,7 @@ awaitable<attempt_result> request_forwarder::relay_stream(upstream_connection& c
   phase state = phase::awaiting_first_byte;
   bool saw_done = false;
   attempt_failure broke = attempt_failure::none;
+  core::stream_break cause = core::stream_break::reset;
   std::string why;
   const auto request_end = start_ + cfg_.timeouts.request;
 
@@ -371,6 +392,7 @@ awaitable<attempt_result> request_forwarder::relay_stream(upstream_connection& c
     }
     if (got > 0 && sse.feed(std::string_view(buf, got), events) != core::sse_error::none) {
       broke = attempt_failure::bad_response;
+      cause = core::stream_break::too_large;
       why = "an event exceeded the limit of " + std::to_string(cfg_.limits.max_event_bytes) +
             " bytes";
     }
@@ -381,18 +403,20 @@ awaitable<attempt_result> request_forwarder::relay_stream(upstream_connection& c
       if (event.data == "[DONE]") {
         saw_done = true;
         release_held(out);
-        out.append("data: [DONE]\n\n");
+        append_event(out, event);
         continue;
       }
       if (inspect_events_) {
         const auto chunk = core::read_stream_chunk(event.data);
         if (!chunk.valid) {
           broke = attempt_failure::bad_response;
+          cause = core::stream_break::malformed;
           why = "malformed event from upstream";
           break;
         }
         if (chunk.is_error) {
           broke = attempt_failure::bad_response;
+          cause = core::stream_break::error_event;
           why = "upstream sent an error event: " + event.data.substr(0, 512);
           break;
         }
@@ -414,8 +438,7 @@ awaitable<attempt_result> request_forwarder::relay_stream(upstream_connection& c
         release_held(out);
         progress_.record(chunk);
       }
-      event.id.reset();  // upstream ids mean nothing to our client
-      core::append_sse_event(out, event);
+      append_event(out, event);  // our id: the upstream's means nothing to our client
     }
     events.clear();
     if (!out.empty()) {
@@ -436,9 +459,11 @@ awaitable<attempt_result> request_forwarder::relay_stream(upstream_connection& c
       if (gap_pending_) {
         // The first event of a continuation: the client waited this long across the resume.
         gap_pending_ = false;
+        const double gap_ms = ms_between(last_client_write_, steady::now());
         record_.resume_log += fmt::format(",\"to\":\"{}\",\"gap_ms\":{:.3f}}}",
-                                          cfg_.upstreams[upstream].name,
-                                          ms_between(last_client_write_, steady::now()));
+                                          cfg_.upstreams[upstream].name, gap_ms);
+        worker_.probe.stream_resumed(pending_cause_, pending_from_, cfg_.upstreams[upstream].name,
+                                     progress_.carried_tokens, gap_ms / 1000.0);
       }
       last_client_write_ = steady::now();
       if (saw_done && parser.is_done()) {
@@ -460,14 +485,17 @@ awaitable<attempt_result> request_forwarder::relay_stream(upstream_connection& c
       if (ec == beast::error::timeout) {
         broke = state == phase::awaiting_first_byte ? attempt_failure::first_byte_timeout
                                                     : attempt_failure::reset;
+        cause = core::stream_break::stall;
         why = state == phase::awaiting_first_byte
                   ? "no event in time"
                   : fmt::format("stalled: no data for {} ms", cfg_.timeouts.stream_idle.count());
       } else if (ec) {
         broke = attempt_failure::reset;
+        cause = core::stream_break::reset;
         why = "connection broke: " + ec.message();
       } else if (parser.is_done()) {
         broke = attempt_failure::reset;
+        cause = core::stream_break::closed;
         why = "stream ended without [DONE]";
       }
     }
@@ -505,6 +533,7 @@ awaitable<attempt_result> request_forwarder::relay_stream(upstream_connection& c
   reusable = false;
   result.end = state;
   result.failure = broke;
+  result.cause = cause;
   result.detail = fmt::format("{}: {}", cfg_.upstreams[upstream].name, why);
   co_return result;
 }
@@ -518,13 +547,17 @@ std::optional<std::string> request_forwarder::continuation_for(std::size_t upstr
 awaitable<void> request_forwarder::end_incomplete(const std::string& why) {
   record_.outcome = "stream_incomplete";
   record_.detail = why;
-  const std::string error_event = core::openai_error_event(
+  // openai_error_event is "data: {...}\n\n": its data, with our id like every other event.
+  std::string error_data = core::openai_error_event(
       "stream_incomplete",
       fmt::format("the upstream stream broke after the response started and could not be "
                   "continued ({}); the answer is incomplete",
                   why),
       "upstream_stream_broken");
-  co_await client_.finish_stream(error_event);
+  error_data = error_data.substr(6, error_data.size() - 8);
+  std::string out;
+  append_data_event(out, std::move(error_data));
+  co_await client_.finish_stream(out);
 }
 
 awaitable<void> request_forwarder::answer_all_failed(const std::optional<kept_response>& kept,
@@ -558,9 +591,10 @@ awaitable<void> request_forwarder::answer_all_failed(const std::optional<kept_re
 // [DONE] when only the end was lost, with the stream_incomplete event when it cannot be continued.
 // Returns true when the attempt loop is to go on with continuations.
 awaitable<bool> request_forwarder::begin_resume(std::size_t broken_upstream,
-                                                const std::string& why) {
+                                                core::stream_break cause, const std::string& why) {
   if (progress_.finished) {
-    const std::string done = "data: [DONE]\n\n";
+    std::string done;
+    append_data_event(done, "[DONE]");
     co_await client_.finish_stream(done);
     co_return false;
   }
@@ -585,6 +619,8 @@ awaitable<bool> request_forwarder::begin_resume(std::size_t broken_upstream,
                        cfg_.upstreams[broken_upstream].name, progress_.text_chunks);
   record_.resume_log += entry;
   gap_pending_ = true;
+  pending_cause_ = cause;
+  pending_from_ = cfg_.upstreams[broken_upstream].name;
   continuing_ = true;
   // Attempts start afresh; `tried` keeps every upstream this request used, so a chain of breaks
   // moves on to fresh upstreams.
@@ -593,27 +629,6 @@ awaitable<bool> request_forwarder::begin_resume(std::size_t broken_upstream,
 }
 
 awaitable<void> request_forwarder::run() {
-  const std::string_view target = req_.target();
-  const bool openai_json_route = req_.method() == http::verb::post &&
-                                 (target.starts_with("/v1/chat/completions") ||
-                                  target.starts_with("/v1/completions") ||
-                                  target.starts_with("/v1/embeddings"));
-  if (openai_json_route) {
-    auto probe = core::probe_json(req_.body());
-    if (!probe.valid || !probe.facts.is_object) {
-      record_.outcome = "rejected";
-      record_.status = 400;
-      const std::string why = probe.valid ? "the request body must be a JSON object" : probe.error;
-      auto res = json_error_response(req_.version(), http::status::bad_request,
-                                     "invalid_request_error", why);
-      co_await client_.send(std::move(res));
-      co_return;
-    }
-    record_.stream = probe.facts.stream.value_or(false);
-    inspect_events_ = true;
-    chat_ = target.starts_with("/v1/chat/completions");
-  }
-
   std::vector<core::upstream_candidate> candidates(cfg_.upstreams.size());
   std::uint64_t tried = 0;
   std::optional<std::size_t> previous;
@@ -655,7 +670,7 @@ awaitable<void> request_forwarder::run() {
     if (last.end == phase::relaying) {
       // The stream broke after the client got part of it.
       history = last.detail;
-      if (!co_await begin_resume(*chosen, history)) {
+      if (!co_await begin_resume(*chosen, last.cause, history)) {
         co_return;
       }
       deadline_ = steady::now() + cfg_.retry.deadline;
@@ -681,10 +696,45 @@ awaitable<void> request_forwarder::run() {
 
 }  // namespace
 
+request_kind classify_request(const request& req) {
+  const std::string_view target = req.target();
+  request_kind kind;
+  kind.openai_json = req.method() == http::verb::post &&
+                     (target.starts_with("/v1/chat/completions") ||
+                      target.starts_with("/v1/completions") || target.starts_with("/v1/embeddings"));
+  kind.chat = kind.openai_json && target.starts_with("/v1/chat/completions");
+  return kind;
+}
+
+awaitable<void> run_attempts(request& req, net::response_sink& sink, worker_state& worker,
+                             obs::request_record& record, std::string stream_key,
+                             request_kind kind) {
+  request_forwarder forwarder(req, sink, worker, record, std::move(stream_key), kind);
+  co_await forwarder.run();
+}
+
 awaitable<void> forward_request(request& req, downstream& client, worker_state& worker,
                                 obs::request_record& record) {
-  request_forwarder forwarder(req, client, worker, record);
-  co_await forwarder.run();
+  const auto kind = classify_request(req);
+  if (kind.openai_json) {
+    // Checked once here, with a validating scan (no DOM): invalid JSON never reaches an upstream.
+    auto probe = core::probe_json(req.body());
+    if (!probe.valid || !probe.facts.is_object) {
+      record.outcome = "rejected";
+      record.status = 400;
+      const std::string why = probe.valid ? "the request body must be a JSON object" : probe.error;
+      auto res = json_error_response(req.version(), http::status::bad_request,
+                                     "invalid_request_error", why);
+      co_await client.send(std::move(res));
+      co_return;
+    }
+    record.stream = probe.facts.stream.value_or(false);
+  }
+  if (kind.openai_json && wants_journal(req, *worker.shared->config)) {
+    co_await serve_journaled(req, client, worker, record, kind);
+    co_return;
+  }
+  co_await run_attempts(req, client, worker, record, record.id, kind);
 }
 
 }  // namespace nines::gateway

@@ -5,16 +5,35 @@
 // Before the first byte reaches the client every failure is retried elsewhere (within the
 // attempt limit, the backoff and the deadline): the response is committed to the client only when
 // a non-streamed body has fully arrived, or when a stream's first complete event has. After the
-// commit, a stream that breaks ends with an explicit error event, never silently.
+// commit, a stream that breaks is continued on another upstream, or ends with an explicit error
+// event, never silently.
+
+#include <string>
 
 #include "gateway/worker.hpp"
 #include "net/http_server.hpp"
+#include "net/response_sink.hpp"
 #include "obs/access_log.hpp"
 
 namespace nines::gateway {
 
-// Proxies `request` (a /v1/... route) and fills `record` for the access log.
+struct request_kind {
+  bool openai_json = false;  // POST /v1/chat/completions, /v1/completions or /v1/embeddings
+  bool chat = false;         // /v1/chat/completions
+};
+
+request_kind classify_request(const net::request& req);
+
+// Proxies `request` (a /v1/... route) and fills `record` for the access log: validates the JSON
+// routes' bodies, then answers straight to the client or, for journaled requests, through the
+// journal (gateway/journal_relay.hpp).
 net::awaitable<void> forward_request(net::request& request, net::downstream& client,
                                      worker_state& worker, obs::request_record& record);
+
+// The attempt loop itself, writing to `sink`. Every SSE event it sends carries the id
+// "<stream_key>:<n>", n counting from 1.
+net::awaitable<void> run_attempts(net::request& request, net::response_sink& sink,
+                                  worker_state& worker, obs::request_record& record,
+                                  std::string stream_key, request_kind kind);
 
 }  // namespace nines::gateway

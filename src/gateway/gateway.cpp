@@ -7,25 +7,54 @@
 
 #include "gateway/router.hpp"
 #include "net/server_group.hpp"
+#include "net/spawn.hpp"
 
 namespace nines::gateway {
 namespace {
 
 using namespace net;
 
-// Writes each worker's buffered access log lines every 100 ms until the worker drains.
-awaitable<void> flush_access_log(worker_state& worker, const std::atomic<bool>& draining) {
-  while (!draining.load(std::memory_order_relaxed)) {
+// Every 100 ms until the worker drains: writes its buffered access log lines; every second, also
+// drops the journal's expired entries.
+awaitable<void> housekeeping(worker_state& worker, const std::atomic<bool>& draining) {
+  for (unsigned tick = 0; !draining.load(std::memory_order_relaxed); ++tick) {
     co_await sleep_for(std::chrono::milliseconds(100));
     worker.access_log.flush();
+    if (tick % 10 == worker.index % 10) {
+      worker.shared->journal->sweep(std::chrono::steady_clock::now());
+    }
   }
+}
+
+// Metrics computed when scraped: the journal's size, the build.
+void register_gauges(obs::registry& metrics, const core::stream_journal& journal) {
+  const auto stat = [&journal](auto field) {
+    return [&journal, field] { return static_cast<double>(journal.read_stats().*field); };
+  };
+  using stats = core::stream_journal::stats;
+  metrics.gauge_function("nines_journal_bytes", "Bytes held by the journal (bounded by "
+                         "journal.max_bytes).", {}, stat(&stats::bytes));
+  metrics.gauge_function("nines_journal_entries", "Answers held by the journal.", {},
+                         stat(&stats::entries));
+  metrics.counter_function("nines_journal_evictions_total", "Journal entries dropped before "
+                           "their ttl to stay within journal.max_bytes.", {}, stat(&stats::evicted));
+  metrics.counter_function("nines_journal_events_dropped_total", "Events a running journaled "
+                           "stream forgot to stay within journal.max_bytes.", {},
+                           stat(&stats::events_dropped));
+  metrics.gauge_of("nines_build_info", "The running build.", {{"version", NINES_VERSION}}).set(1);
 }
 
 }  // namespace
 
 int run_gateway(const core::config& cfg) {
+  const unsigned workers =
+      cfg.gateway.workers > 0 ? cfg.gateway.workers : std::max(1U, std::thread::hardware_concurrency());
   auto shared = std::make_shared<shared_state>(cfg.upstreams.size());
   shared->config = std::make_shared<const core::config>(cfg);
+  shared->metrics = std::make_unique<obs::registry>(workers);
+  shared->journal = std::make_unique<core::stream_journal>(
+      core::journal_settings{cfg.journal.max_bytes, cfg.journal.ttl});
+  register_gauges(*shared->metrics, *shared->journal);
   shared->access_log = obs::access_log_sink::open(cfg.gateway.access_log);
   for (const auto& u : cfg.upstreams) {
     upstream_target target{u.host, u.port, u.tls, nullptr};
@@ -35,8 +64,6 @@ int run_gateway(const core::config& cfg) {
     shared->targets.push_back(std::move(target));
   }
 
-  const unsigned workers =
-      cfg.gateway.workers > 0 ? cfg.gateway.workers : std::max(1U, std::thread::hardware_concurrency());
   server_limits limits;
   limits.max_body_bytes = cfg.limits.max_body_bytes;
   limits.max_header_bytes = cfg.limits.max_header_bytes;
@@ -55,7 +82,7 @@ int run_gateway(const core::config& cfg) {
     group.start(i, [state](request& req, downstream& client) {
       return handle_request(req, client, *state);
     });
-    asio::co_spawn(group.context(i), flush_access_log(*state, draining), asio::detached);
+    spawn(group.context(i).get_executor(), housekeeping(*state, draining), "housekeeping");
   }
 
   // Signals are handled on a control thread, so that the workers' contexts can run out of work

@@ -56,6 +56,13 @@ awaitable<void> handle_request(request& req, downstream& client, worker_state& w
     std::string body = fmt::format(R"({{"ready":{},"usable_upstreams":{},"upstreams":{}}})",
                                    usable > 0, usable, health.size());
     co_await send_json(client, record, usable > 0 ? http::status::ok : http::status::service_unavailable, body);
+  } else if (record.path == "/metrics" && req.method() == http::verb::get) {
+    http::response<http::string_body> res{http::status::ok, client.version()};
+    res.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
+    res.set(http::field::cache_control, "no-store");
+    res.body() = worker.shared->metrics->exposition();
+    record.status = 200;
+    co_await client.send(std::move(res));
   } else if (target == "/v1" || target.starts_with("/v1/") || target.starts_with("/v1?")) {
     co_await forward_request(req, client, worker, record);
   } else {
@@ -70,6 +77,11 @@ awaitable<void> handle_request(request& req, downstream& client, worker_state& w
   }
   record.bytes_out = client.bytes_sent();
   record.duration_ms = std::chrono::duration<double, std::milli>(steady::now() - start).count();
+  const auto route = obs::route_label(record.method, record.path);
+  worker.probe.request_finished(route, record.status, record.outcome, record.duration_ms / 1000.0);
+  if (record.ttfb_ms >= 0) {
+    worker.probe.first_token(route, record.ttfb_ms / 1000.0);
+  }
   worker.access_log.append(record);
 }
 

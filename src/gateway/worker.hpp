@@ -7,12 +7,15 @@
 #include <memory>
 #include <vector>
 
-#include "core/random.hpp"
 #include "core/config.hpp"
+#include "core/random.hpp"
+#include "core/stream_journal.hpp"
 #include "core/upstream_cooldown.hpp"
 #include "gateway/upstream_health.hpp"
 #include "net/upstream_pool.hpp"
 #include "obs/access_log.hpp"
+#include "obs/gateway_probe.hpp"
+#include "obs/metrics.hpp"
 
 namespace nines::gateway {
 
@@ -22,6 +25,8 @@ struct shared_state {
   upstream_health health;
   core::cooldown_policy cooldown{};
   std::shared_ptr<obs::access_log_sink> access_log;
+  std::unique_ptr<obs::registry> metrics;        // one shard per worker
+  std::unique_ptr<core::stream_journal> journal;  // journaled requests, every worker's
 
   explicit shared_state(std::size_t upstreams) : health(upstreams) {}
 };
@@ -32,6 +37,7 @@ struct worker_state {
   std::vector<net::upstream_pool> pools;  // index-aligned with config->upstreams
   core::splitmix_rng random;
   obs::access_log_buffer access_log;
+  obs::gateway_probe probe;
   std::uint64_t next_request_number = 0;
 
   worker_state(unsigned worker_index, std::shared_ptr<shared_state> state, std::uint64_t seed);

@@ -13,6 +13,7 @@
 #include <string_view>
 
 #include "net/asio.hpp"
+#include "net/response_sink.hpp"
 
 namespace nines::net {
 
@@ -27,23 +28,20 @@ struct server_limits {
   milliseconds write_timeout{60000};   // for one write to the client (a stalled reader)
 };
 
-// The response side of one exchange.
-class downstream {
+// The response side of one exchange: the client's connection.
+class downstream final : public response_sink {
  public:
   downstream(beast::tcp_stream& stream, unsigned version, bool keep_alive,
              milliseconds write_timeout)
       : stream_(stream), version_(version), keep_alive_(keep_alive),
         write_timeout_(write_timeout) {}
 
-  // A complete response; Content-Length is set from the body.
-  awaitable<error_code> send(http::response<http::string_body> response);
-
-  // The header of a streamed response: chunked for HTTP/1.1, close-delimited for HTTP/1.0.
-  awaitable<error_code> begin_stream(http::response<http::empty_body> header);
-  awaitable<error_code> write_chunk(std::string_view data);
-  awaitable<error_code> end_stream();
-  // The last chunk of data and the end of the body in one write.
-  awaitable<error_code> finish_stream(std::string_view data);
+  awaitable<error_code> send(http::response<http::string_body> response) override;
+  // Chunked for HTTP/1.1, close-delimited for HTTP/1.0.
+  awaitable<error_code> begin_stream(http::response<http::empty_body> header) override;
+  awaitable<error_code> write_chunk(std::string_view data) override;
+  awaitable<error_code> end_stream() override;
+  awaitable<error_code> finish_stream(std::string_view data) override;
 
   // Drops the connection at once; with `reset`, the peer sees a TCP RST.
   void abort(bool reset);
@@ -51,10 +49,10 @@ class downstream {
   bool keep_alive() const { return keep_alive_; }
   void close_after() { keep_alive_ = false; }
   bool started() const { return started_; }
-  bool finished() const { return finished_; }
-  bool failed() const { return failed_; }
+  bool finished() const override { return finished_; }
+  bool failed() const override { return failed_; }
   std::size_t bytes_sent() const { return bytes_sent_; }
-  unsigned version() const { return version_; }
+  unsigned version() const override { return version_; }
   beast::tcp_stream& stream() { return stream_; }
 
  private:

@@ -11,6 +11,17 @@
 
 namespace nines::obs {
 
+std::string_view known_outcome(std::string_view text) {
+  static constexpr std::string_view outcomes[] = {"ok",       "failed",    "stream_incomplete",
+                                                  "client_closed", "rejected", "cancelled"};
+  for (auto o : outcomes) {
+    if (o == text) {
+      return o;
+    }
+  }
+  return "other";
+}
+
 std::string format_access_line(const request_record& r) {
   std::string line;
   line.reserve(256);
@@ -38,6 +49,10 @@ std::string format_access_line(const request_record& r) {
       line.push_back('}');
     }
     line.push_back(']');
+  }
+  if (!r.journal.empty()) {
+    line.append(",\"journal\":");
+    core::append_json_string(line, r.journal);
   }
   line.append(",\"outcome\":");
   core::append_json_string(line, r.outcome);

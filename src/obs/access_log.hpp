@@ -18,12 +18,14 @@ struct request_record {
   std::string_view method;
   std::string path;
   unsigned status = 0;
-  std::vector<std::string_view> upstreams;  // tried, in order (names live in the config)
+  std::vector<std::string> upstreams;  // tried, in order
   unsigned attempts = 0;
   unsigned resumes = 0;                 // continuations of a broken stream
   std::string resume_log;               // JSON objects, comma-separated: cause, from, to, gap
   bool stream = false;
-  std::string_view outcome = "ok";  // ok, failed, stream_incomplete, client_closed, rejected
+  std::string_view outcome = "ok";  // ok, failed, stream_incomplete, client_closed, rejected,
+                                    // cancelled (a journaled generation nobody waited for)
+  std::string_view journal;         // "", new, last_event_id, idempotency, detached
   std::string detail;               // why, when not ok
   double ttfb_ms = -1;              // -1: no byte reached the client
   double duration_ms = 0;
@@ -32,6 +34,10 @@ struct request_record {
 };
 
 std::string format_access_line(const request_record& record);
+
+// The outcome named by `text`, as a view of static storage (request_record::outcome outlives
+// whatever string it came from).
+std::string_view known_outcome(std::string_view text);
 
 // Where lines go: a file descriptor shared by all workers. Thread-safe.
 class access_log_sink {

@@ -29,7 +29,7 @@ struct mock_state {
   std::mutex mutex;
   mock_faults faults;  // guarded by mutex
   std::atomic<std::uint64_t> requests{0}, streams{0}, errors_503{0}, errors_429{0},
-      continuations{0}, completed{0}, broken{0};
+      continuations{0}, completed{0}, broken{0}, aborted{0};
 
   mock_faults current_faults() {
     std::lock_guard lock(mutex);
@@ -60,6 +60,7 @@ std::string stats_json(mock_state& s) {
   o["continuations"] = s.continuations.load();
   o["completed"] = s.completed.load();
   o["broken"] = s.broken.load();
+  o["aborted"] = s.aborted.load();  // streams whose client went away before their end
   return json::serialize(o);
 }
 
@@ -374,6 +375,7 @@ awaitable<void> exchange::stream(bool chat, const core::mock_plan& plan, const j
       co_return;
     }
     if (co_await client_.write_chunk(next)) {
+      state_.aborted++;
       co_return;
     }
     ++emitted;
@@ -390,13 +392,11 @@ awaitable<void> exchange::stream(bool chat, const core::mock_plan& plan, const j
   tail += "data: [DONE]\n\n";
   if (!co_await client_.finish_stream(tail)) {
     state_.completed++;
+  } else {
+    state_.aborted++;
   }
 }
 
-// GCC 12 reports -Wmismatched-new-delete for Asio's coroutine frame (class-specific operator new
-// and sized operator delete) depending on what it inlines here: a known false positive.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
 awaitable<void> exchange::generate(bool chat) {
   json::error_code ec;
   auto parsed = json::parse(req_.body(), ec);
@@ -482,8 +482,6 @@ awaitable<void> exchange::generate(bool chat) {
     co_await send(http::status::ok, reply);
   }
 }
-
-#pragma GCC diagnostic pop
 
 awaitable<void> exchange::run() {
   state_.requests++;

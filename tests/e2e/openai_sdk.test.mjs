@@ -110,3 +110,23 @@ test('a stream that cannot be continued surfaces as an SDK error, never a silent
     stopAll(gw, breaking);
   }
 });
+
+test('an SDK retry that repeats its Idempotency-Key gets the first answer, not a second generation', async () => {
+  const counted = await startMock(['--faults', 'tpot_ms=5']);
+  const gw = await startGateway([counted.url]);
+  try {
+    const sdk = new OpenAI({ baseURL: `${gw.url}/v1`, apiKey: 'k', maxRetries: 0 });
+    const ask = () => sdk.chat.completions.create(
+      { model: 'm', messages: messages('idempotent step'), stream: true },
+      { headers: { 'Idempotency-Key': 'agent-1-step-9' } },
+    );
+    // Two concurrent copies, as an agent that timed out and retried would send.
+    const [a, b] = await Promise.all([ask().then(collect), ask().then(collect)]);
+    assert.equal(a.text, b.text);
+    assert.equal(a.finish, 'stop');
+    const stats = await (await fetch(`${counted.url}/mock/stats`)).json();
+    assert.equal(stats.streams, 1);
+  } finally {
+    stopAll(gw, counted);
+  }
+});

@@ -19,14 +19,18 @@ flags=(-std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize=unrea
 libs=(-lboost_json -lboost_url -lfmt)
 core=(src/core/*.cpp)
 if [ ! -f "$out/core.a" ] || [ -n "$(find src/core -newer "$out/core.a")" ]; then
-  rm -f "$out"/core-*.o
+  rm -f "$out"/core-*.o "$out/core.a"
+  compiles=()
   for f in "${core[@]}"; do
     "$cxx" "${flags[@]/-fsanitize=fuzzer,/-fsanitize=fuzzer-no-link,}" -c "$f" -o "$out/core-$(basename "$f" .cpp).o" &
+    compiles+=($!)
   done
-  wait
+  for p in "${compiles[@]}"; do
+    wait "$p" || { echo "fuzz: compiling src/core failed"; exit 1; }
+  done
   ar rcs "$out/core.a" "$out"/core-*.o
 fi
-for target in sse_parser json_probe config stream_chunk; do
+for target in sse_parser json_probe config stream_chunk control_input; do
   corpus=${target%%_*}
   [ "$target" = json_probe ] && corpus=json
   "$cxx" "${flags[@]}" "tests/fuzz/${target}_fuzz.cpp" "$out/core.a" "${libs[@]}" -o "$out/$target"
@@ -37,4 +41,4 @@ for target in sse_parser json_probe config stream_chunk; do
     { tail -30 "$out/$target.log"; echo "fuzz: $target FAILED"; exit 1; }
   tail -1 "$out/$target.log"
 done
-echo "fuzz: 4 passed, 0 failed"
+echo "fuzz: 5 passed, 0 failed"

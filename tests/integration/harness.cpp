@@ -121,13 +121,16 @@ std::string raw_exchange(unsigned short port, const std::string& bytes) {
 }
 
 stream_reader::stream_reader(unsigned short port, const std::string& target, const std::string& body,
-                             bool keep_events)
+                             bool keep_events, const std::map<std::string, std::string>& headers)
     : stream_(ctx_), keep_(keep_events) {
   stream_.expires_after(std::chrono::seconds(20));
   stream_.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
   http::request<http::string_body> req{http::verb::post, target, 11};
   req.set(http::field::host, "127.0.0.1");
   req.set(http::field::content_type, "application/json");
+  for (const auto& [k, v] : headers) {
+    req.set(k, v);
+  }
   req.body() = body;
   req.prepare_payload();
   http::write(stream_, req);
@@ -219,6 +222,15 @@ std::string chat_body(const std::string& prompt, bool stream, const std::string&
     s += "," + extra + "}";
   }
   return s;
+}
+
+std::uint64_t metric_value(unsigned short port, const std::string& series) {
+  const auto body = "\n" + http_call(port, "GET", "/metrics").body;
+  const auto at = body.find("\n" + series + " ");
+  if (at == std::string::npos) {
+    return 0;
+  }
+  return std::stoull(body.substr(at + series.size() + 2));
 }
 
 std::uint64_t mock_stat(unsigned short port, const std::string& key) {

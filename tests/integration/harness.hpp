@@ -54,7 +54,7 @@ class stream_reader {
  public:
   // With keep_events false only the count and the last event are kept (for long streams).
   stream_reader(unsigned short port, const std::string& target, const std::string& body,
-                bool keep_events = true);
+                bool keep_events = true, const std::map<std::string, std::string>& headers = {});
   ~stream_reader();
   // Reads until at least `count` events have arrived; false if the stream ended or failed first.
   bool read_events(std::size_t count);
@@ -62,6 +62,10 @@ class stream_reader {
   std::size_t count() const { return count_; }
   const core::sse_event& last() const { return last_; }
   bool ended() const { return parser_.is_done(); }
+  unsigned status() const { return parser_.get().result_int(); }
+  std::string header(const std::string& name) const {
+    return std::string(parser_.get()[name]);
+  }
 
  private:
   boost::asio::io_context ctx_;
@@ -88,6 +92,10 @@ std::string answer_text(const std::string& body);
 std::string expected_answer(const std::string& request_body, bool chat, std::size_t tokens = 24);
 
 std::string chat_body(const std::string& prompt, bool stream, const std::string& extra = {});
+
+// One series of a server's GET /metrics, e.g. `nines_journal_bytes` or
+// `nines_stream_resumes_total{cause="reset",from="a",to="b"}` (labels as exposed); 0 when absent.
+std::uint64_t metric_value(unsigned short port, const std::string& series);
 
 // GET /mock/stats as a number for one key.
 std::uint64_t mock_stat(unsigned short port, const std::string& key);

@@ -1,0 +1,340 @@
+#include "gateway/journal_relay.hpp"
+
+#include <boost/asio/post.hpp>
+#include <fmt/format.h>
+#include <openssl/evp.h>
+
+#include "core/openai_error.hpp"
+#include "core/stream_journal.hpp"
+#include "net/spawn.hpp"
+#include "net/wakeup.hpp"
+
+namespace nines::gateway {
+namespace {
+
+using namespace net;
+using steady = std::chrono::steady_clock;
+
+std::optional<std::string_view> header(const request& req, std::string_view name) {
+  const auto it = req.find(name);
+  if (it == req.end()) {
+    return std::nullopt;
+  }
+  return std::string_view(it->value());
+}
+
+// SHA-256 over the parts, each followed by a NUL, as hex.
+std::string sha256_hex(std::initializer_list<std::string_view> parts) {
+  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr);
+  for (auto p : parts) {
+    EVP_DigestUpdate(ctx, p.data(), p.size());
+    EVP_DigestUpdate(ctx, "", 1);
+  }
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int size = 0;
+  EVP_DigestFinal_ex(ctx, digest, &size);
+  EVP_MD_CTX_free(ctx);
+  std::string hex;
+  for (unsigned i = 0; i < size; ++i) {
+    hex += fmt::format("{:02x}", digest[i]);
+  }
+  return hex;
+}
+
+// A request's identity for the journal: its credentials (so that nobody reads another client's
+// answer by guessing its id or key), its route and its body.
+std::string request_digest(const request& req) {
+  return sha256_hex({header(req, "authorization").value_or(""), req.method_string(), req.target(),
+                     req.body()});
+}
+
+// Idempotency keys are per credentials, as in the APIs that defined them.
+std::string scoped_idempotency_key(const request& req, std::string_view key) {
+  return sha256_hex({header(req, "authorization").value_or("")}) + "/" + std::string(key);
+}
+
+core::journal_head head_of(const http::response_header<>& h, bool stream) {
+  core::journal_head head;
+  head.status = h.result_int();
+  head.stream = stream;
+  for (const auto& f : h) {
+    head.fields.emplace_back(std::string(f.name_string()), std::string(f.value()));
+  }
+  return head;
+}
+
+template <class Body>
+void apply_head(const core::journal_head& head, http::response<Body>& res) {
+  res.result(head.status);
+  for (const auto& [name, value] : head.fields) {
+    res.insert(name, value);
+  }
+}
+
+core::journal_summary summary_of(const obs::request_record& r) {
+  return core::journal_summary{std::string(r.outcome), r.attempts, r.resumes, r.upstreams,
+                               r.resume_log, r.detail};
+}
+
+// The generation's side: what the attempt loop writes goes into the journal entry. It never
+// blocks on a client; it fails (and the attempt loop closes its upstream) once the entry has been
+// without a client for the ttl.
+class journal_sink final : public response_sink {
+ public:
+  journal_sink(std::shared_ptr<core::journal_entry> entry, const obs::request_record& record)
+      : entry_(std::move(entry)), record_(record) {}
+
+  awaitable<error_code> send(http::response<http::string_body> response) override {
+    const auto now = steady::now();
+    entry_->commit_head(head_of(response.base(), false), now);
+    entry_->finish(response.body(), summary_of(record_), now);
+    finished_ = true;
+    co_return error_code{};
+  }
+  awaitable<error_code> begin_stream(http::response<http::empty_body> header) override {
+    entry_->commit_head(head_of(header.base(), true), steady::now());
+    co_return error_code{};
+  }
+  awaitable<error_code> write_chunk(std::string_view data) override {
+    entry_->append_events(data, steady::now());
+    co_return error_code{};
+  }
+  awaitable<error_code> end_stream() override { co_return co_await finish_stream({}); }
+  awaitable<error_code> finish_stream(std::string_view data) override {
+    entry_->finish(data, summary_of(record_), steady::now());
+    finished_ = true;
+    co_return error_code{};
+  }
+  bool failed() const override { return entry_->cancelled(steady::now()); }
+  bool finished() const override { return finished_; }
+  unsigned version() const override { return 11; }
+
+ private:
+  std::shared_ptr<core::journal_entry> entry_;
+  const obs::request_record& record_;
+  bool finished_ = false;
+};
+
+// A journaled generation: it owns the request (moved from the client's connection) and outlives
+// the client if it has to.
+struct generation {
+  request req;
+  obs::request_record record;
+  std::shared_ptr<core::journal_entry> entry;
+  journal_sink sink;
+  steady::time_point start = steady::now();
+
+  generation(request r, const obs::request_record& client_record,
+             std::shared_ptr<core::journal_entry> e)
+      : req(std::move(r)), record(client_record), entry(std::move(e)), sink(entry, record) {}
+};
+
+awaitable<void> run_generation(std::shared_ptr<generation> g, worker_state& worker,
+                               request_kind kind) {
+  co_await run_attempts(g->req, g->sink, worker, g->record, g->entry->stream_key(), kind);
+  if (!g->sink.finished()) {
+    // Cancelled: nobody was left to read it. End the entry so that nothing waits for it.
+    g->record.outcome = "cancelled";
+    g->entry->finish({}, summary_of(g->record), steady::now());
+  }
+  if (g->entry->clients() == 0) {
+    // Its client left before the end: the generation gets an access-log line of its own.
+    g->record.journal = "detached";
+    g->record.duration_ms =
+        std::chrono::duration<double, std::milli>(steady::now() - g->start).count();
+    worker.access_log.append(g->record);
+  }
+}
+
+// Ends a journaled answer the journal cannot complete: an error response when nothing was sent
+// yet, else the stream's explicit error event.
+awaitable<void> end_unserved(downstream& client, obs::request_record& record, bool begun,
+                             http::status status, std::string_view type, std::string_view code,
+                             std::string_view detail) {
+  // Views of literals: no temporary with a destructor crosses the co_await (docs/architecture.md).
+  record.outcome = "failed";
+  record.detail = std::string(detail);
+  if (!begun) {
+    auto res = json_error_response(client.version(), status, type, record.detail);
+    record.status = static_cast<unsigned>(status);
+    co_await client.send(std::move(res));
+  } else {
+    std::string error = core::openai_error_event("stream_incomplete", record.detail, code);
+    co_await client.finish_stream(error);
+  }
+}
+
+// The client's side: reads the entry from `after` and writes it to the client as it grows. The
+// caller has attached `reader` to the entry; it is detached here.
+awaitable<void> relay_entry(std::shared_ptr<core::journal_entry> entry, std::uint64_t reader,
+                            std::uint64_t after, downstream& client, worker_state& worker,
+                            obs::request_record& record) {
+  const auto& cfg = *worker.shared->config;
+  const auto start = steady::now();
+  const auto deadline = start + cfg.timeouts.request;
+  struct waker {
+    explicit waker(const asio::any_io_executor& ex) : executor(ex), wake(ex) {}
+    asio::any_io_executor executor;
+    wakeup wake;
+  };
+  auto w = std::make_shared<waker>(co_await asio::this_coro::executor);
+  // Called by the generation, possibly on another worker: wake this coroutine on its own thread.
+  const auto notify = [weak = std::weak_ptr<waker>(w)] {
+    if (auto alive = weak.lock()) {
+      asio::post(alive->executor, [alive] { alive->wake.notify(); });
+    }
+  };
+  bool begun = false;
+  core::journal_entry::view v;
+  for (;;) {
+    v = entry->read(reader, after, notify);
+    if (v.lost) {
+      // The journal kept only the end of a very long stream (its memory bound).
+      worker.probe.journal_refused("lost");
+      co_await end_unserved(client, record, begun, http::status::gone, "stream_expired",
+                            "journal_overflow",
+                            "the journal no longer holds the events after this id");
+      break;
+    }
+    if (v.head && !v.head->stream && v.ended) {
+      http::response<http::string_body> res{http::status::ok, client.version()};
+      apply_head(*v.head, res);
+      res.body() = std::move(v.body);
+      record.status = v.head->status;
+      co_await client.send(std::move(res));
+      break;
+    }
+    if (v.head && v.head->stream) {
+      if (!begun) {
+        http::response<http::empty_body> header{http::status::ok, client.version()};
+        apply_head(*v.head, header);
+        record.status = v.head->status;
+        begun = true;
+        record.ttfb_ms = std::chrono::duration<double, std::milli>(steady::now() - start).count();
+        if (co_await client.begin_stream(std::move(header))) {
+          break;
+        }
+      }
+      after = v.next_seq;
+      if (v.ended) {
+        co_await client.finish_stream(v.events);
+        break;
+      }
+      if (!v.events.empty()) {
+        if (co_await client.write_chunk(v.events)) {
+          break;
+        }
+        continue;  // read again before waiting: more may have come meanwhile
+      }
+    }
+    if (!co_await w->wake.wait(deadline)) {
+      co_await end_unserved(client, record, begun, http::status::gateway_timeout,
+                            "upstream_unavailable", "journal_timeout",
+                            "the journaled generation did not finish within timeouts.request_ms");
+      break;
+    }
+  }
+  entry->detach(reader, steady::now());
+  if (v.ended && record.outcome == "ok") {
+    // What the generation did, for this client's access-log line.
+    record.outcome = v.summary.outcome.empty() ? "ok" : obs::known_outcome(v.summary.outcome);
+    record.attempts = v.summary.attempts;
+    record.resumes = v.summary.resumes;
+    record.upstreams = v.summary.upstreams;
+    record.resume_log = v.summary.resume_log;
+    record.detail = v.summary.detail;
+  }
+}
+
+http::response<http::string_body> refusal(unsigned version, http::status status,
+                                          std::string_view type, std::string_view code,
+                                          const std::string& message) {
+  http::response<http::string_body> res{status, version};
+  res.set(http::field::content_type, "application/json");
+  res.body() = core::openai_error_body(type, message, code);
+  return res;
+}
+
+}  // namespace
+
+bool wants_journal(const request& req, const core::config& cfg) {
+  switch (cfg.journal.mode) {
+    case core::journal_mode::off: return false;
+    case core::journal_mode::all: return true;
+    case core::journal_mode::keyed:
+      return req.find("idempotency-key") != req.end() || req.find("x-request-id") != req.end() ||
+             req.find("last-event-id") != req.end();
+  }
+  return false;
+}
+
+awaitable<void> serve_journaled(request& req, downstream& client, worker_state& worker,
+                                obs::request_record& record, request_kind kind) {
+  auto& journal = *worker.shared->journal;
+  const auto now = steady::now();
+  const auto digest = request_digest(req);
+  if (const auto last = header(req, "last-event-id")) {
+    const auto id = core::parse_event_id(*last);
+    auto entry = id ? journal.find(id->stream_key, digest, now) : nullptr;
+    if (!entry) {
+      worker.probe.journal_refused("unknown_id");
+      record.outcome = "rejected";
+      record.status = 410;
+      record.detail = "unknown Last-Event-ID";
+      auto res = refusal(req.version(), http::status::gone, "stream_not_found",
+                         "last_event_id_unknown",
+                         fmt::format("no journaled stream for Last-Event-ID \"{}\" and this "
+                                     "request: it ended more than the journal's ttl ago, the "
+                                     "request differs, or it was not journaled (send an "
+                                     "Idempotency-Key or X-Request-Id to journal a request)",
+                                     *last));
+      co_await client.send(std::move(res));
+      co_return;
+    }
+    worker.probe.journal_replay("last_event_id");
+    record.journal = "last_event_id";
+    const auto reader = entry->attach(id->seq, now);
+    co_await relay_entry(entry, reader, id->seq, client, worker, record);
+    co_return;
+  }
+  std::optional<std::string> idempotency;
+  if (const auto key = header(req, "idempotency-key"); key && !key->empty()) {
+    if (key->size() > 255) {
+      record.outcome = "rejected";
+      record.status = 400;
+      auto res = refusal(req.version(), http::status::bad_request, "invalid_request_error",
+                         "idempotency_key_too_long", "Idempotency-Key must be at most 255 bytes");
+      co_await client.send(std::move(res));
+      co_return;
+    }
+    idempotency = scoped_idempotency_key(req, *key);
+  }
+  auto opened = journal.open(record.id, digest, idempotency, now);
+  if (opened.kind == core::stream_journal::open_kind::conflict) {
+    worker.probe.journal_refused("idempotency_conflict");
+    record.outcome = "rejected";
+    record.status = 422;
+    auto res = refusal(req.version(), http::status::unprocessable_entity, "invalid_request_error",
+                       "idempotency_key_reused",
+                       "this Idempotency-Key was used with a different request within the "
+                       "journal's ttl; use a new key for a new request");
+    co_await client.send(std::move(res));
+    co_return;
+  }
+  if (opened.kind == core::stream_journal::open_kind::existing) {
+    worker.probe.journal_replay("idempotency");
+    record.journal = "idempotency";
+    const auto reader = opened.entry->attach(0, now);
+    co_await relay_entry(opened.entry, reader, 0, client, worker, record);
+    co_return;
+  }
+  record.journal = "new";
+  // Attached before the generation starts, so that it never runs without its first client.
+  const auto reader = opened.entry->attach(0, now);
+  auto g = std::make_shared<generation>(std::move(req), record, opened.entry);
+  spawn(co_await asio::this_coro::executor, run_generation(g, worker, kind), "journaled generation");
+  co_await relay_entry(opened.entry, reader, 0, client, worker, record);
+}
+
+}  // namespace nines::gateway

@@ -1,0 +1,32 @@
+#pragma once
+// Where a response goes: straight to the client's connection (net::downstream), or into the
+// journal that clients read from (gateway/journal_relay.hpp). The attempt loop writes through this
+// interface and does not know which.
+//
+// Threading: used from one worker thread at a time.
+
+#include "net/asio.hpp"
+
+namespace nines::net {
+
+class response_sink {
+ public:
+  virtual ~response_sink() = default;
+
+  // A complete response; Content-Length is set from the body.
+  virtual awaitable<error_code> send(http::response<http::string_body> response) = 0;
+  // The header of a streamed response, then chunks of its body, then its end.
+  virtual awaitable<error_code> begin_stream(http::response<http::empty_body> header) = 0;
+  virtual awaitable<error_code> write_chunk(std::string_view data) = 0;
+  virtual awaitable<error_code> end_stream() = 0;
+  // The last chunk of data and the end of the body in one write.
+  virtual awaitable<error_code> finish_stream(std::string_view data) = 0;
+
+  // Nobody will read what is written any more (the client went away, or was cancelled).
+  virtual bool failed() const = 0;
+  // The whole response has been written.
+  virtual bool finished() const = 0;
+  virtual unsigned version() const = 0;
+};
+
+}  // namespace nines::net

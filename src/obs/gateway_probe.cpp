@@ -1,0 +1,114 @@
+#include "obs/gateway_probe.hpp"
+
+#include <fmt/format.h>
+
+namespace nines::obs {
+
+std::string_view route_label(std::string_view method, std::string_view path) {
+  if (path.starts_with("/v1/chat/completions")) {
+    return "chat";
+  }
+  if (path.starts_with("/v1/completions")) {
+    return "completions";
+  }
+  if (path.starts_with("/v1/embeddings")) {
+    return "embeddings";
+  }
+  if (path == "/v1/models" || path.starts_with("/v1/models/")) {
+    return "models";
+  }
+  if (path == "/v1" || path.starts_with("/v1/")) {
+    return "other_v1";
+  }
+  if (path == "/healthz" || path == "/readyz" || path == "/metrics" || path == "/status" ||
+      path == "/dashboard") {
+    return path.substr(1);
+  }
+  return method.empty() ? "unknown" : "unrouted";
+}
+
+counter& gateway_probe::cached_counter(std::string key, std::string_view name,
+                                       std::string_view help, const labels& l) {
+  auto it = counters_.find(key);
+  if (it == counters_.end()) {
+    it = counters_.emplace(std::move(key), &metrics_.counter_of(name, help, l)).first;
+  }
+  return *it->second;
+}
+
+histogram& gateway_probe::cached_histogram(std::string key, std::string_view name,
+                                           std::string_view help, std::span<const double> bounds,
+                                           const labels& l) {
+  auto it = histograms_.find(key);
+  if (it == histograms_.end()) {
+    it = histograms_.emplace(std::move(key), &metrics_.histogram_of(name, help, bounds, l)).first;
+  }
+  return *it->second;
+}
+
+void gateway_probe::request_finished(std::string_view route, unsigned status,
+                                     std::string_view outcome, double seconds) {
+  cached_counter(fmt::format("req|{}|{}|{}", route, status, outcome), "nines_requests_total",
+                 "Client requests answered, by route, HTTP status and outcome.",
+                 {{"route", std::string(route)},
+                  {"status", std::to_string(status)},
+                  {"outcome", std::string(outcome)}})
+      .add(worker_);
+  cached_histogram(fmt::format("dur|{}", route), "nines_request_duration_seconds",
+                   "Time from a request's arrival to the end of its answer, by route.",
+                   latency_buckets(), {{"route", std::string(route)}})
+      .observe(worker_, seconds);
+}
+
+void gateway_probe::first_token(std::string_view route, double seconds) {
+  cached_histogram(fmt::format("ttft|{}", route), "nines_time_to_first_byte_seconds",
+                   "Time from a request's arrival to the first byte of its answer sent to the "
+                   "client (for a stream: its first event), by route.",
+                   latency_buckets(), {{"route", std::string(route)}})
+      .observe(worker_, seconds);
+}
+
+void gateway_probe::stream_resumed(core::stream_break cause, const std::string& from,
+                                   const std::string& to, std::size_t carried_tokens,
+                                   double gap_seconds) {
+  const auto cause_text = std::string(core::to_string(cause));
+  cached_counter(fmt::format("resume|{}|{}|{}", cause_text, from, to), "nines_stream_resumes_total",
+                 "Streams continued on an upstream after a break, by cause, upstream left and "
+                 "upstream joined.",
+                 {{"cause", cause_text}, {"from", from}, {"to", to}})
+      .add(worker_);
+  cached_counter("carried", "nines_stream_resume_carried_tokens_total",
+                 "Tokens already sent to clients when their streams were resumed (carried into "
+                 "the continuation's prompt).",
+                 {})
+      .add(worker_, carried_tokens);
+  cached_histogram("gap", "nines_stream_resume_gap_seconds",
+                   "The gap a client saw at a resume: from the last event before the break to "
+                   "the first event of the continuation.",
+                   gap_buckets(), {})
+      .observe(worker_, gap_seconds);
+}
+
+void gateway_probe::journal_replay(std::string_view kind) {
+  cached_counter(fmt::format("replay|{}", kind), "nines_journal_replays_total",
+                 "Clients served from the journal: reconnects with Last-Event-ID and repeats of "
+                 "an Idempotency-Key.",
+                 {{"kind", std::string(kind)}})
+      .add(worker_);
+}
+
+void gateway_probe::journal_refused(std::string_view reason) {
+  cached_counter(fmt::format("refused|{}", reason), "nines_journal_refusals_total",
+                 "Reconnects and repeats the journal could not serve, by reason.",
+                 {{"reason", std::string(reason)}})
+      .add(worker_);
+}
+
+void gateway_probe::escaped_exception() {
+  cached_counter("exc", "nines_escaped_exceptions_total",
+                 "Exceptions that escaped a coroutine (bugs), each ending one connection or task.",
+                 {})
+      .add(worker_);
+}
+
+}  // namespace nines::obs

@@ -1,0 +1,50 @@
+#pragma once
+// What the gateway's request path records in metrics, through intention-revealing methods
+// (docs/metrics.md lists every metric). One probe per worker: it caches the metric children it has
+// used, so a hot path adds to a counter without a lookup by name or a lock.
+//
+// Threading: a probe belongs to its worker's thread.
+
+#include <map>
+#include <string>
+#include <string_view>
+#include <tuple>
+
+#include "core/stream_continuation.hpp"
+#include "obs/metrics.hpp"
+
+namespace nines::obs {
+
+// The metrics label of a request path: a small fixed set, never the raw path (whose values are
+// unbounded).
+std::string_view route_label(std::string_view method_and_path_kind, std::string_view path);
+
+class gateway_probe {
+ public:
+  gateway_probe(registry& metrics, unsigned worker) : metrics_(metrics), worker_(worker) {}
+
+  void request_finished(std::string_view route, unsigned status, std::string_view outcome,
+                        double seconds);
+  void first_token(std::string_view route, double seconds);
+  void stream_resumed(core::stream_break cause, const std::string& from, const std::string& to,
+                      std::size_t carried_tokens, double gap_seconds);
+  void journal_replay(std::string_view kind);  // "last_event_id" or "idempotency"
+  void journal_refused(std::string_view reason);  // "unknown_id", "idempotency_conflict", "lost"
+  void escaped_exception();
+
+  registry& metrics() { return metrics_; }
+  unsigned worker() const { return worker_; }
+
+ private:
+  counter& cached_counter(std::string key, std::string_view name, std::string_view help,
+                          const labels& l);
+  histogram& cached_histogram(std::string key, std::string_view name, std::string_view help,
+                              std::span<const double> bounds, const labels& l);
+
+  registry& metrics_;
+  unsigned worker_;
+  std::map<std::string, counter*, std::less<>> counters_;
+  std::map<std::string, histogram*, std::less<>> histograms_;
+};
+
+}  // namespace nines::obs
