@@ -135,7 +135,7 @@ int main(int argc, char** argv) {
                   << " upstreams)\n";
         return 0;
       }
-      return nines::gateway::run_gateway(cfg);
+      return nines::gateway::run_gateway(cfg, config_path);
     }
     if (*mock) {
       if (auto err = nines::tools::parse_mock_faults(mock_faults, mock_opts.faults); !err.empty()) {

@@ -33,7 +33,10 @@ struct reader : toml_reader {
   void read_limits(const toml::table& t, limit_settings& l) {
     const std::string p = "limits.";
     unknown_keys(t, p, {"max_body_bytes", "max_header_bytes", "max_response_bytes",
-                        "max_event_bytes", "max_idle_per_upstream"});
+                        "max_event_bytes", "max_idle_per_upstream", "min_idle_per_upstream",
+                        "max_connection_lifetime_ms"});
+    integer(t, p, "min_idle_per_upstream", l.min_idle_per_upstream, 0, 10000);
+    duration(t, p, "max_connection_lifetime_ms", l.max_connection_lifetime);
     integer(t, p, "max_body_bytes", l.max_body_bytes, 1, 1LL << 32);
     integer(t, p, "max_header_bytes", l.max_header_bytes, 1024, 1 << 20);
     integer(t, p, "max_response_bytes", l.max_response_bytes, 1024, 1LL << 32);
@@ -57,7 +60,14 @@ struct reader : toml_reader {
   void read_retry(const toml::table& t, retry_settings& r) {
     const std::string p = "retry.";
     unknown_keys(t, p, {"max_attempts", "backoff_base_ms", "backoff_cap_ms", "deadline_ms",
-                        "retry_on_status", "honour_retry_after", "max_resumes"});
+                        "retry_on_status", "honour_retry_after", "max_resumes", "budget_percent",
+                        "min_retry_concurrency", "retry_tokens", "retry_token_ratio"});
+    double percent = r.budget.budget_percent * 100;
+    number(t, p, "budget_percent", percent, 0, 100);
+    r.budget.budget_percent = percent / 100;
+    integer(t, p, "min_retry_concurrency", r.budget.min_retry_concurrency, 0, 100000);
+    number(t, p, "retry_tokens", r.budget.max_tokens, 1, 100000);
+    number(t, p, "retry_token_ratio", r.budget.token_ratio, 0, 100000);
     integer(t, p, "max_resumes", r.max_resumes, 0, 20);
     integer(t, p, "max_attempts", r.policy.max_attempts, 1, 20);
     duration(t, p, "backoff_base_ms", r.policy.backoff.base, 0);
@@ -83,6 +93,93 @@ struct reader : toml_reader {
     }
   }
 
+  void read_health(const toml::table& t, health_settings& h) {
+    const std::string p = "health.";
+    unknown_keys(t, p, {"enabled", "interval_ms", "jitter_ms", "timeout_ms", "path",
+                        "healthy_threshold", "unhealthy_threshold", "window", "rtt_normal_ms",
+                        "rtt_alert_ms", "loss_alert_percent", "jitter_normal_ms",
+                        "jitter_alert_ms"});
+    boolean(t, p, "enabled", h.enabled);
+    duration(t, p, "interval_ms", h.interval, 10);
+    duration(t, p, "jitter_ms", h.jitter, 0);
+    duration(t, p, "timeout_ms", h.timeout, 1);
+    string(t, p, "path", h.path);
+    if (h.path.empty() || h.path.front() != '/') {
+      problem(p + "path", t.get("path"), "must be an absolute path such as \"/health\"");
+    }
+    integer(t, p, "healthy_threshold", h.thresholds.healthy_threshold, 1, 1000);
+    integer(t, p, "unhealthy_threshold", h.thresholds.unhealthy_threshold, 1, 1000);
+    integer(t, p, "window", h.window, 2, 100000);
+    duration(t, p, "rtt_normal_ms", h.alerts.rtt_normal, 0);
+    duration(t, p, "rtt_alert_ms", h.alerts.rtt_alert, 0);
+    double loss = h.alerts.loss_alert * 100;
+    number(t, p, "loss_alert_percent", loss, 0, 100);
+    h.alerts.loss_alert = loss / 100;
+    duration(t, p, "jitter_normal_ms", h.alerts.jitter_normal, 0);
+    duration(t, p, "jitter_alert_ms", h.alerts.jitter_alert, 0);
+    if (h.jitter >= h.interval) {
+      problem(p + "jitter_ms", t.get("jitter_ms"), "must be below health.interval_ms");
+    }
+  }
+
+  void read_outlier(const toml::table& t, outlier_settings& o) {
+    const std::string p = "outlier.";
+    unknown_keys(t, p, {"enabled", "consecutive_gateway_failures", "consecutive_connect_failures",
+                        "failure_rate_percent", "failure_rate_min_requests", "interval_ms",
+                        "base_ejection_ms", "max_ejection_ms", "max_ejection_percent",
+                        "half_open_trials"});
+    boolean(t, p, "enabled", o.enabled);
+    integer(t, p, "consecutive_gateway_failures", o.consecutive_gateway_failures, 0, 100000);
+    integer(t, p, "consecutive_connect_failures", o.consecutive_connect_failures, 0, 100000);
+    double rate = o.failure_rate_threshold * 100;
+    number(t, p, "failure_rate_percent", rate, 1, 100);
+    o.failure_rate_threshold = rate / 100;
+    integer(t, p, "failure_rate_min_requests", o.failure_rate_min_requests, 1, 1000000);
+    duration(t, p, "interval_ms", o.interval);
+    duration(t, p, "base_ejection_ms", o.base_ejection);
+    duration(t, p, "max_ejection_ms", o.max_ejection);
+    double percent = o.max_ejection_percent * 100;
+    number(t, p, "max_ejection_percent", percent, 0, 100);
+    o.max_ejection_percent = percent / 100;
+    integer(t, p, "half_open_trials", o.half_open_trials, 1, 1000);
+  }
+
+  void read_routing(const toml::table& t, routing_settings& r) {
+    const std::string p = "routing.";
+    unknown_keys(t, p, {"leave_tier_below", "tier_hysteresis_ms", "panic_threshold_percent"});
+    number(t, p, "leave_tier_below", r.tiers.leave_below, 0, 1);
+    duration(t, p, "tier_hysteresis_ms", r.tiers.hysteresis, 0);
+    double percent = r.panic_threshold * 100;
+    number(t, p, "panic_threshold_percent", percent, 0, 100);
+    r.panic_threshold = percent / 100;
+  }
+
+  void read_hedge(const toml::table& t, hedge_config& h) {
+    const std::string p = "hedge.";
+    unknown_keys(t, p, {"routes", "quantile", "min_delay_ms", "max_delay_ms", "initial_delay_ms",
+                        "min_samples"});
+    if (const toml::node* node = t.get("routes")) {
+      const auto* arr = node->as_array();
+      if (arr == nullptr) {
+        problem(p + "routes", node, "must be an array of route names");
+      }
+      for (std::size_t i = 0; arr && i < arr->size(); ++i) {
+        const auto v = (*arr)[i].value_exact<std::string>();
+        if (!v || (*v != "chat" && *v != "completions" && *v != "embeddings")) {
+          problem(fmt::format("{}routes[{}]", p, i), &(*arr)[i],
+                  "must be \"chat\", \"completions\" or \"embeddings\"");
+        } else {
+          h.routes.push_back(*v);
+        }
+      }
+    }
+    number(t, p, "quantile", h.delays.quantile, 0.5, 1);
+    duration(t, p, "min_delay_ms", h.delays.min_delay);
+    duration(t, p, "max_delay_ms", h.delays.max_delay);
+    duration(t, p, "initial_delay_ms", h.delays.initial_delay);
+    integer(t, p, "min_samples", h.delays.min_samples, 1, 100000);
+  }
+
   void read_journal(const toml::table& t, journal_settings_config& j) {
     const std::string p = "journal.";
     unknown_keys(t, p, {"mode", "max_bytes", "ttl_ms"});
@@ -105,7 +202,14 @@ struct reader : toml_reader {
   void read_upstream(const toml::table& t, std::size_t index, upstream_config& u) {
     const std::string p = fmt::format("upstreams[{}].", index);
     unknown_keys(t, p, {"name", "url", "priority", "weight", "api_key", "tls_verify", "ca_file",
-                        "resume"});
+                        "resume", "max_requests", "max_connections", "max_pending", "health_path"});
+    integer(t, p, "max_requests", u.max_requests, 0, 1000000);
+    integer(t, p, "max_connections", u.max_connections, 0, 1000000);
+    integer(t, p, "max_pending", u.max_pending, 0, 1000000);
+    string(t, p, "health_path", u.health_path);
+    if (!u.health_path.empty() && u.health_path.front() != '/') {
+      problem(p + "health_path", t.get("health_path"), "must be an absolute path such as \"/v1/models\"");
+    }
     if (const toml::node* node = t.get("resume")) {
       const auto v = node->value_exact<std::string>();
       if (v == "continue") {
@@ -213,6 +317,12 @@ void validate(const config& c, std::vector<config_problem>& problems) {
                           fmt::format("duplicate upstream name \"{}\"", c.upstreams[i].name)});
     }
   }
+  if (c.outlier.max_ejection < c.outlier.base_ejection) {
+    problems.push_back({"outlier.max_ejection_ms", 0, 0, "must not be below outlier.base_ejection_ms"});
+  }
+  if (c.hedge.delays.max_delay < c.hedge.delays.min_delay) {
+    problems.push_back({"hedge.max_delay_ms", 0, 0, "must not be below hedge.min_delay_ms"});
+  }
   if (c.retry.policy.backoff.cap < c.retry.policy.backoff.base) {
     problems.push_back({"retry.backoff_cap_ms", 0, 0, "must not be below retry.backoff_base_ms"});
   }
@@ -229,7 +339,8 @@ config_result parse_config(std::string_view toml_text, std::string_view source) 
   config c;
   reader r(problems);
   std::vector<int> upstream_lines;
-  r.unknown_keys(root, "", {"gateway", "limits", "timeouts", "retry", "journal", "upstreams"});
+  r.unknown_keys(root, "", {"gateway", "limits", "timeouts", "retry", "journal", "health",
+                            "outlier", "routing", "hedge", "upstreams"});
   if (const auto* t = r.section(root, "gateway")) {
     r.read_gateway(*t, c.gateway);
   }
@@ -244,6 +355,18 @@ config_result parse_config(std::string_view toml_text, std::string_view source) 
   }
   if (const auto* t = r.section(root, "journal")) {
     r.read_journal(*t, c.journal);
+  }
+  if (const auto* t = r.section(root, "health")) {
+    r.read_health(*t, c.health);
+  }
+  if (const auto* t = r.section(root, "outlier")) {
+    r.read_outlier(*t, c.outlier);
+  }
+  if (const auto* t = r.section(root, "routing")) {
+    r.read_routing(*t, c.routing);
+  }
+  if (const auto* t = r.section(root, "hedge")) {
+    r.read_hedge(*t, c.hedge);
   }
   if (const toml::node* node = root.get("upstreams")) {
     const toml::array* arr = node->as_array();

@@ -10,9 +10,14 @@
 #include <string_view>
 #include <vector>
 
+#include "core/config_problem.hpp"
+#include "core/hedge_policy.hpp"
+#include "core/link_quality.hpp"
+#include "core/outlier_detector.hpp"
+#include "core/retry_budget.hpp"
 #include "core/retry_policy.hpp"
 #include "core/stream_continuation.hpp"
-#include "core/config_problem.hpp"
+#include "core/tier_selector.hpp"
 
 namespace nines::core {
 
@@ -36,6 +41,10 @@ struct upstream_config {
   bool tls_verify = true; // verify chain and host name
   std::string ca_file;    // extra trust anchor (PEM) besides the system store
   resume_mode resume = resume_mode::continue_message;  // how a broken stream continues here
+  unsigned max_requests = 0;      // attempts in flight at once, all workers; 0: unlimited
+  unsigned max_connections = 0;   // open connections per worker; 0: unlimited
+  unsigned max_pending = 64;      // requests per worker waiting for a connection at the limit
+  std::string health_path;        // probe path for this upstream; empty: [health] probe_path
 };
 
 struct gateway_settings {
@@ -51,6 +60,8 @@ struct limit_settings {
   std::size_t max_response_bytes = 64u << 20;
   std::size_t max_event_bytes = 1u << 20;
   std::size_t max_idle_per_upstream = 64;  // per worker
+  std::size_t min_idle_per_upstream = 0;   // per worker, kept warm
+  milliseconds max_connection_lifetime{600000};  // a pooled connection older than this closes
 };
 
 struct timeout_settings {
@@ -67,6 +78,29 @@ struct retry_settings {
   retry_policy policy{};
   milliseconds deadline{60000};  // for all attempts before the first byte reaches the client
   unsigned max_resumes = 3;      // continuations of one broken stream
+  retry_budget_settings budget{};
+};
+
+// Active probes of every upstream (core/link_quality.hpp).
+struct health_settings {
+  bool enabled = true;
+  milliseconds interval{3000};
+  milliseconds jitter{300};   // each wait is interval ± jitter, uniform
+  milliseconds timeout{1000};
+  std::string path = "/health";
+  active_health_settings thresholds{};
+  std::size_t window = 100;   // probes kept for loss, jitter and p99
+  link_thresholds alerts{};
+};
+
+struct routing_settings {
+  tier_settings tiers{};
+  double panic_threshold = 0.5;  // a tier with a smaller share of usable upstreams panics
+};
+
+struct hedge_config {
+  std::vector<std::string> routes;  // "chat", "completions", "embeddings": hedged by default
+  hedge_settings delays{};
 };
 
 // Which requests are journaled (see core/stream_journal.hpp): their generation survives the
@@ -89,6 +123,10 @@ struct config {
   timeout_settings timeouts{};
   retry_settings retry{};
   journal_settings_config journal{};
+  health_settings health{};
+  outlier_settings outlier{};
+  routing_settings routing{};
+  hedge_config hedge{};
   std::vector<upstream_config> upstreams;
 };
 

@@ -78,6 +78,9 @@ void outlier_detector::open(entry& e, time_point now, std::string reason) {
 }
 
 void outlier_detector::tick(std::span<const traffic_report> traffic, time_point now) {
+  if (!settings_.enabled) {
+    return;
+  }
   for (std::size_t i = 0; i < entries_.size() && i < traffic.size(); ++i) {
     auto& e = entries_[i];
     const auto& t = traffic[i];

@@ -34,6 +34,7 @@
 namespace nines::core {
 
 struct outlier_settings {
+  bool enabled = true;  // off: every breaker stays closed
   unsigned consecutive_gateway_failures = 5;
   unsigned consecutive_connect_failures = 5;
   double failure_rate_threshold = 0.5;

@@ -2,7 +2,9 @@
 // Limits on retries, so that a failing upstream cannot multiply the load on the others or on
 // itself (a retry storm):
 //   - the retry budget (Envoy's): retries in flight may be at most `budget_percent` of the
-//     requests in flight, but always at least `min_retry_concurrency`;
+//     requests in flight, but always at least `min_retry_concurrency`. Only retries after the
+//     upstream did some work are charged (a 5xx, a timeout, a reset): a refused connection costs
+//     its server nothing, so retrying elsewhere after one multiplies no load;
 //   - per upstream, gRPC's retry throttling: a token bucket of `max_tokens` that loses one token
 //     per failed attempt and gains `token_ratio` per successful one; while it holds half its
 //     tokens or fewer, no retry is sent to that upstream.
@@ -14,8 +16,8 @@
 namespace nines::core {
 
 struct retry_budget_settings {
-  double budget_percent = 0.2;
-  unsigned min_retry_concurrency = 3;
+  double budget_percent = 0.5;
+  unsigned min_retry_concurrency = 10;
   double max_tokens = 10;
   double token_ratio = 0.1;
 };

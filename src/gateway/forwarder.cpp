@@ -1,547 +1,293 @@
+// The attempt loop (docs/architecture.md, "Life of a request", steps 3 and 4): choose an upstream,
+// send an attempt, and after a failure decide whether and where to try again; hedge a slow first
+// attempt; resume a stream that broke after its first byte; or tell the client what went wrong.
+
 #include "gateway/forwarder.hpp"
 
-#include <array>
 #include <fmt/format.h>
-#include <optional>
 
 #include "core/json_probe.hpp"
 #include "core/json_text.hpp"
+#include "core/key_values.hpp"
 #include "core/openai_error.hpp"
-#include "core/retry_policy.hpp"
-#include "core/sse_parser.hpp"
-#include "core/stream_continuation.hpp"
 #include "core/stream_journal.hpp"
-#include "core/upstream_selector.hpp"
-#include "gateway/http_headers.hpp"
 #include "gateway/journal_relay.hpp"
-#include "net/http_wire.hpp"
+#include "gateway/request_forwarder.hpp"
+#include "net/spawn.hpp"
+#include "net/wakeup.hpp"
 
 namespace nines::gateway {
-namespace {
 
 using namespace net;
 using core::attempt_failure;
-using steady = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
-using upstream_request = http::request<http::span_body<const char>>;
-using upstream_parser = http::response_parser<http::buffer_body>;
+namespace {
 
-constexpr std::size_t read_chunk_bytes = 16 * 1024;
-constexpr std::size_t kept_error_body_bytes = 64 * 1024;
-
-// The phases of one upstream response on its way to the client (the stream state machine). The
-// request moves through them once per upstream it uses: a stream that breaks while `relaying`
-// is resumed on another upstream, whose response starts again at `awaiting_first_byte` (with the
-// client's header already sent) until its first event that carries something.
-enum class phase {
-  awaiting_first_byte,  // this upstream has sent the client nothing: a failure tries another
-  relaying,             // this upstream's events reach the client; a break means resume
-  finished,             // complete response delivered
-  failed,               // ended: the client went away or got an explicit error
-};
-
-// A retryable upstream answer kept to give the client when every attempt fails.
-struct kept_response {
-  unsigned status = 0;
-  http::fields headers;
-  std::string body;
-};
-
-struct attempt_result {
-  phase end = phase::awaiting_first_byte;  // finished/failed: the client got its answer
-  attempt_failure failure = attempt_failure::none;
-  core::stream_break cause = core::stream_break::reset;  // how a relayed stream broke
-  std::string detail;
-  std::optional<milliseconds> retry_after;
-  std::optional<kept_response> response;
-};
-
-double ms_between(steady::time_point from, steady::time_point to) {
-  return std::chrono::duration<double, std::milli>(to - from).count();
+bool is_connect_failure(attempt_failure f) {
+  return f == attempt_failure::connect_refused || f == attempt_failure::connect_timeout ||
+         f == attempt_failure::connect_error || f == attempt_failure::tls_error;
 }
 
-double ms_since(steady::time_point t) { return ms_between(t, steady::now()); }
+}  // namespace
 
-template <class Rep, class Period>
-milliseconds clamp_ms(std::chrono::duration<Rep, Period> d) {
-  return std::max(milliseconds(1), std::chrono::duration_cast<milliseconds>(d));
+bool attempt_race::claim(unsigned id) {
+  if (!winner) {
+    winner = id;
+    for (unsigned k = 0; k < connections.size(); ++k) {
+      if (k != id) {
+        cancelled[k] = true;
+        if (connections[k] != nullptr) {
+          connections[k]->close();  // its server stops generating
+        }
+      }
+    }
+    return true;
+  }
+  return *winner == id;
 }
 
-bool is_event_stream(const http::fields& headers) {
-  const auto type = headers[http::field::content_type];
-  return type.size() >= 17 && beast::iequals(type.substr(0, 17), "text/event-stream");
+request_forwarder::request_forwarder(request& req, net::response_sink& client,
+                                     worker_state& worker, obs::request_record& record,
+                                     std::string stream_key, request_kind kind)
+    : req_(req), client_(client), worker_(worker), gen_(worker.gen), pools_(worker.pools),
+      cfg_(*gen_->config), record_(record), start_(steady::now()),
+      deadline_(start_ + cfg_.retry.deadline), body_(req.body()),
+      stream_key_(std::move(stream_key)), kind_(kind) {}
+
+void request_forwarder::note_first_byte() {
+  if (record_.ttfb_ms < 0) {
+    record_.ttfb_ms = std::chrono::duration<double, std::milli>(steady::now() - start_).count();
+  }
 }
 
-class request_forwarder {
- public:
-  request_forwarder(request& req, net::response_sink& client, worker_state& worker,
-                    obs::request_record& record, std::string stream_key, request_kind kind)
-      : req_(req), client_(client), worker_(worker), shared_(*worker.shared),
-        cfg_(*shared_.config), record_(record), start_(steady::now()),
-        deadline_(start_ + cfg_.retry.deadline), body_(req.body()),
-        stream_key_(std::move(stream_key)), inspect_events_(kind.openai_json),
-        chat_(kind.chat) {}
-
-  awaitable<void> run();
-
- private:
-  awaitable<attempt_result> attempt(std::size_t upstream);
-  awaitable<attempt_result> relay_stream(upstream_connection& conn, upstream_parser& parser,
-                                         std::size_t upstream, bool& reusable);
-  awaitable<error_code> read_some(upstream_connection& conn, upstream_parser& parser, char* buf,
-                                  std::size_t size, std::size_t& got);
-  upstream_request make_upstream_request(std::size_t upstream) const;
-  awaitable<void> answer_all_failed(const std::optional<kept_response>& kept,
-                                    attempt_failure failure, const std::string& why);
-  void note_first_byte() {
-    if (record_.ttfb_ms < 0) {
-      record_.ttfb_ms = ms_since(start_);
-    }
+std::vector<core::upstream_candidate> request_forwarder::candidates(
+    const routing_snapshot& routing) const {
+  const auto now = steady::now();
+  std::vector<core::upstream_candidate> out(cfg_.upstreams.size());
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    const auto& u = cfg_.upstreams[i];
+    const auto& live = gen_->live[i];
+    const upstream_route_state r =
+        i < routing.upstreams.size() ? routing.upstreams[i] : upstream_route_state{};
+    const unsigned in_flight = live.in_flight.load(std::memory_order_relaxed);
+    const bool breaker_lets_through =
+        r.breaker == core::breaker_state::closed ||
+        (r.breaker == core::breaker_state::half_open &&
+         live.trials_in_flight.load(std::memory_order_relaxed) < cfg_.outlier.half_open_trials);
+    auto& c = out[i];
+    c.priority = u.priority;
+    c.weight = u.weight;
+    c.available = r.healthy && breaker_lets_through && gen_->live.available(i, now);
+    c.score = r.score;
+    c.in_flight = in_flight;
+    c.at_limit = u.max_requests > 0 && in_flight >= u.max_requests;
+    c.retry_ok = pools_->retry_tokens[i]->allows_retry();
+    c.panic = r.panic;
   }
-
-  request& req_;
-  net::response_sink& client_;
-  worker_state& worker_;
-  shared_state& shared_;
-  const core::config& cfg_;
-  obs::request_record& record_;
-  steady::time_point start_;
-  steady::time_point deadline_;
-  awaitable<void> end_incomplete(const std::string& why);
-  awaitable<bool> begin_resume(std::size_t broken_upstream, core::stream_break cause,
-                               const std::string& why);
-  std::optional<std::string> continuation_for(std::size_t upstream, std::string& why);
-
-  std::string_view body_;        // what attempts send: the client's body, or a continuation
-  // Every event to the client carries "id: <stream_key_>:<n>", n counting from 1, so that a client
-  // can come back with Last-Event-ID (journaled requests).
-  std::string stream_key_;
-  std::uint64_t events_sent_ = 0;
-  bool inspect_events_ = false;  // OpenAI routes: each event must be JSON or [DONE]
-  bool chat_ = false;            // /v1/chat/completions (else /v1/completions when continuing)
-  std::string continuation_body_;
-  bool client_committed_ = false;  // the client has our response header
-  bool continuing_ = false;        // attempts continue a broken stream
-  unsigned attempts_at_resume_ = 0;  // attempts made before the latest resume
-  core::stream_progress progress_;
-  steady::time_point last_client_write_{};  // for the gap a client sees at a resume
-  // Tool-call chunks held back until the call is complete (the choice's finish_reason), so that a
-  // client never holds half a tool call: a break meanwhile discards them, and the continuation
-  // generates the call again, whole.
-  std::vector<std::string> held_;
-  std::size_t held_bytes_ = 0;
-  // Appends `event` for the client with the next id.
-  void append_event(std::string& out, core::sse_event& event) {
-    event.id = core::format_event_id(stream_key_, ++events_sent_);
-    core::append_sse_event(out, event);
-  }
-  void append_data_event(std::string& out, std::string data) {
-    core::sse_event e;
-    e.data = std::move(data);
-    append_event(out, e);
-  }
-  void release_held(std::string& out) {
-    for (auto& data : held_) {
-      append_data_event(out, std::move(data));
-    }
-    if (!held_.empty()) {
-      progress_.unsupported = true;  // the client has tool-call parts now
-    }
-    held_.clear();
-    held_bytes_ = 0;
-  }
-  bool gap_pending_ = false;                // a resume waits for its first event to the client
-  core::stream_break pending_cause_ = core::stream_break::reset;  // of that resume
-  std::string pending_from_;                                      // the upstream it left
-};
-
-upstream_request request_forwarder::make_upstream_request(std::size_t upstream) const {
-  const auto& u = cfg_.upstreams[upstream];
-  upstream_request out;
-  out.method(req_.method());
-  out.version(11);
-  // Client path /v1/<rest> maps to <upstream base path>/<rest>.
-  std::string_view target = req_.target();
-  if (target.starts_with("/v1")) {
-    target.remove_prefix(3);
-  }
-  std::string path;
-  path.reserve(u.base_path.size() + target.size());
-  path.append(u.base_path).append(target);
-  out.target(path);
-  copy_request_headers(req_.base(), out.base(), !u.api_key.empty());
-  const bool default_port = u.port == (u.tls ? 443 : 80);
-  out.set(http::field::host, default_port ? u.host : u.host + ":" + std::to_string(u.port));
-  if (!u.api_key.empty()) {
-    out.set(http::field::authorization, "Bearer " + u.api_key);
-  }
-  out.set("x-request-id", record_.id);
-  out.keep_alive(true);
-  out.body() = boost::span<const char>(body_.data(), body_.size());
-  out.prepare_payload();
   return out;
 }
 
-awaitable<error_code> request_forwarder::read_some(upstream_connection& conn,
-                                                   upstream_parser& parser, char* buf,
-                                                   std::size_t size, std::size_t& got) {
-  parser.get().body().data = buf;
-  parser.get().body().size = size;
-  auto [ec, n] = co_await conn.visit([&](auto& s) {
-    return http::async_read_some(s, conn.buffer(), parser, use_nothrow);
-  });
-  if (ec == http::error::need_buffer) {
-    ec = {};
+std::optional<std::size_t> request_forwarder::choose(std::vector<core::upstream_candidate>& c,
+                                                     std::uint64_t tried, bool retry,
+                                                     const routing_snapshot& routing,
+                                                     bool& trial) {
+  core::selection_context context{routing.active_priority, retry};
+  for (std::size_t round = 0; round <= c.size(); ++round) {
+    const auto chosen = core::select_upstream(c, tried, worker_.random, context);
+    if (!chosen) {
+      return std::nullopt;
+    }
+    const bool half_open = *chosen < routing.upstreams.size() &&
+                           routing.upstreams[*chosen].breaker == core::breaker_state::half_open;
+    trial = false;
+    if (!half_open || !c[*chosen].available) {
+      return chosen;  // closed, or ejected but chosen because nothing else could serve
+    }
+    if (gen_->live.try_begin_trial(*chosen, cfg_.outlier.half_open_trials)) {
+      trial = true;
+      return chosen;
+    }
+    c[*chosen].available = false;  // its trial slots went to other requests meanwhile
   }
-  got = size - parser.get().body().size;
-  co_return ec;
+  return std::nullopt;
 }
 
-awaitable<attempt_result> request_forwarder::attempt(std::size_t upstream) {
-  auto& pool = worker_.pools[upstream];
-  attempt_result result;
-  const auto time_left = [&] { return clamp_ms(deadline_ - steady::now()); };
-
-  if (continuing_) {
-    auto body = continuation_for(upstream, result.detail);
-    if (!body) {
-      result.failure = attempt_failure::bad_response;
-      co_return result;
-    }
-    continuation_body_ = std::move(*body);
-    body_ = continuation_body_;
+void request_forwarder::report_outcome(std::size_t upstream, const attempt_result& r) {
+  if (r.lost_race || r.overflow) {
+    return;  // says nothing about the upstream
   }
-  auto conn = pool.take_idle(steady::now());
-  auto upstream_req = make_upstream_request(upstream);
-  std::string request_head;
-  append_request_header(request_head, upstream_req.base());
-  std::optional<upstream_parser> parser;
-  for (int round = 0;; ++round) {
-    if (!conn) {
-      auto outcome = co_await pool.connect(std::min(cfg_.timeouts.connect, time_left()));
-      if (!outcome.connection) {
-        shared_.health.record_connect_failure(upstream, steady::now(), shared_.cooldown);
-        result.failure = outcome.failure;
-        result.detail = outcome.error.message();
-        co_return result;
-      }
-      conn = std::move(outcome.connection);
-    }
-    const bool reused = conn->reused();
-    conn->tcp().expires_after(std::min(cfg_.timeouts.first_byte, time_left()));
-    const std::array<asio::const_buffer, 2> wire{
-        asio::buffer(request_head),
-        asio::buffer(upstream_req.body().data(), upstream_req.body().size())};
-    auto [wec, wn] = co_await conn->visit([&](auto& s) {
-      return asio::async_write(s, wire, use_nothrow);
-    });
-    if (!wec) {
-      parser.emplace();
-      parser->body_limit(boost::none);
-      parser->header_limit(64 * 1024);
-      auto [rec, rn] = co_await conn->visit([&](auto& s) {
-        return http::async_read_header(s, conn->buffer(), *parser, use_nothrow);
-      });
-      if (!rec) {
-        break;
-      }
-      wec = rec;
-      if (rec == beast::error::timeout) {
-        result.failure = attempt_failure::first_byte_timeout;
-        result.detail = "no response header in time";
-        co_return result;
-      }
-    }
-    // A kept-alive connection the server had already closed: try once more on a fresh one; this
-    // is not a new attempt, since the request never reached a server that would process it.
-    if (reused && round == 0 &&
-        (wec == http::error::end_of_stream || wec == asio::error::eof ||
-         wec == asio::error::connection_reset || wec == asio::error::broken_pipe)) {
-      conn.reset();
-      continue;
-    }
-    result.failure = wec == http::error::end_of_stream || wec == asio::error::eof ||
-                             wec == asio::error::connection_reset || wec == asio::error::broken_pipe
-                         ? attempt_failure::reset
-                     : wn == 0 ? attempt_failure::write_error
-                               : attempt_failure::bad_response;
-    result.detail = wec.message();
-    co_return result;
-  }
-
-  shared_.health.record_success(upstream);
-  auto& head = parser->get();
-  const unsigned status = head.result_int();
-  bool reusable = head.keep_alive();
-
-  const bool stream_ok = status / 100 == 2 && is_event_stream(head.base()) &&
-                         req_.method() != http::verb::head;
-  if (continuing_ && !stream_ok) {
-    // A continuation must be a stream; any other answer cannot be spliced into the client's.
-    conn->close();
-    result.failure = core::is_retryable_status(cfg_.retry.policy, status)
-                         ? attempt_failure::retryable_status
-                         : attempt_failure::bad_response;
-    result.detail = fmt::format("continuation answered status {}", status);
-    co_return result;
-  }
-  if (core::is_retryable_status(cfg_.retry.policy, status)) {
-    kept_response kept;
-    kept.status = status;
-    copy_response_headers(head.base(), kept.headers);
-    // Keep a bounded part of the error body for the client, should every attempt fail.
-    char buf[read_chunk_bytes];
-    conn->tcp().expires_after(std::min(milliseconds(2000), time_left()));
-    while (!parser->is_done() && kept.body.size() < kept_error_body_bytes) {
-      std::size_t got = 0;
-      if (co_await read_some(*conn, *parser, buf, sizeof buf, got)) {
-        reusable = false;
-        break;
-      }
-      kept.body.append(buf, got);
-    }
-    if (auto ra = head.find(http::field::retry_after); ra != head.end()) {
-      result.retry_after = core::parse_retry_after(ra->value());
-      if (result.retry_after) {
-        shared_.health.avoid_until(upstream, steady::now() + *result.retry_after);
-      }
-    }
-    if (reusable && parser->is_done()) {
-      pool.give_back(std::move(conn), steady::now());
-    } else {
-      conn->close();
-    }
-    result.failure = attempt_failure::retryable_status;
-    result.detail = fmt::format("status {}", status);
-    result.response = std::move(kept);
-    co_return result;
-  }
-
-  if (stream_ok) {
-    record_.stream = true;
-    result = co_await relay_stream(*conn, *parser, upstream, reusable);
+  auto& live = gen_->live;
+  auto& tokens = *pools_->retry_tokens[upstream];
+  std::string_view outcome = "ok";
+  bool failed = false;
+  if (r.end == phase::relaying) {
+    outcome = "broken";  // a mid-stream break or stall counts against the upstream
+    failed = true;
+    live.record_gateway_failure(upstream);
+  } else if (r.end == phase::finished || r.end == phase::failed) {
+    live.record_success(upstream);
   } else {
-    // A whole response is read before anything is sent: a break in its middle can be retried,
-    // and the client never gets a 200 that is not complete.
-    std::string body;
-    char buf[read_chunk_bytes];
-    conn->tcp().expires_after(clamp_ms(start_ + cfg_.timeouts.request - steady::now()));
-    while (!parser->is_done()) {
-      std::size_t got = 0;
-      if (auto ec = co_await read_some(*conn, *parser, buf, sizeof buf, got)) {
-        conn->close();
-        result.failure = ec == beast::error::timeout ? attempt_failure::first_byte_timeout
-                                                     : attempt_failure::reset;
-        result.detail = "response body: " + ec.message();
-        co_return result;
-      }
-      body.append(buf, got);
-      if (body.size() > cfg_.limits.max_response_bytes) {
-        conn->close();
-        result.failure = attempt_failure::response_too_large;
-        result.detail = fmt::format("response over {} bytes", cfg_.limits.max_response_bytes);
-        co_return result;
-      }
-    }
-    http::response<http::string_body> res{head.result(), 11};
-    copy_response_headers(head.base(), res.base());
-    res.set("x-request-id", record_.id);
-    res.body() = std::move(body);
-    note_first_byte();
-    record_.status = status;
-    co_await client_.send(std::move(res));
-    result.end = client_.failed() ? phase::failed : phase::finished;
-    if (client_.failed()) {
-      record_.outcome = "client_closed";
+    switch (r.failure) {
+      case attempt_failure::connect_refused:
+      case attempt_failure::connect_timeout:
+      case attempt_failure::connect_error:
+      case attempt_failure::tls_error:
+        outcome = core::to_string(r.failure);
+        failed = true;
+        live.record_connect_failure(upstream, steady::now(), worker_.shared->cooldown);
+        break;
+      case attempt_failure::retryable_status:
+        if (r.status == 429) {
+          outcome = "rate_limited";  // alive but busy: Retry-After is honoured, not counted
+        } else {
+          outcome = "retryable_status";
+          failed = true;
+          live.record_gateway_failure(upstream);
+        }
+        break;
+      case attempt_failure::response_too_large:
+        outcome = "too_large";
+        break;
+      case attempt_failure::none:
+        live.record_success(upstream);
+        break;
+      default:
+        outcome = core::to_string(r.failure);
+        failed = true;
+        live.record_gateway_failure(upstream);
+        break;
     }
   }
-  if (reusable && parser->is_done()) {
-    pool.give_back(std::move(conn), steady::now());
+  if (failed) {
+    tokens.on_failure();
   } else {
-    conn->close();
+    tokens.on_success();
+  }
+  worker_.probe.attempt_finished(cfg_.upstreams[upstream].name, outcome);
+}
+
+awaitable<attempt_result> request_forwarder::run_attempt(std::size_t upstream, bool retry,
+                                                         bool trial, attempt_race* race,
+                                                         unsigned id) {
+  attempt_context ctx;
+  ctx.id = id;
+  ctx.race = race;
+  ctx.st = committed_;
+  auto& live = gen_->live[upstream];
+  live.in_flight.fetch_add(1, std::memory_order_relaxed);
+  worker_.active_retries += retry ? 1 : 0;
+  auto result = co_await attempt(upstream, ctx);
+  worker_.active_retries -= retry ? 1 : 0;
+  live.in_flight.fetch_sub(1, std::memory_order_relaxed);
+  report_outcome(upstream, result);
+  if (trial) {
+    const bool ok = result.end == phase::finished || result.end == phase::failed ||
+                    (result.failure == attempt_failure::retryable_status && result.status == 429);
+    gen_->live.end_trial(upstream, ok && !result.lost_race);
+  }
+  if (ctx.time_to_first_byte && !continuing_) {
+    pools_->ttfb[upstream]->record(*ctx.time_to_first_byte);
+  }
+  if (ctx.delivered) {
+    committed_ = std::move(ctx.st);
   }
   co_return result;
 }
 
-awaitable<attempt_result> request_forwarder::relay_stream(upstream_connection& conn,
-                                                          upstream_parser& parser,
-                                                          std::size_t upstream, bool& reusable) {
-  attempt_result result;
-  core::sse_parser sse(cfg_.limits.max_event_bytes);
-  std::vector<core::sse_event> events;
-  std::string out;
-  char buf[read_chunk_bytes];
-  phase state = phase::awaiting_first_byte;
-  bool saw_done = false;
-  attempt_failure broke = attempt_failure::none;
-  core::stream_break cause = core::stream_break::reset;
-  std::string why;
-  const auto request_end = start_ + cfg_.timeouts.request;
+// Two attempts of a hedge, and the parent waiting for them.
+struct request_forwarder::hedge_slots {
+  explicit hedge_slots(const asio::any_io_executor& ex) : wake(ex) {}
+  std::array<std::optional<attempt_result>, 2> results;
+  unsigned running = 0;
+  wakeup wake;
+};
 
-  while (state == phase::awaiting_first_byte || state == phase::relaying) {
-    const auto now = steady::now();
-    const auto limit = state == phase::awaiting_first_byte
-                           ? std::min<steady::duration>(cfg_.timeouts.first_byte, deadline_ - now)
-                           : std::min<steady::duration>(cfg_.timeouts.stream_idle, request_end - now);
-    conn.tcp().expires_after(clamp_ms(limit));
-    std::size_t got = 0;
-    error_code ec;
-    if (!parser.is_done()) {
-      ec = co_await read_some(conn, parser, buf, sizeof buf, got);
-    }
-    if (got > 0 && sse.feed(std::string_view(buf, got), events) != core::sse_error::none) {
-      broke = attempt_failure::bad_response;
-      cause = core::stream_break::too_large;
-      why = "an event exceeded the limit of " + std::to_string(cfg_.limits.max_event_bytes) +
-            " bytes";
-    }
-    for (auto& event : events) {
-      if (saw_done || broke != attempt_failure::none) {
-        break;
-      }
-      if (event.data == "[DONE]") {
-        saw_done = true;
-        release_held(out);
-        append_event(out, event);
-        continue;
-      }
-      if (inspect_events_) {
-        const auto chunk = core::read_stream_chunk(event.data);
-        if (!chunk.valid) {
-          broke = attempt_failure::bad_response;
-          cause = core::stream_break::malformed;
-          why = "malformed event from upstream";
-          break;
-        }
-        if (chunk.is_error) {
-          broke = attempt_failure::bad_response;
-          cause = core::stream_break::error_event;
-          why = "upstream sent an error event: " + event.data.substr(0, 512);
-          break;
-        }
-        if (continuing_) {
-          auto rewritten = core::rewrite_continuation_chunk(event.data, progress_);
-          if (!rewritten) {
-            continue;  // the continuation's own role chunk: the client had one already
-          }
-          event.data = std::move(*rewritten);
-        }
-        if (chunk.tool_calls && !chunk.finish_reason) {
-          held_bytes_ += event.data.size();
-          if (held_bytes_ <= cfg_.limits.max_event_bytes) {
-            held_.push_back(std::move(event.data));
-            continue;
-          }
-          // Too large to hold back: pass it on; from here a break cannot be continued.
-        }
-        release_held(out);
-        progress_.record(chunk);
-      }
-      append_event(out, event);  // our id: the upstream's means nothing to our client
-    }
-    events.clear();
-    if (!out.empty()) {
-      if (!client_committed_) {
-        http::response<http::empty_body> header{parser.get().result(), 11};
-        copy_response_headers(parser.get().base(), header.base());
-        header.set(http::field::cache_control, "no-cache");
-        header.set("x-request-id", record_.id);
-        record_.status = parser.get().result_int();
-        note_first_byte();
-        client_committed_ = true;
-        if (co_await client_.begin_stream(std::move(header))) {
-          state = phase::failed;
-          break;
-        }
-      }
-      state = phase::relaying;
-      if (gap_pending_) {
-        // The first event of a continuation: the client waited this long across the resume.
-        gap_pending_ = false;
-        const double gap_ms = ms_between(last_client_write_, steady::now());
-        record_.resume_log += fmt::format(",\"to\":\"{}\",\"gap_ms\":{:.3f}}}",
-                                          cfg_.upstreams[upstream].name, gap_ms);
-        worker_.probe.stream_resumed(pending_cause_, pending_from_, cfg_.upstreams[upstream].name,
-                                     progress_.carried_tokens, gap_ms / 1000.0);
-      }
-      last_client_write_ = steady::now();
-      if (saw_done && parser.is_done()) {
-        // The usual end: the last events, [DONE] and the upstream's last chunk came together.
-        state = co_await client_.finish_stream(out) ? phase::failed : phase::finished;
-        break;
-      }
-      if (co_await client_.write_chunk(out)) {
-        state = phase::failed;
-        break;
-      }
-      out.clear();
-    }
-    if (saw_done) {
-      state = phase::finished;
-      break;
-    }
-    if (broke == attempt_failure::none) {
-      if (ec == beast::error::timeout) {
-        broke = state == phase::awaiting_first_byte ? attempt_failure::first_byte_timeout
-                                                    : attempt_failure::reset;
-        cause = core::stream_break::stall;
-        why = state == phase::awaiting_first_byte
-                  ? "no event in time"
-                  : fmt::format("stalled: no data for {} ms", cfg_.timeouts.stream_idle.count());
-      } else if (ec) {
-        broke = attempt_failure::reset;
-        cause = core::stream_break::reset;
-        why = "connection broke: " + ec.message();
-      } else if (parser.is_done()) {
-        broke = attempt_failure::reset;
-        cause = core::stream_break::closed;
-        why = "stream ended without [DONE]";
-      }
-    }
-    if (broke != attempt_failure::none) {
-      break;
-    }
-  }
-
-  if (client_.failed()) {
-    // The client went away: stop the upstream generation by closing its connection.
-    reusable = false;
-    record_.outcome = "client_closed";
-    result.end = phase::failed;
-    co_return result;
-  }
-  if (state == phase::finished) {
-    result.end = phase::finished;
-    if (client_.finished()) {
-      co_return result;
-    }
-    // Read the end of the upstream body (normally already there) so the connection can be reused.
-    conn.tcp().expires_after(milliseconds(1000));
-    while (!parser.is_done()) {
-      std::size_t got = 0;
-      if (co_await read_some(conn, parser, buf, sizeof buf, got)) {
-        reusable = false;
-        break;
-      }
-    }
-    co_await client_.end_stream();
-    co_return result;
-  }
-  // Broken. Before this upstream sent anything, it is a failed attempt like any other; after,
-  // the caller resumes the stream elsewhere or ends it explicitly.
-  reusable = false;
-  result.end = state;
-  result.failure = broke;
-  result.cause = cause;
-  result.detail = fmt::format("{}: {}", cfg_.upstreams[upstream].name, why);
-  co_return result;
+awaitable<void> request_forwarder::hedge_child(std::size_t upstream, bool retry, bool trial,
+                                               attempt_race* race, unsigned id,
+                                               std::shared_ptr<hedge_slots> slots) {
+  slots->results[id] = co_await run_attempt(upstream, retry, trial, race, id);
+  --slots->running;
+  slots->wake.notify();
 }
 
-std::optional<std::string> request_forwarder::continuation_for(std::size_t upstream,
-                                                               std::string& why) {
-  return core::build_continuation(req_.body(), chat_, progress_, cfg_.upstreams[upstream].resume,
-                                  why);
+awaitable<attempt_result> request_forwarder::hedged_attempt(std::size_t first, bool trial,
+                                                            milliseconds delay,
+                                                            std::uint64_t& tried,
+                                                            const routing_snapshot& routing) {
+  const auto executor = co_await asio::this_coro::executor;
+  attempt_race race;
+  auto slots = std::make_shared<hedge_slots>(executor);
+  slots->running = 1;
+  spawn(executor, hedge_child(first, false, trial, &race, 0, slots), "hedged attempt");
+  const auto hedge_at = steady::now() + delay;
+  while (slots->running > 0 && !race.winner && !slots->results[0] && steady::now() < hedge_at) {
+    co_await slots->wake.wait(hedge_at);
+  }
+  if (!slots->results[0] && !race.winner) {
+    // The first attempt has sent nothing after the hedge delay: a second one, elsewhere.
+    auto c = candidates(routing);
+    bool second_trial = false;
+    const auto second = choose(c, tried, true, routing, second_trial);
+    if (second && *second != first &&
+        core::retry_allowed(cfg_.retry.budget, worker_.active_requests, worker_.active_retries)) {
+      if (*second < 64) {
+        tried |= std::uint64_t{1} << *second;
+      }
+      ++record_.attempts;
+      ++record_.hedges;
+      record_.upstreams.push_back(cfg_.upstreams[*second].name);
+      worker_.probe.hedge("sent");
+      ++slots->running;
+      spawn(executor, hedge_child(*second, true, second_trial, &race, 1, slots), "hedged attempt");
+    } else if (second_trial) {
+      gen_->live.end_trial(*second, true);  // taken, not used
+    }
+  }
+  while (slots->running > 0) {
+    co_await slots->wake.wait();
+  }
+  if (race.winner) {
+    if (slots->results[1]) {
+      worker_.probe.hedge(*race.winner == 1 ? "won" : "lost");
+    }
+    co_return std::move(*slots->results[*race.winner]);
+  }
+  // Neither reached the client: the later failure speaks for both.
+  co_return std::move(slots->results[1] ? *slots->results[1] : *slots->results[0]);
+}
+
+std::optional<milliseconds> request_forwarder::hedge_delay_for(std::size_t upstream) const {
+  if (continuing_ || cfg_.upstreams.size() < 2) {
+    return std::nullopt;
+  }
+  std::optional<milliseconds> fixed;
+  bool wanted = false;
+  if (const auto h = req_.find("x-nines-hedge"); h != req_.end()) {
+    const std::string_view v = h->value();
+    if (v == "off") {
+      return std::nullopt;
+    }
+    wanted = true;
+    if (v != "on") {
+      const auto ms = core::parse_count(v);
+      if (!ms) {
+        return std::nullopt;
+      }
+      fixed = milliseconds(*ms);
+    }
+  } else {
+    const std::string_view target = req_.target();
+    for (const auto& route : cfg_.hedge.routes) {
+      wanted = wanted || (route == "chat" && target.starts_with("/v1/chat/completions")) ||
+               (route == "completions" && target.starts_with("/v1/completions")) ||
+               (route == "embeddings" && target.starts_with("/v1/embeddings"));
+    }
+  }
+  if (!wanted) {
+    return std::nullopt;
+  }
+  return core::hedge_delay(*pools_->ttfb[upstream], cfg_.hedge.delays, fixed);
 }
 
 awaitable<void> request_forwarder::end_incomplete(const std::string& why) {
@@ -556,16 +302,16 @@ awaitable<void> request_forwarder::end_incomplete(const std::string& why) {
       "upstream_stream_broken");
   error_data = error_data.substr(6, error_data.size() - 8);
   std::string out;
-  append_data_event(out, std::move(error_data));
+  append_data_event(out, std::move(error_data), committed_);
   co_await client_.finish_stream(out);
 }
 
 awaitable<void> request_forwarder::answer_all_failed(const std::optional<kept_response>& kept,
-                                                     attempt_failure failure,
+                                                     const attempt_result& last,
                                                      const std::string& why) {
   record_.outcome = "failed";
   record_.detail = why;
-  if (kept) {
+  if (kept && stopped_by_ != stop_reason::overflow) {
     // The last upstream's own answer (a 503 or a 429 with its Retry-After) tells the client most.
     http::response<http::string_body> res{static_cast<http::status>(kept->status), 11};
     for (const auto& h : kept->headers) {
@@ -577,13 +323,29 @@ awaitable<void> request_forwarder::answer_all_failed(const std::optional<kept_re
     co_await client_.send(std::move(res));
     co_return;
   }
-  const bool timeout = failure == attempt_failure::first_byte_timeout ||
-                       failure == attempt_failure::connect_timeout;
-  const auto status = timeout ? http::status::gateway_timeout : http::status::bad_gateway;
-  auto res = json_error_response(11, status, "upstream_unavailable",
-                                 "no upstream could serve the request: " + why);
+  http::response<http::string_body> res;
+  if (stopped_by_ == stop_reason::overflow || last.overflow) {
+    // Every upstream is at its concurrency limit: a clear, retryable refusal, never a queue.
+    res = http::response<http::string_body>{http::status::service_unavailable, 11};
+    res.set(http::field::content_type, "application/json");
+    res.set(http::field::retry_after, "1");
+    res.body() = core::openai_error_body("server_overloaded", why, "upstream_limit_reached");
+  } else if (stopped_by_ == stop_reason::budget) {
+    res = http::response<http::string_body>{http::status::service_unavailable, 11};
+    res.set(http::field::content_type, "application/json");
+    res.body() = core::openai_error_body("upstream_unavailable",
+                                         "no upstream could serve the request and the retry "
+                                         "budget is exhausted: " + why,
+                                         "retry_budget_exhausted");
+  } else {
+    const bool timeout = last.failure == attempt_failure::first_byte_timeout ||
+                         last.failure == attempt_failure::connect_timeout;
+    const auto status = timeout ? http::status::gateway_timeout : http::status::bad_gateway;
+    res = json_error_response(11, status, "upstream_unavailable",
+                              "no upstream could serve the request: " + why);
+  }
   res.set("x-request-id", record_.id);
-  record_.status = static_cast<unsigned>(status);
+  record_.status = res.result_int();
   co_await client_.send(std::move(res));
 }
 
@@ -592,31 +354,32 @@ awaitable<void> request_forwarder::answer_all_failed(const std::optional<kept_re
 // Returns true when the attempt loop is to go on with continuations.
 awaitable<bool> request_forwarder::begin_resume(std::size_t broken_upstream,
                                                 core::stream_break cause, const std::string& why) {
-  if (progress_.finished) {
+  auto& progress = committed_.progress;
+  if (progress.finished) {
     std::string done;
-    append_data_event(done, "[DONE]");
+    append_data_event(done, "[DONE]", committed_);
     co_await client_.finish_stream(done);
     co_return false;
   }
-  const bool resumable = inspect_events_ && (chat_ || std::string_view(req_.target())
-                                                          .starts_with("/v1/completions"));
-  if (!resumable || progress_.unsupported || progress_.resumes >= cfg_.retry.max_resumes) {
-    const std::string reason = why + (!resumable              ? "; this route cannot be continued"
-                                      : progress_.unsupported ? "; tool calls or several choices"
-                                                              : "; resumes exhausted");
+  const bool resumable = kind_.openai_json &&
+                         (kind_.chat || std::string_view(req_.target()).starts_with("/v1/completions"));
+  if (!resumable || progress.unsupported || progress.resumes >= cfg_.retry.max_resumes) {
+    const std::string reason = why + (!resumable             ? "; this route cannot be continued"
+                                      : progress.unsupported ? "; tool calls or several choices"
+                                                             : "; resumes exhausted");
     co_await end_incomplete(reason);
     co_return false;
   }
-  held_.clear();  // the client never saw them; the continuation makes the call again
-  held_bytes_ = 0;
-  ++progress_.resumes;
+  committed_.held.clear();  // the client never saw them; the continuation makes the call again
+  committed_.held_bytes = 0;
+  ++progress.resumes;
   ++record_.resumes;
-  progress_.carried_tokens = progress_.text_chunks;
+  progress.carried_tokens = progress.text_chunks;
   // The previous resume_log entry was closed when its continuation reached the client.
   std::string entry = record_.resume_log.empty() ? "{\"cause\":" : ",{\"cause\":";
   core::append_json_string(entry, why);
   entry += fmt::format(",\"from\":\"{}\",\"carried_tokens\":{}",
-                       cfg_.upstreams[broken_upstream].name, progress_.text_chunks);
+                       cfg_.upstreams[broken_upstream].name, progress.text_chunks);
   record_.resume_log += entry;
   gap_pending_ = true;
   pending_cause_ = cause;
@@ -629,22 +392,49 @@ awaitable<bool> request_forwarder::begin_resume(std::size_t broken_upstream,
 }
 
 awaitable<void> request_forwarder::run() {
-  std::vector<core::upstream_candidate> candidates(cfg_.upstreams.size());
+  ++worker_.active_requests;
+  struct active_guard {
+    worker_state& w;
+    ~active_guard() { --w.active_requests; }
+  } guard{worker_};
   std::uint64_t tried = 0;
   std::optional<std::size_t> previous;
   attempt_result last;
   std::optional<kept_response> kept;
   std::string history;
+  const auto none = std::make_shared<const routing_snapshot>();
   for (;;) {
+    auto routing = gen_->routing.load();
+    if (!routing) {
+      routing = none;
+    }
     const auto now = steady::now();
-    for (std::size_t i = 0; i < candidates.size(); ++i) {
-      candidates[i] = {cfg_.upstreams[i].priority, cfg_.upstreams[i].weight,
-                       shared_.health.available(i, now)};
-    }
-    const auto chosen = core::select_upstream(candidates, tried, worker_.random);
+    auto c = candidates(*routing);
+    bool trial = false;
+    const auto chosen = choose(c, tried, previous.has_value(), *routing, trial);
     if (!chosen) {
-      break;  // no upstream configured: validation prevents it
+      // Only upstreams at their concurrency limit are left: refuse now rather than queue.
+      stopped_by_ = stop_reason::overflow;
+      std::string limits;
+      for (std::size_t i = 0; i < cfg_.upstreams.size(); ++i) {
+        if (cfg_.upstreams[i].max_requests > 0) {
+          limits += fmt::format("{}{}: max_requests ({}) in flight", limits.empty() ? "" : ", ",
+                                cfg_.upstreams[i].name, cfg_.upstreams[i].max_requests);
+        }
+      }
+      history += fmt::format("{}every upstream is at its limit ({})", history.empty() ? "" : "; ",
+                             limits);
+      worker_.probe.overflow("max_requests");
+      break;
     }
+    const auto release_trial = [&] {
+      if (trial) {
+        gen_->live.end_trial(*chosen, true);  // taken, not used
+      }
+    };
+    // A retry after the upstream did work is charged to the budget; after a refused or failed
+    // connection it is not (that server did nothing, so retrying elsewhere adds no load).
+    const bool charged = previous && !is_connect_failure(last.failure) && !last.overflow;
     if (previous) {
       const auto plan = core::plan_next_attempt(cfg_.retry.policy, last.failure,
                                                 record_.attempts - attempts_at_resume_,
@@ -652,8 +442,19 @@ awaitable<void> request_forwarder::run() {
                                                 *chosen == *previous, worker_.random);
       if (!plan.retry) {
         history += fmt::format(" ({})", plan.why_not);
+        release_trial();
         break;
       }
+      if (charged && !core::retry_allowed(cfg_.retry.budget, worker_.active_requests,
+                                          worker_.active_retries)) {
+        // Retries are already a large share of the work: fail fast instead of piling on.
+        stopped_by_ = stop_reason::budget;
+        history += " (retry budget exhausted)";
+        worker_.probe.retry_budget_exhausted();
+        release_trial();
+        break;
+      }
+      worker_.probe.retry(*chosen != *previous);
       if (plan.delay.count() > 0) {
         co_await sleep_for(plan.delay);
       }
@@ -663,7 +464,12 @@ awaitable<void> request_forwarder::run() {
     }
     ++record_.attempts;
     record_.upstreams.push_back(cfg_.upstreams[*chosen].name);
-    last = co_await attempt(*chosen);
+    const auto hedge_delay = previous ? std::nullopt : hedge_delay_for(*chosen);
+    if (hedge_delay) {
+      last = co_await hedged_attempt(*chosen, trial, *hedge_delay, tried, *routing);
+    } else {
+      last = co_await run_attempt(*chosen, charged, trial, nullptr, 0);
+    }
     if (last.end == phase::finished || last.end == phase::failed) {
       co_return;
     }
@@ -680,7 +486,8 @@ awaitable<void> request_forwarder::run() {
       continue;
     }
     history += fmt::format("{}{}: {} ({})", history.empty() ? "" : "; ",
-                           cfg_.upstreams[*chosen].name, core::to_string(last.failure),
+                           cfg_.upstreams[*chosen].name,
+                           last.overflow ? "pool_overflow" : core::to_string(last.failure),
                            last.detail);
     previous = chosen;
     if (last.response) {
@@ -691,10 +498,8 @@ awaitable<void> request_forwarder::run() {
     co_await end_incomplete(history);
     co_return;
   }
-  co_await answer_all_failed(kept, last.failure, history);
+  co_await answer_all_failed(kept, last, history);
 }
-
-}  // namespace
 
 request_kind classify_request(const request& req) {
   const std::string_view target = req.target();
@@ -730,7 +535,7 @@ awaitable<void> forward_request(request& req, downstream& client, worker_state& 
     }
     record.stream = probe.facts.stream.value_or(false);
   }
-  if (kind.openai_json && wants_journal(req, *worker.shared->config)) {
+  if (kind.openai_json && wants_journal(req, *worker.gen->config)) {
     co_await serve_journaled(req, client, worker, record, kind);
     co_return;
   }

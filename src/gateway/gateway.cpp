@@ -2,10 +2,14 @@
 
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <fstream>
 #include <spdlog/spdlog.h>
+#include <sstream>
+#include <sys/stat.h>
 #include <thread>
 
 #include "gateway/router.hpp"
+#include "gateway/upstream_monitor.hpp"
 #include "net/server_group.hpp"
 #include "net/spawn.hpp"
 
@@ -13,15 +17,27 @@ namespace nines::gateway {
 namespace {
 
 using namespace net;
+using steady = std::chrono::steady_clock;
 
-// Every 100 ms until the worker drains: writes its buffered access log lines; every second, also
-// drops the journal's expired entries.
+// Every 100 ms until the worker drains: writes its buffered access-log lines, maintains its pools
+// (closing stale idle connections, pre-warming) and publishes their sizes; every second, also drops
+// the journal's expired entries.
 awaitable<void> housekeeping(worker_state& worker, const std::atomic<bool>& draining) {
   for (unsigned tick = 0; !draining.load(std::memory_order_relaxed); ++tick) {
     co_await sleep_for(std::chrono::milliseconds(100));
     worker.access_log.flush();
+    worker.refresh();
+    const auto now = steady::now();
+    for (std::size_t i = 0; i < worker.pools->pools.size(); ++i) {
+      auto& pool = *worker.pools->pools[i];
+      pool.maintain(now);
+      const auto [open, idle] = pool.take_count_changes();
+      auto& live = worker.gen->live[i];
+      live.open_connections.fetch_add(static_cast<unsigned>(open), std::memory_order_relaxed);
+      live.idle_connections.fetch_add(static_cast<unsigned>(idle), std::memory_order_relaxed);
+    }
     if (tick % 10 == worker.index % 10) {
-      worker.shared->journal->sweep(std::chrono::steady_clock::now());
+      worker.shared->journal->sweep(now);
     }
   }
 }
@@ -44,25 +60,163 @@ void register_gauges(obs::registry& metrics, const core::stream_journal& journal
   metrics.gauge_of("nines_build_info", "The running build.", {{"version", NINES_VERSION}}).set(1);
 }
 
-}  // namespace
-
-int run_gateway(const core::config& cfg) {
-  const unsigned workers =
-      cfg.gateway.workers > 0 ? cfg.gateway.workers : std::max(1U, std::thread::hardware_concurrency());
-  auto shared = std::make_shared<shared_state>(cfg.upstreams.size());
-  shared->config = std::make_shared<const core::config>(cfg);
-  shared->metrics = std::make_unique<obs::registry>(workers);
-  shared->journal = std::make_unique<core::stream_journal>(
-      core::journal_settings{cfg.journal.max_bytes, cfg.journal.ttl});
-  register_gauges(*shared->metrics, *shared->journal);
-  shared->access_log = obs::access_log_sink::open(cfg.gateway.access_log);
-  for (const auto& u : cfg.upstreams) {
+// A generation for `cfg`: targets (with TLS contexts; throws on a bad ca_file), identities, and the
+// live entries of `previous` for the upstreams that did not change.
+std::shared_ptr<generation> build_generation(const core::config& cfg, std::uint64_t version,
+                                             const generation* previous) {
+  auto gen = std::make_shared<generation>(cfg.upstreams.size());
+  gen->version = version;
+  gen->config = std::make_shared<const core::config>(cfg);
+  for (std::size_t i = 0; i < cfg.upstreams.size(); ++i) {
+    const auto& u = cfg.upstreams[i];
     upstream_target target{u.host, u.port, u.tls, nullptr};
     if (u.tls) {
       target.tls_context = make_client_tls_context(u.tls_verify, u.ca_file);
     }
-    shared->targets.push_back(std::move(target));
+    gen->targets.push_back(std::move(target));
+    gen->identities.push_back(upstream_identity(u));
+    if (previous != nullptr) {
+      for (std::size_t k = 0; k < previous->identities.size(); ++k) {
+        if (previous->identities[k] == gen->identities[i]) {
+          gen->live.adopt(i, previous->live.shared(k));
+        }
+      }
+    }
   }
+  return gen;
+}
+
+struct file_stamp {
+  struct timespec modified {};
+  off_t size = -1;
+  ino_t inode = 0;
+  bool operator==(const file_stamp& o) const {
+    return modified.tv_sec == o.modified.tv_sec && modified.tv_nsec == o.modified.tv_nsec &&
+           size == o.size && inode == o.inode;
+  }
+};
+
+std::optional<file_stamp> stamp_of(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    return std::nullopt;
+  }
+  return file_stamp{st.st_mtim, st.st_size, st.st_ino};
+}
+
+// Reloads the configuration on SIGHUP and when its file changes (checked every second). A valid
+// new configuration becomes a new generation; an invalid one is rejected with every problem
+// logged, and the old one stays.
+class config_reloader {
+ public:
+  config_reloader(asio::io_context& control, std::shared_ptr<shared_state> shared,
+                  upstream_monitor& monitor, std::string path)
+      : control_(control), shared_(std::move(shared)), monitor_(monitor), path_(std::move(path)),
+        timer_(control), hup_(control, SIGHUP) {}
+
+  void start() {
+    stamp_ = stamp_of(path_);
+    watch_hup();
+    spawn(control_.get_executor(), watch_file(), "config file watch");
+  }
+  void stop() {
+    stopped_ = true;
+    timer_.cancel();
+    hup_.cancel();
+  }
+
+ private:
+  void watch_hup() {
+    hup_.async_wait([this](const error_code& ec, int) {
+      if (ec || stopped_) {
+        return;
+      }
+      reload("SIGHUP");
+      watch_hup();
+    });
+  }
+
+  awaitable<void> watch_file() {
+    while (!stopped_) {
+      timer_.expires_after(std::chrono::seconds(1));
+      co_await timer_.async_wait(use_nothrow);
+      if (stopped_ || path_.empty()) {
+        continue;
+      }
+      const auto now = stamp_of(path_);
+      if (now && (!stamp_ || !(*now == *stamp_))) {
+        stamp_ = now;
+        reload("the file changed");
+      }
+    }
+  }
+
+  void reload(std::string_view why) {
+    if (path_.empty()) {
+      spdlog::warn("reload ({}) ignored: the gateway was started without --config", why);
+      return;
+    }
+    std::ifstream in(path_);
+    std::stringstream text;
+    text << in.rdbuf();
+    auto result = core::parse_config(text.str(), path_);
+    if (!in || !result.value) {
+      spdlog::error("reload ({}): {} is invalid; the running configuration stays ({} problem{})",
+                    why, path_, result.problems.size(), result.problems.size() == 1 ? "" : "s");
+      for (const auto& p : result.problems) {
+        spdlog::error("  {}", core::format_problem(path_, p));
+      }
+      return;
+    }
+    auto next = *result.value;
+    const auto current = shared_->current.load();
+    const auto& old = *current->config;
+    // What a running process cannot change: the listeners, the workers, the access log.
+    if (next.gateway.listen.host != old.gateway.listen.host ||
+        next.gateway.listen.port != old.gateway.listen.port ||
+        next.gateway.workers != old.gateway.workers ||
+        next.gateway.access_log != old.gateway.access_log) {
+      spdlog::warn("reload ({}): gateway.listen, gateway.workers and gateway.access_log take "
+                   "effect at the next start; the rest is applied now", why);
+      next.gateway = old.gateway;
+    }
+    std::shared_ptr<generation> gen;
+    try {
+      gen = build_generation(next, current->version + 1, current.get());
+    } catch (const std::exception& e) {
+      spdlog::error("reload ({}): {}; the running configuration stays", why, e.what());
+      return;
+    }
+    shared_->current.store(gen);
+    monitor_.adopt(gen);
+    spdlog::info("configuration reloaded ({}): version {}, {} upstreams", why, gen->version,
+                 next.upstreams.size());
+  }
+
+  asio::io_context& control_;
+  std::shared_ptr<shared_state> shared_;
+  upstream_monitor& monitor_;
+  std::string path_;
+  asio::steady_timer timer_;
+  asio::signal_set hup_;
+  std::optional<file_stamp> stamp_;
+  bool stopped_ = false;
+};
+
+}  // namespace
+
+int run_gateway(const core::config& cfg, const std::string& config_path) {
+  const unsigned workers =
+      cfg.gateway.workers > 0 ? cfg.gateway.workers : std::max(1U, std::thread::hardware_concurrency());
+  auto shared = std::make_shared<shared_state>();
+  shared->workers = workers;
+  // One metrics shard per worker, and one for the control thread (health monitor).
+  shared->metrics = std::make_unique<obs::registry>(workers + 1);
+  shared->journal = std::make_unique<core::stream_journal>(
+      core::journal_settings{cfg.journal.max_bytes, cfg.journal.ttl});
+  shared->access_log = obs::access_log_sink::open(cfg.gateway.access_log);
+  shared->current.store(build_generation(cfg, 1, nullptr));
+  register_gauges(*shared->metrics, *shared->journal);
 
   server_limits limits;
   limits.max_body_bytes = cfg.limits.max_body_bytes;
@@ -73,21 +227,28 @@ int run_gateway(const core::config& cfg) {
   server_group group(cfg.gateway.listen.host, cfg.gateway.listen.port, workers, limits);
   const auto port = group.bind();
 
+  // The control thread: signals, the health monitor, reloads. It starts first, so that the first
+  // routing snapshot exists before any request.
+  asio::io_context control;
+  upstream_monitor monitor(control, shared);
+  monitor.start();
+  config_reloader reloader(control, shared, monitor, config_path);
+  reloader.start();
+
   std::atomic<bool> draining{false};
   std::vector<std::unique_ptr<worker_state>> states;
-  const auto seed = static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
+  const auto seed = static_cast<std::uint64_t>(steady::now().time_since_epoch().count());
   for (unsigned i = 0; i < group.size(); ++i) {
-    states.push_back(std::make_unique<worker_state>(i, shared, seed + i));
+    states.push_back(std::make_unique<worker_state>(i, group.context(i).get_executor(), shared,
+                                                    seed + i));
     worker_state* state = states.back().get();
+    state->refresh();
     group.start(i, [state](request& req, downstream& client) {
       return handle_request(req, client, *state);
     });
     spawn(group.context(i).get_executor(), housekeeping(*state, draining), "housekeeping");
   }
 
-  // Signals are handled on a control thread, so that the workers' contexts can run out of work
-  // (and return) once drained.
-  asio::io_context control;
   asio::signal_set signals(control, SIGTERM, SIGINT);
   asio::steady_timer drain_timer(control);
   signals.async_wait([&](const error_code& ec, int signo) {
@@ -113,6 +274,8 @@ int run_gateway(const core::config& cfg) {
   asio::post(control, [&] {
     signals.cancel();
     drain_timer.cancel();
+    reloader.stop();
+    monitor.stop();
   });
   control_thread.join();
   states.clear();  // flushes the access log buffers

@@ -118,19 +118,19 @@ class journal_sink final : public response_sink {
 
 // A journaled generation: it owns the request (moved from the client's connection) and outlives
 // the client if it has to.
-struct generation {
+struct journaled_generation {
   request req;
   obs::request_record record;
   std::shared_ptr<core::journal_entry> entry;
   journal_sink sink;
   steady::time_point start = steady::now();
 
-  generation(request r, const obs::request_record& client_record,
+  journaled_generation(request r, const obs::request_record& client_record,
              std::shared_ptr<core::journal_entry> e)
       : req(std::move(r)), record(client_record), entry(std::move(e)), sink(entry, record) {}
 };
 
-awaitable<void> run_generation(std::shared_ptr<generation> g, worker_state& worker,
+awaitable<void> run_generation(std::shared_ptr<journaled_generation> g, worker_state& worker,
                                request_kind kind) {
   co_await run_attempts(g->req, g->sink, worker, g->record, g->entry->stream_key(), kind);
   if (!g->sink.finished()) {
@@ -170,7 +170,7 @@ awaitable<void> end_unserved(downstream& client, obs::request_record& record, bo
 awaitable<void> relay_entry(std::shared_ptr<core::journal_entry> entry, std::uint64_t reader,
                             std::uint64_t after, downstream& client, worker_state& worker,
                             obs::request_record& record) {
-  const auto& cfg = *worker.shared->config;
+  const auto& cfg = *worker.gen->config;
   const auto start = steady::now();
   const auto deadline = start + cfg.timeouts.request;
   struct waker {
@@ -332,7 +332,7 @@ awaitable<void> serve_journaled(request& req, downstream& client, worker_state& 
   record.journal = "new";
   // Attached before the generation starts, so that it never runs without its first client.
   const auto reader = opened.entry->attach(0, now);
-  auto g = std::make_shared<generation>(std::move(req), record, opened.entry);
+  auto g = std::make_shared<journaled_generation>(std::move(req), record, opened.entry);
   spawn(co_await asio::this_coro::executor, run_generation(g, worker, kind), "journaled generation");
   co_await relay_entry(opened.entry, reader, 0, client, worker, record);
 }

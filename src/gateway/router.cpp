@@ -4,6 +4,7 @@
 
 #include "core/openai_error.hpp"
 #include "gateway/forwarder.hpp"
+#include "gateway/status.hpp"
 
 namespace nines::gateway {
 namespace {
@@ -37,6 +38,7 @@ awaitable<void> send_json(downstream& client, obs::request_record& record, http:
 
 awaitable<void> handle_request(request& req, downstream& client, worker_state& worker) {
   const auto start = steady::now();
+  worker.refresh();  // a reload since the last request: this one uses the new configuration
   obs::request_record record;
   record.id = request_id(req, worker);
   record.method = http::to_string(req.method());
@@ -48,14 +50,15 @@ awaitable<void> handle_request(request& req, downstream& client, worker_state& w
     std::string body = R"({"status":"ok"})";
     co_await send_json(client, record, http::status::ok, body);
   } else if (record.path == "/readyz" && req.method() == http::verb::get) {
-    const auto& health = worker.shared->health;
-    std::size_t usable = 0;
-    for (std::size_t i = 0; i < health.size(); ++i) {
-      usable += health.available(i, start) ? 1 : 0;
-    }
-    std::string body = fmt::format(R"({{"ready":{},"usable_upstreams":{},"upstreams":{}}})",
-                                   usable > 0, usable, health.size());
-    co_await send_json(client, record, usable > 0 ? http::status::ok : http::status::service_unavailable, body);
+    const auto usable = usable_upstreams(*worker.gen);
+    const bool ready = usable > 0;
+    std::string body = fmt::format(R"({{"ready":{},"usable_upstreams":{},"upstreams":{}}})", ready,
+                                   usable, worker.gen->live.size());
+    co_await send_json(client, record, ready ? http::status::ok : http::status::service_unavailable,
+                       body);
+  } else if (record.path == "/status" && req.method() == http::verb::get) {
+    std::string body = status_json(worker);
+    co_await send_json(client, record, http::status::ok, body);
   } else if (record.path == "/metrics" && req.method() == http::verb::get) {
     http::response<http::string_body> res{http::status::ok, client.version()};
     res.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");

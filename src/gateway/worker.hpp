@@ -1,17 +1,31 @@
 #pragma once
-// Everything one gateway worker thread owns, and what it shares read-only with the others.
+// Everything one gateway worker thread owns, and what it shares with the others.
 //
-// shared_state is built once at startup and never mutated afterwards except through its atomics
-// (upstream_health); workers read it without locks. worker_state belongs to one worker thread.
+// shared_state lives for the whole process: the metrics registry, the journal, the access-log
+// sink, and the current `generation`. A generation is one version of the configuration and what
+// was built from it (upstream targets, the live per-upstream atomics, the routing snapshot that
+// the health monitor publishes); a reload publishes a new one. A request takes the generation
+// current when it starts and keeps it to its end, so that a reload never pulls anything from under
+// an in-flight request or stream. Shared data are immutable or atomics: workers read them without
+// locks.
+//
+// worker_state belongs to one worker thread: its connection pools (rebuilt for a new generation,
+// keeping the pools of upstreams that did not change), its random generator, its retry budget and
+// tokens, its access-log buffer and metrics probe.
 
+#include <atomic>
 #include <memory>
+#include <optional>
+#include <string>
 #include <vector>
 
 #include "core/config.hpp"
+#include "core/hedge_policy.hpp"
 #include "core/random.hpp"
+#include "core/retry_budget.hpp"
 #include "core/stream_journal.hpp"
 #include "core/upstream_cooldown.hpp"
-#include "gateway/upstream_health.hpp"
+#include "gateway/upstream_live.hpp"
 #include "net/upstream_pool.hpp"
 #include "obs/access_log.hpp"
 #include "obs/gateway_probe.hpp"
@@ -19,28 +33,92 @@
 
 namespace nines::gateway {
 
-struct shared_state {
+using asio_executor = net::asio::any_io_executor;
+
+// What the health monitor decided about each upstream, for selection (index-aligned with the
+// generation's upstreams).
+struct upstream_route_state {
+  bool healthy = true;  // active probes say so (or probing is off)
+  core::breaker_state breaker = core::breaker_state::closed;
+  double score = 1.0;
+  bool panic = false;  // its tier has too few usable upstreams: health is ignored there
+};
+
+struct routing_snapshot {
+  std::vector<upstream_route_state> upstreams;
+  std::optional<int> active_priority;  // the tier in use
+};
+
+// What the monitor measured, for GET /status (and the dashboard).
+struct upstream_report {
+  core::link_report link;
+  bool probed = false;  // at least one probe has been made
+  std::string last_probe_error;
+  std::uint64_t probes = 0;
+  std::uint64_t ejections = 0;
+  double failure_rate = 0;
+  std::string ejection_reason;
+  double open_for_ms = 0;  // time left of an ejection
+};
+
+struct health_report {
+  std::vector<upstream_report> upstreams;
+  std::uint64_t tier_switches = 0;
+  std::vector<int> tiers;  // distinct priorities, best first
+};
+
+struct generation {
+  std::uint64_t version = 0;
   std::shared_ptr<const core::config> config;
   std::vector<net::upstream_target> targets;  // index-aligned with config->upstreams
-  upstream_health health;
+  std::vector<std::string> identities;         // what makes an upstream "the same" across reloads
+  upstream_live live;
+  std::atomic<std::shared_ptr<const routing_snapshot>> routing;
+  std::atomic<std::shared_ptr<const health_report>> report;
+
+  explicit generation(std::size_t upstreams) : live(upstreams) {}
+};
+
+struct shared_state {
+  std::atomic<std::shared_ptr<generation>> current;
   core::cooldown_policy cooldown{};
   std::shared_ptr<obs::access_log_sink> access_log;
-  std::unique_ptr<obs::registry> metrics;        // one shard per worker
+  std::unique_ptr<obs::registry> metrics;        // one shard per worker (and one for the monitor)
   std::unique_ptr<core::stream_journal> journal;  // journaled requests, every worker's
+  std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+  unsigned workers = 1;
+};
 
-  explicit shared_state(std::size_t upstreams) : health(upstreams) {}
+// A worker's pools and per-upstream bookkeeping for one generation.
+struct pool_set {
+  std::uint64_t version = 0;
+  std::vector<std::shared_ptr<net::upstream_pool>> pools;  // index-aligned with the upstreams
+  std::vector<std::shared_ptr<core::retry_tokens>> retry_tokens;
+  std::vector<std::shared_ptr<core::ttfb_window>> ttfb;    // for the hedge delay
 };
 
 struct worker_state {
   unsigned index;
+  asio_executor executor;              // the worker's io_context
   std::shared_ptr<shared_state> shared;
-  std::vector<net::upstream_pool> pools;  // index-aligned with config->upstreams
+  std::shared_ptr<generation> gen;     // the generation these pools belong to
+  std::shared_ptr<pool_set> pools;
   core::splitmix_rng random;
   obs::access_log_buffer access_log;
   obs::gateway_probe probe;
   std::uint64_t next_request_number = 0;
+  std::uint64_t active_requests = 0;   // for the retry budget
+  std::uint64_t active_retries = 0;
 
-  worker_state(unsigned worker_index, std::shared_ptr<shared_state> state, std::uint64_t seed);
+  worker_state(unsigned worker_index, asio_executor worker_executor,
+               std::shared_ptr<shared_state> state, std::uint64_t seed);
+
+  // Follows the current generation: rebuilds the pools when it changed, keeping those of
+  // upstreams that are the same. Call at the start of a request.
+  void refresh();
 };
+
+// The identity of an upstream across reloads: its name and everything its connections depend on.
+std::string upstream_identity(const core::upstream_config& u);
 
 }  // namespace nines::gateway

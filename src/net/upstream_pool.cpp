@@ -1,12 +1,39 @@
 #include "net/upstream_pool.hpp"
 
+#include <algorithm>
 #include <boost/asio/ssl/error.hpp>
 #include <boost/asio/ssl/host_name_verification.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include "net/spawn.hpp"
+
 namespace nines::net {
+
+using steady = std::chrono::steady_clock;
+
+void pool_capacity::release() {
+  if (open > 0) {
+    --open;
+  }
+  if (!waiting.empty()) {
+    waiting.front()->notify();
+    waiting.pop_front();
+  }
+}
+
+upstream_connection::upstream_connection(plain_stream stream, std::shared_ptr<pool_capacity> capacity)
+    : stream_(std::move(stream)), capacity_(std::move(capacity)) {
+  ++capacity_->open;
+}
+
+upstream_connection::upstream_connection(tls_stream stream, std::shared_ptr<pool_capacity> capacity)
+    : stream_(std::move(stream)), capacity_(std::move(capacity)) {
+  ++capacity_->open;
+}
+
+upstream_connection::~upstream_connection() { capacity_->release(); }
 
 void upstream_connection::close() {
   error_code ignored;
@@ -14,12 +41,27 @@ void upstream_connection::close() {
   tcp().socket().close(ignored);
 }
 
-std::unique_ptr<upstream_connection> upstream_pool::take_idle(
-    std::chrono::steady_clock::time_point now) {
+upstream_pool::upstream_pool(asio::any_io_executor executor, upstream_target target,
+                             pool_settings settings)
+    : executor_(std::move(executor)), target_(std::move(target)), settings_(settings) {}
+
+upstream_pool::~upstream_pool() {
+  for (auto& c : idle_) {
+    c->close();
+  }
+}
+
+bool upstream_pool::fresh(const upstream_connection& c, steady::time_point now) const {
+  return now - c.idle_since() < settings_.idle_timeout &&
+         now - c.opened() < settings_.max_lifetime &&
+         const_cast<upstream_connection&>(c).tcp().socket().is_open();
+}
+
+std::unique_ptr<upstream_connection> upstream_pool::take_idle(steady::time_point now) {
   while (!idle_.empty()) {
     auto connection = std::move(idle_.back());
     idle_.pop_back();
-    if (now - connection->idle_since() < idle_timeout_ && connection->tcp().socket().is_open()) {
+    if (fresh(*connection, now)) {
       return connection;
     }
     connection->close();
@@ -27,16 +69,83 @@ std::unique_ptr<upstream_connection> upstream_pool::take_idle(
   return nullptr;
 }
 
+awaitable<connect_outcome> upstream_pool::acquire(std::chrono::milliseconds timeout) {
+  const auto deadline = steady::now() + timeout;
+  bool counted = false;
+  for (;;) {
+    if (auto c = take_idle(steady::now())) {
+      connect_outcome out;
+      out.connection = std::move(c);
+      co_return out;
+    }
+    if (!counted) {
+      ++misses_;  // this request had to open (or wait for) a connection: pre-warm more
+      counted = true;
+    }
+    if (settings_.max_connections == 0 || capacity_->open < settings_.max_connections) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - steady::now());
+      co_return co_await connect(std::max(left, std::chrono::milliseconds(1)));
+    }
+    connect_outcome out;
+    if (capacity_->waiting.size() >= settings_.max_pending) {
+      out.overflow = true;
+      out.failure = core::attempt_failure::connect_error;
+      co_return out;
+    }
+    wakeup w(executor_);
+    capacity_->waiting.push_back(&w);
+    const bool woken = co_await w.wait(deadline);
+    std::erase(capacity_->waiting, &w);
+    if (!woken) {
+      out.failure = core::attempt_failure::connect_timeout;
+      out.error = beast::error::timeout;
+      co_return out;
+    }
+  }
+}
+
 void upstream_pool::give_back(std::unique_ptr<upstream_connection> connection,
-                              std::chrono::steady_clock::time_point now) {
-  if (idle_.size() >= max_idle_) {
+                              steady::time_point now) {
+  connection->set_idle_since(now);
+  if (idle_.size() >= settings_.max_idle || now - connection->opened() >= settings_.max_lifetime) {
     connection->close();
-    return;
+    return;  // its destructor frees its place and wakes a waiter
   }
   connection->mark_reused();
-  connection->set_idle_since(now);
   connection->tcp().expires_never();
   idle_.push_back(std::move(connection));
+  if (!capacity_->waiting.empty()) {
+    capacity_->waiting.front()->notify();
+    capacity_->waiting.pop_front();
+  }
+}
+
+void upstream_pool::maintain(steady::time_point now) {
+  std::erase_if(idle_, [&](std::unique_ptr<upstream_connection>& c) {
+    if (fresh(*c, now)) {
+      return false;
+    }
+    c->close();
+    return true;
+  });
+  // Pre-warm: the idle floor, plus as many as requests had to open for themselves lately.
+  const std::size_t target = std::min(settings_.max_idle, settings_.min_idle + misses_);
+  misses_ = 0;
+  std::size_t have = idle_.size() + warming_;
+  while (have < target && (settings_.max_connections == 0 ||
+                           capacity_->open + warming_ < settings_.max_connections)) {
+    ++warming_;
+    ++have;
+    spawn(executor_, prewarm(shared_from_this()), "pool pre-warm");
+  }
+}
+
+awaitable<void> upstream_pool::prewarm(std::shared_ptr<upstream_pool> self) {
+  auto outcome = co_await connect(settings_.connect_timeout);
+  --warming_;
+  if (outcome.connection) {
+    give_back(std::move(outcome.connection), steady::now());
+  }
 }
 
 namespace {
@@ -85,7 +194,7 @@ awaitable<connect_outcome> upstream_pool::connect(std::chrono::milliseconds time
   stream.socket().set_option(tcp::no_delay(true), ec);
   if (!target_.tls) {
     stream.expires_never();
-    out.connection = std::make_unique<upstream_connection>(std::move(stream));
+    out.connection = std::make_unique<upstream_connection>(std::move(stream), capacity_);
     co_return out;
   }
   upstream_connection::tls_stream tls(std::move(stream), *target_.tls_context);
@@ -104,7 +213,7 @@ awaitable<connect_outcome> upstream_pool::connect(std::chrono::milliseconds time
     co_return out;
   }
   beast::get_lowest_layer(tls).expires_never();
-  out.connection = std::make_unique<upstream_connection>(std::move(tls));
+  out.connection = std::make_unique<upstream_connection>(std::move(tls), capacity_);
   co_return out;
 }
 

@@ -1,32 +1,52 @@
 #pragma once
-// Keep-alive connections from one worker to one upstream. A worker owns one pool per upstream and
-// uses it from its own thread only; pools are never shared between workers.
+// Keep-alive connections from one worker to one upstream: an elastic pool. A worker owns one pool
+// per upstream (always through a shared_ptr) and uses it from its own thread only; pools are never
+// shared between workers.
 //
-// take_idle() hands out the most recently used idle connection that is still fresh (LIFO keeps a
-// few connections hot); connect() opens a new one (TCP, then TLS with chain and host name checks
-// when the upstream is https) within the connect timeout. give_back() keeps a connection for
-// reuse while there is room, else closes it. A pooled connection may have been closed by the server
-// meanwhile: the caller retries such a failure once on a fresh connection.
+// acquire() hands out the most recently used idle connection that is still fresh (LIFO keeps a few
+// connections hot), or opens a new one (TCP, then TLS with chain and host name checks when the
+// upstream is https) within the timeout. With `max_connections` open, a request waits for one to
+// come back, at most `max_pending` of them at once (more is an overflow, answered at once), each
+// at most its timeout. give_back() keeps a connection for reuse while there is room and it is
+// younger than `max_lifetime`, else closes it. maintain(), called by the worker's housekeeping,
+// closes idle connections past `idle_timeout` or their lifetime and pre-warms: it opens
+// connections in the background so that `min_idle` are idle, and as many more as requests
+// recently had to open for themselves (up to max_idle and max_connections). A pooled connection
+// may have been closed by the server meanwhile: the caller retries such a failure once on a fresh
+// connection.
 
 #include <boost/asio/ssl/context.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
 #include <chrono>
+#include <deque>
 #include <memory>
 #include <variant>
 #include <vector>
 
 #include "core/retry_policy.hpp"
 #include "net/asio.hpp"
+#include "net/wakeup.hpp"
 
 namespace nines::net {
+
+// Open connections of one pool, shared with its connections so that a connection closed anywhere
+// frees its place (and wakes a request waiting for one).
+struct pool_capacity {
+  unsigned open = 0;
+  std::deque<wakeup*> waiting;
+  void release();
+};
 
 class upstream_connection {
  public:
   using plain_stream = beast::tcp_stream;
   using tls_stream = beast::ssl_stream<beast::tcp_stream>;
 
-  explicit upstream_connection(plain_stream stream) : stream_(std::move(stream)) {}
-  explicit upstream_connection(tls_stream stream) : stream_(std::move(stream)) {}
+  upstream_connection(plain_stream stream, std::shared_ptr<pool_capacity> capacity);
+  upstream_connection(tls_stream stream, std::shared_ptr<pool_capacity> capacity);
+  ~upstream_connection();
+  upstream_connection(const upstream_connection&) = delete;
+  upstream_connection& operator=(const upstream_connection&) = delete;
 
   beast::tcp_stream& tcp() {
     return std::visit([](auto& s) -> beast::tcp_stream& { return beast::get_lowest_layer(s); },
@@ -44,14 +64,17 @@ class upstream_connection {
   void mark_reused() { reused_ = true; }
   std::chrono::steady_clock::time_point idle_since() const { return idle_since_; }
   void set_idle_since(std::chrono::steady_clock::time_point t) { idle_since_ = t; }
+  std::chrono::steady_clock::time_point opened() const { return opened_; }
 
   void close();
 
  private:
   std::variant<plain_stream, tls_stream> stream_;
+  std::shared_ptr<pool_capacity> capacity_;
   beast::flat_buffer buffer_;
   bool reused_ = false;
   std::chrono::steady_clock::time_point idle_since_{};
+  std::chrono::steady_clock::time_point opened_ = std::chrono::steady_clock::now();
 };
 
 struct upstream_target {
@@ -61,30 +84,64 @@ struct upstream_target {
   std::shared_ptr<asio::ssl::context> tls_context;  // set when tls
 };
 
+struct pool_settings {
+  std::size_t max_idle = 64;
+  std::size_t min_idle = 0;
+  std::chrono::milliseconds idle_timeout{60000};
+  std::chrono::milliseconds max_lifetime{600000};
+  unsigned max_connections = 0;  // 0: unlimited
+  unsigned max_pending = 64;
+  std::chrono::milliseconds connect_timeout{5000};  // for pre-warming
+};
+
 struct connect_outcome {
   std::unique_ptr<upstream_connection> connection;
   core::attempt_failure failure = core::attempt_failure::none;
   error_code error;
+  bool overflow = false;  // max_connections open and max_pending already waiting
 };
 
-class upstream_pool {
+class upstream_pool : public std::enable_shared_from_this<upstream_pool> {
  public:
-  upstream_pool(upstream_target target, std::size_t max_idle, std::chrono::milliseconds idle_timeout)
-      : target_(std::move(target)), max_idle_(max_idle), idle_timeout_(idle_timeout) {}
+  upstream_pool(asio::any_io_executor executor, upstream_target target, pool_settings settings);
+  ~upstream_pool();
 
-  std::unique_ptr<upstream_connection> take_idle(std::chrono::steady_clock::time_point now);
-  awaitable<connect_outcome> connect(std::chrono::milliseconds timeout);
+  // An idle connection, or a new one, within `timeout` (see above).
+  awaitable<connect_outcome> acquire(std::chrono::milliseconds timeout);
   void give_back(std::unique_ptr<upstream_connection> connection,
                  std::chrono::steady_clock::time_point now);
+  void maintain(std::chrono::steady_clock::time_point now);
+
+  // How open and idle counts changed since the last call (for gauges shared by all workers).
+  std::pair<int, int> take_count_changes() {
+    const int open = static_cast<int>(capacity_->open) - published_open_;
+    const int idle = static_cast<int>(idle_.size()) - published_idle_;
+    published_open_ += open;
+    published_idle_ += idle;
+    return {open, idle};
+  }
 
   std::size_t idle_count() const { return idle_.size(); }
+  unsigned open_count() const { return capacity_->open; }
+  std::size_t waiting_count() const { return capacity_->waiting.size(); }
   const upstream_target& target() const { return target_; }
+  const pool_settings& settings() const { return settings_; }
 
  private:
+  std::unique_ptr<upstream_connection> take_idle(std::chrono::steady_clock::time_point now);
+  awaitable<connect_outcome> connect(std::chrono::milliseconds timeout);
+  awaitable<void> prewarm(std::shared_ptr<upstream_pool> self);
+  bool fresh(const upstream_connection& c, std::chrono::steady_clock::time_point now) const;
+
+  asio::any_io_executor executor_;
   upstream_target target_;
-  std::size_t max_idle_;
-  std::chrono::milliseconds idle_timeout_;
+  pool_settings settings_;
   std::vector<std::unique_ptr<upstream_connection>> idle_;
+  std::shared_ptr<pool_capacity> capacity_ = std::make_shared<pool_capacity>();
+  unsigned misses_ = 0;      // acquires that found no idle connection since the last maintain()
+  unsigned warming_ = 0;     // pre-warm connects under way
+  int published_open_ = 0;
+  int published_idle_ = 0;
 };
 
 // Builds the TLS client context for an upstream: TLS 1.2+, peer verification against the system

@@ -34,6 +34,9 @@ std::string format_access_line(const request_record& r) {
   fmt::format_to(std::back_inserter(line),
                  ",\"status\":{},\"stream\":{},\"attempts\":{},\"resumes\":{}", r.status,
                  r.stream, r.attempts, r.resumes);
+  if (r.hedges > 0) {
+    fmt::format_to(std::back_inserter(line), ",\"hedges\":{}", r.hedges);
+  }
   line.append(",\"upstreams\":[");
   for (std::size_t i = 0; i < r.upstreams.size(); ++i) {
     if (i > 0) {

@@ -20,6 +20,7 @@ struct request_record {
   unsigned status = 0;
   std::vector<std::string> upstreams;  // tried, in order
   unsigned attempts = 0;
+  unsigned hedges = 0;                  // attempts sent as hedges
   unsigned resumes = 0;                 // continuations of a broken stream
   std::string resume_log;               // JSON objects, comma-separated: cause, from, to, gap
   bool stream = false;

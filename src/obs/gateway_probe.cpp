@@ -89,6 +89,46 @@ void gateway_probe::stream_resumed(core::stream_break cause, const std::string& 
       .observe(worker_, gap_seconds);
 }
 
+void gateway_probe::attempt_finished(const std::string& upstream, std::string_view outcome) {
+  cached_counter(fmt::format("att|{}|{}", upstream, outcome), "nines_upstream_attempts_total",
+                 "Attempts sent to each upstream, by how they ended (ok, broken mid-stream, "
+                 "connect_refused, retryable_status, rate_limited, ...).",
+                 {{"upstream", upstream}, {"outcome", std::string(outcome)}})
+      .add(worker_);
+}
+
+void gateway_probe::retry(bool failover) {
+  cached_counter("retries", "nines_retries_total",
+                 "Attempts after a failed one, before the first byte reached the client.", {})
+      .add(worker_);
+  if (failover) {
+    cached_counter("failovers", "nines_failovers_total",
+                   "Retries that went to another upstream than the failed attempt.", {})
+        .add(worker_);
+  }
+}
+
+void gateway_probe::retry_budget_exhausted() {
+  cached_counter("budget", "nines_retry_budget_exhausted_total",
+                 "Retries not sent because the retry budget was spent (the request failed fast).",
+                 {})
+      .add(worker_);
+}
+
+void gateway_probe::hedge(std::string_view what) {
+  cached_counter(fmt::format("hedge|{}", what), "nines_hedges_total",
+                 "Hedged attempts: sent, and whether the hedge won or lost the race.",
+                 {{"result", std::string(what)}})
+      .add(worker_);
+}
+
+void gateway_probe::overflow(std::string_view limit) {
+  cached_counter(fmt::format("overflow|{}", limit), "nines_overflow_total",
+                 "Requests refused with 503 because every upstream was at a limit.",
+                 {{"limit", std::string(limit)}})
+      .add(worker_);
+}
+
 void gateway_probe::journal_replay(std::string_view kind) {
   cached_counter(fmt::format("replay|{}", kind), "nines_journal_replays_total",
                  "Clients served from the journal: reconnects with Last-Event-ID and repeats of "

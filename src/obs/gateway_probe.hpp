@@ -28,6 +28,13 @@ class gateway_probe {
   void first_token(std::string_view route, double seconds);
   void stream_resumed(core::stream_break cause, const std::string& from, const std::string& to,
                       std::size_t carried_tokens, double gap_seconds);
+  // An attempt on `upstream` ended: ok, broken (mid-stream), connect_refused, retryable_status...
+  void attempt_finished(const std::string& upstream, std::string_view outcome);
+  // A retry is about to be sent; `failover` when it goes to another upstream.
+  void retry(bool failover);
+  void retry_budget_exhausted();
+  void hedge(std::string_view what);  // "sent", "won" (the hedge answered first), "lost"
+  void overflow(std::string_view limit);  // every upstream at its limit
   void journal_replay(std::string_view kind);  // "last_event_id" or "idempotency"
   void journal_refused(std::string_view reason);  // "unknown_id", "idempotency_conflict", "lost"
   void escaped_exception();

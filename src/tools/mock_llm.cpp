@@ -29,7 +29,7 @@ struct mock_state {
   std::mutex mutex;
   mock_faults faults;  // guarded by mutex
   std::atomic<std::uint64_t> requests{0}, streams{0}, errors_503{0}, errors_429{0},
-      continuations{0}, completed{0}, broken{0}, aborted{0};
+      continuations{0}, completed{0}, broken{0}, aborted{0}, health_checks{0};
 
   mock_faults current_faults() {
     std::lock_guard lock(mutex);
@@ -61,6 +61,7 @@ std::string stats_json(mock_state& s) {
   o["completed"] = s.completed.load();
   o["broken"] = s.broken.load();
   o["aborted"] = s.aborted.load();  // streams whose client went away before their end
+  o["health_checks"] = s.health_checks.load();
   return json::serialize(o);
 }
 
@@ -484,10 +485,12 @@ awaitable<void> exchange::generate(bool chat) {
 }
 
 awaitable<void> exchange::run() {
-  state_.requests++;
   const std::string_view target = req_.target();
   const std::string_view path = target.substr(0, target.find('?'));
-  if (req_.method() == http::verb::get && (path == "/health" || path == "/healthz")) {
+  // Health probes are counted apart: "requests" is what clients sent.
+  const bool probe = req_.method() == http::verb::get && (path == "/health" || path == "/healthz");
+  (probe ? state_.health_checks : state_.requests)++;
+  if (probe) {
     {
       std::string reply = R"({"status":"ok"})";
       co_await send(http::status::ok, reply);

@@ -51,7 +51,9 @@ class gateway_resume : public ::testing::Test {
     breaking_ = start_mock();
     healthy_ = start_mock();
     // The breaking upstream is always tried first; the healthy one continues.
-    gw_ = start_gateway("[timeouts]\nstream_idle_ms = 200\n"
+    // Outlier detection off: the breaking upstream must keep being chosen first, break after
+    // break, so that every break position is continued.
+    gw_ = start_gateway("[timeouts]\nstream_idle_ms = 200\n[outlier]\nenabled = false\n"
                         "[[upstreams]]\nname = \"breaks\"\nurl = \"" + breaking_.url() +
                         "\"\npriority = 0\n"
                         "[[upstreams]]\nname = \"continues\"\nurl = \"" + healthy_.url() +

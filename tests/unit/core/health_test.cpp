@@ -239,7 +239,9 @@ TEST(tier_selector, a_failing_backup_sends_traffic_to_the_best_healthy_tier_even
 }
 
 TEST(retry_budget, a_share_of_active_requests_with_a_floor) {
-  const retry_budget_settings s;  // 20%, at least 3
+  retry_budget_settings s;
+  s.budget_percent = 0.2;
+  s.min_retry_concurrency = 3;
   EXPECT_TRUE(retry_allowed(s, 0, 0));
   EXPECT_TRUE(retry_allowed(s, 1, 2));
   EXPECT_FALSE(retry_allowed(s, 1, 3));

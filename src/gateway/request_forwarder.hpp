@@ -1,0 +1,180 @@
+#pragma once
+// The attempt loop's state and steps (internal to src/gateway; the entry points are in
+// forwarder.hpp). One request_forwarder serves one client request from start to end:
+//
+//   forwarder.cpp        the loop: pick an upstream, decide retries (policy, budget, tokens),
+//                        hedge, resume a broken stream, or answer that nothing could be done;
+//   upstream_attempt.cpp one attempt: connect, send, read the head, a retryable status or a
+//                        whole answer;
+//   stream_relay.cpp     a streamed answer, event by event, to the client.
+//
+// Each response goes through an explicit state machine (`phase`): awaiting_first_byte → relaying
+// → finished or failed. Attempts that race (a hedge) each work on their own copy of what the
+// client has been sent (`stream_state`) and must claim the client before they write to it; the
+// first to claim wins and the others are cancelled.
+
+#include <array>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/retry_policy.hpp"
+#include "core/sse_parser.hpp"
+#include "core/stream_continuation.hpp"
+#include "core/upstream_selector.hpp"
+#include "gateway/forwarder.hpp"
+
+namespace nines::gateway {
+
+using upstream_request = net::http::request<net::http::span_body<const char>>;
+using upstream_parser = net::http::response_parser<net::http::buffer_body>;
+using steady = std::chrono::steady_clock;
+
+enum class phase {
+  awaiting_first_byte,  // this upstream has sent the client nothing: a failure tries another
+  relaying,             // this upstream's events reach the client; a break means resume
+  finished,             // complete response delivered
+  failed,               // ended: the client went away or got an explicit error
+};
+
+// A retryable upstream answer kept to give the client when every attempt fails.
+struct kept_response {
+  unsigned status = 0;
+  net::http::fields headers;
+  std::string body;
+};
+
+struct attempt_result {
+  phase end = phase::awaiting_first_byte;  // finished/failed: the client got its answer
+  core::attempt_failure failure = core::attempt_failure::none;
+  core::stream_break cause = core::stream_break::reset;  // how a relayed stream broke
+  unsigned status = 0;                                   // the upstream's, when it answered
+  std::string detail;
+  std::optional<std::chrono::milliseconds> retry_after;
+  std::optional<kept_response> response;
+  bool overflow = false;  // no connection: the upstream's pool limits were reached
+  bool lost_race = false;  // a hedge that another attempt beat
+};
+
+// What the client has been sent of a stream, and what is held back for it.
+struct stream_state {
+  core::stream_progress progress;
+  // Tool-call chunks held back until the call is complete (the choice's finish_reason), so that a
+  // client never holds half a tool call: a break meanwhile discards them, and the continuation
+  // generates the call again, whole.
+  std::vector<std::string> held;
+  std::size_t held_bytes = 0;
+  std::uint64_t events_sent = 0;  // ids are "<stream key>:<n>"
+};
+
+// Attempts racing for the client (a hedge): the first to claim it wins; claiming closes the
+// others' connections so that their servers stop generating.
+struct attempt_race {
+  std::optional<unsigned> winner;
+  std::array<net::upstream_connection*, 2> connections{};
+  std::array<bool, 2> cancelled{};
+  bool claim(unsigned id);
+};
+
+// One attempt's own view.
+struct attempt_context {
+  unsigned id = 0;
+  attempt_race* race = nullptr;  // set when hedged
+  stream_state st;               // starts as a copy of what the client has been sent
+  bool delivered = false;        // it wrote to the client: its `st` becomes the request's
+  steady::time_point started = steady::now();
+  std::optional<steady::duration> time_to_first_byte;  // to its first delivery (hedge delays)
+  // True when this attempt may write to the client (no race, or it won); notes when it started.
+  bool claim() {
+    if (race != nullptr && !race->claim(id)) {
+      return false;
+    }
+    if (!time_to_first_byte) {
+      time_to_first_byte = steady::now() - started;
+    }
+    return true;
+  }
+  bool cancelled() const { return race != nullptr && race->cancelled[id]; }
+  void track(net::upstream_connection* c) {
+    if (race != nullptr) {
+      race->connections[id] = c;
+    }
+  }
+};
+
+class request_forwarder {
+ public:
+  request_forwarder(net::request& req, net::response_sink& client, worker_state& worker,
+                    obs::request_record& record, std::string stream_key, request_kind kind);
+
+  net::awaitable<void> run();
+
+ private:
+  // forwarder.cpp
+  std::vector<core::upstream_candidate> candidates(const routing_snapshot& routing) const;
+  std::optional<std::size_t> choose(std::vector<core::upstream_candidate>& candidates,
+                                    std::uint64_t tried, bool retry,
+                                    const routing_snapshot& routing, bool& trial);
+  net::awaitable<attempt_result> run_attempt(std::size_t upstream, bool retry, bool trial,
+                                             attempt_race* race, unsigned id);
+  struct hedge_slots;
+  net::awaitable<attempt_result> hedged_attempt(std::size_t first, bool trial,
+                                                std::chrono::milliseconds delay,
+                                                std::uint64_t& tried,
+                                                const routing_snapshot& routing);
+  net::awaitable<void> hedge_child(std::size_t upstream, bool retry, bool trial,
+                                   attempt_race* race, unsigned id,
+                                   std::shared_ptr<hedge_slots> slots);
+  void report_outcome(std::size_t upstream, const attempt_result& r);
+  net::awaitable<void> answer_all_failed(const std::optional<kept_response>& kept,
+                                         const attempt_result& last, const std::string& why);
+  enum class stop_reason { none, overflow, budget };
+  stop_reason stopped_by_ = stop_reason::none;
+  net::awaitable<void> end_incomplete(const std::string& why);
+  net::awaitable<bool> begin_resume(std::size_t broken_upstream, core::stream_break cause,
+                                    const std::string& why);
+  std::optional<std::chrono::milliseconds> hedge_delay_for(std::size_t upstream) const;
+
+  // upstream_attempt.cpp
+  net::awaitable<attempt_result> attempt(std::size_t upstream, attempt_context& ctx);
+  upstream_request make_upstream_request(std::size_t upstream) const;
+  net::awaitable<net::error_code> read_some(net::upstream_connection& conn,
+                                            upstream_parser& parser, char* buf, std::size_t size,
+                                            std::size_t& got);
+
+  // stream_relay.cpp
+  net::awaitable<attempt_result> relay_stream(net::upstream_connection& conn,
+                                              upstream_parser& parser, std::size_t upstream,
+                                              bool& reusable, attempt_context& ctx);
+  void append_event(std::string& out, core::sse_event& event, stream_state& st) const;
+  void append_data_event(std::string& out, std::string data, stream_state& st) const;
+  void release_held(std::string& out, stream_state& st) const;
+
+  void note_first_byte();
+
+  net::request& req_;
+  net::response_sink& client_;
+  worker_state& worker_;
+  std::shared_ptr<generation> gen_;   // kept for the request's life: a reload takes nothing away
+  std::shared_ptr<pool_set> pools_;
+  const core::config& cfg_;
+  obs::request_record& record_;
+  steady::time_point start_;
+  steady::time_point deadline_;
+  std::string_view body_;  // what attempts send: the client's body, or a continuation
+  // Every event to the client carries "id: <stream_key_>:<n>", n counting from 1, so that a client
+  // can come back with Last-Event-ID (journaled requests).
+  std::string stream_key_;
+  request_kind kind_;
+  std::string continuation_body_;
+  bool client_committed_ = false;  // the client has our response header
+  bool continuing_ = false;        // attempts continue a broken stream
+  unsigned attempts_at_resume_ = 0;  // attempts made before the latest resume
+  stream_state committed_;           // what the client has been sent
+  steady::time_point last_client_write_{};  // for the gap a client sees at a resume
+  bool gap_pending_ = false;                 // a resume waits for its first event to the client
+  core::stream_break pending_cause_ = core::stream_break::reset;  // of that resume
+  std::string pending_from_;                                      // the upstream it left
+};
+
+}  // namespace nines::gateway

@@ -1,0 +1,246 @@
+// A streamed answer on its way to the client: events are parsed as they arrive (WHATWG SSE rules,
+// bounded), checked (JSON or [DONE] on OpenAI routes; an error object is a break), given our own
+// ids, and written to the client one read at a time, each write awaited before the next read
+// (backpressure). Tool-call parts are held back until the call is complete. A break is reported to
+// the attempt loop, which resumes the stream elsewhere or ends it explicitly.
+
+#include <fmt/format.h>
+
+#include "core/json_text.hpp"
+#include "core/sse_parser.hpp"
+#include "core/stream_journal.hpp"
+#include "gateway/http_headers.hpp"
+#include "gateway/request_forwarder.hpp"
+
+namespace nines::gateway {
+
+using namespace net;
+using core::attempt_failure;
+using std::chrono::milliseconds;
+
+namespace {
+
+constexpr std::size_t read_chunk_bytes = 16 * 1024;
+
+template <class Rep, class Period>
+milliseconds clamp_ms(std::chrono::duration<Rep, Period> d) {
+  return std::max(milliseconds(1), std::chrono::duration_cast<milliseconds>(d));
+}
+
+double ms_between(steady::time_point from, steady::time_point to) {
+  return std::chrono::duration<double, std::milli>(to - from).count();
+}
+
+}  // namespace
+
+void request_forwarder::append_event(std::string& out, core::sse_event& event,
+                                     stream_state& st) const {
+  event.id = core::format_event_id(stream_key_, ++st.events_sent);
+  core::append_sse_event(out, event);
+}
+
+void request_forwarder::append_data_event(std::string& out, std::string data,
+                                          stream_state& st) const {
+  core::sse_event e;
+  e.data = std::move(data);
+  append_event(out, e, st);
+}
+
+void request_forwarder::release_held(std::string& out, stream_state& st) const {
+  for (auto& data : st.held) {
+    append_data_event(out, std::move(data), st);
+  }
+  if (!st.held.empty()) {
+    st.progress.unsupported = true;  // the client has tool-call parts now
+  }
+  st.held.clear();
+  st.held_bytes = 0;
+}
+
+awaitable<attempt_result> request_forwarder::relay_stream(upstream_connection& conn,
+                                                          upstream_parser& parser,
+                                                          std::size_t upstream, bool& reusable,
+                                                          attempt_context& ctx) {
+  attempt_result result;
+  auto& st = ctx.st;
+  core::sse_parser sse(cfg_.limits.max_event_bytes);
+  std::vector<core::sse_event> events;
+  std::string out;
+  char buf[read_chunk_bytes];
+  phase state = phase::awaiting_first_byte;
+  bool saw_done = false;
+  attempt_failure broke = attempt_failure::none;
+  core::stream_break cause = core::stream_break::reset;
+  std::string why;
+  const auto request_end = start_ + cfg_.timeouts.request;
+  const bool inspect = kind_.openai_json;
+
+  while (state == phase::awaiting_first_byte || state == phase::relaying) {
+    const auto now = steady::now();
+    const auto limit = state == phase::awaiting_first_byte
+                           ? std::min<steady::duration>(cfg_.timeouts.first_byte, deadline_ - now)
+                           : std::min<steady::duration>(cfg_.timeouts.stream_idle, request_end - now);
+    conn.tcp().expires_after(clamp_ms(limit));
+    std::size_t got = 0;
+    error_code ec;
+    if (!parser.is_done()) {
+      ec = co_await read_some(conn, parser, buf, sizeof buf, got);
+    }
+    if (ctx.cancelled()) {
+      result.lost_race = true;
+      co_return result;
+    }
+    if (got > 0 && sse.feed(std::string_view(buf, got), events) != core::sse_error::none) {
+      broke = attempt_failure::bad_response;
+      cause = core::stream_break::too_large;
+      why = "an event exceeded the limit of " + std::to_string(cfg_.limits.max_event_bytes) +
+            " bytes";
+    }
+    for (auto& event : events) {
+      if (saw_done || broke != attempt_failure::none) {
+        break;
+      }
+      if (event.data == "[DONE]") {
+        saw_done = true;
+        release_held(out, st);
+        append_event(out, event, st);
+        continue;
+      }
+      if (inspect) {
+        const auto chunk = core::read_stream_chunk(event.data);
+        if (!chunk.valid) {
+          broke = attempt_failure::bad_response;
+          cause = core::stream_break::malformed;
+          why = "malformed event from upstream";
+          break;
+        }
+        if (chunk.is_error) {
+          broke = attempt_failure::bad_response;
+          cause = core::stream_break::error_event;
+          why = "upstream sent an error event: " + event.data.substr(0, 512);
+          break;
+        }
+        if (continuing_) {
+          auto rewritten = core::rewrite_continuation_chunk(event.data, st.progress);
+          if (!rewritten) {
+            continue;  // the continuation's own role chunk: the client had one already
+          }
+          event.data = std::move(*rewritten);
+        }
+        if (chunk.tool_calls && !chunk.finish_reason) {
+          st.held_bytes += event.data.size();
+          if (st.held_bytes <= cfg_.limits.max_event_bytes) {
+            st.held.push_back(std::move(event.data));
+            continue;
+          }
+          // Too large to hold back: pass it on; from here a break cannot be continued.
+        }
+        release_held(out, st);
+        st.progress.record(chunk);
+      }
+      append_event(out, event, st);  // our id: the upstream's means nothing to our client
+    }
+    events.clear();
+    if (!out.empty()) {
+      if (state == phase::awaiting_first_byte && !ctx.claim()) {
+        result.lost_race = true;  // a hedge: the other attempt has the client
+        co_return result;
+      }
+      ctx.delivered = true;
+      if (!client_committed_) {
+        http::response<http::empty_body> header{parser.get().result(), 11};
+        copy_response_headers(parser.get().base(), header.base());
+        header.set(http::field::cache_control, "no-cache");
+        header.set("x-request-id", record_.id);
+        record_.status = parser.get().result_int();
+        note_first_byte();
+        client_committed_ = true;
+        if (co_await client_.begin_stream(std::move(header))) {
+          state = phase::failed;
+          break;
+        }
+      }
+      state = phase::relaying;
+      if (gap_pending_) {
+        // The first event of a continuation: the client waited this long across the resume.
+        gap_pending_ = false;
+        const double gap_ms = ms_between(last_client_write_, steady::now());
+        record_.resume_log += fmt::format(",\"to\":\"{}\",\"gap_ms\":{:.3f}}}",
+                                          cfg_.upstreams[upstream].name, gap_ms);
+        worker_.probe.stream_resumed(pending_cause_, pending_from_, cfg_.upstreams[upstream].name,
+                                     st.progress.carried_tokens, gap_ms / 1000.0);
+      }
+      last_client_write_ = steady::now();
+      if (saw_done && parser.is_done()) {
+        // The usual end: the last events, [DONE] and the upstream's last chunk came together.
+        state = co_await client_.finish_stream(out) ? phase::failed : phase::finished;
+        break;
+      }
+      if (co_await client_.write_chunk(out)) {
+        state = phase::failed;
+        break;
+      }
+      out.clear();
+    }
+    if (saw_done) {
+      state = phase::finished;
+      break;
+    }
+    if (broke == attempt_failure::none) {
+      if (ec == beast::error::timeout) {
+        broke = state == phase::awaiting_first_byte ? attempt_failure::first_byte_timeout
+                                                    : attempt_failure::reset;
+        cause = core::stream_break::stall;
+        why = state == phase::awaiting_first_byte
+                  ? "no event in time"
+                  : fmt::format("stalled: no data for {} ms", cfg_.timeouts.stream_idle.count());
+      } else if (ec) {
+        broke = attempt_failure::reset;
+        cause = core::stream_break::reset;
+        why = "connection broke: " + ec.message();
+      } else if (parser.is_done()) {
+        broke = attempt_failure::reset;
+        cause = core::stream_break::closed;
+        why = "stream ended without [DONE]";
+      }
+    }
+    if (broke != attempt_failure::none) {
+      break;
+    }
+  }
+
+  if (client_.failed()) {
+    // The client went away: stop the upstream generation by closing its connection.
+    reusable = false;
+    record_.outcome = "client_closed";
+    result.end = phase::failed;
+    co_return result;
+  }
+  if (state == phase::finished) {
+    result.end = phase::finished;
+    if (client_.finished()) {
+      co_return result;
+    }
+    // Read the end of the upstream body (normally already there) so the connection can be reused.
+    conn.tcp().expires_after(milliseconds(1000));
+    while (!parser.is_done()) {
+      std::size_t got = 0;
+      if (co_await read_some(conn, parser, buf, sizeof buf, got)) {
+        reusable = false;
+        break;
+      }
+    }
+    co_await client_.end_stream();
+    co_return result;
+  }
+  // Broken. Before this upstream sent anything, it is a failed attempt like any other; after,
+  // the caller resumes the stream elsewhere or ends it explicitly.
+  reusable = false;
+  result.end = state;
+  result.failure = broke;
+  result.cause = cause;
+  result.detail = fmt::format("{}: {}", cfg_.upstreams[upstream].name, why);
+  co_return result;
+}
+
+}  // namespace nines::gateway

@@ -1,0 +1,289 @@
+// One attempt of a request on one upstream: take a connection, send the request, read the head;
+// then a retryable status (kept for the client in case every attempt fails), a whole answer (read
+// completely before anything is sent), or a stream (stream_relay.cpp).
+
+#include <fmt/format.h>
+
+#include "core/stream_journal.hpp"
+#include "gateway/http_headers.hpp"
+#include "gateway/request_forwarder.hpp"
+#include "net/http_wire.hpp"
+
+namespace nines::gateway {
+
+using namespace net;
+using core::attempt_failure;
+using std::chrono::milliseconds;
+
+namespace {
+
+constexpr std::size_t read_chunk_bytes = 16 * 1024;
+constexpr std::size_t kept_error_body_bytes = 64 * 1024;
+
+template <class Rep, class Period>
+milliseconds clamp_ms(std::chrono::duration<Rep, Period> d) {
+  return std::max(milliseconds(1), std::chrono::duration_cast<milliseconds>(d));
+}
+
+bool is_event_stream(const http::fields& headers) {
+  const auto type = headers[http::field::content_type];
+  return type.size() >= 17 && beast::iequals(type.substr(0, 17), "text/event-stream");
+}
+
+// While an attempt runs, its race can close its connection; once it ends, it must not.
+struct tracked_connection {
+  attempt_context& ctx;
+  ~tracked_connection() { ctx.track(nullptr); }
+};
+
+}  // namespace
+
+upstream_request request_forwarder::make_upstream_request(std::size_t upstream) const {
+  const auto& u = cfg_.upstreams[upstream];
+  upstream_request out;
+  out.method(req_.method());
+  out.version(11);
+  // Client path /v1/<rest> maps to <upstream base path>/<rest>.
+  std::string_view target = req_.target();
+  if (target.starts_with("/v1")) {
+    target.remove_prefix(3);
+  }
+  std::string path;
+  path.reserve(u.base_path.size() + target.size());
+  path.append(u.base_path).append(target);
+  out.target(path);
+  copy_request_headers(req_.base(), out.base(), !u.api_key.empty());
+  const bool default_port = u.port == (u.tls ? 443 : 80);
+  out.set(http::field::host, default_port ? u.host : u.host + ":" + std::to_string(u.port));
+  if (!u.api_key.empty()) {
+    out.set(http::field::authorization, "Bearer " + u.api_key);
+  }
+  out.set("x-request-id", record_.id);
+  out.keep_alive(true);
+  out.body() = boost::span<const char>(body_.data(), body_.size());
+  out.prepare_payload();
+  return out;
+}
+
+awaitable<error_code> request_forwarder::read_some(upstream_connection& conn,
+                                                   upstream_parser& parser, char* buf,
+                                                   std::size_t size, std::size_t& got) {
+  parser.get().body().data = buf;
+  parser.get().body().size = size;
+  auto [ec, n] = co_await conn.visit([&](auto& s) {
+    return http::async_read_some(s, conn.buffer(), parser, use_nothrow);
+  });
+  if (ec == http::error::need_buffer) {
+    ec = {};
+  }
+  got = size - parser.get().body().size;
+  co_return ec;
+}
+
+awaitable<attempt_result> request_forwarder::attempt(std::size_t upstream, attempt_context& ctx) {
+  auto& pool = *pools_->pools[upstream];
+  auto& live = gen_->live;
+  attempt_result result;
+  const auto time_left = [&] { return clamp_ms(deadline_ - steady::now()); };
+  const auto lost = [&](attempt_result& r) {
+    r.lost_race = true;
+    r.failure = attempt_failure::reset;
+    r.detail = "another attempt answered first (hedge)";
+  };
+
+  if (continuing_) {
+    auto body = core::build_continuation(req_.body(), kind_.chat, committed_.progress,
+                                         cfg_.upstreams[upstream].resume, result.detail);
+    if (!body) {
+      result.failure = attempt_failure::bad_response;
+      co_return result;
+    }
+    continuation_body_ = std::move(*body);
+    body_ = continuation_body_;
+  }
+  auto upstream_req = make_upstream_request(upstream);
+  std::string request_head;
+  append_request_header(request_head, upstream_req.base());
+  std::optional<upstream_parser> parser;
+  std::unique_ptr<upstream_connection> conn;
+  tracked_connection untrack_at_exit{ctx};
+  for (int round = 0;; ++round) {
+    if (!conn) {
+      auto outcome = co_await pool.acquire(std::min(cfg_.timeouts.connect, time_left()));
+      if (ctx.cancelled()) {
+        lost(result);
+        co_return result;
+      }
+      if (!outcome.connection) {
+        result.failure = outcome.failure;
+        result.overflow = outcome.overflow;
+        result.detail = outcome.overflow
+                            ? fmt::format("max_connections ({}) open and max_pending ({}) waiting",
+                                          pool.settings().max_connections,
+                                          pool.settings().max_pending)
+                            : outcome.error.message();
+        co_return result;
+      }
+      conn = std::move(outcome.connection);
+      ctx.track(conn.get());
+    }
+    const bool reused = conn->reused();
+    conn->tcp().expires_after(std::min(cfg_.timeouts.first_byte, time_left()));
+    const std::array<asio::const_buffer, 2> wire{
+        asio::buffer(request_head),
+        asio::buffer(upstream_req.body().data(), upstream_req.body().size())};
+    auto [wec, wn] = co_await conn->visit([&](auto& s) {
+      return asio::async_write(s, wire, use_nothrow);
+    });
+    if (!wec) {
+      parser.emplace();
+      parser->body_limit(boost::none);
+      parser->header_limit(64 * 1024);
+      auto [rec, rn] = co_await conn->visit([&](auto& s) {
+        return http::async_read_header(s, conn->buffer(), *parser, use_nothrow);
+      });
+      if (!rec) {
+        break;
+      }
+      wec = rec;
+      if (ctx.cancelled()) {
+        lost(result);
+        co_return result;
+      }
+      if (rec == beast::error::timeout) {
+        result.failure = attempt_failure::first_byte_timeout;
+        result.detail = "no response header in time";
+        co_return result;
+      }
+    }
+    if (ctx.cancelled()) {
+      lost(result);
+      co_return result;
+    }
+    // A kept-alive connection the server had already closed: try once more on a fresh one; this
+    // is not a new attempt, since the request never reached a server that would process it.
+    if (reused && round == 0 &&
+        (wec == http::error::end_of_stream || wec == asio::error::eof ||
+         wec == asio::error::connection_reset || wec == asio::error::broken_pipe)) {
+      ctx.track(nullptr);
+      conn.reset();
+      continue;
+    }
+    result.failure = wec == http::error::end_of_stream || wec == asio::error::eof ||
+                             wec == asio::error::connection_reset || wec == asio::error::broken_pipe
+                         ? attempt_failure::reset
+                     : wn == 0 ? attempt_failure::write_error
+                               : attempt_failure::bad_response;
+    result.detail = wec.message();
+    co_return result;
+  }
+
+  auto& head = parser->get();
+  const unsigned status = head.result_int();
+  result.status = status;
+  bool reusable = head.keep_alive();
+  const auto release = [&] {
+    ctx.track(nullptr);
+    if (reusable && parser->is_done()) {
+      pool.give_back(std::move(conn), steady::now());
+    } else {
+      conn->close();
+    }
+  };
+
+  const bool stream_ok = status / 100 == 2 && is_event_stream(head.base()) &&
+                         req_.method() != http::verb::head;
+  if (continuing_ && !stream_ok) {
+    // A continuation must be a stream; any other answer cannot be spliced into the client's.
+    conn->close();
+    result.failure = core::is_retryable_status(cfg_.retry.policy, status)
+                         ? attempt_failure::retryable_status
+                         : attempt_failure::bad_response;
+    result.detail = fmt::format("continuation answered status {}", status);
+    co_return result;
+  }
+  if (core::is_retryable_status(cfg_.retry.policy, status)) {
+    kept_response kept;
+    kept.status = status;
+    copy_response_headers(head.base(), kept.headers);
+    // Keep a bounded part of the error body for the client, should every attempt fail.
+    char buf[read_chunk_bytes];
+    conn->tcp().expires_after(std::min(milliseconds(2000), time_left()));
+    while (!parser->is_done() && kept.body.size() < kept_error_body_bytes) {
+      std::size_t got = 0;
+      if (co_await read_some(*conn, *parser, buf, sizeof buf, got)) {
+        reusable = false;
+        break;
+      }
+      kept.body.append(buf, got);
+    }
+    if (auto ra = head.find(http::field::retry_after); ra != head.end()) {
+      result.retry_after = core::parse_retry_after(ra->value());
+      if (result.retry_after) {
+        live.avoid_until(upstream, steady::now() + *result.retry_after);
+      }
+    }
+    release();
+    result.failure = attempt_failure::retryable_status;
+    result.detail = fmt::format("status {}", status);
+    result.response = std::move(kept);
+    co_return result;
+  }
+
+  if (stream_ok) {
+    record_.stream = true;
+    result = co_await relay_stream(*conn, *parser, upstream, reusable, ctx);
+    result.status = status;
+    if (result.lost_race) {
+      lost(result);
+    }
+  } else {
+    // A whole response is read before anything is sent: a break in its middle can be retried,
+    // and the client never gets a 200 that is not complete.
+    std::string body;
+    char buf[read_chunk_bytes];
+    conn->tcp().expires_after(clamp_ms(start_ + cfg_.timeouts.request - steady::now()));
+    while (!parser->is_done()) {
+      std::size_t got = 0;
+      if (auto ec = co_await read_some(*conn, *parser, buf, sizeof buf, got)) {
+        conn->close();
+        if (ctx.cancelled()) {
+          lost(result);
+          co_return result;
+        }
+        result.failure = ec == beast::error::timeout ? attempt_failure::first_byte_timeout
+                                                     : attempt_failure::reset;
+        result.detail = "response body: " + ec.message();
+        co_return result;
+      }
+      body.append(buf, got);
+      if (body.size() > cfg_.limits.max_response_bytes) {
+        conn->close();
+        result.failure = attempt_failure::response_too_large;
+        result.detail = fmt::format("response over {} bytes", cfg_.limits.max_response_bytes);
+        co_return result;
+      }
+    }
+    if (!ctx.claim()) {
+      conn->close();
+      lost(result);
+      co_return result;
+    }
+    http::response<http::string_body> res{head.result(), 11};
+    copy_response_headers(head.base(), res.base());
+    res.set("x-request-id", record_.id);
+    res.body() = std::move(body);
+    note_first_byte();
+    record_.status = status;
+    ctx.delivered = true;
+    co_await client_.send(std::move(res));
+    result.end = client_.failed() ? phase::failed : phase::finished;
+    if (client_.failed()) {
+      record_.outcome = "client_closed";
+    }
+  }
+  release();
+  co_return result;
+}
+
+}  // namespace nines::gateway

@@ -1,0 +1,136 @@
+#pragma once
+// What every worker knows and tells about each upstream as it happens: shared atomics (relaxed),
+// written by the workers' attempts and read by the workers' selection and by the health monitor.
+// A stale read costs at most one extra attempt.
+//
+//   - the connection cooldown: after connection failures in a row an upstream is avoided for a
+//     doubling time (core/upstream_cooldown.hpp), and after a Retry-After for as long as asked;
+//   - outcomes since the monitor's last tick, and failures in a row, which feed the outlier
+//     detector (core/outlier_detector.hpp);
+//   - attempts in flight (for load balancing and max_requests) and half-open trials in flight;
+//   - pool sizes, published by each worker's housekeeping.
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "core/outlier_detector.hpp"
+#include "core/upstream_cooldown.hpp"
+
+namespace nines::gateway {
+
+class upstream_live {
+ public:
+  using time_point = std::chrono::steady_clock::time_point;
+
+  struct entry {
+    std::atomic<unsigned> connect_failures_in_row{0};
+    std::atomic<unsigned> gateway_failures_in_row{0};
+    std::atomic<std::int64_t> avoid_until{0};  // steady clock ticks
+    std::atomic<std::uint64_t> successes{0};   // since the monitor's last tick
+    std::atomic<std::uint64_t> gateway_failures{0};
+    std::atomic<std::uint64_t> connect_failures{0};
+    std::atomic<std::uint64_t> trial_successes{0};
+    std::atomic<std::uint64_t> trial_failures{0};
+    std::atomic<unsigned> trials_in_flight{0};
+    std::atomic<unsigned> in_flight{0};
+    std::atomic<unsigned> open_connections{0};  // all workers, as of their last housekeeping
+    std::atomic<unsigned> idle_connections{0};
+  };
+
+  explicit upstream_live(std::size_t upstreams) {
+    for (std::size_t i = 0; i < upstreams; ++i) {
+      entries_.push_back(std::make_shared<entry>());
+    }
+  }
+  // A reload keeps the entries of the upstreams that did not change (by index in the new list).
+  void adopt(std::size_t i, std::shared_ptr<entry> kept) { entries_[i] = std::move(kept); }
+  const std::shared_ptr<entry>& shared(std::size_t i) const { return entries_[i]; }
+
+  std::size_t size() const { return entries_.size(); }
+  entry& operator[](std::size_t i) { return *entries_[i]; }
+  const entry& operator[](std::size_t i) const { return *entries_[i]; }
+
+  // Not cooling down after connection failures or a Retry-After.
+  bool available(std::size_t i, time_point now) const {
+    return now.time_since_epoch().count() >=
+           entries_[i]->avoid_until.load(std::memory_order_relaxed);
+  }
+
+  void record_success(std::size_t i) {
+    auto& e = *entries_[i];
+    e.successes.fetch_add(1, std::memory_order_relaxed);
+    if (e.connect_failures_in_row.load(std::memory_order_relaxed) != 0) {
+      e.connect_failures_in_row.store(0, std::memory_order_relaxed);
+    }
+    if (e.gateway_failures_in_row.load(std::memory_order_relaxed) != 0) {
+      e.gateway_failures_in_row.store(0, std::memory_order_relaxed);
+    }
+  }
+
+  // 502/503/504, resets, timeouts, malformed answers, mid-stream breaks and stalls.
+  void record_gateway_failure(std::size_t i) {
+    auto& e = *entries_[i];
+    e.gateway_failures.fetch_add(1, std::memory_order_relaxed);
+    e.gateway_failures_in_row.fetch_add(1, std::memory_order_relaxed);
+  }
+
+  // Refused, connect timeout, TLS failure: the upstream is also avoided for a doubling cooldown.
+  void record_connect_failure(std::size_t i, time_point now, const core::cooldown_policy& policy) {
+    auto& e = *entries_[i];
+    e.connect_failures.fetch_add(1, std::memory_order_relaxed);
+    const unsigned n = e.connect_failures_in_row.fetch_add(1, std::memory_order_relaxed) + 1;
+    avoid_until(i, now + core::cooldown_for(policy, n));
+  }
+
+  // Never shortens an existing wait.
+  void avoid_until(std::size_t i, time_point until) {
+    auto& slot = entries_[i]->avoid_until;
+    const auto want = until.time_since_epoch().count();
+    auto have = slot.load(std::memory_order_relaxed);
+    while (have < want && !slot.compare_exchange_weak(have, want, std::memory_order_relaxed)) {
+    }
+  }
+
+  // Half-open: takes one of `max` trial slots; false when all are taken.
+  bool try_begin_trial(std::size_t i, unsigned max) {
+    auto& slot = entries_[i]->trials_in_flight;
+    auto have = slot.load(std::memory_order_relaxed);
+    while (have < max) {
+      if (slot.compare_exchange_weak(have, have + 1, std::memory_order_relaxed)) {
+        return true;
+      }
+    }
+    return false;
+  }
+  void end_trial(std::size_t i, bool ok) {
+    auto& e = *entries_[i];
+    (ok ? e.trial_successes : e.trial_failures).fetch_add(1, std::memory_order_relaxed);
+    e.trials_in_flight.fetch_sub(1, std::memory_order_relaxed);
+  }
+
+  // The monitor's side: the outcomes since its last call.
+  core::traffic_report take_report(std::size_t i) {
+    auto& e = *entries_[i];
+    core::traffic_report r;
+    r.successes = e.successes.exchange(0, std::memory_order_relaxed);
+    r.gateway_failures = e.gateway_failures.exchange(0, std::memory_order_relaxed);
+    r.connect_failures = e.connect_failures.exchange(0, std::memory_order_relaxed);
+    r.consecutive_gateway_failures = e.gateway_failures_in_row.load(std::memory_order_relaxed);
+    r.consecutive_connect_failures = e.connect_failures_in_row.load(std::memory_order_relaxed);
+    r.trial_successes = e.trial_successes.exchange(0, std::memory_order_relaxed);
+    r.trial_failures = e.trial_failures.exchange(0, std::memory_order_relaxed);
+    return r;
+  }
+  // After an ejection the counts in a row start over, so that the upstream is judged afresh.
+  void forgive(std::size_t i) {
+    entries_[i]->gateway_failures_in_row.store(0, std::memory_order_relaxed);
+  }
+
+ private:
+  std::vector<std::shared_ptr<entry>> entries_;
+};
+
+}  // namespace nines::gateway
