@@ -14,6 +14,8 @@
 #include "tools/bench.hpp"
 #include "tools/chaos.hpp"
 #include "tools/mock_llm.hpp"
+#include "tools/probe_cli.hpp"
+#include "tools/status_cli.hpp"
 #include "tools/scenario_runner.hpp"
 
 namespace {
@@ -97,6 +99,16 @@ int main(int argc, char** argv) {
   scenario->add_option("--markdown", scenario_opts.markdown_path, "write the report here");
   scenario->add_option("--json", scenario_opts.json_path, "write every run's measurements here");
 
+  auto* status = app.add_subcommand("status", "print a gateway's GET /status as a table");
+  std::string status_url;
+  bool status_json = false;
+  status->add_option("url", status_url, "the gateway's base URL, http://host:port")->required();
+  status->add_flag("--json", status_json, "print the JSON as it is");
+
+  auto* probe = app.add_subcommand("probe", "measure RTT, loss and jitter to targets");
+  nines::tools::probe_options probe_opts;
+  nines::tools::add_probe_options(*probe, probe_opts);
+
   CLI11_PARSE(app, argc, argv);
 
   try {
@@ -156,6 +168,12 @@ int main(int argc, char** argv) {
         scenario_opts.command_line += std::string(" ") + argv[i];
       }
       return nines::tools::run_scenarios(scenario_opts);
+    }
+    if (*status) {
+      return nines::tools::run_status(status_url, status_json);
+    }
+    if (*probe) {
+      return nines::tools::run_probe(probe_opts);
     }
     if (*chaos) {
       return nines::tools::run_chaos(chaos_opts);

@@ -89,7 +89,7 @@ struct health_settings {
   milliseconds timeout{1000};
   std::string path = "/health";
   active_health_settings thresholds{};
-  std::size_t window = 100;   // probes kept for loss, jitter and p99
+  std::size_t window = 20;    // probes kept for loss, jitter and p99 (and the score)
   link_thresholds alerts{};
 };
 

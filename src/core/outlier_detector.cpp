@@ -27,6 +27,14 @@ double outlier_detector::failure_rate(std::size_t i) const {
   return ok + failed == 0 ? 0.0 : static_cast<double>(failed) / static_cast<double>(ok + failed);
 }
 
+std::uint64_t outlier_detector::window_attempts(std::size_t i) const {
+  std::uint64_t n = 0;
+  for (const auto& b : entries_[i].window) {
+    n += b.successes + b.failures;
+  }
+  return n;
+}
+
 std::size_t outlier_detector::ejected() const {
   return static_cast<std::size_t>(std::count_if(entries_.begin(), entries_.end(), [](const entry& e) {
     return e.state != breaker_state::closed;

@@ -40,7 +40,7 @@ struct outlier_settings {
   double failure_rate_threshold = 0.5;
   unsigned failure_rate_min_requests = 20;
   std::chrono::milliseconds interval{10000};
-  std::chrono::milliseconds base_ejection{30000};
+  std::chrono::milliseconds base_ejection{10000};
   std::chrono::milliseconds max_ejection{300000};
   double max_ejection_percent = 0.5;
   unsigned half_open_trials = 3;
@@ -77,6 +77,8 @@ class outlier_detector {
   const std::string& last_reason(std::size_t i) const { return entries_[i].reason; }
   // Failed attempts / attempts over the interval (0 with no attempts).
   double failure_rate(std::size_t i) const;
+  // Attempts over the interval.
+  std::uint64_t window_attempts(std::size_t i) const;
   std::size_t ejected() const;  // open or half-open
   const outlier_settings& settings() const { return settings_; }
 

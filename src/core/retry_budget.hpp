@@ -1,8 +1,11 @@
 #pragma once
 // Limits on retries, so that a failing upstream cannot multiply the load on the others or on
 // itself (a retry storm):
-//   - the retry budget (Envoy's): retries in flight may be at most `budget_percent` of the
-//     requests in flight, but always at least `min_retry_concurrency`. Only retries after the
+//   - the retry budget (Envoy's): retries trying may be at most `budget_percent` of the requests
+//     in flight, but always at least `min_retry_concurrency`. A retry stops counting once its
+//     answer starts reaching the client (it replaced the failed attempt; it is not adding load
+//     any more), so that long streams that succeeded on a retry do not crowd out new retries,
+//     while retries that pile up against slow or failing servers do hit the limit. Only retries after the
 //     upstream did some work are charged (a 5xx, a timeout, a reset): a refused connection costs
 //     its server nothing, so retrying elsewhere after one multiplies no load;
 //   - per upstream, gRPC's retry throttling: a token bucket of `max_tokens` that loses one token

@@ -31,7 +31,8 @@ std::size_t weighted_draw(std::span<const upstream_candidate> c, const std::vect
 }
 
 double cost(const upstream_candidate& c) {
-  return (static_cast<double>(c.in_flight) + 1.0) / std::max(c.score, 0.05);
+  return (static_cast<double>(c.in_flight) + 1.0) / std::max(c.score, 0.05) *
+         (1.0 + static_cast<double>(c.failures_in_row));
 }
 
 // Power of two choices among the eligible upstreams of the preferred tier (`only_priority`, or
@@ -75,14 +76,19 @@ std::optional<std::size_t> select_upstream(std::span<const upstream_candidate> c
   const auto fresh_and_usable = [&](std::size_t k) {
     return !c[k].at_limit && !is_tried(tried, k) && healthy(k) && (!context.retry || c[k].retry_ok);
   };
-  // In order of preference: usable and fresh in the tier in use; in any tier; usable again;
-  // fresh whatever its health; anything under its limit.
+  // In order of preference: usable and fresh in the tier in use; in any tier; fresh and not
+  // cooling down whatever its health; usable again; fresh whatever; anything under its limit.
   if (context.active_priority) {
     if (auto i = choose(c, fresh_and_usable, context.active_priority, random)) {
       return i;
     }
   }
   if (auto i = choose(c, fresh_and_usable, std::nullopt, random)) {
+    return i;
+  }
+  if (auto i = choose(c, [&](std::size_t k) {
+        return !c[k].at_limit && !is_tried(tried, k) && !c[k].cooling;
+      }, std::nullopt, random)) {
     return i;
   }
   if (auto i = choose(c, [&](std::size_t k) { return !c[k].at_limit && healthy(k); }, std::nullopt,

@@ -78,9 +78,12 @@ std::vector<core::upstream_candidate> request_forwarder::candidates(
     auto& c = out[i];
     c.priority = u.priority;
     c.weight = u.weight;
-    c.available = r.healthy && breaker_lets_through && gen_->live.available(i, now);
+    c.cooling = !gen_->live.available(i, now);
+    c.available = r.healthy && breaker_lets_through && !c.cooling;
     c.score = r.score;
     c.in_flight = in_flight;
+    c.failures_in_row = live.gateway_failures_in_row.load(std::memory_order_relaxed) +
+                        live.connect_failures_in_row.load(std::memory_order_relaxed);
     c.at_limit = u.max_requests > 0 && in_flight >= u.max_requests;
     c.retry_ok = pools_->retry_tokens[i]->allows_retry();
     c.panic = r.panic;
@@ -176,9 +179,12 @@ awaitable<attempt_result> request_forwarder::run_attempt(std::size_t upstream, b
   ctx.st = committed_;
   auto& live = gen_->live[upstream];
   live.in_flight.fetch_add(1, std::memory_order_relaxed);
-  worker_.active_retries += retry ? 1 : 0;
+  if (retry) {
+    ++worker_.active_retries;  // until the retry commits or fails: retries *trying* are bounded
+    ctx.retry_slot = &worker_.active_retries;
+  }
   auto result = co_await attempt(upstream, ctx);
-  worker_.active_retries -= retry ? 1 : 0;
+  ctx.release_retry_slot();
   live.in_flight.fetch_sub(1, std::memory_order_relaxed);
   report_outcome(upstream, result);
   if (trial) {

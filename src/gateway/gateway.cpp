@@ -31,10 +31,12 @@ awaitable<void> housekeeping(worker_state& worker, const std::atomic<bool>& drai
     for (std::size_t i = 0; i < worker.pools->pools.size(); ++i) {
       auto& pool = *worker.pools->pools[i];
       pool.maintain(now);
-      const auto [open, idle] = pool.take_count_changes();
+      const auto changes = pool.take_count_changes();
       auto& live = worker.gen->live[i];
-      live.open_connections.fetch_add(static_cast<unsigned>(open), std::memory_order_relaxed);
-      live.idle_connections.fetch_add(static_cast<unsigned>(idle), std::memory_order_relaxed);
+      live.open_connections.fetch_add(static_cast<unsigned>(changes.open), std::memory_order_relaxed);
+      live.idle_connections.fetch_add(static_cast<unsigned>(changes.idle), std::memory_order_relaxed);
+      live.pending_requests.fetch_add(static_cast<unsigned>(changes.waiting),
+                                      std::memory_order_relaxed);
     }
     if (tick % 10 == worker.index % 10) {
       worker.shared->journal->sweep(now);
@@ -152,6 +154,7 @@ class config_reloader {
   }
 
   void reload(std::string_view why) {
+    stamp_ = stamp_of(path_);  // whatever triggered it, this version of the file is now seen
     if (path_.empty()) {
       spdlog::warn("reload ({}) ignored: the gateway was started without --config", why);
       return;

@@ -84,7 +84,9 @@ struct attempt_context {
   bool delivered = false;        // it wrote to the client: its `st` becomes the request's
   steady::time_point started = steady::now();
   std::optional<steady::duration> time_to_first_byte;  // to its first delivery (hedge delays)
-  // True when this attempt may write to the client (no race, or it won); notes when it started.
+  std::uint64_t* retry_slot = nullptr;  // a retry holds a place in the budget until it commits
+  // True when this attempt may write to the client (no race, or it won); notes when it started,
+  // and gives its place in the retry budget back (it is no longer trying, it is answering).
   bool claim() {
     if (race != nullptr && !race->claim(id)) {
       return false;
@@ -92,7 +94,14 @@ struct attempt_context {
     if (!time_to_first_byte) {
       time_to_first_byte = steady::now() - started;
     }
+    release_retry_slot();
     return true;
+  }
+  void release_retry_slot() {
+    if (retry_slot != nullptr) {
+      --*retry_slot;
+      retry_slot = nullptr;
+    }
   }
   bool cancelled() const { return race != nullptr && race->cancelled[id]; }
   void track(net::upstream_connection* c) {

@@ -76,7 +76,8 @@ std::string status_json(const worker_state& worker) {
         {"last_ejection_reason", rep.ejection_reason},
         {"failure_rate", round3(rep.failure_rate)},
         {"pool", json::object{{"open", live.open_connections.load(std::memory_order_relaxed)},
-                              {"idle", live.idle_connections.load(std::memory_order_relaxed)}}}};
+                              {"idle", live.idle_connections.load(std::memory_order_relaxed)},
+                              {"pending", live.pending_requests.load(std::memory_order_relaxed)}}}};
   }
   json::array tiers;
   if (report) {

@@ -220,7 +220,7 @@ awaitable<attempt_result> request_forwarder::attempt(std::size_t upstream, attem
     if (auto ra = head.find(http::field::retry_after); ra != head.end()) {
       result.retry_after = core::parse_retry_after(ra->value());
       if (result.retry_after) {
-        live.avoid_until(upstream, steady::now() + *result.retry_after);
+        live.retry_after(upstream, steady::now() + *result.retry_after);
       }
     }
     release();

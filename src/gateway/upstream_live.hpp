@@ -28,7 +28,8 @@ class upstream_live {
   struct entry {
     std::atomic<unsigned> connect_failures_in_row{0};
     std::atomic<unsigned> gateway_failures_in_row{0};
-    std::atomic<std::int64_t> avoid_until{0};  // steady clock ticks
+    std::atomic<std::int64_t> cooldown_until{0};     // after connection failures (steady ticks)
+    std::atomic<std::int64_t> retry_after_until{0};  // as the upstream asked (steady ticks)
     std::atomic<std::uint64_t> successes{0};   // since the monitor's last tick
     std::atomic<std::uint64_t> gateway_failures{0};
     std::atomic<std::uint64_t> connect_failures{0};
@@ -38,6 +39,7 @@ class upstream_live {
     std::atomic<unsigned> in_flight{0};
     std::atomic<unsigned> open_connections{0};  // all workers, as of their last housekeeping
     std::atomic<unsigned> idle_connections{0};
+    std::atomic<unsigned> pending_requests{0};  // waiting for a connection at max_connections
   };
 
   explicit upstream_live(std::size_t upstreams) {
@@ -53,10 +55,11 @@ class upstream_live {
   entry& operator[](std::size_t i) { return *entries_[i]; }
   const entry& operator[](std::size_t i) const { return *entries_[i]; }
 
-  // Not cooling down after connection failures or a Retry-After.
+  // Not cooling down after connection failures, nor waiting for a Retry-After.
   bool available(std::size_t i, time_point now) const {
-    return now.time_since_epoch().count() >=
-           entries_[i]->avoid_until.load(std::memory_order_relaxed);
+    const auto t = now.time_since_epoch().count();
+    return t >= entries_[i]->cooldown_until.load(std::memory_order_relaxed) &&
+           t >= entries_[i]->retry_after_until.load(std::memory_order_relaxed);
   }
 
   void record_success(std::size_t i) {
@@ -82,15 +85,18 @@ class upstream_live {
     auto& e = *entries_[i];
     e.connect_failures.fetch_add(1, std::memory_order_relaxed);
     const unsigned n = e.connect_failures_in_row.fetch_add(1, std::memory_order_relaxed) + 1;
-    avoid_until(i, now + core::cooldown_for(policy, n));
+    extend(e.cooldown_until, now + core::cooldown_for(policy, n));
   }
 
-  // Never shortens an existing wait.
-  void avoid_until(std::size_t i, time_point until) {
-    auto& slot = entries_[i]->avoid_until;
-    const auto want = until.time_since_epoch().count();
-    auto have = slot.load(std::memory_order_relaxed);
-    while (have < want && !slot.compare_exchange_weak(have, want, std::memory_order_relaxed)) {
+  // The upstream asked to be left alone until then (Retry-After). Never shortens a wait.
+  void retry_after(std::size_t i, time_point until) { extend(entries_[i]->retry_after_until, until); }
+
+  // A health probe got through: connections work again, whatever the cooldown said.
+  void record_probe_success(std::size_t i) {
+    auto& e = *entries_[i];
+    if (e.connect_failures_in_row.load(std::memory_order_relaxed) != 0) {
+      e.connect_failures_in_row.store(0, std::memory_order_relaxed);
+      e.cooldown_until.store(0, std::memory_order_relaxed);
     }
   }
 
@@ -130,6 +136,13 @@ class upstream_live {
   }
 
  private:
+  static void extend(std::atomic<std::int64_t>& slot, time_point until) {
+    const auto want = until.time_since_epoch().count();
+    auto have = slot.load(std::memory_order_relaxed);
+    while (have < want && !slot.compare_exchange_weak(have, want, std::memory_order_relaxed)) {
+    }
+  }
+
   std::vector<std::shared_ptr<entry>> entries_;
 };
 

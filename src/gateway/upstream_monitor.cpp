@@ -47,6 +47,8 @@ struct upstream_monitor::upstream_state {
   asio::steady_timer timer;
   core::splitmix_rng random;
   core::breaker_state last_breaker = core::breaker_state::closed;
+  std::uint64_t probes_ok_since_tick = 0;  // count as half-open trials
+  std::uint64_t probes_failed_since_tick = 0;
   // Metrics.
   obs::counter* probes_ok = nullptr;
   obs::counter* probes_failed = nullptr;
@@ -191,6 +193,15 @@ void upstream_monitor::stop() {
   upstreams_.clear();
 }
 
+std::size_t upstream_monitor::index_of(const upstream_state& s) const {
+  for (std::size_t i = 0; i < upstreams_.size(); ++i) {
+    if (upstreams_[i].get() == &s) {
+      return i;
+    }
+  }
+  return SIZE_MAX;
+}
+
 awaitable<void> upstream_monitor::probe_loop(std::shared_ptr<upstream_state> s, std::uint64_t epoch) {
   const auto& cfg = *gen_->config;
   const auto interval = cfg.health.interval;
@@ -235,11 +246,16 @@ awaitable<void> upstream_monitor::probe_loop(std::shared_ptr<upstream_state> s, 
     ++s->probes;
     s->probed = true;
     if (error.empty()) {
+      ++s->probes_ok_since_tick;
+      if (const auto i = index_of(*s); i < gen_->live.size()) {
+        gen_->live.record_probe_success(i);
+      }
       s->link.record_success(steady::now() - start);
       s->probes_ok->add(shared_->workers);
       s->probe_rtt->observe(shared_->workers, std::chrono::duration<double>(steady::now() - start).count());
       s->last_error.clear();
     } else {
+      ++s->probes_failed_since_tick;
       s->link.record_failure();
       s->probes_failed->add(shared_->workers);
       s->last_error = error;
@@ -279,6 +295,15 @@ void upstream_monitor::tick(steady::time_point now) {
   std::vector<core::traffic_report> traffic(n);
   for (std::size_t i = 0; i < n; ++i) {
     traffic[i] = gen.live.take_report(i);
+    auto& s = *upstreams_[i];
+    if (detector_->state(i) == core::breaker_state::half_open) {
+      // Probes answered while half-open count as trials (Envoy un-ejects on a successful active
+      // check): an upstream in a tier that takes no traffic must have a way back too.
+      traffic[i].trial_successes += s.probes_ok_since_tick;
+      traffic[i].trial_failures += s.probes_failed_since_tick;
+    }
+    s.probes_ok_since_tick = 0;
+    s.probes_failed_since_tick = 0;
   }
   detector_->tick(traffic, now);
   auto routing = std::make_shared<routing_snapshot>();
@@ -306,7 +331,11 @@ void upstream_monitor::tick(steady::time_point now) {
     in.rtt_ewma_ms = s.probed ? link.rtt_ewma_ms : 0;
     in.loss = link.loss;
     in.jitter_ms = link.jitter_ms;
-    in.error_rate = detector_->failure_rate(i);
+    // The error rate counts in proportion to the evidence: a few failed attempts (an upstream that
+    // got little traffic, say because it is in a tier not in use) say less than many.
+    const double evidence = std::min(1.0, static_cast<double>(detector_->window_attempts(i)) /
+                                              std::max(1U, cfg.outlier.failure_rate_min_requests));
+    in.error_rate = detector_->failure_rate(i) * evidence;
     in.in_flight = live.in_flight.load(std::memory_order_relaxed);
     in.max_requests = cfg.upstreams[i].max_requests;
     in.missed_probes = s.link.consecutive_failures();

@@ -45,7 +45,7 @@ class upstream_monitor {
   net::awaitable<void> probe_loop(std::shared_ptr<upstream_state> state, std::uint64_t epoch);
   net::awaitable<void> tick_loop(std::uint64_t epoch);
   void tick(std::chrono::steady_clock::time_point now);
-  void register_metrics();
+  std::size_t index_of(const upstream_state& s) const;
 
   net::asio::io_context& context_;
   std::shared_ptr<shared_state> shared_;

@@ -112,13 +112,22 @@ class upstream_pool : public std::enable_shared_from_this<upstream_pool> {
                  std::chrono::steady_clock::time_point now);
   void maintain(std::chrono::steady_clock::time_point now);
 
-  // How open and idle counts changed since the last call (for gauges shared by all workers).
-  std::pair<int, int> take_count_changes() {
-    const int open = static_cast<int>(capacity_->open) - published_open_;
-    const int idle = static_cast<int>(idle_.size()) - published_idle_;
-    published_open_ += open;
-    published_idle_ += idle;
-    return {open, idle};
+  // How the open, idle and waiting counts changed since the last call (for the gauges shared by
+  // all workers).
+  struct count_changes {
+    int open = 0;
+    int idle = 0;
+    int waiting = 0;
+  };
+  count_changes take_count_changes() {
+    count_changes c;
+    c.open = static_cast<int>(capacity_->open) - published_.open;
+    c.idle = static_cast<int>(idle_.size()) - published_.idle;
+    c.waiting = static_cast<int>(capacity_->waiting.size()) - published_.waiting;
+    published_.open += c.open;
+    published_.idle += c.idle;
+    published_.waiting += c.waiting;
+    return c;
   }
 
   std::size_t idle_count() const { return idle_.size(); }
@@ -140,8 +149,7 @@ class upstream_pool : public std::enable_shared_from_this<upstream_pool> {
   std::shared_ptr<pool_capacity> capacity_ = std::make_shared<pool_capacity>();
   unsigned misses_ = 0;      // acquires that found no idle connection since the last maintain()
   unsigned warming_ = 0;     // pre-warm connects under way
-  int published_open_ = 0;
-  int published_idle_ = 0;
+  count_changes published_;
 };
 
 // Builds the TLS client context for an upstream: TLS 1.2+, peer verification against the system

@@ -125,6 +125,7 @@ TEST(outlier_detector, consecutive_gateway_failures_eject_for_a_growing_time) {
 TEST(outlier_detector, half_open_closes_after_its_trials_succeed) {
   outlier_settings s;
   s.half_open_trials = 3;
+  s.base_ejection = seconds(30);
   outlier_detector d(s, 2);
   auto traffic = quiet(2);
   traffic[0].consecutive_connect_failures = 5;

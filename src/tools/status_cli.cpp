@@ -1,0 +1,81 @@
+#include "tools/status_cli.hpp"
+
+#include <boost/json.hpp>
+#include <fmt/format.h>
+#include <iostream>
+
+#include "tools/http_client.hpp"
+
+namespace nines::tools {
+namespace {
+
+namespace json = boost::json;
+
+double num(const json::value* v) {
+  if (v == nullptr) {
+    return 0;
+  }
+  json::error_code ec;
+  const double d = v->to_number<double>(ec);
+  return ec ? 0 : d;
+}
+
+std::string text(const json::value* v) {
+  return v != nullptr && v->is_string() ? std::string(v->get_string()) : std::string();
+}
+
+}  // namespace
+
+int run_status(const std::string& url, bool as_json) {
+  const auto r = http_call_url(url, "GET", "/status");
+  if (r.status == 0) {
+    std::cerr << "nines status: " << r.error << "\n";
+    return r.error.starts_with("the URL") ? 2 : 1;
+  }
+  if (r.status != 200) {
+    std::cerr << "nines status: " << url << "/status answered " << r.status << "\n";
+    return 1;
+  }
+  json::error_code ec;
+  const auto v = json::parse(r.body, ec);
+  if (ec || !v.is_object()) {
+    std::cerr << "nines status: the answer is not JSON\n";
+    return 1;
+  }
+  if (as_json) {
+    std::cout << r.body << "\n";
+    return v.at("ready").as_bool() ? 0 : 1;
+  }
+  const auto& o = v.get_object();
+  const auto& tier = o.at("tier").as_object();
+  std::cout << fmt::format(
+      "nines {} up {:.0f} s, config version {}, {} workers, {}; tier in use: priority {} ({} "
+      "switches)\n",
+      text(o.if_contains("version")), num(o.if_contains("uptime_s")),
+      num(o.if_contains("config_version")), num(o.if_contains("workers")),
+      o.at("ready").as_bool() ? "ready" : "NOT READY",
+      tier.at("active_priority").is_null() ? std::string("none")
+                                           : fmt::format("{}", num(&tier.at("active_priority"))),
+      num(tier.if_contains("switches")));
+  std::cout << fmt::format("{:<18} {:>4} {:<10} {:>5} {:>8} {:>8} {:>6} {:>9} {:>8} {:>7} {:<9} {:>9}\n",
+                           "UPSTREAM", "TIER", "STATE", "SCORE", "RTT ms", "P99 ms", "LOSS",
+                           "JITTER ms", "INFLIGHT", "EJECTED", "BREAKER", "POOL o/i");
+  for (const auto& [name, value] : o.at("upstreams").as_object()) {
+    const auto& u = value.as_object();
+    const auto& p = u.at("probe").as_object();
+    const auto& pool = u.at("pool").as_object();
+    std::cout << fmt::format(
+        "{:<18} {:>3}{} {:<10} {:>5.2f} {:>8.2f} {:>8.2f} {:>5.1f}% {:>9.2f} {:>8} {:>7} {:<9} "
+        "{:>4}/{:<4}\n",
+        std::string_view(name), num(u.if_contains("priority")),
+        u.at("tier_in_use").as_bool() ? "*" : " ", text(u.if_contains("state")),
+        num(u.if_contains("score")), num(p.if_contains("rtt_ewma_ms")),
+        num(p.if_contains("rtt_p99_ms")), 100 * num(p.if_contains("loss")),
+        num(p.if_contains("jitter_ms")), num(u.if_contains("in_flight")),
+        num(u.if_contains("ejections")), text(u.if_contains("breaker")),
+        num(pool.if_contains("open")), num(pool.if_contains("idle")));
+  }
+  return o.at("ready").as_bool() ? 0 : 1;
+}
+
+}  // namespace nines::tools
