@@ -5,9 +5,10 @@
 //     in flight, but always at least `min_retry_concurrency`. A retry stops counting once its
 //     answer starts reaching the client (it replaced the failed attempt; it is not adding load
 //     any more), so that long streams that succeeded on a retry do not crowd out new retries,
-//     while retries that pile up against slow or failing servers do hit the limit. Only retries after the
-//     upstream did some work are charged (a 5xx, a timeout, a reset): a refused connection costs
-//     its server nothing, so retrying elsewhere after one multiplies no load;
+//     while retries that pile up against slow or failing servers do hit the limit. Only retries
+//     after an overload signal are charged (a retryable status such as 503, or no first byte in
+//     time): retrying those is how a storm starts. After a refused connection, or one that dropped
+//     (a crash, a restart), the work was lost, and replacing it adds no load;
 //   - per upstream, gRPC's retry throttling: a token bucket of `max_tokens` that loses one token
 //     per failed attempt and gains `token_ratio` per successful one; while it holds half its
 //     tokens or fewer, no retry is sent to that upstream.

@@ -22,15 +22,6 @@ using namespace net;
 using core::attempt_failure;
 using std::chrono::milliseconds;
 
-namespace {
-
-bool is_connect_failure(attempt_failure f) {
-  return f == attempt_failure::connect_refused || f == attempt_failure::connect_timeout ||
-         f == attempt_failure::connect_error || f == attempt_failure::tls_error;
-}
-
-}  // namespace
-
 bool attempt_race::claim(unsigned id) {
   if (!winner) {
     winner = id;
@@ -82,8 +73,11 @@ std::vector<core::upstream_candidate> request_forwarder::candidates(
     c.available = r.healthy && breaker_lets_through && !c.cooling;
     c.score = r.score;
     c.in_flight = in_flight;
-    c.failures_in_row = live.gateway_failures_in_row.load(std::memory_order_relaxed) +
-                        live.connect_failures_in_row.load(std::memory_order_relaxed);
+    // A half-open upstream is judged by its trials, not by what it did before its ejection.
+    c.failures_in_row = r.breaker == core::breaker_state::half_open
+                            ? 0
+                            : live.gateway_failures_in_row.load(std::memory_order_relaxed) +
+                                  live.connect_failures_in_row.load(std::memory_order_relaxed);
     c.at_limit = u.max_requests > 0 && in_flight >= u.max_requests;
     c.retry_ok = pools_->retry_tokens[i]->allows_retry();
     c.panic = r.panic;
@@ -438,9 +432,13 @@ awaitable<void> request_forwarder::run() {
         gen_->live.end_trial(*chosen, true);  // taken, not used
       }
     };
-    // A retry after the upstream did work is charged to the budget; after a refused or failed
-    // connection it is not (that server did nothing, so retrying elsewhere adds no load).
-    const bool charged = previous && !is_connect_failure(last.failure) && !last.overflow;
+    // A retry is charged to the budget when the failure said "overloaded" (a retryable status
+    // such as 503, or no first byte in time): retrying those is how a storm starts. A refused
+    // connection, or one that dropped (a crash, a restart), is not charged: that work was lost,
+    // and replacing it adds no load.
+    const bool charged = previous && !last.overflow &&
+                         (last.failure == attempt_failure::retryable_status ||
+                          last.failure == attempt_failure::first_byte_timeout);
     if (previous) {
       const auto plan = core::plan_next_attempt(cfg_.retry.policy, last.failure,
                                                 record_.attempts - attempts_at_resume_,

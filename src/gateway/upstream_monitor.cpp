@@ -320,6 +320,9 @@ void upstream_monitor::tick(steady::time_point now) {
       spdlog::warn("upstream {} ejected for {} ms: {}", s.name,
                    std::chrono::duration_cast<milliseconds>(detector_->open_until(i) - now).count(),
                    detector_->last_reason(i));
+    } else if (breaker == core::breaker_state::half_open &&
+               s.last_breaker != core::breaker_state::half_open) {
+      gen.live.forgive(i);  // attempts that failed while it was out do not count against it
     } else if (breaker == core::breaker_state::closed &&
                s.last_breaker == core::breaker_state::half_open) {
       spdlog::info("upstream {} readmitted: its half-open trials succeeded", s.name);

@@ -286,6 +286,7 @@ awaitable<void> exchange::stream(bool chat, const core::mock_plan& plan, const j
   if (chat) {
     const std::string first = chunk(true, "", nullptr, true);
     if (co_await client_.write_chunk(first)) {
+      state_.aborted++;
       co_return;
     }
   }
