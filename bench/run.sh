@@ -7,7 +7,12 @@
 #   3. the core issue's acceptance run: 10,000 streamed requests over three upstreams, one
 #      refusing connections, one answering 503 half of the time, one healthy;
 #   4. unbroken streams: 10,000 streamed requests over three upstreams that each reset 10% of
-#      their streams at a random token; success and the gap a client sees at a resume.
+#      their streams at a random token; success and the gap a client sees at a resume;
+#   5. failover: the upstream carrying the traffic (the primary tier) killed with SIGKILL under an
+#      open-loop load, for whole answers and for streams: failed requests and the time from the
+#      kill to the last client-visible failure;
+#   6. hedging: p99 time to first token against a pool where one upstream is slow, without and with
+#      hedging.
 # Every load is bounded in time and count, and goes only to 127.0.0.1. Results are printed as
 # Markdown and written to bench/results/latest.md.
 set -euo pipefail
@@ -115,7 +120,7 @@ wrk.headers["Content-Type"] = "application/json"
 wrk.body = '{"model":"mock-model","messages":[{"role":"user","content":"tap the settings icon"}],"temperature":0}'
 LUA
 
-declare -A rps p50 p99
+declare -A rps p50 p99 hedges_sent hedges_won
 run_wrk() {  # name url [script]
   local name=$1 url=$2 script=${3:-}
   local args=(-t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency)
@@ -215,6 +220,66 @@ PY
 )
 read -r resumed_streams resumes gap50 gap99 gapmax <<< "$resume_stats"
 
+# --- failover: kill -9 of the upstream carrying the traffic ------------------------------------
+FAILOVER_RATE=${FAILOVER_RATE:-200}
+failover_run() {  # stream(true|false) report
+  "$bin" mock-llm --listen 127.0.0.1:19141 --faults ttft_ms=20,tpot_ms=10 2>/dev/null & pids+=($!)
+  local primary=$!
+  "$bin" mock-llm --listen 127.0.0.1:19142 --faults ttft_ms=20,tpot_ms=10 2>/dev/null & pids+=($!)
+  local backup=$!
+  wait_port 19141; wait_port 19142
+  cat > "$work/failover.toml" <<TOML
+[gateway]
+listen = "127.0.0.1:19143"
+access_log = "off"
+[[upstreams]]
+name = "primary"
+url = "http://127.0.0.1:19141/v1"
+priority = 0
+[[upstreams]]
+name = "backup"
+url = "http://127.0.0.1:19142/v1"
+priority = 1
+TOML
+  "$bin" gateway --config "$work/failover.toml" 2>"$work/nines-f.log" & pids+=($!)
+  local gw=$!
+  wait_port 19143
+  "$bin" bench --url http://127.0.0.1:19143 --rate "$FAILOVER_RATE" --duration 10 --connections 1000 \
+    --stream "$1" --json "$2" > "$2.txt" 2>/dev/null &
+  local load=$!
+  sleep 3
+  kill -9 "$primary"
+  date +%s.%N > "$2.kill"
+  wait "$load" || true
+  curl -s http://127.0.0.1:19143/status > "$2.status"
+  kill -TERM "$gw" "$backup" 2>/dev/null; wait "$gw" "$backup" 2>/dev/null || true
+}
+failover_run false "$work/failover-whole.json"
+failover_run true "$work/failover-stream.json"
+
+# --- hedging: one slow upstream among three --------------------------------------------------
+HEDGE_REQUESTS=${HEDGE_REQUESTS:-1500}
+"$bin" mock-llm --listen 127.0.0.1:19151 --faults ttft_ms=20,tpot_ms=5 2>/dev/null & pids+=($!)
+"$bin" mock-llm --listen 127.0.0.1:19152 --faults ttft_ms=20,tpot_ms=5 2>/dev/null & pids+=($!)
+"$bin" mock-llm --listen 127.0.0.1:19153 --faults ttft_ms=1000,tpot_ms=5 2>/dev/null & pids+=($!)
+wait_port 19151; wait_port 19152; wait_port 19153
+for hedge in off on; do
+  port=19154; [ $hedge = on ] && port=19155
+  {
+    printf '[gateway]\nlisten = "127.0.0.1:%s"\naccess_log = "off"\n' "$port"
+    [ $hedge = on ] && printf '[hedge]\nroutes = ["chat"]\n'
+    for up in 19151 19152 19153; do printf '[[upstreams]]\nurl = "http://127.0.0.1:%s/v1"\n' "$up"; done
+  } > "$work/hedge-$hedge.toml"
+  "$bin" gateway --config "$work/hedge-$hedge.toml" 2>"$work/nines-h-$hedge.log" & pids+=($!)
+  wait_port "$port"
+  "$bin" bench --url "http://127.0.0.1:$port" --rate 50 --requests "$HEDGE_REQUESTS" \
+    --duration $((HEDGE_REQUESTS / 50)) --connections 500 --stream true \
+    --json "$work/hedge-$hedge.json" > "$work/hedge-$hedge.txt" 2>/dev/null || true
+  metric() { curl -s "http://127.0.0.1:$port/metrics" | awk -v m="$1" '$1 == m {print $2}'; }
+  hedges_sent[$hedge]=$(metric 'nines_hedges_total{result="sent"}'); hedges_sent[$hedge]=${hedges_sent[$hedge]:-0}
+  hedges_won[$hedge]=$(metric 'nines_hedges_total{result="won"}'); hedges_won[$hedge]=${hedges_won[$hedge]:-0}
+done
+
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 {
   echo "Measured $(date -u +%Y-%m-%dT%H:%MZ) on $(nproc) cores ($(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)),"
@@ -268,4 +333,33 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
   echo "|---:|---:|---:|---:|---:|---:|---:|---:|"
   f="$work/resume.json"
   echo "| $(jget "$f" "['requests']") | $(jget "$f" "['succeeded']") | $(printf %.4f "$(jget "$f" "['success_rate']")") | $resumed_streams | $resumes | $gap50 | $gap99 | $gapmax |"
+  echo
+  echo "### Failover: kill -9 of the upstream carrying the traffic (priority 0), backup in priority 1"
+  echo
+  echo "(${FAILOVER_RATE} requests/s open loop for 10 s, mock-llm --faults ttft_ms=20,tpot_ms=10, the primary killed at 3 s; default gateway settings: probes every 3 s.)"
+  echo
+  echo "| answers | requests | failed | kill → last client-visible failure | TTFT p50 ms | TTFT p99 ms | TTFT max ms | tier switches |"
+  echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+  for kind in whole stream; do
+    f="$work/failover-$kind.json"
+    kill_at=$(cat "$f.kill")
+    last=$(jget "$f" "['last_failure_s']")
+    gap="none failed"
+    if [ "$last" != "None" ]; then
+      gap=$(python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(f\"{d['last_failure_s'] - 3:.2f} s\")" "$f")
+    fi
+    switches=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['tier']['switches'])" "$f.status")
+    echo "| $kind | $(jget "$f" "['requests']") | $(jget "$f" "['failed']") | $gap | $(printf %.1f "$(jget "$f" "['ttft_ms']['p50']")") | $(printf %.1f "$(jget "$f" "['ttft_ms']['p99']")") | $(printf %.1f "$(jget "$f" "['ttft_ms']['max']")") | $switches |"
+  done
+  echo
+  echo "### Hedging: one slow upstream (TTFT 1 s) among three (TTFT 20 ms)"
+  echo
+  echo "(${HEDGE_REQUESTS} streamed requests at 50/s through a gateway without and with \`[hedge] routes = [\"chat\"]\` (delay: the upstream's observed p95 time to first byte).)"
+  echo
+  echo "| hedging | requests | succeeded | TTFT p50 ms | TTFT p90 ms | TTFT p99 ms | TTFT max ms | hedges sent | hedges won |"
+  echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+  for hedge in off on; do
+    f="$work/hedge-$hedge.json"
+    echo "| $hedge | $(jget "$f" "['requests']") | $(jget "$f" "['succeeded']") | $(printf %.1f "$(jget "$f" "['ttft_ms']['p50']")") | $(printf %.1f "$(jget "$f" "['ttft_ms']['p90']")") | $(printf %.1f "$(jget "$f" "['ttft_ms']['p99']")") | $(printf %.1f "$(jget "$f" "['ttft_ms']['max']")") | ${hedges_sent[$hedge]} | ${hedges_won[$hedge]} |"
+  done
 } | tee "$out"

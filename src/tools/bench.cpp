@@ -153,6 +153,8 @@ struct bench_results {
   std::size_t max_in_flight = 0;
   std::size_t in_flight = 0;
   std::size_t tokens = 0;  // events with text
+  std::optional<double> first_failure_s;  // seconds from the start of the run
+  std::optional<double> last_failure_s;
 };
 
 std::uint64_t micros(steady::duration d) {
@@ -382,6 +384,11 @@ void bench_run::record(const sample& s) {
     ++results_.ok;
   } else {
     results_.failures[s.failure]++;
+    const double at = std::chrono::duration<double>(steady::now() - start_).count();
+    if (!results_.first_failure_s) {
+      results_.first_failure_s = at;
+    }
+    results_.last_failure_s = at;
   }
 }
 
@@ -571,6 +578,9 @@ int bench_run::report(std::ostream& out) const {
     failures[k] = v;
   }
   report["failures"] = std::move(failures);
+  // When the failures happened (seconds from the start), for failover measurements.
+  report["first_failure_s"] = r.first_failure_s ? json::value(*r.first_failure_s) : json::value(nullptr);
+  report["last_failure_s"] = r.last_failure_s ? json::value(*r.last_failure_s) : json::value(nullptr);
   report["ttfb_ms"] = percentiles_ms(r.ttfb);
   report["ttft_ms"] = percentiles_ms(r.ttft);
   report["itl_ms"] = percentiles_ms(r.itl);
