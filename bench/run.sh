@@ -244,7 +244,8 @@ TOML
   "$bin" gateway --config "$work/failover.toml" 2>"$work/nines-f.log" & pids+=($!)
   local gw=$!
   wait_port 19143
-  "$bin" bench --url http://127.0.0.1:19143 --rate "$FAILOVER_RATE" --duration 10 --connections 1000 \
+  "$bin" bench --url http://127.0.0.1:19143 --rate "$FAILOVER_RATE" --duration 10 \
+    --requests $((FAILOVER_RATE * 10)) --connections 1000 \
     --stream "$1" --json "$2" > "$2.txt" 2>/dev/null &
   local load=$!
   sleep 3

@@ -1,9 +1,11 @@
 #pragma once
 // Hedging: when an attempt has not produced its first byte after the hedge delay, a second attempt
 // goes to another upstream; the first to answer wins and the other is cancelled. The delay is, by
-// default, the p95 of the times to first byte this gateway observed from that upstream recently
-// (so that ~5% of requests are hedged), clamped to [min_delay, max_delay], or `initial_delay`
-// until `min_samples` have been seen. Hedges are retries: they are charged to the retry budget.
+// default, the p95 of the times to first byte this gateway observed recently (so that about 5% of
+// requests are hedged), clamped to [min_delay, max_delay], or `initial_delay` until `min_samples`
+// have been seen. The gateway takes the shortest p95 among the upstreams: the time by which another
+// upstream would most likely have answered (an upstream's own p95 would never hedge one that is
+// always slow). Hedges are retries: they are charged to the retry budget.
 //
 // Pure: the attempt loop records times and asks for the delay.
 
@@ -18,8 +20,8 @@ struct hedge_settings {
   double quantile = 0.95;
   std::chrono::milliseconds min_delay{20};
   std::chrono::milliseconds max_delay{10000};
-  std::chrono::milliseconds initial_delay{1000};
-  std::size_t min_samples = 20;
+  std::chrono::milliseconds initial_delay{500};
+  std::size_t min_samples = 10;
 };
 
 // The most recent times to first byte of one upstream (a ring of `capacity`).

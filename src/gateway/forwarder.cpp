@@ -287,7 +287,18 @@ std::optional<milliseconds> request_forwarder::hedge_delay_for(std::size_t upstr
   if (!wanted) {
     return std::nullopt;
   }
-  return core::hedge_delay(*pools_->ttfb[upstream], cfg_.hedge.delays, fixed);
+  // The time by which another upstream would most likely have answered: the shortest of the
+  // upstreams' observed p95 times to first byte. (An upstream's own p95 would never hedge one
+  // that is always slow.)
+  auto delay = core::hedge_delay(*pools_->ttfb[upstream], cfg_.hedge.delays, fixed);
+  if (!fixed) {
+    for (std::size_t i = 0; i < pools_->ttfb.size(); ++i) {
+      if (i != upstream && pools_->ttfb[i]->size() >= cfg_.hedge.delays.min_samples) {
+        delay = std::min(delay, core::hedge_delay(*pools_->ttfb[i], cfg_.hedge.delays));
+      }
+    }
+  }
+  return delay;
 }
 
 awaitable<void> request_forwarder::end_incomplete(const std::string& why) {

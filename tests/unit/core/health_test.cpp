@@ -270,7 +270,7 @@ TEST(retry_budget, tokens_stop_retries_to_a_failing_upstream_until_it_recovers) 
 TEST(hedge_policy, delay_is_the_observed_p95_clamped_with_a_start_value) {
   hedge_settings s;
   ttfb_window w(100);
-  EXPECT_EQ(hedge_delay(w, s), milliseconds(1000));  // nothing observed yet
+  EXPECT_EQ(hedge_delay(w, s), milliseconds(500));  // nothing observed yet
   for (int i = 1; i <= 100; ++i) {
     w.record(milliseconds(i * 10));  // 10 .. 1000 ms
   }
