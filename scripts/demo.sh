@@ -33,11 +33,14 @@ name = "gpu-c (healthy, 30 ms per token)"
 url = "http://127.0.0.1:9003/v1"
 priority = 0
 TOML
-"$bin" gateway --config "$dir/gateway.toml" 2>"$dir/gateway.log" & pids+=($!)
+"$bin" gateway --config "$dir/gateway.toml" 2>"$dir/gateway.log" & gateway=$!; pids+=($gateway)
 for _ in $(seq 1 100); do
   curl -fsS http://127.0.0.1:8080/healthz >/dev/null 2>&1 && break
   sleep 0.1
 done
+# A light load for the dashboard to show: 5 streamed requests a second for ten minutes.
+"$bin" bench --url http://127.0.0.1:8080 --stream true --rate 5 --duration 600 --progress 0 \
+  >/dev/null 2>&1 & pids+=($!)
 
 cat <<TXT
 
@@ -58,7 +61,13 @@ Or with the openai SDK (npm install openai):
     model: 'mock-model', stream: true, messages: [{ role: 'user', content: 'hello' }] });
   for await (const chunk of stream) process.stdout.write(chunk.choices[0]?.delta?.content ?? '');
 
-Access log (one JSON line per request): $dir/access.log
+See it (a light load of 5 streamed requests a second is running for ten minutes):
+
+  SLA dashboard:  http://127.0.0.1:8080/dashboard
+  Prometheus:     http://127.0.0.1:8080/metrics
+  JSON status:    http://127.0.0.1:8080/status   (or: $bin status http://127.0.0.1:8080)
+  Access log:     $dir/access.log   (one JSON line per request)
+
 Here is one streamed request through the gateway now:
 
 TXT
@@ -66,4 +75,4 @@ curl -sN http://127.0.0.1:8080/v1/chat/completions -H 'content-type: application
   -d '{"model":"mock-model","stream":true,"messages":[{"role":"user","content":"hello"}]}'
 echo
 echo "Press Ctrl-C to stop."
-wait "${pids[-1]}"
+wait "$gateway"

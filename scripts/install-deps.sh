@@ -10,8 +10,10 @@ want=build
 build_pkgs=(g++ cmake ninja-build ccache pkg-config
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libssl-dev libtomlplusplus-dev libspdlog-dev libfmt-dev libcli11-dev libgtest-dev
-  curl ca-certificates)
-test_pkgs=(nodejs npm clang-14 libclang-rt-14-dev openssl)
+  curl ca-certificates nodejs npm)
+# prometheus: promtool and a server for the rules tests; chromium and a font: the dashboard's
+# browser test.
+test_pkgs=(clang-14 libclang-rt-14-dev openssl prometheus chromium fonts-dejavu-core)
 bench_pkgs=(nginx wrk haproxy python3)
 
 pkgs=("${build_pkgs[@]}")
@@ -40,8 +42,17 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-if [ "$want" != build ] && [ ! -d tests/e2e/node_modules/openai ]; then
-  echo "install-deps: npm ci in tests/e2e"
-  (cd tests/e2e && npm ci --no-audit --no-fund --silent)
+# npm packages, as locked in package-lock.json: uPlot for the dashboard built into the binary,
+# and the end-to-end tests' clients (the openai SDK, playwright-core driving Debian's chromium).
+npm_ci() {
+  local dir=$1 marker=$2
+  if [ ! -e "$dir/node_modules/$marker" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
+    echo "install-deps: npm ci in $dir"
+    (cd "$dir" && npm ci --no-audit --no-fund --silent)
+  fi
+}
+npm_ci web uplot/dist/uPlot.iife.min.js
+if [ "$want" != build ]; then
+  npm_ci tests/e2e playwright-core
 fi
 exit 0

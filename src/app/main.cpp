@@ -51,6 +51,9 @@ int main(int argc, char** argv) {
   gateway->add_option("--listen", listen, "host:port to listen on, without --config");
   gateway->add_option("--workers", workers, "worker threads (0: one per core); overrides the config");
   gateway->add_option("--access-log", access_log, "stdout, off, or a file; overrides the config");
+  std::string log_format;
+  gateway->add_option("--log-format", log_format, "text or json: the operational log on stderr")
+      ->check(CLI::IsMember({"text", "json"}));
   bool check_only = false;
   gateway->add_flag("--check", check_only, "validate the configuration and exit");
 
@@ -141,6 +144,9 @@ int main(int argc, char** argv) {
       }
       if (!access_log.empty()) {
         cfg.gateway.access_log = access_log;
+      }
+      if (!log_format.empty()) {
+        cfg.gateway.log_format = log_format;
       }
       if (check_only) {
         std::cout << source << ": configuration is valid (" << cfg.upstreams.size()

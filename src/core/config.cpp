@@ -1,5 +1,6 @@
 #include "core/config.hpp"
 
+#include <algorithm>
 #include <boost/url/parse.hpp>
 #include <charconv>
 #include <fmt/format.h>
@@ -15,7 +16,11 @@ struct reader : toml_reader {
 
   void read_gateway(const toml::table& t, gateway_settings& g) {
     const std::string p = "gateway.";
-    unknown_keys(t, p, {"listen", "workers", "drain_timeout_ms", "access_log"});
+    unknown_keys(t, p, {"listen", "workers", "drain_timeout_ms", "access_log", "log_format"});
+    string(t, p, "log_format", g.log_format);
+    if (g.log_format != "text" && g.log_format != "json") {
+      problem(p + "log_format", t.get("log_format"), "must be \"text\" or \"json\"");
+    }
     if (const toml::node* node = t.get("listen")) {
       auto v = node->value_exact<std::string>();
       auto addr = v ? parse_listen_address(*v) : std::nullopt;
@@ -74,22 +79,17 @@ struct reader : toml_reader {
     duration(t, p, "backoff_cap_ms", r.policy.backoff.cap, 0);
     duration(t, p, "deadline_ms", r.deadline);
     boolean(t, p, "honour_retry_after", r.policy.honour_retry_after);
-    if (const toml::node* node = t.get("retry_on_status")) {
-      const toml::array* arr = node->as_array();
-      if (arr == nullptr) {
-        problem(p + "retry_on_status", node, "must be an array of HTTP status codes");
-      } else {
-        r.policy.retry_statuses.clear();
-        for (std::size_t i = 0; i < arr->size(); ++i) {
-          auto v = (*arr)[i].value_exact<std::int64_t>();
-          if (!v || *v < 400 || *v > 599) {
-            problem(fmt::format("{}retry_on_status[{}]", p, i), &(*arr)[i],
-                    "must be a status code from 400 to 599");
-          } else {
-            r.policy.retry_statuses.push_back(static_cast<unsigned>(*v));
-          }
-        }
-      }
+    std::vector<unsigned> statuses;
+    if (array(t, p, "retry_on_status", "must be an array of HTTP status codes",
+              [&](const toml::node& n, const std::string& at) {
+                const auto v = n.value_exact<std::int64_t>();
+                if (!v || *v < 400 || *v > 599) {
+                  problem(at, &n, "must be a status code from 400 to 599");
+                } else {
+                  statuses.push_back(static_cast<unsigned>(*v));
+                }
+              })) {
+      r.policy.retry_statuses = std::move(statuses);
     }
   }
 
@@ -158,26 +158,62 @@ struct reader : toml_reader {
     const std::string p = "hedge.";
     unknown_keys(t, p, {"routes", "quantile", "min_delay_ms", "max_delay_ms", "initial_delay_ms",
                         "min_samples"});
-    if (const toml::node* node = t.get("routes")) {
-      const auto* arr = node->as_array();
-      if (arr == nullptr) {
-        problem(p + "routes", node, "must be an array of route names");
-      }
-      for (std::size_t i = 0; arr && i < arr->size(); ++i) {
-        const auto v = (*arr)[i].value_exact<std::string>();
-        if (!v || (*v != "chat" && *v != "completions" && *v != "embeddings")) {
-          problem(fmt::format("{}routes[{}]", p, i), &(*arr)[i],
-                  "must be \"chat\", \"completions\" or \"embeddings\"");
-        } else {
-          h.routes.push_back(*v);
-        }
-      }
-    }
+    array(t, p, "routes", "must be an array of route names",
+          [&](const toml::node& n, const std::string& at) {
+            const auto v = n.value_exact<std::string>();
+            if (!v || (*v != "chat" && *v != "completions" && *v != "embeddings")) {
+              problem(at, &n, "must be \"chat\", \"completions\" or \"embeddings\"");
+            } else {
+              h.routes.push_back(*v);
+            }
+          });
     number(t, p, "quantile", h.delays.quantile, 0.5, 1);
     duration(t, p, "min_delay_ms", h.delays.min_delay);
     duration(t, p, "max_delay_ms", h.delays.max_delay);
     duration(t, p, "initial_delay_ms", h.delays.initial_delay);
     integer(t, p, "min_samples", h.delays.min_samples, 1, 100000);
+  }
+
+  void read_alerting(const toml::table& t, alerting_config& a) {
+    const std::string p = "alerting.";
+    unknown_keys(t, p, {"objective_percent", "webhooks", "evaluation_interval_ms",
+                        "repeat_interval_ms", "webhook_attempts", "webhook_timeout_ms",
+                        "burn_min_requests", "ttft_p99_threshold_ms", "ttft_window_ms",
+                        "ttft_for_ms", "error_spike_count", "error_spike_window_ms",
+                        "upstream_down_for_ms"});
+    double objective = a.rules.objective * 100;
+    number(t, p, "objective_percent", objective, 50, 99.99999);
+    a.rules.objective = objective / 100;
+    array(t, p, "webhooks", "must be an array of URLs",
+          [&](const toml::node& n, const std::string& at) {
+            const auto v = n.value_exact<std::string>();
+            if (!v || !(v->starts_with("http://") || v->starts_with("https://"))) {
+              problem(at, &n, "must be an http:// or https:// URL");
+            } else {
+              a.webhooks.push_back(*v);
+            }
+          });
+    duration(t, p, "evaluation_interval_ms", a.evaluation_interval, 100);
+    duration(t, p, "repeat_interval_ms", a.repeat_interval, 1000);
+    integer(t, p, "webhook_attempts", a.webhook_attempts, 1, 100);
+    duration(t, p, "webhook_timeout_ms", a.webhook_timeout, 100);
+    integer(t, p, "burn_min_requests", a.rules.burn_min_requests, 0, 1LL << 40);
+    milliseconds ms{static_cast<std::int64_t>(a.rules.ttft_p99_threshold_s * 1000)};
+    duration(t, p, "ttft_p99_threshold_ms", ms);
+    a.rules.ttft_p99_threshold_s = static_cast<double>(ms.count()) / 1000;
+    const auto window = [&](std::string_view key, std::chrono::seconds& out, std::int64_t min_ms) {
+      milliseconds v = std::chrono::duration_cast<milliseconds>(out);
+      duration(t, p, key, v, min_ms);
+      out = std::chrono::duration_cast<std::chrono::seconds>(v);
+      if (out.count() == 0 && min_ms > 0) {
+        out = std::chrono::seconds(1);
+      }
+    };
+    window("ttft_window_ms", a.rules.ttft_window, 1000);
+    duration(t, p, "ttft_for_ms", a.rules.ttft_for, 0);
+    integer(t, p, "error_spike_count", a.rules.error_spike_count, 0, 1LL << 40);
+    window("error_spike_window_ms", a.rules.error_spike_window, 1000);
+    duration(t, p, "upstream_down_for_ms", a.rules.upstream_down_for, 0);
   }
 
   void read_journal(const toml::table& t, journal_settings_config& j) {
@@ -340,7 +376,7 @@ config_result parse_config(std::string_view toml_text, std::string_view source) 
   reader r(problems);
   std::vector<int> upstream_lines;
   r.unknown_keys(root, "", {"gateway", "limits", "timeouts", "retry", "journal", "health",
-                            "outlier", "routing", "hedge", "upstreams"});
+                            "outlier", "routing", "hedge", "alerting", "upstreams"});
   if (const auto* t = r.section(root, "gateway")) {
     r.read_gateway(*t, c.gateway);
   }
@@ -367,6 +403,9 @@ config_result parse_config(std::string_view toml_text, std::string_view source) 
   }
   if (const auto* t = r.section(root, "hedge")) {
     r.read_hedge(*t, c.hedge);
+  }
+  if (const auto* t = r.section(root, "alerting")) {
+    r.read_alerting(*t, c.alerting);
   }
   if (const toml::node* node = root.get("upstreams")) {
     const toml::array* arr = node->as_array();
@@ -396,6 +435,9 @@ config_result parse_config(std::string_view toml_text, std::string_view source) 
       }
     }
   }
+  // In the order of the file, which is the order someone fixing it reads in.
+  std::stable_sort(problems.begin(), problems.end(),
+                   [](const config_problem& a, const config_problem& b) { return a.line < b.line; });
   if (problems.empty()) {
     result.value = std::move(c);
   }

@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/alert_rules.hpp"
 #include "core/config_problem.hpp"
 #include "core/hedge_policy.hpp"
 #include "core/link_quality.hpp"
@@ -52,6 +53,7 @@ struct gateway_settings {
   unsigned workers = 0;  // 0: one per core
   milliseconds drain_timeout{30000};
   std::string access_log = "stdout";  // "stdout", "off", or a file path
+  std::string log_format = "text";    // the operational log on stderr: "text" or "json"
 };
 
 struct limit_settings {
@@ -98,6 +100,16 @@ struct routing_settings {
   double panic_threshold = 0.5;  // a tier with a smaller share of usable upstreams panics
 };
 
+// The SLA objective and the built-in alerting (core/alert_rules.hpp).
+struct alerting_config {
+  alert_settings rules{};
+  std::vector<std::string> webhooks;  // http(s) URLs notified as JSON (Alertmanager's format)
+  milliseconds evaluation_interval{1000};
+  milliseconds repeat_interval{4 * 3600 * 1000};  // a firing alert is sent again this often
+  unsigned webhook_attempts = 5;                    // per notification, with backoff
+  milliseconds webhook_timeout{5000};
+};
+
 struct hedge_config {
   std::vector<std::string> routes;  // "chat", "completions", "embeddings": hedged by default
   hedge_settings delays{};
@@ -127,6 +139,7 @@ struct config {
   outlier_settings outlier{};
   routing_settings routing{};
   hedge_config hedge{};
+  alerting_config alerting{};
   std::vector<upstream_config> upstreams;
 };
 

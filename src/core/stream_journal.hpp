@@ -52,6 +52,7 @@ struct journal_summary {
   unsigned attempts = 0;
   unsigned resumes = 0;
   std::vector<std::string> upstreams;
+  std::string served_by;
   std::string resume_log;
   std::string detail;
 };

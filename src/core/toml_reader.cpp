@@ -132,6 +132,24 @@ void toml_reader::boolean(const toml::table& table, const std::string& prefix, s
   out = *v;
 }
 
+bool toml_reader::array(const toml::table& table, const std::string& prefix, std::string_view key,
+                        std::string_view not_array,
+                        const std::function<void(const toml::node&, const std::string&)>& item) {
+  const toml::node* node = table.get(key);
+  if (node == nullptr) {
+    return false;
+  }
+  const toml::array* arr = node->as_array();
+  if (arr == nullptr) {
+    problem(prefix + std::string(key), node, std::string(not_array));
+    return false;
+  }
+  for (std::size_t i = 0; i < arr->size(); ++i) {
+    item((*arr)[i], fmt::format("{}{}[{}]", prefix, key, i));
+  }
+  return true;
+}
+
 const toml::table* toml_reader::section(const toml::table& root, std::string_view key,
                                         const std::string& prefix) {
   const toml::node* node = root.get(key);

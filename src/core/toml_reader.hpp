@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <initializer_list>
 #include <optional>
 #include <string>
@@ -50,6 +51,12 @@ class toml_reader {
               std::string& out);
   void boolean(const toml::table& table, const std::string& prefix, std::string_view key,
                bool& out);
+  // An array: calls `item(element, path)` for each element, `path` naming it for problems
+  // ("retry.retry_on_status[2]"). Records `not_array` when the key holds something else. False
+  // when the key is absent or not an array.
+  bool array(const toml::table& table, const std::string& prefix, std::string_view key,
+             std::string_view not_array,
+             const std::function<void(const toml::node&, const std::string&)>& item);
   // A sub-table; nullptr when absent or (recorded) not a table.
   const toml::table* section(const toml::table& root, std::string_view key,
                              const std::string& prefix = {});

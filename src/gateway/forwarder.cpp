@@ -46,10 +46,22 @@ request_forwarder::request_forwarder(request& req, net::response_sink& client,
       deadline_(start_ + cfg_.retry.deadline), body_(req.body()),
       stream_key_(std::move(stream_key)), kind_(kind) {}
 
-void request_forwarder::note_first_byte() {
+void request_forwarder::note_delivery(std::size_t upstream, attempt_context& ctx) {
+  if (ctx.delivered) {
+    return;
+  }
+  ctx.delivered = true;
+  record_.served_by = cfg_.upstreams[upstream].name;
   if (record_.ttfb_ms < 0) {
     record_.ttfb_ms = std::chrono::duration<double, std::milli>(steady::now() - start_).count();
   }
+}
+
+obs::histogram& request_forwarder::inter_token() {
+  if (inter_token_ == nullptr) {
+    inter_token_ = &worker_.probe.inter_token(obs::route_label(record_.method, record_.path));
+  }
+  return *inter_token_;
 }
 
 std::vector<core::upstream_candidate> request_forwarder::candidates(
@@ -188,6 +200,7 @@ awaitable<attempt_result> request_forwarder::run_attempt(std::size_t upstream, b
   }
   if (ctx.time_to_first_byte && !continuing_) {
     pools_->ttfb[upstream]->record(*ctx.time_to_first_byte);
+    gen_->live.record_ttft(upstream, std::chrono::duration<double>(*ctx.time_to_first_byte).count());
   }
   if (ctx.delivered) {
     committed_ = std::move(ctx.st);

@@ -2,6 +2,7 @@
 
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <fmt/format.h>
 #include <fstream>
 #include <spdlog/spdlog.h>
 #include <sstream>
@@ -12,6 +13,7 @@
 #include "gateway/upstream_monitor.hpp"
 #include "net/server_group.hpp"
 #include "net/spawn.hpp"
+#include "obs/log_format.hpp"
 
 namespace nines::gateway {
 namespace {
@@ -59,6 +61,13 @@ void register_gauges(obs::registry& metrics, const core::stream_journal& journal
   metrics.counter_function("nines_journal_events_dropped_total", "Events a running journaled "
                            "stream forgot to stay within journal.max_bytes.", {},
                            stat(&stats::events_dropped));
+  metrics.counter_function("nines_escaped_exceptions_total",
+                           "Exceptions that escaped a coroutine (bugs), each ending one connection "
+                           "or task; the error log says which.",
+                           {}, [] {
+                             return static_cast<double>(net::escaped_exceptions().load(
+                                 std::memory_order_relaxed));
+                           });
   metrics.gauge_of("nines_build_info", "The running build.", {{"version", NINES_VERSION}}).set(1);
 }
 
@@ -209,10 +218,14 @@ class config_reloader {
 }  // namespace
 
 int run_gateway(const core::config& cfg, const std::string& config_path) {
+  if (cfg.gateway.log_format == "json") {
+    spdlog::default_logger()->set_formatter(obs::json_log_formatter());
+  }
   const unsigned workers =
       cfg.gateway.workers > 0 ? cfg.gateway.workers : std::max(1U, std::thread::hardware_concurrency());
   auto shared = std::make_shared<shared_state>();
   shared->workers = workers;
+  shared->sla = std::make_unique<sla_shard[]>(workers);
   // One metrics shard per worker, and one for the control thread (health monitor).
   shared->metrics = std::make_unique<obs::registry>(workers + 1);
   shared->journal = std::make_unique<core::stream_journal>(
@@ -233,7 +246,8 @@ int run_gateway(const core::config& cfg, const std::string& config_path) {
   // The control thread: signals, the health monitor, reloads. It starts first, so that the first
   // routing snapshot exists before any request.
   asio::io_context control;
-  upstream_monitor monitor(control, shared);
+  upstream_monitor monitor(control, shared,
+                           fmt::format("http://{}:{}", cfg.gateway.listen.host, port));
   monitor.start();
   config_reloader reloader(control, shared, monitor, config_path);
   reloader.start();
@@ -252,6 +266,22 @@ int run_gateway(const core::config& cfg, const std::string& config_path) {
     spawn(group.context(i).get_executor(), housekeeping(*state, draining), "housekeeping");
   }
 
+  // SIGUSR1: reopen the access log (after logrotate moved it).
+  asio::signal_set reopen_signal(control, SIGUSR1);
+  std::function<void()> watch_reopen = [&] {
+    reopen_signal.async_wait([&](const error_code& ec, int) {
+      if (ec) {
+        return;
+      }
+      if (auto why = shared->access_log->reopen(); !why.empty()) {
+        spdlog::error("SIGUSR1: {}", why);
+      } else {
+        spdlog::info("SIGUSR1: access log reopened");
+      }
+      watch_reopen();
+    });
+  };
+  watch_reopen();
   asio::signal_set signals(control, SIGTERM, SIGINT);
   asio::steady_timer drain_timer(control);
   signals.async_wait([&](const error_code& ec, int signo) {
@@ -276,6 +306,7 @@ int run_gateway(const core::config& cfg, const std::string& config_path) {
   group.run();
   asio::post(control, [&] {
     signals.cancel();
+    reopen_signal.cancel();
     drain_timer.cancel();
     reloader.stop();
     monitor.stop();

@@ -26,7 +26,14 @@ void copy_request_headers(const net::http::fields& from, net::http::fields& to,
                           bool replace_authorization) {
   for (const auto& h : from) {
     const auto f = h.name();
-    if (is_hop_by_hop(f, h.name_string()) || f == field::host || f == field::expect ||
+    const auto name = h.name_string();
+    // x-nines-* headers are for the gateway (x-nines-hedge); the upstream gets its own
+    // traceparent, X-Request-Id and Last-Event-ID semantics are the gateway's too.
+    const bool ours = (name.size() >= 8 && net::beast::iequals(name.substr(0, 8), "x-nines-")) ||
+                      net::beast::iequals(name, "traceparent") ||
+                      net::beast::iequals(name, "last-event-id") ||
+                      net::beast::iequals(name, "idempotency-key");
+    if (ours || is_hop_by_hop(f, name) || f == field::host || f == field::expect ||
         f == field::accept_encoding || (replace_authorization && f == field::authorization)) {
       continue;
     }

@@ -9,7 +9,9 @@ namespace nines::gateway {
 
 bool is_hop_by_hop(net::http::field field, std::string_view name);
 
-// Copies the client's request headers that an upstream should see.
+// Copies the client's request headers that an upstream should see: not the hop-by-hop ones, not
+// those the gateway answers itself (x-nines-*, Last-Event-ID, Idempotency-Key), not traceparent
+// (the upstream gets the gateway's span).
 void copy_request_headers(const net::http::fields& from, net::http::fields& to,
                           bool replace_authorization);
 

@@ -74,7 +74,7 @@ void apply_head(const core::journal_head& head, http::response<Body>& res) {
 
 core::journal_summary summary_of(const obs::request_record& r) {
   return core::journal_summary{std::string(r.outcome), r.attempts, r.resumes, r.upstreams,
-                               r.resume_log, r.detail};
+                               r.served_by,  r.resume_log, r.detail};
 }
 
 // The generation's side: what the attempt loop writes goes into the journal entry. It never
@@ -242,6 +242,7 @@ awaitable<void> relay_entry(std::shared_ptr<core::journal_entry> entry, std::uin
     record.attempts = v.summary.attempts;
     record.resumes = v.summary.resumes;
     record.upstreams = v.summary.upstreams;
+    record.served_by = v.summary.served_by;
     record.resume_log = v.summary.resume_log;
     record.detail = v.summary.detail;
   }

@@ -159,7 +159,10 @@ class request_forwarder {
   void append_data_event(std::string& out, std::string data, stream_state& st) const;
   void release_held(std::string& out, stream_state& st) const;
 
-  void note_first_byte();
+  // An attempt writes to the client for the first time: it serves the request (the time to first
+  // byte is the request's first such moment).
+  void note_delivery(std::size_t upstream, attempt_context& ctx);
+  obs::histogram& inter_token();
 
   net::request& req_;
   net::response_sink& client_;
@@ -181,6 +184,7 @@ class request_forwarder {
   unsigned attempts_at_resume_ = 0;  // attempts made before the latest resume
   stream_state committed_;           // what the client has been sent
   steady::time_point last_client_write_{};  // for the gap a client sees at a resume
+  obs::histogram* inter_token_ = nullptr;    // this route's, looked up at the first use
   bool gap_pending_ = false;                 // a resume waits for its first event to the client
   core::stream_break pending_cause_ = core::stream_break::reset;  // of that resume
   std::string pending_from_;                                      // the upstream it left

@@ -3,8 +3,10 @@
 #include <fmt/format.h>
 
 #include "core/openai_error.hpp"
+#include "core/trace_context.hpp"
 #include "gateway/forwarder.hpp"
 #include "gateway/status.hpp"
+#include "obs/dashboard.hpp"
 
 namespace nines::gateway {
 namespace {
@@ -41,6 +43,18 @@ awaitable<void> handle_request(request& req, downstream& client, worker_state& w
   worker.refresh();  // a reload since the last request: this one uses the new configuration
   obs::request_record record;
   record.id = request_id(req, worker);
+  // W3C trace context: continue the client's trace, or start one; the upstream gets our span.
+  {
+    std::string_view incoming;
+    if (auto it = req.find("traceparent"); it != req.end()) {
+      incoming = it->value();
+    }
+    auto trace = core::continue_trace(incoming, worker.random);
+    record.trace_id = std::move(trace.trace_id);
+    record.span_id = std::move(trace.span_id);
+    record.parent_id = std::move(trace.parent_id);
+    record.trace_flags = trace.flags;
+  }
   record.method = http::to_string(req.method());
   const std::string_view target = req.target();
   record.path = std::string(target.substr(0, target.find('?')));
@@ -57,13 +71,25 @@ awaitable<void> handle_request(request& req, downstream& client, worker_state& w
     co_await send_json(client, record, ready ? http::status::ok : http::status::service_unavailable,
                        body);
   } else if (record.path == "/status" && req.method() == http::verb::get) {
-    std::string body = status_json(worker);
+    std::string body = status_json(worker, target.find("series") != std::string_view::npos);
     co_await send_json(client, record, http::status::ok, body);
   } else if (record.path == "/metrics" && req.method() == http::verb::get) {
     http::response<http::string_body> res{http::status::ok, client.version()};
     res.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
     res.set(http::field::cache_control, "no-store");
     res.body() = worker.shared->metrics->exposition();
+    record.status = 200;
+    co_await client.send(std::move(res));
+  } else if (record.path == "/dashboard" && req.method() == http::verb::get) {
+    http::response<http::string_body> res{http::status::ok, client.version()};
+    res.set(http::field::content_type, "text/html; charset=utf-8");
+    res.set(http::field::cache_control, "no-cache");
+    // Everything the page needs is inline; it talks to this gateway only.
+    res.set("content-security-policy",
+            "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+            "connect-src 'self'; img-src data:; base-uri 'none'; form-action 'none'");
+    res.set("x-content-type-options", "nosniff");
+    res.body() = std::string(obs::dashboard_page());
     record.status = 200;
     co_await client.send(std::move(res));
   } else if (target == "/v1" || target.starts_with("/v1/") || target.starts_with("/v1?")) {
@@ -81,7 +107,9 @@ awaitable<void> handle_request(request& req, downstream& client, worker_state& w
   record.bytes_out = client.bytes_sent();
   record.duration_ms = std::chrono::duration<double, std::milli>(steady::now() - start).count();
   const auto route = obs::route_label(record.method, record.path);
-  worker.probe.request_finished(route, record.status, record.outcome, record.duration_ms / 1000.0);
+  worker.probe.request_finished(route, record.status, record.outcome, record.served_by,
+                                record.duration_ms / 1000.0);
+  record_sla(worker.shared->sla[worker.index], route, record);
   if (record.ttfb_ms >= 0) {
     worker.probe.first_token(route, record.ttfb_ms / 1000.0);
   }

@@ -25,8 +25,63 @@ std::size_t usable_upstreams(const generation& gen) {
   return usable;
 }
 
-std::string status_json(const worker_state& worker) {
+json::value optional_number(const std::optional<double>& v, double scale = 1) {
+  return v ? json::value(round3(*v * scale)) : json::value(nullptr);
+}
+
+json::object sla_json(const dashboard_report& d, bool series) {
+  json::object windows;
+  for (const auto& w : d.windows) {
+    windows[w.name] = json::object{{"availability", optional_number(w.value.availability)},
+                                   {"good", w.value.good},
+                                   {"bad", w.value.bad},
+                                   {"ttft_p50_ms", optional_number(w.value.ttft_p50_s, 1000)},
+                                   {"ttft_p99_ms", optional_number(w.value.ttft_p99_s, 1000)}};
+  }
+  json::array incidents;
+  for (const auto& i : d.incidents) {
+    incidents.push_back(json::object{{"unix_ms", i.unix_ms},
+                                     {"kind", i.kind},
+                                     {"upstream", i.upstream},
+                                     {"message", i.message}});
+  }
+  json::array alerts;
+  for (const auto& a : d.alerts) {
+    json::object labels;
+    for (const auto& [k, v] : a.labels) {
+      labels[k] = v;
+    }
+    alerts.push_back(json::object{{"name", a.name}, {"labels", std::move(labels)}, {"summary", a.summary}});
+  }
+  json::object out{{"unix_ms", d.unix_ms},
+                   {"objective", d.objective},
+                   {"windows", std::move(windows)},
+                   {"error_budget_left", optional_number(d.error_budget_left)},
+                   {"alerts", std::move(alerts)},
+                   {"incidents", std::move(incidents)}};
+  if (series) {
+    // Columns, oldest first: seconds before now, requests/s, availability, TTFT p50 and p99 (ms).
+    json::array age, rps, availability, p50, p99;
+    for (const auto& p : d.series) {
+      age.push_back(round3(p.age_s));
+      rps.push_back(round3(p.requests_per_second));
+      availability.push_back(p.availability ? json::value(*p.availability) : json::value(nullptr));
+      p50.push_back(optional_number(p.ttft_p50_s, 1000));
+      p99.push_back(optional_number(p.ttft_p99_s, 1000));
+    }
+    out["series"] = json::object{{"bucket_s", d.bucket_seconds},
+                                 {"age_s", std::move(age)},
+                                 {"requests_per_second", std::move(rps)},
+                                 {"availability", std::move(availability)},
+                                 {"ttft_p50_ms", std::move(p50)},
+                                 {"ttft_p99_ms", std::move(p99)}};
+  }
+  return out;
+}
+
+std::string status_json(const worker_state& worker, bool series) {
   const auto gen = worker.shared->current.load();
+  const auto dashboard = worker.shared->dashboard.load();
   const auto& cfg = *gen->config;
   const auto routing = gen->routing.load();
   const auto report = gen->report.load();
@@ -75,6 +130,14 @@ std::string status_json(const worker_state& worker) {
         {"ejected_for_ms", round3(rep.open_for_ms)},
         {"last_ejection_reason", rep.ejection_reason},
         {"failure_rate", round3(rep.failure_rate)},
+        {"sla", dashboard && i < dashboard->upstreams.size()
+                    ? json::value(json::object{
+                          {"availability_5m", optional_number(dashboard->upstreams[i].availability_5m)},
+                          {"attempts_5m", dashboard->upstreams[i].attempts_5m},
+                          {"ttft_p50_ms", optional_number(dashboard->upstreams[i].ttft_p50_s, 1000)},
+                          {"ttft_p99_ms", optional_number(dashboard->upstreams[i].ttft_p99_s, 1000)},
+                          {"error_rate_1m", optional_number(dashboard->upstreams[i].error_rate_1m)}})
+                    : json::value(nullptr)},
         {"pool", json::object{{"open", live.open_connections.load(std::memory_order_relaxed)},
                               {"idle", live.idle_connections.load(std::memory_order_relaxed)},
                               {"pending", live.pending_requests.load(std::memory_order_relaxed)}}}};
@@ -99,6 +162,7 @@ std::string status_json(const worker_state& worker) {
                     {"switches", report ? report->tier_switches : 0},
                     {"tiers", std::move(tiers)}}},
       {"upstreams", std::move(upstreams)},
+      {"sla", dashboard ? json::value(sla_json(*dashboard, series)) : json::value(nullptr)},
       {"journal", json::object{{"bytes", journal.bytes},
                                {"entries", journal.entries},
                                {"max_bytes", cfg.journal.max_bytes}}}};

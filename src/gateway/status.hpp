@@ -9,7 +9,8 @@
 
 namespace nines::gateway {
 
-std::string status_json(const worker_state& worker);
+// With `series`, the last hour of the SLA history too (for the dashboard's charts).
+std::string status_json(const worker_state& worker, bool series = false);
 
 // Upstreams that can take a request now: healthy, not ejected, not cooling down (GET /readyz).
 std::size_t usable_upstreams(const generation& gen);

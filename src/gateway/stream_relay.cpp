@@ -146,31 +146,37 @@ awaitable<attempt_result> request_forwarder::relay_stream(upstream_connection& c
         result.lost_race = true;  // a hedge: the other attempt has the client
         co_return result;
       }
-      ctx.delivered = true;
+      note_delivery(upstream, ctx);
       if (!client_committed_) {
         http::response<http::empty_body> header{parser.get().result(), 11};
         copy_response_headers(parser.get().base(), header.base());
         header.set(http::field::cache_control, "no-cache");
         header.set("x-request-id", record_.id);
         record_.status = parser.get().result_int();
-        note_first_byte();
         client_committed_ = true;
         if (co_await client_.begin_stream(std::move(header))) {
           state = phase::failed;
           break;
         }
       }
+      const auto written_at = steady::now();
+      if (state == phase::relaying) {
+        // Between two writes of one attempt; the gap across a resume is measured below.
+        inter_token().observe(worker_.probe.worker(),
+                              std::chrono::duration<double>(written_at - last_client_write_).count());
+      }
       state = phase::relaying;
       if (gap_pending_) {
         // The first event of a continuation: the client waited this long across the resume.
         gap_pending_ = false;
-        const double gap_ms = ms_between(last_client_write_, steady::now());
+        const double gap_ms = ms_between(last_client_write_, written_at);
         record_.resume_log += fmt::format(",\"to\":\"{}\",\"gap_ms\":{:.3f}}}",
                                           cfg_.upstreams[upstream].name, gap_ms);
         worker_.probe.stream_resumed(pending_cause_, pending_from_, cfg_.upstreams[upstream].name,
                                      st.progress.carried_tokens, gap_ms / 1000.0);
+        worker_.shared->resumes.fetch_add(1, std::memory_order_relaxed);
       }
-      last_client_write_ = steady::now();
+      last_client_write_ = written_at;
       if (saw_done && parser.is_done()) {
         // The usual end: the last events, [DONE] and the upstream's last chunk came together.
         state = co_await client_.finish_stream(out) ? phase::failed : phase::finished;

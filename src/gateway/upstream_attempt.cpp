@@ -59,6 +59,10 @@ upstream_request request_forwarder::make_upstream_request(std::size_t upstream) 
     out.set(http::field::authorization, "Bearer " + u.api_key);
   }
   out.set("x-request-id", record_.id);
+  if (!record_.trace_id.empty()) {
+    out.set("traceparent", fmt::format("00-{}-{}-{:02x}", record_.trace_id, record_.span_id,
+                                       record_.trace_flags));
+  }
   out.keep_alive(true);
   out.body() = boost::span<const char>(body_.data(), body_.size());
   out.prepare_payload();
@@ -273,9 +277,8 @@ awaitable<attempt_result> request_forwarder::attempt(std::size_t upstream, attem
     copy_response_headers(head.base(), res.base());
     res.set("x-request-id", record_.id);
     res.body() = std::move(body);
-    note_first_byte();
+    note_delivery(upstream, ctx);
     record_.status = status;
-    ctx.delivered = true;
     co_await client_.send(std::move(res));
     result.end = client_.failed() ? phase::failed : phase::finished;
     if (client_.failed()) {

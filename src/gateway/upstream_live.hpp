@@ -10,6 +10,7 @@
 //   - attempts in flight (for load balancing and max_requests) and half-open trials in flight;
 //   - pool sizes, published by each worker's housekeeping.
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -17,6 +18,7 @@
 #include <vector>
 
 #include "core/outlier_detector.hpp"
+#include "core/sla_history.hpp"
 #include "core/upstream_cooldown.hpp"
 
 namespace nines::gateway {
@@ -40,6 +42,8 @@ class upstream_live {
     std::atomic<unsigned> open_connections{0};  // all workers, as of their last housekeeping
     std::atomic<unsigned> idle_connections{0};
     std::atomic<unsigned> pending_requests{0};  // waiting for a connection at max_connections
+    // Times to first byte of attempts since the monitor's last tick (core/sla_history buckets).
+    std::array<std::atomic<std::uint64_t>, core::sla_history::ttft_bounds.size() + 1> ttft{};
   };
 
   explicit upstream_live(std::size_t upstreams) {
@@ -130,6 +134,17 @@ class upstream_live {
     r.trial_failures = e.trial_failures.exchange(0, std::memory_order_relaxed);
     return r;
   }
+  void record_ttft(std::size_t i, double seconds) {
+    entries_[i]->ttft[core::ttft_bucket(seconds)].fetch_add(1, std::memory_order_relaxed);
+  }
+  core::sla_history::ttft_counts take_ttft(std::size_t i) {
+    core::sla_history::ttft_counts out{};
+    for (std::size_t b = 0; b < out.size(); ++b) {
+      out[b] = entries_[i]->ttft[b].exchange(0, std::memory_order_relaxed);
+    }
+    return out;
+  }
+
   // After an ejection the counts in a row start over, so that the upstream is judged afresh.
   void forgive(std::size_t i) {
     entries_[i]->gateway_failures_in_row.store(0, std::memory_order_relaxed);

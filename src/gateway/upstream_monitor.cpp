@@ -47,6 +47,7 @@ struct upstream_monitor::upstream_state {
   asio::steady_timer timer;
   core::splitmix_rng random;
   core::breaker_state last_breaker = core::breaker_state::closed;
+  core::sla_history recent{std::chrono::seconds(10), 30};  // its attempts, the last 5 minutes
   std::uint64_t probes_ok_since_tick = 0;  // count as half-open trials
   std::uint64_t probes_failed_since_tick = 0;
   // Metrics.
@@ -62,6 +63,7 @@ struct upstream_monitor::upstream_state {
   obs::gauge* up = nullptr;
   obs::gauge* in_flight = nullptr;
   obs::gauge* open_connections = nullptr;
+  obs::gauge* pending_requests = nullptr;
   obs::gauge* idle_connections = nullptr;
   std::vector<obs::gauge*> states;  // one-hot, in the order of all_states
 
@@ -69,8 +71,24 @@ struct upstream_monitor::upstream_state {
       : link(window), timer(ctx), random(seed) {}
 };
 
-upstream_monitor::upstream_monitor(asio::io_context& context, std::shared_ptr<shared_state> shared)
-    : context_(context), shared_(std::move(shared)) {}
+upstream_monitor::upstream_monitor(asio::io_context& context, std::shared_ptr<shared_state> shared,
+                                   std::string external_url)
+    : context_(context), shared_(std::move(shared)), external_url_(std::move(external_url)) {}
+
+void upstream_monitor::note(std::string kind, std::string upstream, std::string message) {
+  incident i;
+  i.unix_ms = std::chrono::duration_cast<milliseconds>(
+                  std::chrono::system_clock::now().time_since_epoch())
+                  .count();
+  i.kind = std::move(kind);
+  i.upstream = std::move(upstream);
+  i.message = std::move(message);
+  incidents_.push_front(std::move(i));
+  while (incidents_.size() > 200) {
+    incidents_.pop_back();
+  }
+  report_due_ = true;  // /status and the dashboard show it at the next tick, not a second later
+}
 
 upstream_monitor::~upstream_monitor() = default;
 
@@ -79,6 +97,15 @@ void upstream_monitor::start() { adopt(shared_->current.load()); }
 void upstream_monitor::adopt(std::shared_ptr<generation> next) {
   ++epoch_;
   const auto& cfg = *next->config;
+  if (!alerts_) {
+    alerts_ = std::make_unique<core::alert_evaluator>(cfg.alerting.rules);
+    notifier_ = std::make_unique<alert_notifier>(context_, cfg.alerting, *shared_->metrics,
+                                                 shared_->workers, external_url_);
+  } else {
+    alerts_->reconfigure(cfg.alerting.rules);
+    notifier_->set_config(cfg.alerting);
+    note("reload", "", fmt::format("configuration version {} applied", next->version));
+  }
   std::vector<std::shared_ptr<upstream_state>> states;
   auto& metrics = *shared_->metrics;
   for (std::size_t i = 0; i < cfg.upstreams.size(); ++i) {
@@ -135,6 +162,9 @@ void upstream_monitor::adopt(std::shared_ptr<generation> next) {
     kept->idle_connections = &metrics.gauge_of(
         "nines_upstream_connections", "Connections to the upstream, all workers, by state.",
         {{"upstream", u.name}, {"state", "idle"}});
+    kept->pending_requests = &metrics.gauge_of(
+        "nines_upstream_pending_requests",
+        "Requests waiting for a connection to the upstream (its pool at max_connections).", l);
     kept->states.clear();
     for (auto s : all_states) {
       kept->states.push_back(&metrics.gauge_of(
@@ -267,6 +297,8 @@ awaitable<void> upstream_monitor::probe_loop(std::shared_ptr<upstream_state> s, 
       spdlog::warn("upstream {} is {} (active probes: {})", s->name,
                    s->healthy ? "healthy again" : "unhealthy",
                    s->healthy ? "answering" : s->last_error);
+      note(s->healthy ? "healthy" : "unhealthy", s->name,
+           s->healthy ? "probes answer again" : "probes fail: " + s->last_error);
     }
     const auto spread = jitter.count() > 0
                             ? static_cast<std::int64_t>(s->random.below(2 * jitter.count() + 1)) -
@@ -320,12 +352,17 @@ void upstream_monitor::tick(steady::time_point now) {
       spdlog::warn("upstream {} ejected for {} ms: {}", s.name,
                    std::chrono::duration_cast<milliseconds>(detector_->open_until(i) - now).count(),
                    detector_->last_reason(i));
+      note("ejected", s.name,
+           fmt::format("ejected for {} s: {}",
+                       std::chrono::duration_cast<std::chrono::seconds>(detector_->open_until(i) - now).count(),
+                       detector_->last_reason(i)));
     } else if (breaker == core::breaker_state::half_open &&
                s.last_breaker != core::breaker_state::half_open) {
       gen.live.forgive(i);  // attempts that failed while it was out do not count against it
     } else if (breaker == core::breaker_state::closed &&
                s.last_breaker == core::breaker_state::half_open) {
       spdlog::info("upstream {} readmitted: its half-open trials succeeded", s.name);
+      note("readmitted", s.name, "half-open trials succeeded");
     }
     s.last_breaker = breaker;
     const auto link = s.link.report(cfg.health.alerts);
@@ -369,6 +406,7 @@ void upstream_monitor::tick(steady::time_point now) {
     s.in_flight->set(in.in_flight);
     s.open_connections->set(live.open_connections.load(std::memory_order_relaxed));
     s.idle_connections->set(live.idle_connections.load(std::memory_order_relaxed));
+    s.pending_requests->set(live.pending_requests.load(std::memory_order_relaxed));
     const auto name = state_name(route, cooling);
     for (std::size_t k = 0; k < s.states.size(); ++k) {
       s.states[k]->set(all_states[k] == name ? 1 : 0);
@@ -407,6 +445,9 @@ void upstream_monitor::tick(steady::time_point now) {
   const auto current = tiers_->update(best, now);
   if (current != before) {
     spdlog::warn("tier switch: priority {} -> {}", priorities_[before], priorities_[current]);
+    note("tier_switch", "",
+         fmt::format("traffic moved from priority {} to priority {}", priorities_[before],
+                     priorities_[current]));
   }
   routing->active_priority = priorities_.empty() ? std::nullopt : std::optional<int>(priorities_[current]);
   report->tier_switches = switches_before_ + tiers_->switches();
@@ -419,8 +460,111 @@ void upstream_monitor::tick(steady::time_point now) {
   if (report->tier_switches > switches.value()) {
     switches.add(shared_->workers, report->tier_switches - switches.value());
   }
+  collect_sla(now, traffic);
+  if (now >= next_evaluation_) {
+    next_evaluation_ = now + cfg.alerting.evaluation_interval;
+    evaluate_alerts(now, *routing);
+  }
   gen.routing.store(std::move(routing));
   gen.report.store(std::move(report));
+  if (now >= next_report_ || report_due_) {
+    next_report_ = now + std::chrono::seconds(1);
+    report_due_ = false;
+    publish_dashboard(now);
+  }
+}
+
+void upstream_monitor::collect_sla(steady::time_point now,
+                                   const std::vector<core::traffic_report>& traffic) {
+  std::uint64_t good = 0;
+  std::uint64_t bad = 0;
+  core::sla_history::ttft_counts ttft{};
+  for (unsigned w = 0; w < shared_->workers; ++w) {
+    auto& shard = shared_->sla[w];
+    good += shard.good.exchange(0, std::memory_order_relaxed);
+    bad += shard.bad.exchange(0, std::memory_order_relaxed);
+    for (std::size_t b = 0; b < ttft.size(); ++b) {
+      ttft[b] += shard.ttft[b].exchange(0, std::memory_order_relaxed);
+    }
+  }
+  history_.add(now, good, bad, ttft);
+  for (std::size_t i = 0; i < upstreams_.size() && i < traffic.size(); ++i) {
+    const auto& t = traffic[i];
+    upstreams_[i]->recent.add(now, t.successes, t.gateway_failures + t.connect_failures,
+                              gen_->live.take_ttft(i));
+  }
+  const auto resumes = shared_->resumes.load(std::memory_order_relaxed);
+  if (resumes > resumes_seen_ && now >= next_report_) {
+    note("resumed", "", fmt::format("{} stream{} continued on another upstream",
+                                    resumes - resumes_seen_, resumes - resumes_seen_ == 1 ? "" : "s"));
+    resumes_seen_ = resumes;
+  }
+}
+
+void upstream_monitor::evaluate_alerts(steady::time_point now, const routing_snapshot& routing) {
+  std::vector<core::upstream_condition> conditions;
+  for (std::size_t i = 0; i < upstreams_.size() && i < routing.upstreams.size(); ++i) {
+    const auto& r = routing.upstreams[i];
+    const bool ejected = r.breaker == core::breaker_state::open;
+    conditions.push_back({upstreams_[i]->name, !r.healthy || ejected,
+                          !r.healthy ? "unhealthy (probes fail)" : "ejected (outlier detection)"});
+  }
+  const auto changes = alerts_->evaluate(history_, conditions, now);
+  for (const auto& a : changes) {
+    const auto upstream = a.labels.contains("upstream") ? a.labels.at("upstream") : std::string();
+    note(a.firing ? "alert" : "resolved", upstream, a.name + ": " + a.summary);
+    obs::labels l{{"alertname", a.name}};
+    for (const auto& [k, v] : a.labels) {
+      if (k != "alertname") {
+        l.emplace_back(k, v);
+      }
+    }
+    shared_->metrics->gauge_of("nines_alerts_firing", "1 while a built-in alert fires.", l)
+        .set(a.firing ? 1 : 0);
+  }
+  notifier_->changed(changes);
+  notifier_->still_firing(alerts_->firing(), now);
+}
+
+void upstream_monitor::publish_dashboard(steady::time_point now) {
+  const auto& cfg = *gen_->config;
+  auto r = std::make_shared<dashboard_report>();
+  r->unix_ms = std::chrono::duration_cast<milliseconds>(
+                   std::chrono::system_clock::now().time_since_epoch())
+                   .count();
+  r->objective = cfg.alerting.rules.objective;
+  using std::chrono::hours;
+  using std::chrono::minutes;
+  for (const auto& [name, span] : {std::pair{"5m", std::chrono::seconds(minutes(5))},
+                                   std::pair{"1h", std::chrono::seconds(hours(1))},
+                                   std::pair{"24h", std::chrono::seconds(hours(24))}}) {
+    r->windows.push_back({name, history_.over(now, span)});
+  }
+  const auto& day = r->windows.back().value;
+  if (day.good + day.bad > 0) {
+    const double budget = (1 - r->objective) * static_cast<double>(day.good + day.bad);
+    r->error_budget_left = 1 - static_cast<double>(day.bad) / std::max(budget, 1e-9);
+  }
+  r->series = history_.series(now, std::chrono::hours(1));
+  r->bucket_seconds = static_cast<double>(history_.bucket_length().count());
+  for (std::size_t k = 0; k < incidents_.size() && k < 100; ++k) {
+    r->incidents.push_back(incidents_[k]);
+  }
+  r->alerts = alerts_->firing();
+  for (std::size_t i = 0; i < upstreams_.size(); ++i) {
+    const auto w = upstreams_[i]->recent.over(now, std::chrono::minutes(5));
+    upstream_sla u;
+    u.availability_5m = w.availability;
+    u.ttft_p50_s = w.ttft_p50_s;
+    u.ttft_p99_s = w.ttft_p99_s;
+    u.attempts_5m = w.good + w.bad;
+    const auto last_minute = upstreams_[i]->recent.over(now, std::chrono::minutes(1));
+    if (last_minute.availability) {
+      u.error_rate_1m = 1 - *last_minute.availability;
+    }
+    r->upstreams.push_back(u);
+  }
+  shared_->dashboard.store(std::move(r));
 }
 
 }  // namespace nines::gateway

@@ -20,7 +20,13 @@
 #include <memory>
 #include <vector>
 
+#include <deque>
+
+#include "core/alert_rules.hpp"
 #include "core/link_quality.hpp"
+#include "core/sla_history.hpp"
+#include "gateway/alert_notifier.hpp"
+#include "gateway/sla.hpp"
 #include "core/outlier_detector.hpp"
 #include "core/tier_selector.hpp"
 #include "gateway/worker.hpp"
@@ -30,7 +36,9 @@ namespace nines::gateway {
 
 class upstream_monitor {
  public:
-  upstream_monitor(net::asio::io_context& context, std::shared_ptr<shared_state> shared);
+  // `external_url` is the gateway's own base URL, for links in alert notifications.
+  upstream_monitor(net::asio::io_context& context, std::shared_ptr<shared_state> shared,
+                   std::string external_url);
   ~upstream_monitor();
 
   // Starts probing and ticking for the current generation.
@@ -46,6 +54,12 @@ class upstream_monitor {
   net::awaitable<void> tick_loop(std::uint64_t epoch);
   void tick(std::chrono::steady_clock::time_point now);
   std::size_t index_of(const upstream_state& s) const;
+  void note(std::string kind, std::string upstream, std::string message);
+  void collect_sla(std::chrono::steady_clock::time_point now,
+                   const std::vector<core::traffic_report>& traffic);
+  void evaluate_alerts(std::chrono::steady_clock::time_point now,
+                       const routing_snapshot& routing);
+  void publish_dashboard(std::chrono::steady_clock::time_point now);
 
   net::asio::io_context& context_;
   std::shared_ptr<shared_state> shared_;
@@ -58,6 +72,16 @@ class upstream_monitor {
   std::uint64_t switches_before_ = 0;  // tier switches of previous generations
   bool stopped_ = false;
   std::unique_ptr<net::asio::steady_timer> tick_timer_;
+  std::string external_url_;
+  // The SLA: what clients saw (24 h), the recent incidents, the built-in alerts.
+  core::sla_history history_;
+  std::deque<incident> incidents_;
+  std::unique_ptr<core::alert_evaluator> alerts_;
+  std::unique_ptr<alert_notifier> notifier_;
+  std::chrono::steady_clock::time_point next_evaluation_{};
+  std::chrono::steady_clock::time_point next_report_{};
+  bool report_due_ = false;  // an incident since the last report
+  std::uint64_t resumes_seen_ = 0;
 };
 
 }  // namespace nines::gateway

@@ -25,6 +25,7 @@
 #include "core/retry_budget.hpp"
 #include "core/stream_journal.hpp"
 #include "core/upstream_cooldown.hpp"
+#include "gateway/sla.hpp"
 #include "gateway/upstream_live.hpp"
 #include "net/upstream_pool.hpp"
 #include "obs/access_log.hpp"
@@ -87,6 +88,9 @@ struct shared_state {
   std::unique_ptr<core::stream_journal> journal;  // journaled requests, every worker's
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
   unsigned workers = 1;
+  std::unique_ptr<sla_shard[]> sla;                 // one per worker
+  std::atomic<std::uint64_t> resumes{0};            // streams resumed, for the incidents
+  std::atomic<std::shared_ptr<const dashboard_report>> dashboard;  // by the monitor, every second
 };
 
 // A worker's pools and per-upstream bookkeeping for one generation.

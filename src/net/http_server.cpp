@@ -5,6 +5,7 @@
 
 #include "core/openai_error.hpp"
 #include "net/http_wire.hpp"
+#include "net/spawn.hpp"
 
 namespace nines::net {
 
@@ -239,7 +240,8 @@ awaitable<void> serve_connection(tcp::socket socket, request_handler handler,
   try {
     co_await serve(std::move(socket), std::move(handler), limits, idle);
   } catch (const std::exception& e) {
-    // A bug, not an input problem: contain it to this connection.
+    // A bug, not an input problem: contain it to this connection, and count it.
+    escaped_exceptions().fetch_add(1, std::memory_order_relaxed);
     spdlog::error("connection ended by an unexpected exception: {}", e.what());
   }
 }

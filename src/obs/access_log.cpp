@@ -2,6 +2,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <ctime>
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <stdexcept>
@@ -22,11 +23,34 @@ std::string_view known_outcome(std::string_view text) {
   return "other";
 }
 
+std::string_view level_of(const request_record& r) {
+  if (r.outcome == "failed" || r.outcome == "stream_incomplete") {
+    return "error";
+  }
+  return r.outcome == "rejected" ? "warning" : "info";
+}
+
 std::string format_access_line(const request_record& r) {
   std::string line;
-  line.reserve(256);
-  line.append("{\"id\":");
+  line.reserve(320);
+  // The wall-clock time of the line (UTC, milliseconds), then the request.
+  const auto now = std::chrono::system_clock::now();
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch());
+  const std::time_t seconds = static_cast<std::time_t>(ms.count() / 1000);
+  std::tm utc{};
+  gmtime_r(&seconds, &utc);
+  fmt::format_to(std::back_inserter(line),
+                 "{{\"time\":\"{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z\",\"level\":\"{}\",\"id\":",
+                 utc.tm_year + 1900, utc.tm_mon + 1, utc.tm_mday, utc.tm_hour, utc.tm_min,
+                 utc.tm_sec, ms.count() % 1000, level_of(r));
   core::append_json_string(line, r.id);
+  if (!r.trace_id.empty()) {
+    line.append(",\"trace_id\":\"").append(r.trace_id).append("\",\"span_id\":\"").append(r.span_id);
+    line.push_back('"');
+    if (!r.parent_id.empty()) {
+      line.append(",\"parent_id\":\"").append(r.parent_id).push_back('"');
+    }
+  }
   line.append(",\"method\":");
   core::append_json_string(line, r.method);
   line.append(",\"route\":");
@@ -45,6 +69,10 @@ std::string format_access_line(const request_record& r) {
     core::append_json_string(line, r.upstreams[i]);
   }
   line.append("]");
+  if (!r.served_by.empty()) {
+    line.append(",\"served_by\":");
+    core::append_json_string(line, r.served_by);
+  }
   if (!r.resume_log.empty()) {
     line.append(",\"resume_log\":[").append(r.resume_log);
     // A resume whose continuation never reached the client has no "to" and no gap.
@@ -74,16 +102,30 @@ std::string format_access_line(const request_record& r) {
 
 std::shared_ptr<access_log_sink> access_log_sink::open(const std::string& where) {
   if (where == "off") {
-    return std::shared_ptr<access_log_sink>(new access_log_sink(-1, false));
+    return std::shared_ptr<access_log_sink>(new access_log_sink(-1, false, {}));
   }
   if (where == "stdout" || where.empty()) {
-    return std::shared_ptr<access_log_sink>(new access_log_sink(STDOUT_FILENO, false));
+    return std::shared_ptr<access_log_sink>(new access_log_sink(STDOUT_FILENO, false, {}));
   }
   const int fd = ::open(where.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
   if (fd < 0) {
     throw std::runtime_error("cannot open access log " + where + ": " + std::strerror(errno));
   }
-  return std::shared_ptr<access_log_sink>(new access_log_sink(fd, true));
+  return std::shared_ptr<access_log_sink>(new access_log_sink(fd, true, where));
+}
+
+std::string access_log_sink::reopen() {
+  if (!owned_) {
+    return {};  // stdout or off: nothing to reopen
+  }
+  const int fd = ::open(path_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+  if (fd < 0) {
+    return "cannot reopen " + path_ + ": " + std::strerror(errno);  // keep writing to the old one
+  }
+  std::lock_guard lock(mutex_);
+  ::close(fd_);
+  fd_ = fd;
+  return {};
 }
 
 access_log_sink::~access_log_sink() {

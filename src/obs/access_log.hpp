@@ -5,6 +5,7 @@
 // Secrets (API keys, Authorization headers) are never part of a record.
 
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -15,10 +16,16 @@ namespace nines::obs {
 
 struct request_record {
   std::string id;
+  std::string trace_id;   // W3C trace context: the trace this request belongs to
+  std::string span_id;    // the gateway's span (the upstream's parent)
+  std::string parent_id;  // the client's span, when it sent a traceparent
+  std::uint8_t trace_flags = 1;
   std::string_view method;
   std::string path;
   unsigned status = 0;
   std::vector<std::string> upstreams;  // tried, in order
+  std::string served_by;               // the upstream whose answer the client got (the last one
+                                       // of a resumed stream); empty when none did
   unsigned attempts = 0;
   unsigned hedges = 0;                  // attempts sent as hedges
   unsigned resumes = 0;                 // continuations of a broken stream
@@ -40,6 +47,10 @@ std::string format_access_line(const request_record& record);
 // whatever string it came from).
 std::string_view known_outcome(std::string_view text);
 
+// The level of a request's line: info when it was answered, warning when it was refused (bad input),
+// error when the gateway could not serve it.
+std::string_view level_of(const request_record& record);
+
 // Where lines go: a file descriptor shared by all workers. Thread-safe.
 class access_log_sink {
  public:
@@ -48,11 +59,15 @@ class access_log_sink {
   ~access_log_sink();
   bool enabled() const { return fd_ >= 0; }
   void write(std::string_view lines);
+  // Opens the file again (after logrotate moved it, on SIGUSR1); returns what went wrong, or empty.
+  std::string reopen();
 
  private:
-  explicit access_log_sink(int fd, bool owned) : fd_(fd), owned_(owned) {}
+  access_log_sink(int fd, bool owned, std::string path)
+      : fd_(fd), owned_(owned), path_(std::move(path)) {}
   int fd_;
   bool owned_;
+  std::string path_;
   std::mutex mutex_;
 };
 

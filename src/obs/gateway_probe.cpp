@@ -47,12 +47,19 @@ histogram& gateway_probe::cached_histogram(std::string key, std::string_view nam
 }
 
 void gateway_probe::request_finished(std::string_view route, unsigned status,
-                                     std::string_view outcome, double seconds) {
-  cached_counter(fmt::format("req|{}|{}|{}", route, status, outcome), "nines_requests_total",
-                 "Client requests answered, by route, HTTP status and outcome.",
+                                     std::string_view outcome, std::string_view upstream,
+                                     double seconds) {
+  if (upstream.empty()) {
+    upstream = "none";
+  }
+  cached_counter(fmt::format("req|{}|{}|{}|{}", route, status, outcome, upstream),
+                 "nines_requests_total",
+                 "Client requests answered, by route, HTTP status, outcome and the upstream that "
+                 "served them (none: the gateway answered itself).",
                  {{"route", std::string(route)},
                   {"status", std::to_string(status)},
-                  {"outcome", std::string(outcome)}})
+                  {"outcome", std::string(outcome)},
+                  {"upstream", std::string(upstream)}})
       .add(worker_);
   cached_histogram(fmt::format("dur|{}", route), "nines_request_duration_seconds",
                    "Time from a request's arrival to the end of its answer, by route.",
@@ -66,6 +73,14 @@ void gateway_probe::first_token(std::string_view route, double seconds) {
                    "client (for a stream: its first event), by route.",
                    latency_buckets(), {{"route", std::string(route)}})
       .observe(worker_, seconds);
+}
+
+histogram& gateway_probe::inter_token(std::string_view route) {
+  return cached_histogram(fmt::format("itl|{}", route), "nines_inter_token_seconds",
+                          "Gaps between two writes of a stream to the client (each carries one "
+                          "or more events), by route; a resume's gap is "
+                          "nines_stream_resume_gap_seconds.",
+                          gap_buckets(), {{"route", std::string(route)}});
 }
 
 void gateway_probe::stream_resumed(core::stream_break cause, const std::string& from,
@@ -97,58 +112,82 @@ void gateway_probe::attempt_finished(const std::string& upstream, std::string_vi
       .add(worker_);
 }
 
-void gateway_probe::retry(bool failover) {
-  cached_counter("retries", "nines_retries_total",
-                 "Attempts after a failed one, before the first byte reached the client.", {})
-      .add(worker_);
-  if (failover) {
-    cached_counter("failovers", "nines_failovers_total",
-                   "Retries that went to another upstream than the failed attempt.", {})
-        .add(worker_);
+gateway_probe::gateway_probe(registry& metrics, unsigned worker)
+    : metrics_(metrics), worker_(worker) {
+  // The counters with fixed labels exist from the start at 0, so that rates and alerts over them
+  // work before their first event.
+  retries();
+  failovers();
+  budget_exhausted();
+  for (const char* what : {"sent", "won", "lost"}) {
+    hedges(what);
+  }
+  overflows("max_requests");
+  for (const char* kind : {"last_event_id", "idempotency"}) {
+    replays(kind);
+  }
+  for (const char* reason : {"unknown_id", "idempotency_conflict", "lost"}) {
+    refusals(reason);
   }
 }
 
-void gateway_probe::retry_budget_exhausted() {
-  cached_counter("budget", "nines_retry_budget_exhausted_total",
-                 "Retries not sent because the retry budget was spent (the request failed fast).",
-                 {})
-      .add(worker_);
+counter& gateway_probe::retries() {
+  return cached_counter("retries", "nines_retries_total",
+                        "Attempts after a failed one, before the first byte reached the client.",
+                        {});
 }
 
-void gateway_probe::hedge(std::string_view what) {
-  cached_counter(fmt::format("hedge|{}", what), "nines_hedges_total",
-                 "Hedged attempts: sent, and whether the hedge won or lost the race.",
-                 {{"result", std::string(what)}})
-      .add(worker_);
+counter& gateway_probe::failovers() {
+  return cached_counter("failovers", "nines_failovers_total",
+                        "Retries that went to another upstream than the failed attempt.", {});
 }
 
-void gateway_probe::overflow(std::string_view limit) {
-  cached_counter(fmt::format("overflow|{}", limit), "nines_overflow_total",
-                 "Requests refused with 503 because every upstream was at a limit.",
-                 {{"limit", std::string(limit)}})
-      .add(worker_);
+counter& gateway_probe::budget_exhausted() {
+  return cached_counter(
+      "budget", "nines_retry_budget_exhausted_total",
+      "Retries not sent because the retry budget was spent (the request failed fast).", {});
 }
 
-void gateway_probe::journal_replay(std::string_view kind) {
-  cached_counter(fmt::format("replay|{}", kind), "nines_journal_replays_total",
-                 "Clients served from the journal: reconnects with Last-Event-ID and repeats of "
-                 "an Idempotency-Key.",
-                 {{"kind", std::string(kind)}})
-      .add(worker_);
+counter& gateway_probe::hedges(std::string_view what) {
+  return cached_counter(fmt::format("hedge|{}", what), "nines_hedges_total",
+                        "Hedged attempts: sent, and whether the hedge won or lost the race.",
+                        {{"result", std::string(what)}});
 }
 
-void gateway_probe::journal_refused(std::string_view reason) {
-  cached_counter(fmt::format("refused|{}", reason), "nines_journal_refusals_total",
-                 "Reconnects and repeats the journal could not serve, by reason.",
-                 {{"reason", std::string(reason)}})
-      .add(worker_);
+void gateway_probe::retry(bool failover) {
+  retries().add(worker_);
+  if (failover) {
+    failovers().add(worker_);
+  }
 }
 
-void gateway_probe::escaped_exception() {
-  cached_counter("exc", "nines_escaped_exceptions_total",
-                 "Exceptions that escaped a coroutine (bugs), each ending one connection or task.",
-                 {})
-      .add(worker_);
+void gateway_probe::retry_budget_exhausted() { budget_exhausted().add(worker_); }
+
+void gateway_probe::hedge(std::string_view what) { hedges(what).add(worker_); }
+
+counter& gateway_probe::overflows(std::string_view limit) {
+  return cached_counter(fmt::format("overflow|{}", limit), "nines_overflow_total",
+                        "Requests refused with 503 because every upstream was at a limit.",
+                        {{"limit", std::string(limit)}});
 }
+
+counter& gateway_probe::replays(std::string_view kind) {
+  return cached_counter(fmt::format("replay|{}", kind), "nines_journal_replays_total",
+                        "Clients served from the journal: reconnects with Last-Event-ID and "
+                        "repeats of an Idempotency-Key.",
+                        {{"kind", std::string(kind)}});
+}
+
+counter& gateway_probe::refusals(std::string_view reason) {
+  return cached_counter(fmt::format("refused|{}", reason), "nines_journal_refusals_total",
+                        "Reconnects and repeats the journal could not serve, by reason.",
+                        {{"reason", std::string(reason)}});
+}
+
+void gateway_probe::overflow(std::string_view limit) { overflows(limit).add(worker_); }
+
+void gateway_probe::journal_replay(std::string_view kind) { replays(kind).add(worker_); }
+
+void gateway_probe::journal_refused(std::string_view reason) { refusals(reason).add(worker_); }
 
 }  // namespace nines::obs

@@ -21,11 +21,14 @@ std::string_view route_label(std::string_view method_and_path_kind, std::string_
 
 class gateway_probe {
  public:
-  gateway_probe(registry& metrics, unsigned worker) : metrics_(metrics), worker_(worker) {}
+  gateway_probe(registry& metrics, unsigned worker);
 
+  // `upstream`: the one that served it ("" when none did).
   void request_finished(std::string_view route, unsigned status, std::string_view outcome,
-                        double seconds);
+                        std::string_view upstream, double seconds);
   void first_token(std::string_view route, double seconds);
+  // The histogram of gaps between two writes of a stream to the client, for a route.
+  histogram& inter_token(std::string_view route);
   void stream_resumed(core::stream_break cause, const std::string& from, const std::string& to,
                       std::size_t carried_tokens, double gap_seconds);
   // An attempt on `upstream` ended: ok, broken (mid-stream), connect_refused, retryable_status...
@@ -37,12 +40,18 @@ class gateway_probe {
   void overflow(std::string_view limit);  // every upstream at its limit
   void journal_replay(std::string_view kind);  // "last_event_id" or "idempotency"
   void journal_refused(std::string_view reason);  // "unknown_id", "idempotency_conflict", "lost"
-  void escaped_exception();
 
   registry& metrics() { return metrics_; }
   unsigned worker() const { return worker_; }
 
  private:
+  counter& retries();
+  counter& failovers();
+  counter& budget_exhausted();
+  counter& hedges(std::string_view what);
+  counter& overflows(std::string_view limit);
+  counter& replays(std::string_view kind);
+  counter& refusals(std::string_view reason);
   counter& cached_counter(std::string key, std::string_view name, std::string_view help,
                           const labels& l);
   histogram& cached_histogram(std::string key, std::string_view name, std::string_view help,

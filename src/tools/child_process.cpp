@@ -90,7 +90,8 @@ std::optional<std::string> child_process::wait_for_output(const std::string& tex
   changed_.wait_for(lock, timeout, [&] {
     const auto at = output_.find(text);
     if (at == std::string::npos) {
-      return false;
+      // Both streams ended (the child exited or closed them): the text will never come.
+      return readers_done_ == readers_.size();
     }
     const auto begin = output_.rfind('\n', at);
     const auto first = begin == std::string::npos ? 0 : begin + 1;

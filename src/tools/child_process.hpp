@@ -27,7 +27,8 @@ class child_process {
   child_process(const child_process&) = delete;
   child_process& operator=(const child_process&) = delete;
 
-  // Waits until `text` has appeared in stdout or stderr; returns the line containing it.
+  // Waits until `text` has appeared in stdout or stderr; returns the line containing it, or nullopt
+  // on timeout or once the child has closed its output (exited) without printing it.
   std::optional<std::string> wait_for_output(const std::string& text,
                                              milliseconds timeout = milliseconds(15000));
   std::string output();  // both streams so far (a bounded tail for chatty children)

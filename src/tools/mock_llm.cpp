@@ -1,5 +1,6 @@
 #include "tools/mock_llm.hpp"
 
+#include <algorithm>
 #include <boost/asio/signal_set.hpp>
 #include <boost/json.hpp>
 #include <fmt/format.h>
@@ -28,6 +29,7 @@ struct mock_state {
   mock_options options;
   std::mutex mutex;
   mock_faults faults;  // guarded by mutex
+  std::string last_headers = "{}";  // the last /v1 request's headers as JSON, guarded by mutex
   std::atomic<std::uint64_t> requests{0}, streams{0}, errors_503{0}, errors_429{0},
       continuations{0}, completed{0}, broken{0}, aborted{0}, health_checks{0};
 
@@ -491,6 +493,17 @@ awaitable<void> exchange::run() {
   // Health probes are counted apart: "requests" is what clients sent.
   const bool probe = req_.method() == http::verb::get && (path == "/health" || path == "/healthz");
   (probe ? state_.health_checks : state_.requests)++;
+  if (path.starts_with("/v1/")) {
+    // What the request carried, for tests of what a proxy sends on (GET /mock/last-headers).
+    json::object headers;
+    for (const auto& h : req_) {
+      std::string name(h.name_string());
+      std::transform(name.begin(), name.end(), name.begin(), ::tolower);
+      headers[name] = std::string(h.value());
+    }
+    std::lock_guard lock(state_.mutex);
+    state_.last_headers = json::serialize(headers);
+  }
   if (probe) {
     {
       std::string reply = R"({"status":"ok"})";
@@ -515,6 +528,13 @@ awaitable<void> exchange::run() {
       std::string reply = stats_json(state_);
       co_await send(http::status::ok, reply);
     }
+  } else if (req_.method() == http::verb::get && path == "/mock/last-headers") {
+    std::string reply;
+    {
+      std::lock_guard lock(state_.mutex);
+      reply = state_.last_headers;
+    }
+    co_await send(http::status::ok, reply);
   } else if (req_.method() == http::verb::post && path == "/mock/faults") {
     json::error_code ec;
     auto v = json::parse(req_.body(), ec);

@@ -2,6 +2,7 @@
 
 #include <boost/json.hpp>
 #include <fmt/format.h>
+#include <algorithm>
 #include <iostream>
 
 #include "tools/http_client.hpp"
@@ -18,6 +19,15 @@ double num(const json::value* v) {
   json::error_code ec;
   const double d = v->to_number<double>(ec);
   return ec ? 0 : d;
+}
+
+// A ratio as a percentage with enough digits to tell 99.9% from 99.99%; "-" when absent.
+std::string percent(const json::value* v) {
+  if (v == nullptr || !v->is_number()) {
+    return "-";
+  }
+  const double p = 100 * num(v);
+  return fmt::format("{:.{}f}%", p, p >= 99.9 ? 3 : p >= 99 ? 2 : 1);
 }
 
 std::string text(const json::value* v) {
@@ -57,23 +67,49 @@ int run_status(const std::string& url, bool as_json) {
       tier.at("active_priority").is_null() ? std::string("none")
                                            : fmt::format("{}", num(&tier.at("active_priority"))),
       num(tier.if_contains("switches")));
-  std::cout << fmt::format("{:<18} {:>4} {:<10} {:>5} {:>8} {:>8} {:>6} {:>9} {:>8} {:>7} {:<9} {:>9}\n",
-                           "UPSTREAM", "TIER", "STATE", "SCORE", "RTT ms", "P99 ms", "LOSS",
-                           "JITTER ms", "INFLIGHT", "EJECTED", "BREAKER", "POOL o/i");
+  if (const auto* sla = o.if_contains("sla"); sla != nullptr && sla->is_object()) {
+    const auto& windows = sla->at("windows").as_object();
+    std::string line = "availability";
+    for (const char* w : {"5m", "1h", "24h"}) {
+      const auto& win = windows.at(w).as_object();
+      line += fmt::format(" {} {} ({:.0f} requests, {:.0f} failed);", w,
+                          percent(win.if_contains("availability")), num(win.if_contains("good")) +
+                          num(win.if_contains("bad")), num(win.if_contains("bad")));
+    }
+    std::cout << line << fmt::format(" error budget left {} of {}\n",
+                                     percent(sla->as_object().if_contains("error_budget_left")),
+                                     percent(sla->as_object().if_contains("objective")));
+    for (const auto& a : sla->at("alerts").as_array()) {
+      std::cout << "ALERT " << text(a.as_object().if_contains("name")) << ": "
+                << text(a.as_object().if_contains("summary")) << "\n";
+    }
+  }
+  std::size_t width = 8;
+  for (const auto& [name, value] : o.at("upstreams").as_object()) {
+    width = std::max(width, name.size());
+  }
+  std::cout << fmt::format(
+      "{:<{}} {:>4} {:<10} {:>5} {:>8} {:>8} {:>6} {:>9} {:>8} {:>7} {:<9} {:>9} {:>9} {:>7}\n",
+      "UPSTREAM", width, "TIER", "STATE", "SCORE", "RTT ms", "P99 ms", "LOSS", "JITTER ms",
+      "INFLIGHT", "EJECTED", "BREAKER", "POOL o/i", "AVAIL 5m", "ERR 1m");
   for (const auto& [name, value] : o.at("upstreams").as_object()) {
     const auto& u = value.as_object();
     const auto& p = u.at("probe").as_object();
     const auto& pool = u.at("pool").as_object();
+    const auto* sla = u.if_contains("sla");
+    const bool has_sla = sla != nullptr && sla->is_object();
     std::cout << fmt::format(
-        "{:<18} {:>3}{} {:<10} {:>5.2f} {:>8.2f} {:>8.2f} {:>5.1f}% {:>9.2f} {:>8} {:>7} {:<9} "
-        "{:>4}/{:<4}\n",
-        std::string_view(name), num(u.if_contains("priority")),
+        "{:<{}} {:>3}{} {:<10} {:>5.2f} {:>8.2f} {:>8.2f} {:>5.1f}% {:>9.2f} {:>8} {:>7} {:<9} "
+        "{:>4}/{:<4} {:>9} {:>7}\n",
+        std::string_view(name), width, num(u.if_contains("priority")),
         u.at("tier_in_use").as_bool() ? "*" : " ", text(u.if_contains("state")),
         num(u.if_contains("score")), num(p.if_contains("rtt_ewma_ms")),
         num(p.if_contains("rtt_p99_ms")), 100 * num(p.if_contains("loss")),
         num(p.if_contains("jitter_ms")), num(u.if_contains("in_flight")),
         num(u.if_contains("ejections")), text(u.if_contains("breaker")),
-        num(pool.if_contains("open")), num(pool.if_contains("idle")));
+        num(pool.if_contains("open")), num(pool.if_contains("idle")),
+        percent(has_sla ? sla->as_object().if_contains("availability_5m") : nullptr),
+        percent(has_sla ? sla->as_object().if_contains("error_rate_1m") : nullptr));
   }
   return o.at("ready").as_bool() ? 0 : 1;
 }

@@ -1,6 +1,6 @@
 // libFuzzer target: the small parsers of control input that comes from the network — chaos
-// toxics (JSON and key=value forms, the chaos API's bodies), Last-Event-ID values (a client
-// header) — must never crash, and what they accept must survive a round trip.
+// toxics (JSON and key=value forms, the chaos API's bodies), Last-Event-ID and traceparent values
+// (client headers) — must never crash, and what they accept must survive a round trip.
 #include <boost/json.hpp>
 #include <cstddef>
 #include <cstdint>
@@ -10,6 +10,7 @@
 #include "core/chaos_toxic.hpp"
 #include "core/key_values.hpp"
 #include "core/stream_journal.hpp"
+#include "core/trace_context.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string_view text(reinterpret_cast<const char*>(data), size);
@@ -17,6 +18,17 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (const auto id = nines::core::parse_event_id(text)) {
     const auto again = nines::core::parse_event_id(nines::core::format_event_id(id->stream_key, id->seq));
     if (!again || again->stream_key != id->stream_key || again->seq != id->seq) {
+      std::abort();
+    }
+  }
+  // traceparent: an accepted one, continued, keeps its trace and names it as the parent; the
+  // header sent on is valid again.
+  if (const auto tp = nines::core::parse_traceparent(text)) {
+    nines::core::splitmix_rng random(size);
+    const auto next = nines::core::continue_trace(text, random);
+    const auto sent = nines::core::parse_traceparent(next.traceparent());
+    if (next.trace_id != tp->trace_id || next.parent_id != tp->parent_id || !sent ||
+        sent->trace_id != tp->trace_id || sent->parent_id != next.span_id) {
       std::abort();
     }
   }

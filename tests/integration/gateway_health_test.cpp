@@ -237,18 +237,6 @@ TEST(gateway_health, hedging_takes_the_slow_upstream_out_of_the_first_byte_tail)
   EXPECT_LT(header.at("ttft_ms").at("max").to_number<double>(), 1000.0);
 }
 
-// Polls (bounded) until `done()`.
-template <class Done>
-bool eventually(Done done) {
-  for (int i = 0; i < 20000; ++i) {
-    if (done()) {
-      return true;
-    }
-    std::this_thread::yield();
-  }
-  return done();
-}
-
 TEST(gateway_health, limits_refuse_with_a_503_that_names_the_limit) {
   auto slow = start_mock({"--faults", "ttft_ms=3000"});
   auto gw = start_gateway("\n[[upstreams]]\nname = \"only\"\nurl = \"" + slow.url() +

@@ -4,7 +4,9 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/json.hpp>
 #include <fstream>
+#include <sstream>
 #include <gtest/gtest.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "core/mock_model.hpp"
@@ -236,6 +238,84 @@ std::uint64_t metric_value(unsigned short port, const std::string& series) {
 std::uint64_t mock_stat(unsigned short port, const std::string& key) {
   auto r = http_call(port, "GET", "/mock/stats");
   return json::parse(r.body).as_object().at(key).to_number<std::uint64_t>();
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+bool eventually(const std::function<bool()>& done, milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (done()) {
+      return true;
+    }
+    std::this_thread::sleep_for(milliseconds(20));
+  }
+  return done();
+}
+
+http_recorder::http_recorder(std::vector<unsigned> statuses)
+    : acceptor_(ctx_, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)),
+      statuses_(std::move(statuses)) {
+  thread_ = std::thread([this] { serve(); });
+}
+
+http_recorder::~http_recorder() {
+  // Wakes the blocked accept (Linux fails it after shutdown of a listening socket); the
+  // acceptor itself is closed by its destructor once serve() has returned.
+  ::shutdown(acceptor_.native_handle(), SHUT_RDWR);
+  thread_.join();
+}
+
+std::string http_recorder::url(const std::string& path) const {
+  return "http://127.0.0.1:" + std::to_string(acceptor_.local_endpoint().port()) + path;
+}
+
+void http_recorder::serve() {
+  for (;;) {
+    beast::error_code ec;
+    tcp::socket socket(ctx_);
+    acceptor_.accept(socket, ec);
+    if (ec) {
+      return;
+    }
+    beast::flat_buffer buffer;
+    http::request<http::string_body> req;
+    http::read(socket, buffer, req, ec);
+    if (ec) {
+      continue;
+    }
+    received r{std::string(req.method_string()), std::string(req.target()),
+               std::string(req[http::field::content_type]), req.body(), 200};
+    {
+      std::lock_guard lock(mutex_);
+      if (requests_.size() < statuses_.size()) {
+        r.answered = statuses_[requests_.size()];
+      }
+      requests_.push_back(r);
+    }
+    http::response<http::string_body> res{static_cast<http::status>(r.answered), 11};
+    res.body() = "{}";
+    res.keep_alive(false);
+    res.prepare_payload();
+    http::write(socket, res, ec);
+    socket.shutdown(tcp::socket::shutdown_both, ec);
+    changed_.notify_all();
+  }
+}
+
+bool http_recorder::wait_for(std::size_t count, milliseconds timeout) {
+  std::unique_lock lock(mutex_);
+  return changed_.wait_for(lock, timeout, [&] { return requests_.size() >= count; });
+}
+
+std::vector<http_recorder::received> http_recorder::requests() {
+  std::lock_guard lock(mutex_);
+  return requests_;
 }
 
 }  // namespace nines::test

@@ -5,10 +5,14 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <chrono>
+#include <condition_variable>
+#include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "core/sse_parser.hpp"
@@ -99,5 +103,44 @@ std::uint64_t metric_value(unsigned short port, const std::string& series);
 
 // GET /mock/stats as a number for one key.
 std::uint64_t mock_stat(unsigned short port, const std::string& key);
+
+// The whole content of a file ("" when it cannot be read).
+std::string read_file(const std::string& path);
+
+// Looks at `done()` until it holds or `timeout` passes, pausing 20 ms between looks (for state
+// kept by other processes: a Prometheus server's targets, say). Returns the last look.
+bool eventually(const std::function<bool()>& done, milliseconds timeout = milliseconds(30000));
+
+// A local HTTP server that records every request sent to it (alert webhooks, say) and answers
+// with the given statuses in order, then 200. One request per connection.
+class http_recorder {
+ public:
+  explicit http_recorder(std::vector<unsigned> statuses = {});
+  ~http_recorder();
+  http_recorder(const http_recorder&) = delete;
+  http_recorder& operator=(const http_recorder&) = delete;
+
+  std::string url(const std::string& path) const;
+  struct received {
+    std::string method;
+    std::string target;
+    std::string content_type;
+    std::string body;
+    unsigned answered = 0;
+  };
+  // Waits until at least `count` requests have arrived; false on timeout.
+  bool wait_for(std::size_t count, milliseconds timeout = milliseconds(15000));
+  std::vector<received> requests();
+
+ private:
+  void serve();
+  boost::asio::io_context ctx_;
+  boost::asio::ip::tcp::acceptor acceptor_;
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::vector<received> requests_;
+  std::vector<unsigned> statuses_;
+  std::thread thread_;
+};
 
 }  // namespace nines::test

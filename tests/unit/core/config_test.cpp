@@ -99,6 +99,50 @@ weight = 0
   EXPECT_EQ(r.problems.size(), 7U);
 }
 
+TEST(config, alerting_and_logs) {
+  auto ok = parse_config(R"([gateway]
+log_format = "json"
+[alerting]
+objective_percent = 99.9
+webhooks = ["http://127.0.0.1:9/hook", "https://hooks.example/nines"]
+upstream_down_for_ms = 500
+ttft_for_ms = 1500
+[[upstreams]]
+url = "http://127.0.0.1:1/v1"
+)",
+                         "ok.toml");
+  ASSERT_TRUE(ok.problems.empty()) << format_problem("ok.toml", ok.problems.front());
+  const auto& a = ok.value->alerting;
+  EXPECT_DOUBLE_EQ(a.rules.objective, 0.999);
+  EXPECT_EQ(a.webhooks.size(), 2U);
+  // Sub-second holds are kept as they are, not rounded to whole seconds.
+  EXPECT_EQ(a.rules.upstream_down_for, std::chrono::milliseconds(500));
+  EXPECT_EQ(a.rules.ttft_for, std::chrono::milliseconds(1500));
+  EXPECT_EQ(ok.value->gateway.log_format, "json");
+
+  auto bad = parse_config(R"([gateway]
+log_format = "xml"
+[alerting]
+objective_percent = 100
+webhooks = ["ftp://x", 3]
+evaluation_interval_ms = 5
+[hedge]
+routes = "chat"
+[[upstreams]]
+url = "http://127.0.0.1:1/v1"
+)",
+                          "bad.toml");
+  std::vector<std::pair<std::string, int>> got;
+  for (const auto& p : bad.problems) {
+    got.emplace_back(p.key, p.line);
+  }
+  const std::vector<std::pair<std::string, int>> want{
+      {"gateway.log_format", 2},         {"alerting.objective_percent", 4},
+      {"alerting.webhooks[0]", 5},       {"alerting.webhooks[1]", 5},
+      {"alerting.evaluation_interval_ms", 6}, {"hedge.routes", 8}};
+  EXPECT_EQ(got, want);
+}
+
 TEST(config, syntax_error_has_a_line) {
   auto r = parse_config("[gateway\nlisten = 1", "x.toml");
   ASSERT_EQ(r.problems.size(), 1U);

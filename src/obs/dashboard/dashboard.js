@@ -1,0 +1,215 @@
+// The SLA dashboard: reads /status?series=1 (the JSON `nines status` reads too) every two seconds
+// and draws it. No framework; uPlot (bundled into the page at build time) draws the charts.
+// Every value shown comes from the gateway: nothing here computes availability on its own.
+'use strict';
+(() => {
+  const POLL_MS = 2000;
+  const STATUS_URL = 'status?series=1';  // relative: works behind a path prefix too
+
+  const $ = (id) => document.getElementById(id);
+  const testid = (name) => document.querySelector(`[data-testid="${name}"]`);
+
+  function el(tag, props = {}, ...children) {
+    const node = document.createElement(tag);
+    for (const [k, v] of Object.entries(props)) {
+      if (k === 'class') node.className = v;
+      else if (k === 'text') node.textContent = v;
+      else node.setAttribute(k, v);
+    }
+    for (const c of children) node.append(c);
+    return node;
+  }
+
+  // 0.99994 -> "99.994%": enough digits to tell 99.9% from 99.99%.
+  function percent(v, digits) {
+    if (v === null || v === undefined) return '—';
+    const p = v * 100;
+    const d = digits ?? (p >= 99.9 ? 3 : p >= 99 ? 2 : 1);
+    return `${p.toFixed(d)}%`;
+  }
+  const number = (v, d = 1) => (v === null || v === undefined ? '—' : Number(v).toFixed(d));
+  const count = (v) => Number(v).toLocaleString('en-US');
+  function duration(seconds) {
+    if (seconds < 120) return `${Math.round(seconds)} s`;
+    if (seconds < 7200) return `${Math.round(seconds / 60)} min`;
+    if (seconds < 172800) return `${Math.round(seconds / 3600)} h`;
+    return `${Math.round(seconds / 86400)} d`;
+  }
+
+  // ok: meets the objective; warn: within ten times the allowed errors; bad: worse.
+  function grade(availability, objective) {
+    if (availability === null || availability === undefined) return '';
+    if (availability >= objective) return 'ok';
+    return 1 - availability <= (1 - objective) * 10 ? 'warn' : 'bad';
+  }
+
+  function renderWindows(sla) {
+    for (const name of ['5m', '1h', '24h']) {
+      const w = sla.windows[name];
+      const big = testid(`availability-${name}`);
+      big.textContent = percent(w.availability);
+      big.className = `big ${grade(w.availability, sla.objective)}`;
+      big.dataset.value = w.availability ?? '';
+      const total = w.good + w.bad;
+      testid(`requests-${name}`).textContent = total
+        ? `${count(total)} requests, ${count(w.bad)} failed`
+        : 'no requests yet';
+    }
+    const left = sla.error_budget_left;
+    const budget = testid('budget');
+    budget.textContent = left === null ? '—' : percent(left, 1);
+    budget.className = `big ${left === null ? '' : left > 0.5 ? 'ok' : left > 0 ? 'warn' : 'bad'}`;
+    const fill = $('budget-fill');
+    fill.style.width = `${Math.max(0, Math.min(1, left ?? 1)) * 100}%`;
+    fill.style.background = `var(--${left === null || left > 0.5 ? 'good' : left > 0 ? 'warn' : 'bad'})`;
+    testid('objective').textContent = `objective ${percent(sla.objective, 2)} of requests`;
+  }
+
+  function renderAlerts(sla) {
+    const box = $('alerts');
+    box.replaceChildren(...sla.alerts.map((a) => {
+      const where = Object.entries(a.labels)
+        .filter(([k]) => k !== 'alertname' && k !== 'severity')
+        .map(([k, v]) => `${k}=${v}`).join(' ');
+      return el('div', { class: 'alert', 'data-alert': a.name },
+        el('b', { text: a.name }), ` ${where ? `(${where}) ` : ''}— ${a.summary}`);
+    }));
+  }
+
+  const COLUMNS = [
+    (name) => el('td', { text: name }),
+    (_, u) => el('td', { text: u.tier_in_use ? `${u.priority} ●` : `${u.priority}` }),
+    (_, u) => el('td', {}, el('span', { class: `badge ${u.state}`, 'data-testid': 'state', text: u.state })),
+    (_, u) => el('td', { 'data-testid': 'score', text: number(u.score, 2) }),
+    (_, u) => el('td', { text: u.probe.probed ? number(u.probe.rtt_ewma_ms, 2) : '—' }),
+    (_, u) => el('td', { text: u.probe.probed ? number(u.probe.rtt_p99_ms, 2) : '—' }),
+    (_, u) => el('td', { text: u.probe.probed ? percent(u.probe.loss, 1) : '—' }),
+    (_, u) => el('td', { text: u.probe.probed ? number(u.probe.jitter_ms, 2) : '—' }),
+    (_, u) => el('td', { 'data-testid': 'availability', text: percent(u.sla?.availability_5m) }),
+    (_, u) => el('td', { text: `${number(u.sla?.ttft_p50_ms)} / ${number(u.sla?.ttft_p99_ms)}` }),
+    (_, u) => el('td', { 'data-testid': 'error-rate', text: percent(u.sla?.error_rate_1m, 1) }),
+    (_, u) => el('td', { text: `${u.in_flight}` }),
+    (_, u) => el('td', { text: `${u.ejections}` }),
+    (_, u) => el('td', { text: `${u.pool.open} / ${u.pool.idle}` }),
+  ];
+
+  function renderUpstreams(upstreams) {
+    const rows = Object.entries(upstreams).map(([name, u]) => {
+      const row = el('tr', { 'data-upstream': name, 'data-state': u.state });
+      if (u.last_ejection_reason) row.title = `last ejection: ${u.last_ejection_reason}`;
+      row.append(...COLUMNS.map((column) => column(name, u)));
+      return row;
+    });
+    $('upstreams').tBodies[0].replaceChildren(...rows);
+  }
+
+  function renderIncidents(sla) {
+    const items = sla.incidents.map((i) => el('li', { 'data-kind': i.kind },
+      el('time', { text: new Date(i.unix_ms).toLocaleTimeString('en-GB') }),
+      el('span', { class: 'kind', text: i.kind }),
+      `${i.upstream ? `${i.upstream}: ` : ''}${i.message}`));
+    $('incidents').replaceChildren(...(items.length ? items : [el('li', { text: 'none' })]));
+  }
+
+  // The three charts share the time axis: unix seconds of each bucket's start.
+  const charts = {};
+  const CHARTS = {
+    rate: {
+      node: 'chart-rate',
+      series: [{ label: 'requests/s', stroke: '#58a6ff', fill: 'rgba(88,166,255,.12)' }],
+      columns: (s) => [s.requests_per_second],
+    },
+    ttft: {
+      node: 'chart-ttft',
+      series: [{ label: 'p50', stroke: '#3fb950' }, { label: 'p99', stroke: '#d29922' }],
+      columns: (s) => [s.ttft_p50_ms, s.ttft_p99_ms],
+    },
+    availability: {
+      node: 'chart-availability',
+      series: [{ label: 'availability %', stroke: '#3fb950' }],
+      columns: (s) => [s.availability.map((v) => (v === null ? null : v * 100))],
+      // 100% at the top and at least down to 99%, so that 99.9% and 99.99% look different.
+      scales: { y: { range: (u, min) => [Math.min(99, Math.floor(min ?? 99)), 100] } },
+    },
+  };
+
+  function chartWidth(node) {
+    return Math.max(240, node.clientWidth - 4);
+  }
+
+  // The series covers the last hour; a gateway up for less than that has nothing before its start.
+  function sinceStart(series, uptime) {
+    const first = Math.max(0, series.age_s.findIndex((age) => age <= uptime + series.bucket_s));
+    const out = { bucket_s: series.bucket_s };
+    for (const [k, v] of Object.entries(series)) {
+      if (Array.isArray(v)) out[k] = v.slice(first);
+    }
+    return out;
+  }
+
+  function drawCharts(sla, uptime) {
+    const s = sinceStart(sla.series, uptime);
+    const now = sla.unix_ms / 1000;
+    const xs = s.age_s.map((age) => Math.round(now - age));
+    for (const [name, spec] of Object.entries(CHARTS)) {
+      const data = [xs, ...spec.columns(s)];
+      if (!charts[name]) {
+        const node = $(spec.node);
+        const axis = { stroke: '#8796a6', grid: { stroke: '#26313d' }, ticks: { stroke: '#26313d' } };
+        charts[name] = new uPlot({
+          width: chartWidth(node),
+          height: 200,
+          series: [{}, ...spec.series.map((x) => ({ width: 1.5, spanGaps: false, ...x }))],
+          axes: [axis, { ...axis, size: 56 }],
+          // At least the last five minutes, so that a young gateway's few points have context.
+          scales: { x: { time: true, range: (u, min, max) => [Math.min(min, max - 300), max] },
+            ...(spec.scales ?? {}) },
+          legend: { live: true },
+        }, data, node);
+      } else {
+        charts[name].setData(data);
+      }
+    }
+    return Object.fromEntries(Object.entries(CHARTS).map(([name, spec]) =>
+      [name, [xs, ...spec.columns(s)]]));
+  }
+
+  window.addEventListener('resize', () => {
+    for (const [name, spec] of Object.entries(CHARTS)) {
+      charts[name]?.setSize({ width: chartWidth($(spec.node)), height: 200 });
+    }
+  });
+
+  // What the page shows, for tests and for whoever opens the console.
+  window.__nines = { updates: 0, errors: 0, status: null, chartData: null };
+
+  async function refresh() {
+    const meta = testid('meta');
+    try {
+      const res = await fetch(STATUS_URL, { cache: 'no-store' });
+      if (!res.ok) throw new Error(`/status answered ${res.status}`);
+      const status = await res.json();
+      meta.className = '';
+      meta.textContent = `v${status.version} · up ${duration(status.uptime_s)} · ` +
+        `config ${status.config_version} · ${status.workers} worker${status.workers === 1 ? '' : 's'} · ` +
+        `tier ${status.tier.active_priority ?? 'none'} · updated ` +
+        new Date().toLocaleTimeString('en-GB');
+      renderUpstreams(status.upstreams);
+      if (status.sla) {
+        renderWindows(status.sla);
+        renderAlerts(status.sla);
+        renderIncidents(status.sla);
+        window.__nines.chartData = drawCharts(status.sla, status.uptime_s);
+      }
+      window.__nines.status = status;
+      window.__nines.updates += 1;
+    } catch (err) {
+      window.__nines.errors += 1;
+      meta.className = 'bad';
+      meta.textContent = `cannot read the gateway's status: ${err.message}`;
+    } finally {
+      setTimeout(refresh, POLL_MS);
+    }
+  }
+  refresh();
+})();
