@@ -39,7 +39,8 @@ for _ in $(seq 1 100); do
   sleep 0.1
 done
 # A light load for the dashboard to show: 5 streamed requests a second for ten minutes.
-"$bin" bench --url http://127.0.0.1:8080 --stream true --rate 5 --duration 600 --progress 0 \
+"$bin" bench --url http://127.0.0.1:8080 --stream true --rate 5 --duration 600 --requests 3000 \
+  --max-seconds 660 --progress 0 \
   >/dev/null 2>&1 & pids+=($!)
 
 cat <<TXT

@@ -3,6 +3,7 @@
 #include "core/key_values.hpp"
 
 #include <algorithm>
+#include <limits>
 #include <boost/json.hpp>
 #include <fmt/format.h>
 
@@ -15,18 +16,25 @@ using std::chrono::nanoseconds;
 struct attribute {
   std::string_view key;
   std::int64_t toxic::*field;
+  std::int64_t max;  // an hour of time, a GiB of size: far beyond any test, far from overflow
 };
+
+constexpr std::int64_t hour_ms = 3'600'000;
+constexpr std::int64_t hour_us = hour_ms * 1000;
+constexpr std::int64_t gib = std::int64_t{1} << 30;
+constexpr std::int64_t unbounded = std::numeric_limits<std::int64_t>::max();
 
 // The attributes of each type, under their Toxiproxy names.
 std::span<const attribute> attributes_of(toxic_type type) {
-  static constexpr attribute latency[] = {{"latency", &toxic::latency}, {"jitter", &toxic::jitter}};
-  static constexpr attribute bandwidth[] = {{"rate", &toxic::rate}};
-  static constexpr attribute slow_close[] = {{"delay", &toxic::delay}};
-  static constexpr attribute timeout[] = {{"timeout", &toxic::timeout}};
-  static constexpr attribute slicer[] = {{"average_size", &toxic::average_size},
-                                         {"size_variation", &toxic::size_variation},
-                                         {"delay", &toxic::slice_delay}};
-  static constexpr attribute limit_data[] = {{"bytes", &toxic::bytes}};
+  static constexpr attribute latency[] = {{"latency", &toxic::latency, hour_ms},
+                                          {"jitter", &toxic::jitter, hour_ms}};
+  static constexpr attribute bandwidth[] = {{"rate", &toxic::rate, unbounded}};
+  static constexpr attribute slow_close[] = {{"delay", &toxic::delay, hour_ms}};
+  static constexpr attribute timeout[] = {{"timeout", &toxic::timeout, hour_ms}};
+  static constexpr attribute slicer[] = {{"average_size", &toxic::average_size, gib},
+                                         {"size_variation", &toxic::size_variation, gib},
+                                         {"delay", &toxic::slice_delay, hour_us}};
+  static constexpr attribute limit_data[] = {{"bytes", &toxic::bytes, unbounded}};
   switch (type) {
     case toxic_type::latency: return latency;
     case toxic_type::bandwidth: return bandwidth;
@@ -77,6 +85,9 @@ std::string check(const toxic& t) {
   for (const auto& a : attributes_of(t.type)) {
     if (t.*a.field < 0) {
       return fmt::format("{} must not be negative", a.key);
+    }
+    if (t.*a.field > a.max) {
+      return fmt::format("{} must be at most {}", a.key, a.max);
     }
   }
   if (t.type == toxic_type::bandwidth && t.rate <= 0) {
