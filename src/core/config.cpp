@@ -157,7 +157,7 @@ struct reader : toml_reader {
   void read_hedge(const toml::table& t, hedge_config& h) {
     const std::string p = "hedge.";
     unknown_keys(t, p, {"routes", "quantile", "min_delay_ms", "max_delay_ms", "initial_delay_ms",
-                        "min_samples"});
+                        "min_samples", "loss_memory_ms"});
     array(t, p, "routes", "must be an array of route names",
           [&](const toml::node& n, const std::string& at) {
             const auto v = n.value_exact<std::string>();
@@ -172,6 +172,7 @@ struct reader : toml_reader {
     duration(t, p, "max_delay_ms", h.delays.max_delay);
     duration(t, p, "initial_delay_ms", h.delays.initial_delay);
     integer(t, p, "min_samples", h.delays.min_samples, 1, 100000);
+    duration(t, p, "loss_memory_ms", h.delays.loss_memory, 0);
   }
 
   void read_alerting(const toml::table& t, alerting_config& a) {

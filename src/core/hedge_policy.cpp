@@ -26,6 +26,11 @@ std::optional<std::chrono::nanoseconds> ttfb_window::quantile(double q) const {
   return sorted[at];
 }
 
+unsigned race_losses_that_count(unsigned losses_in_row, std::chrono::nanoseconds since_latest,
+                                const hedge_settings& settings) {
+  return since_latest < settings.loss_memory ? losses_in_row : 0;
+}
+
 std::chrono::milliseconds hedge_delay(const ttfb_window& observed, const hedge_settings& s,
                                       std::optional<std::chrono::milliseconds> fixed) {
   if (fixed) {

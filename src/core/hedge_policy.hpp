@@ -22,6 +22,8 @@ struct hedge_settings {
   std::chrono::milliseconds max_delay{10000};
   std::chrono::milliseconds initial_delay{500};
   std::size_t min_samples = 10;
+  // How long a lost race counts against an upstream in selection (see race_losses_that_count).
+  std::chrono::milliseconds loss_memory{10000};
 };
 
 // The most recent times to first byte of one upstream (a ring of `capacity`).
@@ -38,6 +40,16 @@ class ttfb_window {
   std::vector<std::chrono::nanoseconds> samples_;
   std::size_t next_ = 0;
 };
+
+// An upstream whose first attempt was beaten by the hedge sent after it was slower than another
+// upstream on the same request, despite its head start: selection counts such losses in a row like
+// failures (core/upstream_selector), or else an upstream that is slow to first token would look
+// idle, because its attempts are cancelled, and attract the load. A loss counts for
+// `loss_memory` after the latest one; then the upstream is tried again as if new (it may have
+// recovered), and its next delivery clears the count. (A hedge that loses proves nothing: it
+// started later.)
+unsigned race_losses_that_count(unsigned losses_in_row, std::chrono::nanoseconds since_latest,
+                                const hedge_settings& settings);
 
 // How long to wait for the first byte before hedging a request to this upstream. `fixed`, when
 // set (a request's own x-nines-hedge-ms), wins.

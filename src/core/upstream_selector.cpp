@@ -32,7 +32,7 @@ std::size_t weighted_draw(std::span<const upstream_candidate> c, const std::vect
 
 double cost(const upstream_candidate& c) {
   return (static_cast<double>(c.in_flight) + 1.0) / std::max(c.score, 0.05) *
-         (1.0 + static_cast<double>(c.failures_in_row));
+         (1.0 + static_cast<double>(c.failures_in_row) + static_cast<double>(c.races_lost));
 }
 
 // Power of two choices among the eligible upstreams of the preferred tier (`only_priority`, or

@@ -4,10 +4,11 @@
 // 1. The tier: the tier in use (chosen with hysteresis by the health monitor, core/tier_selector)
 //    when it has a usable upstream this request has not tried, else the best tier that has one.
 // 2. Within the tier, power of two choices: two upstreams drawn at random in proportion to their
-//    weights, and of the two the one with the lower cost (in_flight + 1) / score × (1 + failures in
-//    a row), so that load goes where it is served fastest without herding onto one upstream. The
-//    last factor is live (no waiting for the health monitor's next tick): an upstream that fails
-//    fast has few requests in flight, and would otherwise attract the load it fails.
+//    weights, and of the two the one with the lower cost
+//    (in_flight + 1) / score × (1 + failures in a row + hedge races lost in a row), so that load
+//    goes where it is served fastest without herding onto one upstream. The last factor is live (no
+//    waiting for the health monitor's next tick): an upstream that fails fast, or whose slow
+//    attempts hedges cancel, has few requests in flight, and would otherwise attract the load.
 // 3. Usable means: available (healthy, breaker closed, or a half-open trial slot free), under its
 //    concurrency limit, and for a retry, with retry tokens left. A tier in panic (too few healthy
 //    upstreams) ignores health and spreads over all its upstreams rather than overload the rest.
@@ -35,6 +36,7 @@ struct upstream_candidate {
   double score = 1.0;      // health score in [0, 1]
   unsigned in_flight = 0;  // attempts in flight, all workers
   unsigned failures_in_row = 0;  // its latest attempts failed, this many in a row
+  unsigned races_lost = 0;       // its first attempts were beaten by hedges, this many in a row
   bool at_limit = false;   // max_requests reached
   bool retry_ok = true;    // its retry tokens allow a retry
   bool panic = false;      // its tier is in panic: health is ignored there

@@ -51,6 +51,7 @@ void request_forwarder::note_delivery(std::size_t upstream, attempt_context& ctx
     return;
   }
   ctx.delivered = true;
+  gen_->live.record_delivery(upstream);
   record_.served_by = cfg_.upstreams[upstream].name;
   if (record_.ttfb_ms < 0) {
     record_.ttfb_ms = std::chrono::duration<double, std::milli>(steady::now() - start_).count();
@@ -90,6 +91,8 @@ std::vector<core::upstream_candidate> request_forwarder::candidates(
                             ? 0
                             : live.gateway_failures_in_row.load(std::memory_order_relaxed) +
                                   live.connect_failures_in_row.load(std::memory_order_relaxed);
+    const auto [lost, since_lost] = gen_->live.races_lost(i, now);
+    c.races_lost = core::race_losses_that_count(lost, since_lost, cfg_.hedge.delays);
     c.at_limit = u.max_requests > 0 && in_flight >= u.max_requests;
     c.retry_ok = pools_->retry_tokens[i]->allows_retry();
     c.panic = r.panic;
@@ -263,6 +266,9 @@ awaitable<attempt_result> request_forwarder::hedged_attempt(std::size_t first, b
   if (race.winner) {
     if (slots->results[1]) {
       worker_.probe.hedge(*race.winner == 1 ? "won" : "lost");
+      if (*race.winner == 1 && slots->results[0]->lost_race) {
+        gen_->live.record_race_lost(first, steady::now());  // slower despite its head start
+      }
     }
     co_return std::move(*slots->results[*race.winner]);
   }

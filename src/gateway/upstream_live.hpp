@@ -8,6 +8,7 @@
 //   - outcomes since the monitor's last tick, and failures in a row, which feed the outlier
 //     detector (core/outlier_detector.hpp);
 //   - attempts in flight (for load balancing and max_requests) and half-open trials in flight;
+//   - hedge races lost in a row (core/hedge_policy.hpp), which selection counts like failures;
 //   - pool sizes, published by each worker's housekeeping.
 
 #include <array>
@@ -15,6 +16,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <utility>
 #include <vector>
 
 #include "core/outlier_detector.hpp"
@@ -30,6 +32,8 @@ class upstream_live {
   struct entry {
     std::atomic<unsigned> connect_failures_in_row{0};
     std::atomic<unsigned> gateway_failures_in_row{0};
+    std::atomic<unsigned> races_lost_in_row{0};      // first attempts beaten by a hedge
+    std::atomic<std::int64_t> race_lost_at{0};       // the latest such loss (steady ticks)
     std::atomic<std::int64_t> cooldown_until{0};     // after connection failures (steady ticks)
     std::atomic<std::int64_t> retry_after_until{0};  // as the upstream asked (steady ticks)
     std::atomic<std::uint64_t> successes{0};   // since the monitor's last tick
@@ -82,6 +86,26 @@ class upstream_live {
     auto& e = *entries_[i];
     e.gateway_failures.fetch_add(1, std::memory_order_relaxed);
     e.gateway_failures_in_row.fetch_add(1, std::memory_order_relaxed);
+  }
+
+  // Its first attempt was beaten by the hedge sent after it (core::race_losses_that_count).
+  void record_race_lost(std::size_t i, time_point now) {
+    auto& e = *entries_[i];
+    e.races_lost_in_row.fetch_add(1, std::memory_order_relaxed);
+    e.race_lost_at.store(now.time_since_epoch().count(), std::memory_order_relaxed);
+  }
+  // It delivered to a client: no longer slow, whatever it lost before.
+  void record_delivery(std::size_t i) {
+    auto& e = *entries_[i];
+    if (e.races_lost_in_row.load(std::memory_order_relaxed) != 0) {
+      e.races_lost_in_row.store(0, std::memory_order_relaxed);
+    }
+  }
+  // The losses in a row and the time since the latest.
+  std::pair<unsigned, std::chrono::nanoseconds> races_lost(std::size_t i, time_point now) const {
+    const auto& e = *entries_[i];
+    const time_point at{time_point::duration(e.race_lost_at.load(std::memory_order_relaxed))};
+    return {e.races_lost_in_row.load(std::memory_order_relaxed), now - at};
   }
 
   // Refused, connect timeout, TLS failure: the upstream is also avoided for a doubling cooldown.

@@ -237,6 +237,25 @@ TEST(gateway_health, hedging_takes_the_slow_upstream_out_of_the_first_byte_tail)
   EXPECT_LT(header.at("ttft_ms").at("max").to_number<double>(), 1000.0);
 }
 
+TEST(gateway_health, an_upstream_that_hedges_beat_stops_getting_first_attempts) {
+  // Its attempts are cancelled by the hedges that beat them, so it has nothing in flight and
+  // would look like the least loaded upstream: without its lost races counted, it drew most
+  // first attempts here, and most requests waited for a hedge.
+  auto slow = start_mock({"--faults", "ttft_ms=1000,tpot_ms=5"});
+  auto fast_a = start_mock({"--faults", "ttft_ms=10,tpot_ms=5"});
+  auto fast_b = start_mock({"--faults", "ttft_ms=10,tpot_ms=5"});
+  auto gw = start_gateway("[hedge]\nroutes = [\"chat\"]\ninitial_delay_ms = 100\n" +
+                              named("slow", slow) + named("fast-a", fast_a) +
+                              named("fast-b", fast_b),
+                          {"--access-log", "off"});
+  const auto r = run_bench(gw, {"--requests", "150", "--rate", "50", "--duration", "3",
+                                "--connections", "100", "--stream", "true"});
+  EXPECT_EQ(r.at("succeeded").to_number<std::uint64_t>(), 150U);
+  const auto sent = metric_value(gw.port, R"(nines_hedges_total{result="sent"})");
+  EXPECT_GT(metric_value(gw.port, R"(nines_hedges_total{result="won"})"), 0U);
+  EXPECT_LT(sent, 150U / 4) << "first attempts that went to the slow upstream";
+}
+
 TEST(gateway_health, limits_refuse_with_a_503_that_names_the_limit) {
   auto slow = start_mock({"--faults", "ttft_ms=3000"});
   auto gw = start_gateway("\n[[upstreams]]\nname = \"only\"\nurl = \"" + slow.url() +

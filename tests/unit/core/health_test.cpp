@@ -288,5 +288,14 @@ TEST(hedge_policy, delay_is_the_observed_p95_clamped_with_a_start_value) {
   EXPECT_EQ(hedge_delay(w, s), milliseconds(20));
 }
 
+TEST(hedge_policy, lost_races_count_for_the_loss_memory_after_the_latest) {
+  hedge_settings s;
+  s.loss_memory = milliseconds(10000);
+  EXPECT_EQ(race_losses_that_count(3, milliseconds(9999), s), 3U);
+  EXPECT_EQ(race_losses_that_count(3, milliseconds(10000), s), 0U);  // tried again as if new
+  s.loss_memory = milliseconds(0);  // off
+  EXPECT_EQ(race_losses_that_count(3, milliseconds(0), s), 0U);
+}
+
 }  // namespace
 }  // namespace nines::core

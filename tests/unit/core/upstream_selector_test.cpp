@@ -83,6 +83,19 @@ TEST(upstream_selector, an_upstream_failing_fast_does_not_attract_the_load) {
   EXPECT_EQ(counts[2], 0);
 }
 
+TEST(upstream_selector, an_upstream_whose_attempts_hedges_cancel_does_not_attract_the_load) {
+  // Slow to first token: hedges beat it and cancel its attempts, so it has nothing in flight
+  // while the fast ones each carry two streams.
+  std::vector<upstream_candidate> c(3);
+  c[0].in_flight = 2;
+  c[1].in_flight = 2;
+  EXPECT_GT(picks(c, 3000)[2], 1500);  // without its losses it looks the least loaded
+  c[2].races_lost = 3;  // cost 4 against 3
+  EXPECT_EQ(picks(c, 3000)[2], 0);
+  c[2].races_lost = 1;  // cost 2 against 3: one loss is not yet enough against that load
+  EXPECT_GT(picks(c, 3000)[2], 1500);
+}
+
 TEST(upstream_selector, the_tier_in_use_wins_over_a_better_one_still_in_hysteresis) {
   std::vector<upstream_candidate> c{{0, 1, true}, {1, 1, true}};
   selection_context ctx;
