@@ -33,6 +33,22 @@ std::uint16_t server_group::bind() {
     throw std::runtime_error("listen address \"" + host_ + "\" is not an IP address");
   }
   std::uint16_t port = port_;
+  if (port != 0) {
+    // SO_REUSEPORT would let us join a socket another process already listens on (the kernel
+    // would then split the connections between us, silently): first a bind without it, which
+    // fails when anyone listens on the port.
+    tcp::acceptor probe(workers_.front()->context);
+    tcp::endpoint endpoint(address, port);
+    probe.open(endpoint.protocol());
+    probe.set_option(tcp::acceptor::reuse_address(true));  // TIME_WAIT leftovers are no owner
+    probe.bind(endpoint, ec);
+    if (ec) {
+      throw std::runtime_error("cannot listen on " + host_ + ":" + std::to_string(port) + ": " +
+                               ec.message() +
+                               (ec == asio::error::address_in_use ? " (another process listens there)"
+                                                                   : ""));
+    }
+  }
   for (auto& w : workers_) {
     tcp::endpoint endpoint(address, port);
     w->acceptor.open(endpoint.protocol());

@@ -1,7 +1,8 @@
 #pragma once
 // Thread per core for a server role: N workers, each an io_context on its own thread with its own
 // acceptor on the same port (SO_REUSEPORT lets the kernel spread connections), so that nothing
-// mutable is shared between connections of different workers.
+// mutable is shared between connections of different workers. A port that another process
+// already listens on is refused (bind() throws), never silently shared with it.
 //
 // Lifecycle: bind() (may throw: startup), start(), then run() blocks until every worker is done.
 // begin_drain() (any thread) stops accepting and closes idle keep-alive connections; in-flight

@@ -184,6 +184,22 @@ TEST(gateway_failover, bad_config_exits_2_listing_every_problem) {
   EXPECT_NE(out.find("3 problems"), std::string::npos) << out;
 }
 
+TEST(gateway_failover, a_port_another_process_listens_on_is_refused_not_shared) {
+  // Workers share their port with SO_REUSEPORT; a second gateway must not join the first's.
+  auto mock = start_mock();
+  auto first = start_gateway(upstreams_toml({mock.url()}));
+  const std::string path = "/tmp/nines-port-taken-" + std::to_string(::getpid()) + ".toml";
+  std::ofstream(path) << "[gateway]\nlisten = \"127.0.0.1:" << first.port << "\"\n"
+                      << upstreams_toml({mock.url()});
+  process second({NINES_BINARY, "gateway", "--config", path});
+  EXPECT_EQ(second.wait_exit(), 1);
+  EXPECT_NE(second.output().find("cannot listen on 127.0.0.1:" + std::to_string(first.port) +
+                                 ": Address already in use (another process listens there)"),
+            std::string::npos)
+      << second.output();
+  EXPECT_EQ(http_call(first.port, "GET", "/healthz").status, 200U);
+}
+
 TEST(gateway_failover, sigterm_drains_in_flight_streams_then_exits) {
   auto slow = start_mock({"--faults", "tpot_ms=40"});
   auto gw = start_gateway(upstreams_toml({slow.url()}));
