@@ -282,6 +282,23 @@ for hedge in off on; do
 done
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+# When a run had failures: how they failed (nines bench's kinds) and the gateway's warnings, so
+# that a failure in the report can be understood without rerunning.
+failures_line() {  # bench.json gateway.log
+  python3 - "$1" "$2" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+if d["failed"]:
+    print()
+    print("Failed: " + ", ".join(f"{k} × {v}" for k, v in d["failures"].items()) +
+          f" (first at {d['first_failure_s']:.2f} s, last at {d['last_failure_s']:.2f} s). Gateway warnings:")
+    print()
+    print("```")
+    lines = [l.rstrip() for l in open(sys.argv[2], errors="replace") if "warn" in l or "error" in l]
+    print("\n".join(lines[:10]) or "(none)")
+    print("```")
+PY
+}
 {
   echo "Measured $(date -u +%Y-%m-%dT%H:%MZ) on $(nproc) cores ($(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)),"
   echo "nginx $(nginx -v 2>&1 | sed 's/.*nginx\///'), HAProxy $(haproxy -v | awk 'NR==1 {print $3}'), wrk ${DURATION}s with 1 thread and ${CONNECTIONS} connections per run."
@@ -325,6 +342,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
   echo "|---:|---:|---:|---:|---:|---:|---:|"
   f="$work/accept.json"
   echo "| $(jget "$f" "['requests']") | $(jget "$f" "['succeeded']") | $(printf %.4f "$(jget "$f" "['success_rate']")") | $errors_503 | $(printf %.2f "$(jget "$f" "['ttfb_ms']['p50']")") | $(printf %.2f "$(jget "$f" "['ttfb_ms']['p99']")") | $(printf %.0f "$(jget "$f" "['requests_per_second']")") |"
+  failures_line "$f" "$work/nines-a.log"
   echo
   echo "### Unbroken streams: ${ACCEPT_REQUESTS} streamed requests, three upstreams each resetting 10% of their streams at a random token"
   echo
@@ -334,6 +352,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
   echo "|---:|---:|---:|---:|---:|---:|---:|---:|"
   f="$work/resume.json"
   echo "| $(jget "$f" "['requests']") | $(jget "$f" "['succeeded']") | $(printf %.4f "$(jget "$f" "['success_rate']")") | $resumed_streams | $resumes | $gap50 | $gap99 | $gapmax |"
+  failures_line "$f" "$work/nines-r.log"
   echo
   echo "### Failover: kill -9 of the upstream carrying the traffic (priority 0), backup in priority 1"
   echo
