@@ -9,7 +9,7 @@
 #include <sstream>
 #include <unistd.h>
 
-#include "core/config.hpp"
+#include "core/config/config.hpp"
 #include "gateway/gateway.hpp"
 #include "tools/bench.hpp"
 #include "tools/chaos.hpp"

@@ -18,8 +18,8 @@
 #include <string>
 #include <vector>
 
-#include "core/alert_rules.hpp"
-#include "core/config.hpp"
+#include "core/obs/alert_rules.hpp"
+#include "core/config/config.hpp"
 #include "net/asio.hpp"
 #include "obs/metrics.hpp"
 

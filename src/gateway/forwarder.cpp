@@ -6,11 +6,11 @@
 
 #include <fmt/format.h>
 
-#include "core/json_probe.hpp"
-#include "core/json_text.hpp"
-#include "core/key_values.hpp"
-#include "core/openai_error.hpp"
-#include "core/stream_journal.hpp"
+#include "core/json/json_probe.hpp"
+#include "core/json/json_text.hpp"
+#include "core/config/key_values.hpp"
+#include "core/http/openai_error.hpp"
+#include "core/stream/stream_journal.hpp"
 #include "gateway/journal_relay.hpp"
 #include "gateway/request_forwarder.hpp"
 #include "net/spawn.hpp"

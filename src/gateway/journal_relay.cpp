@@ -4,8 +4,8 @@
 #include <fmt/format.h>
 #include <openssl/evp.h>
 
-#include "core/openai_error.hpp"
-#include "core/stream_journal.hpp"
+#include "core/http/openai_error.hpp"
+#include "core/stream/stream_journal.hpp"
 #include "net/spawn.hpp"
 #include "net/wakeup.hpp"
 

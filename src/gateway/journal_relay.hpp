@@ -1,5 +1,5 @@
 #pragma once
-// Journaled requests (core/stream_journal.hpp): their generation writes into a journal entry and
+// Journaled requests (core/stream/stream_journal.hpp): their generation writes into a journal entry and
 // their clients read from it, so that
 //   - a client whose connection dropped re-sends the request with `Last-Event-ID: <id>` and
 //     receives the events after that id, while the generation went on without it;

@@ -18,10 +18,10 @@
 #include <string>
 #include <vector>
 
-#include "core/retry_policy.hpp"
-#include "core/sse_parser.hpp"
-#include "core/stream_continuation.hpp"
-#include "core/upstream_selector.hpp"
+#include "core/routing/retry_policy.hpp"
+#include "core/http/sse_parser.hpp"
+#include "core/stream/stream_continuation.hpp"
+#include "core/routing/upstream_selector.hpp"
 #include "gateway/forwarder.hpp"
 
 namespace nines::gateway {

@@ -2,8 +2,8 @@
 
 #include <fmt/format.h>
 
-#include "core/openai_error.hpp"
-#include "core/trace_context.hpp"
+#include "core/http/openai_error.hpp"
+#include "core/obs/trace_context.hpp"
 #include "gateway/forwarder.hpp"
 #include "gateway/status.hpp"
 #include "obs/dashboard.hpp"

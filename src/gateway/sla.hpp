@@ -5,7 +5,7 @@
 // client errors passed through included; bad: every attempt failed, or a stream ended
 // incomplete; requests refused for bad input, and clients that left, do not count) with its time
 // to first byte. The health monitor collects the shards into the SLA history
-// (core/sla_history.hpp) every tick, evaluates the alert rules, keeps the recent incidents, and
+// (core/obs/sla_history.hpp) every tick, evaluates the alert rules, keeps the recent incidents, and
 // publishes a `dashboard_report` snapshot that /status serves.
 
 #include <array>
@@ -15,8 +15,8 @@
 #include <string>
 #include <vector>
 
-#include "core/alert_rules.hpp"
-#include "core/sla_history.hpp"
+#include "core/obs/alert_rules.hpp"
+#include "core/obs/sla_history.hpp"
 #include "obs/access_log.hpp"
 
 namespace nines::gateway {

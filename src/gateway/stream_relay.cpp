@@ -6,9 +6,9 @@
 
 #include <fmt/format.h>
 
-#include "core/json_text.hpp"
-#include "core/sse_parser.hpp"
-#include "core/stream_journal.hpp"
+#include "core/json/json_text.hpp"
+#include "core/http/sse_parser.hpp"
+#include "core/stream/stream_journal.hpp"
 #include "gateway/http_headers.hpp"
 #include "gateway/request_forwarder.hpp"
 

@@ -4,7 +4,7 @@
 
 #include <fmt/format.h>
 
-#include "core/stream_journal.hpp"
+#include "core/stream/stream_journal.hpp"
 #include "gateway/http_headers.hpp"
 #include "gateway/request_forwarder.hpp"
 #include "net/http_wire.hpp"

@@ -4,11 +4,11 @@
 // A stale read costs at most one extra attempt.
 //
 //   - the connection cooldown: after connection failures in a row an upstream is avoided for a
-//     doubling time (core/upstream_cooldown.hpp), and after a Retry-After for as long as asked;
+//     doubling time (core/routing/upstream_cooldown.hpp), and after a Retry-After for as long as asked;
 //   - outcomes since the monitor's last tick, and failures in a row, which feed the outlier
-//     detector (core/outlier_detector.hpp);
+//     detector (core/health/outlier_detector.hpp);
 //   - attempts in flight (for load balancing and max_requests) and half-open trials in flight;
-//   - hedge races lost in a row (core/hedge_policy.hpp), which selection counts like failures;
+//   - hedge races lost in a row (core/routing/hedge_policy.hpp), which selection counts like failures;
 //   - pool sizes, published by each worker's housekeeping.
 
 #include <array>
@@ -19,9 +19,9 @@
 #include <utility>
 #include <vector>
 
-#include "core/outlier_detector.hpp"
-#include "core/sla_history.hpp"
-#include "core/upstream_cooldown.hpp"
+#include "core/health/outlier_detector.hpp"
+#include "core/obs/sla_history.hpp"
+#include "core/routing/upstream_cooldown.hpp"
 
 namespace nines::gateway {
 

@@ -4,7 +4,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
-#include "core/health_score.hpp"
+#include "core/health/health_score.hpp"
 #include "net/spawn.hpp"
 
 namespace nines::gateway {

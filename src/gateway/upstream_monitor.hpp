@@ -22,13 +22,13 @@
 
 #include <deque>
 
-#include "core/alert_rules.hpp"
-#include "core/link_quality.hpp"
-#include "core/sla_history.hpp"
+#include "core/obs/alert_rules.hpp"
+#include "core/health/link_quality.hpp"
+#include "core/obs/sla_history.hpp"
 #include "gateway/alert_notifier.hpp"
 #include "gateway/sla.hpp"
-#include "core/outlier_detector.hpp"
-#include "core/tier_selector.hpp"
+#include "core/health/outlier_detector.hpp"
+#include "core/routing/tier_selector.hpp"
 #include "gateway/worker.hpp"
 #include "net/asio.hpp"
 

@@ -19,12 +19,12 @@
 #include <string>
 #include <vector>
 
-#include "core/config.hpp"
-#include "core/hedge_policy.hpp"
+#include "core/config/config.hpp"
+#include "core/routing/hedge_policy.hpp"
 #include "core/random.hpp"
-#include "core/retry_budget.hpp"
-#include "core/stream_journal.hpp"
-#include "core/upstream_cooldown.hpp"
+#include "core/routing/retry_budget.hpp"
+#include "core/stream/stream_journal.hpp"
+#include "core/routing/upstream_cooldown.hpp"
 #include "gateway/sla.hpp"
 #include "gateway/upstream_live.hpp"
 #include "net/upstream_pool.hpp"

@@ -3,7 +3,7 @@
 #include <array>
 #include <spdlog/spdlog.h>
 
-#include "core/openai_error.hpp"
+#include "core/http/openai_error.hpp"
 #include "net/http_wire.hpp"
 #include "net/spawn.hpp"
 

@@ -23,7 +23,7 @@
 #include <variant>
 #include <vector>
 
-#include "core/retry_policy.hpp"
+#include "core/routing/retry_policy.hpp"
 #include "net/asio.hpp"
 #include "net/wakeup.hpp"
 

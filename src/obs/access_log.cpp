@@ -8,7 +8,7 @@
 #include <stdexcept>
 #include <unistd.h>
 
-#include "core/json_text.hpp"
+#include "core/json/json_text.hpp"
 
 namespace nines::obs {
 

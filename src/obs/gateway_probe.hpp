@@ -10,7 +10,7 @@
 #include <string_view>
 #include <tuple>
 
-#include "core/stream_continuation.hpp"
+#include "core/stream/stream_continuation.hpp"
 #include "obs/metrics.hpp"
 
 namespace nines::obs {

@@ -4,7 +4,7 @@
 #include <fmt/format.h>
 #include <spdlog/details/log_msg.h>
 
-#include "core/json_text.hpp"
+#include "core/json/json_text.hpp"
 
 namespace nines::obs {
 namespace {

@@ -10,10 +10,10 @@
 #include <iostream>
 #include <map>
 
-#include "core/latency_histogram.hpp"
-#include "core/load_schedule.hpp"
-#include "core/mock_model.hpp"
-#include "core/sse_parser.hpp"
+#include "core/obs/latency_histogram.hpp"
+#include "core/tools/load_schedule.hpp"
+#include "core/tools/mock_model.hpp"
+#include "core/http/sse_parser.hpp"
 #include "net/asio.hpp"
 #include "net/spawn.hpp"
 #include "net/wakeup.hpp"

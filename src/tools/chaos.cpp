@@ -11,10 +11,10 @@
 #include <thread>
 #include <unordered_map>
 
-#include "core/chaos_toxic.hpp"
-#include "core/config.hpp"
-#include "core/key_values.hpp"
-#include "core/openai_error.hpp"
+#include "core/tools/chaos_toxic.hpp"
+#include "core/config/config.hpp"
+#include "core/config/key_values.hpp"
+#include "core/http/openai_error.hpp"
 #include "net/server_group.hpp"
 #include "net/spawn.hpp"
 #include "net/wakeup.hpp"

@@ -1,6 +1,6 @@
 #pragma once
 // `nines chaos`: a TCP fault proxy in the manner of Toxiproxy. Each proxy listens on one address
-// and forwards every connection to its upstream through the toxics in effect (core/chaos_toxic.hpp:
+// and forwards every connection to its upstream through the toxics in effect (core/tools/chaos_toxic.hpp:
 // latency with jitter, bandwidth, slow_close, timeout (a blackhole), reset_peer, slicer,
 // limit_data), each on one direction and with a probability. Several proxies run in one process;
 // all of them are changed at run time through a small HTTP API, Toxiproxy's:

@@ -10,11 +10,11 @@
 #include <thread>
 
 #include "core/random.hpp"
-#include "core/config.hpp"
-#include "core/json_text.hpp"
-#include "core/key_values.hpp"
-#include "core/mock_model.hpp"
-#include "core/openai_error.hpp"
+#include "core/config/config.hpp"
+#include "core/json/json_text.hpp"
+#include "core/config/key_values.hpp"
+#include "core/tools/mock_model.hpp"
+#include "core/http/openai_error.hpp"
 #include "net/server_group.hpp"
 
 namespace nines::tools {

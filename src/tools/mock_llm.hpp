@@ -1,6 +1,6 @@
 #pragma once
 // `nines mock-llm`: an OpenAI-compatible model server for tests, demos and benchmarks, faulty on
-// demand. Its answers come from core/mock_model.hpp (deterministic, continuation-aware); its faults
+// demand. Its answers come from core/tools/mock_model.hpp (deterministic, continuation-aware); its faults
 // are set by flags, replaced at run time with POST /mock/faults, or chosen per request with an
 // `x-mock-fault` header ("die_after=3,stall_after=5"). GET /mock/stats counts what it served.
 

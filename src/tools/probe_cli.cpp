@@ -6,7 +6,7 @@
 #include <fmt/format.h>
 #include <iostream>
 
-#include "core/link_quality.hpp"
+#include "core/health/link_quality.hpp"
 #include "net/asio.hpp"
 #include "net/spawn.hpp"
 

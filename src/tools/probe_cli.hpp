@@ -2,7 +2,7 @@
 // `nines probe TARGET...`: a command-line network-quality monitor. It probes each target `count`
 // times, `interval` apart — a TCP connect (tcp://host:port or host:port) or an HTTP GET over a
 // kept-alive connection (http://host:port/path) — and prints RTT (moving average, p99, min),
-// loss and jitter, each rated against the thresholds (core/link_quality.hpp: RTT normal below
+// loss and jitter, each rated against the thresholds (core/health/link_quality.hpp: RTT normal below
 // 100 ms, alert above 300 ms; loss alert above 1%; jitter normal below 30 ms, alert above 80 ms).
 // Exit code 0 when nothing is at alert level, 1 when something is, 2 on bad usage.
 

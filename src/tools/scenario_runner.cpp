@@ -10,9 +10,9 @@
 #include <sstream>
 #include <unistd.h>
 
-#include "core/chaos_toxic.hpp"
-#include "core/key_values.hpp"
-#include "core/scenario.hpp"
+#include "core/tools/chaos_toxic.hpp"
+#include "core/config/key_values.hpp"
+#include "core/tools/scenario.hpp"
 #include "net/asio.hpp"
 #include "tools/child_process.hpp"
 #include "tools/http_client.hpp"

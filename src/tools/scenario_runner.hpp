@@ -1,5 +1,5 @@
 #pragma once
-// `nines scenario`: runs reliability scenarios (core/scenario.hpp) and reports what clients saw.
+// `nines scenario`: runs reliability scenarios (core/tools/scenario.hpp) and reports what clients saw.
 //
 // For each scenario and each proxy it applies to (nines, nginx, HAProxy), the runner starts a
 // fresh topology on 127.0.0.1 (mock-llm upstreams, a nines chaos process when the scenario has

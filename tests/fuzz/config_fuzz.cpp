@@ -3,7 +3,7 @@
 #include <cstdint>
 #include <string_view>
 
-#include "core/config.hpp"
+#include "core/config/config.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   auto r = nines::core::parse_config(std::string_view(reinterpret_cast<const char*>(data), size),

@@ -7,10 +7,10 @@
 #include <cstdlib>
 #include <string_view>
 
-#include "core/chaos_toxic.hpp"
-#include "core/key_values.hpp"
-#include "core/stream_journal.hpp"
-#include "core/trace_context.hpp"
+#include "core/tools/chaos_toxic.hpp"
+#include "core/config/key_values.hpp"
+#include "core/stream/stream_journal.hpp"
+#include "core/obs/trace_context.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string_view text(reinterpret_cast<const char*>(data), size);

@@ -3,7 +3,7 @@
 #include <cstdint>
 #include <string_view>
 
-#include "core/json_probe.hpp"
+#include "core/json/json_probe.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   auto r = nines::core::probe_json(std::string_view(reinterpret_cast<const char*>(data), size));

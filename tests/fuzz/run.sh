@@ -17,7 +17,7 @@ cxx=${FUZZ_CXX:-clang++-14}
 flags=(-std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize=unreachable
   -fno-sanitize-recover=undefined -Isrc '-DTOML_ASSERT(expr)=((void)0)')
 libs=(-lboost_json -lboost_url -lfmt)
-core=(src/core/*.cpp)
+mapfile -t core < <(find src/core -name "*.cpp" | sort)
 if [ ! -f "$out/core.a" ] || [ -n "$(find src/core -newer "$out/core.a")" ]; then
   rm -f "$out"/core-*.o "$out/core.a"
   compiles=()

@@ -9,7 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "core/mock_model.hpp"
+#include "core/tools/mock_model.hpp"
 
 namespace nines::test {
 

@@ -15,7 +15,7 @@
 #include <thread>
 #include <vector>
 
-#include "core/sse_parser.hpp"
+#include "core/http/sse_parser.hpp"
 #include "tools/child_process.hpp"
 #include "tools/http_client.hpp"
 

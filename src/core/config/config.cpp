@@ -1,0 +1,472 @@
+#include "core/config/config.hpp"
+
+#include <algorithm>
+#include <boost/url/parse.hpp>
+#include <charconv>
+#include <fmt/format.h>
+#include <set>
+
+#include "core/config/toml_reader.hpp"
+
+namespace nines::core {
+namespace {
+
+struct reader : toml_reader {
+  using toml_reader::toml_reader;
+
+  void read_gateway(const toml::table& t, gateway_settings& g) {
+    const std::string p = "gateway.";
+    unknown_keys(t, p, {"listen", "workers", "drain_timeout_ms", "access_log", "log_format"});
+    string(t, p, "log_format", g.log_format);
+    if (g.log_format != "text" && g.log_format != "json") {
+      problem(p + "log_format", t.get("log_format"), "must be \"text\" or \"json\"");
+    }
+    if (const toml::node* node = t.get("listen")) {
+      auto v = node->value_exact<std::string>();
+      auto addr = v ? parse_listen_address(*v) : std::nullopt;
+      if (!addr) {
+        problem(p + "listen", node, "must be \"host:port\", e.g. \"127.0.0.1:8080\"");
+      } else {
+        g.listen = *addr;
+      }
+    }
+    integer(t, p, "workers", g.workers, 0, 256);
+    duration(t, p, "drain_timeout_ms", g.drain_timeout, 0);
+    string(t, p, "access_log", g.access_log);
+  }
+
+  void read_limits(const toml::table& t, limit_settings& l) {
+    const std::string p = "limits.";
+    unknown_keys(t, p, {"max_body_bytes", "max_header_bytes", "max_response_bytes",
+                        "max_event_bytes", "max_idle_per_upstream", "min_idle_per_upstream",
+                        "max_connection_lifetime_ms"});
+    integer(t, p, "min_idle_per_upstream", l.min_idle_per_upstream, 0, 10000);
+    duration(t, p, "max_connection_lifetime_ms", l.max_connection_lifetime);
+    integer(t, p, "max_body_bytes", l.max_body_bytes, 1, 1LL << 32);
+    integer(t, p, "max_header_bytes", l.max_header_bytes, 1024, 1 << 20);
+    integer(t, p, "max_response_bytes", l.max_response_bytes, 1024, 1LL << 32);
+    integer(t, p, "max_event_bytes", l.max_event_bytes, 1024, 1LL << 30);
+    integer(t, p, "max_idle_per_upstream", l.max_idle_per_upstream, 0, 100000);
+  }
+
+  void read_timeouts(const toml::table& t, timeout_settings& s) {
+    const std::string p = "timeouts.";
+    unknown_keys(t, p, {"connect_ms", "first_byte_ms", "stream_idle_ms", "request_ms",
+                        "client_header_ms", "client_idle_ms", "upstream_idle_ms"});
+    duration(t, p, "connect_ms", s.connect);
+    duration(t, p, "first_byte_ms", s.first_byte);
+    duration(t, p, "stream_idle_ms", s.stream_idle);
+    duration(t, p, "request_ms", s.request);
+    duration(t, p, "client_header_ms", s.client_header);
+    duration(t, p, "client_idle_ms", s.client_idle);
+    duration(t, p, "upstream_idle_ms", s.upstream_idle);
+  }
+
+  void read_retry(const toml::table& t, retry_settings& r) {
+    const std::string p = "retry.";
+    unknown_keys(t, p, {"max_attempts", "backoff_base_ms", "backoff_cap_ms", "deadline_ms",
+                        "retry_on_status", "honour_retry_after", "max_resumes", "budget_percent",
+                        "min_retry_concurrency", "retry_tokens", "retry_token_ratio"});
+    double percent = r.budget.budget_percent * 100;
+    number(t, p, "budget_percent", percent, 0, 100);
+    r.budget.budget_percent = percent / 100;
+    integer(t, p, "min_retry_concurrency", r.budget.min_retry_concurrency, 0, 100000);
+    number(t, p, "retry_tokens", r.budget.max_tokens, 1, 100000);
+    number(t, p, "retry_token_ratio", r.budget.token_ratio, 0, 100000);
+    integer(t, p, "max_resumes", r.max_resumes, 0, 20);
+    integer(t, p, "max_attempts", r.policy.max_attempts, 1, 20);
+    duration(t, p, "backoff_base_ms", r.policy.backoff.base, 0);
+    duration(t, p, "backoff_cap_ms", r.policy.backoff.cap, 0);
+    duration(t, p, "deadline_ms", r.deadline);
+    boolean(t, p, "honour_retry_after", r.policy.honour_retry_after);
+    std::vector<unsigned> statuses;
+    if (array(t, p, "retry_on_status", "must be an array of HTTP status codes",
+              [&](const toml::node& n, const std::string& at) {
+                const auto v = n.value_exact<std::int64_t>();
+                if (!v || *v < 400 || *v > 599) {
+                  problem(at, &n, "must be a status code from 400 to 599");
+                } else {
+                  statuses.push_back(static_cast<unsigned>(*v));
+                }
+              })) {
+      r.policy.retry_statuses = std::move(statuses);
+    }
+  }
+
+  void read_health(const toml::table& t, health_settings& h) {
+    const std::string p = "health.";
+    unknown_keys(t, p, {"enabled", "interval_ms", "jitter_ms", "timeout_ms", "path",
+                        "healthy_threshold", "unhealthy_threshold", "window", "rtt_normal_ms",
+                        "rtt_alert_ms", "loss_alert_percent", "jitter_normal_ms",
+                        "jitter_alert_ms"});
+    boolean(t, p, "enabled", h.enabled);
+    duration(t, p, "interval_ms", h.interval, 10);
+    duration(t, p, "jitter_ms", h.jitter, 0);
+    duration(t, p, "timeout_ms", h.timeout, 1);
+    string(t, p, "path", h.path);
+    if (h.path.empty() || h.path.front() != '/') {
+      problem(p + "path", t.get("path"), "must be an absolute path such as \"/health\"");
+    }
+    integer(t, p, "healthy_threshold", h.thresholds.healthy_threshold, 1, 1000);
+    integer(t, p, "unhealthy_threshold", h.thresholds.unhealthy_threshold, 1, 1000);
+    integer(t, p, "window", h.window, 2, 100000);
+    duration(t, p, "rtt_normal_ms", h.alerts.rtt_normal, 0);
+    duration(t, p, "rtt_alert_ms", h.alerts.rtt_alert, 0);
+    double loss = h.alerts.loss_alert * 100;
+    number(t, p, "loss_alert_percent", loss, 0, 100);
+    h.alerts.loss_alert = loss / 100;
+    duration(t, p, "jitter_normal_ms", h.alerts.jitter_normal, 0);
+    duration(t, p, "jitter_alert_ms", h.alerts.jitter_alert, 0);
+    if (h.jitter >= h.interval) {
+      problem(p + "jitter_ms", t.get("jitter_ms"), "must be below health.interval_ms");
+    }
+  }
+
+  void read_outlier(const toml::table& t, outlier_settings& o) {
+    const std::string p = "outlier.";
+    unknown_keys(t, p, {"enabled", "consecutive_gateway_failures", "consecutive_connect_failures",
+                        "failure_rate_percent", "failure_rate_min_requests", "interval_ms",
+                        "base_ejection_ms", "max_ejection_ms", "max_ejection_percent",
+                        "half_open_trials"});
+    boolean(t, p, "enabled", o.enabled);
+    integer(t, p, "consecutive_gateway_failures", o.consecutive_gateway_failures, 0, 100000);
+    integer(t, p, "consecutive_connect_failures", o.consecutive_connect_failures, 0, 100000);
+    double rate = o.failure_rate_threshold * 100;
+    number(t, p, "failure_rate_percent", rate, 1, 100);
+    o.failure_rate_threshold = rate / 100;
+    integer(t, p, "failure_rate_min_requests", o.failure_rate_min_requests, 1, 1000000);
+    duration(t, p, "interval_ms", o.interval);
+    duration(t, p, "base_ejection_ms", o.base_ejection);
+    duration(t, p, "max_ejection_ms", o.max_ejection);
+    double percent = o.max_ejection_percent * 100;
+    number(t, p, "max_ejection_percent", percent, 0, 100);
+    o.max_ejection_percent = percent / 100;
+    integer(t, p, "half_open_trials", o.half_open_trials, 1, 1000);
+  }
+
+  void read_routing(const toml::table& t, routing_settings& r) {
+    const std::string p = "routing.";
+    unknown_keys(t, p, {"leave_tier_below", "tier_hysteresis_ms", "panic_threshold_percent"});
+    number(t, p, "leave_tier_below", r.tiers.leave_below, 0, 1);
+    duration(t, p, "tier_hysteresis_ms", r.tiers.hysteresis, 0);
+    double percent = r.panic_threshold * 100;
+    number(t, p, "panic_threshold_percent", percent, 0, 100);
+    r.panic_threshold = percent / 100;
+  }
+
+  void read_hedge(const toml::table& t, hedge_config& h) {
+    const std::string p = "hedge.";
+    unknown_keys(t, p, {"routes", "quantile", "min_delay_ms", "max_delay_ms", "initial_delay_ms",
+                        "min_samples", "loss_memory_ms"});
+    array(t, p, "routes", "must be an array of route names",
+          [&](const toml::node& n, const std::string& at) {
+            const auto v = n.value_exact<std::string>();
+            if (!v || (*v != "chat" && *v != "completions" && *v != "embeddings")) {
+              problem(at, &n, "must be \"chat\", \"completions\" or \"embeddings\"");
+            } else {
+              h.routes.push_back(*v);
+            }
+          });
+    number(t, p, "quantile", h.delays.quantile, 0.5, 1);
+    duration(t, p, "min_delay_ms", h.delays.min_delay);
+    duration(t, p, "max_delay_ms", h.delays.max_delay);
+    duration(t, p, "initial_delay_ms", h.delays.initial_delay);
+    integer(t, p, "min_samples", h.delays.min_samples, 1, 100000);
+    duration(t, p, "loss_memory_ms", h.delays.loss_memory, 0);
+  }
+
+  void read_alerting(const toml::table& t, alerting_config& a) {
+    const std::string p = "alerting.";
+    unknown_keys(t, p, {"objective_percent", "webhooks", "evaluation_interval_ms",
+                        "repeat_interval_ms", "webhook_attempts", "webhook_timeout_ms",
+                        "burn_min_requests", "ttft_p99_threshold_ms", "ttft_window_ms",
+                        "ttft_for_ms", "error_spike_count", "error_spike_window_ms",
+                        "upstream_down_for_ms"});
+    double objective = a.rules.objective * 100;
+    number(t, p, "objective_percent", objective, 50, 99.99999);
+    a.rules.objective = objective / 100;
+    array(t, p, "webhooks", "must be an array of URLs",
+          [&](const toml::node& n, const std::string& at) {
+            const auto v = n.value_exact<std::string>();
+            if (!v || !(v->starts_with("http://") || v->starts_with("https://"))) {
+              problem(at, &n, "must be an http:// or https:// URL");
+            } else {
+              a.webhooks.push_back(*v);
+            }
+          });
+    duration(t, p, "evaluation_interval_ms", a.evaluation_interval, 100);
+    duration(t, p, "repeat_interval_ms", a.repeat_interval, 1000);
+    integer(t, p, "webhook_attempts", a.webhook_attempts, 1, 100);
+    duration(t, p, "webhook_timeout_ms", a.webhook_timeout, 100);
+    integer(t, p, "burn_min_requests", a.rules.burn_min_requests, 0, 1LL << 40);
+    milliseconds ms{static_cast<std::int64_t>(a.rules.ttft_p99_threshold_s * 1000)};
+    duration(t, p, "ttft_p99_threshold_ms", ms);
+    a.rules.ttft_p99_threshold_s = static_cast<double>(ms.count()) / 1000;
+    const auto window = [&](std::string_view key, std::chrono::seconds& out, std::int64_t min_ms) {
+      milliseconds v = std::chrono::duration_cast<milliseconds>(out);
+      duration(t, p, key, v, min_ms);
+      out = std::chrono::duration_cast<std::chrono::seconds>(v);
+      if (out.count() == 0 && min_ms > 0) {
+        out = std::chrono::seconds(1);
+      }
+    };
+    window("ttft_window_ms", a.rules.ttft_window, 1000);
+    duration(t, p, "ttft_for_ms", a.rules.ttft_for, 0);
+    integer(t, p, "error_spike_count", a.rules.error_spike_count, 0, 1LL << 40);
+    window("error_spike_window_ms", a.rules.error_spike_window, 1000);
+    duration(t, p, "upstream_down_for_ms", a.rules.upstream_down_for, 0);
+  }
+
+  void read_journal(const toml::table& t, journal_settings_config& j) {
+    const std::string p = "journal.";
+    unknown_keys(t, p, {"mode", "max_bytes", "ttl_ms"});
+    if (const toml::node* node = t.get("mode")) {
+      const auto v = node->value_exact<std::string>();
+      if (v == "off") {
+        j.mode = journal_mode::off;
+      } else if (v == "keyed") {
+        j.mode = journal_mode::keyed;
+      } else if (v == "all") {
+        j.mode = journal_mode::all;
+      } else {
+        problem(p + "mode", node, "must be \"off\", \"keyed\" or \"all\"");
+      }
+    }
+    integer(t, p, "max_bytes", j.max_bytes, 4096, 1LL << 34);
+    duration(t, p, "ttl_ms", j.ttl);
+  }
+
+  void read_upstream(const toml::table& t, std::size_t index, upstream_config& u) {
+    const std::string p = fmt::format("upstreams[{}].", index);
+    unknown_keys(t, p, {"name", "url", "priority", "weight", "api_key", "tls_verify", "ca_file",
+                        "resume", "max_requests", "max_connections", "max_pending", "health_path"});
+    integer(t, p, "max_requests", u.max_requests, 0, 1000000);
+    integer(t, p, "max_connections", u.max_connections, 0, 1000000);
+    integer(t, p, "max_pending", u.max_pending, 0, 1000000);
+    string(t, p, "health_path", u.health_path);
+    if (!u.health_path.empty() && u.health_path.front() != '/') {
+      problem(p + "health_path", t.get("health_path"), "must be an absolute path such as \"/v1/models\"");
+    }
+    if (const toml::node* node = t.get("resume")) {
+      const auto v = node->value_exact<std::string>();
+      if (v == "continue") {
+        u.resume = resume_mode::continue_message;
+      } else if (v == "prefill") {
+        u.resume = resume_mode::prefill;
+      } else if (v == "none") {
+        u.resume = resume_mode::none;
+      } else {
+        problem(p + "resume", node, "must be \"continue\", \"prefill\" or \"none\"");
+      }
+    }
+    string(t, p, "name", u.name);
+    if (u.name.empty()) {
+      u.name = fmt::format("upstream-{}", index);
+    }
+    if (const toml::node* node = t.get("url")) {
+      string(t, p, "url", u.url);
+      if (!u.url.empty()) {
+        if (auto why = resolve_upstream_url(u); !why.empty()) {
+          problem(p + "url", node, why);
+        }
+      }
+    } else {
+      problem(p + "url", &t, "is required");
+    }
+    integer(t, p, "priority", u.priority, 0, 1000);
+    integer(t, p, "weight", u.weight, 1, 1000000);
+    string(t, p, "api_key", u.api_key);
+    boolean(t, p, "tls_verify", u.tls_verify);
+    string(t, p, "ca_file", u.ca_file);
+  }
+};
+
+}  // namespace
+
+std::optional<listen_address> parse_listen_address(std::string_view text) {
+  std::string_view host;
+  std::string_view port;
+  if (!text.empty() && text.front() == '[') {
+    const auto close = text.find(']');
+    if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':') {
+      return std::nullopt;
+    }
+    host = text.substr(1, close - 1);
+    port = text.substr(close + 2);
+  } else {
+    const auto colon = text.rfind(':');
+    if (colon == std::string_view::npos) {
+      return std::nullopt;
+    }
+    host = text.substr(0, colon);
+    port = text.substr(colon + 1);
+  }
+  unsigned value = 0;
+  auto [ptr, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
+  if (host.empty() || port.empty() || ec != std::errc() || ptr != port.data() + port.size() ||
+      value > 65535) {
+    return std::nullopt;
+  }
+  return listen_address{std::string(host), static_cast<std::uint16_t>(value)};
+}
+
+std::string resolve_upstream_url(upstream_config& u) {
+  auto parsed = boost::urls::parse_absolute_uri(u.url);
+  if (!parsed) {
+    return "is not an absolute URL: " + parsed.error().message();
+  }
+  const auto scheme = parsed->scheme();
+  if (scheme != "http" && scheme != "https") {
+    return "must start with http:// or https://";
+  }
+  u.tls = scheme == "https";
+  u.host = std::string(parsed->host_address());
+  if (u.host.empty()) {
+    return "has no host";
+  }
+  if (parsed->has_port()) {
+    if (parsed->port().empty() || parsed->port_number() == 0) {
+      return "has an invalid port";
+    }
+    u.port = parsed->port_number();
+  } else {
+    u.port = u.tls ? 443 : 80;
+  }
+  if (parsed->has_query() || parsed->has_fragment()) {
+    return "must not have a query or fragment";
+  }
+  std::string path(parsed->encoded_path());
+  while (!path.empty() && path.back() == '/') {
+    path.pop_back();
+  }
+  u.base_path = path.empty() ? "/v1" : path;
+  return {};
+}
+
+void validate(const config& c, std::vector<config_problem>& problems) {
+  if (c.upstreams.empty()) {
+    problems.push_back({"upstreams", 0, 0, "at least one upstream is required"});
+  }
+  std::set<std::string> names;
+  for (std::size_t i = 0; i < c.upstreams.size(); ++i) {
+    if (!names.insert(c.upstreams[i].name).second) {
+      problems.push_back({fmt::format("upstreams[{}].name", i), 0, 0,
+                          fmt::format("duplicate upstream name \"{}\"", c.upstreams[i].name)});
+    }
+  }
+  if (c.outlier.max_ejection < c.outlier.base_ejection) {
+    problems.push_back({"outlier.max_ejection_ms", 0, 0, "must not be below outlier.base_ejection_ms"});
+  }
+  if (c.hedge.delays.max_delay < c.hedge.delays.min_delay) {
+    problems.push_back({"hedge.max_delay_ms", 0, 0, "must not be below hedge.min_delay_ms"});
+  }
+  if (c.retry.policy.backoff.cap < c.retry.policy.backoff.base) {
+    problems.push_back({"retry.backoff_cap_ms", 0, 0, "must not be below retry.backoff_base_ms"});
+  }
+}
+
+config_result parse_config(std::string_view toml_text, std::string_view source) {
+  config_result result;
+  auto& problems = result.problems;
+  auto parsed = parse_toml(toml_text, source, problems);
+  if (!parsed) {
+    return result;
+  }
+  const toml::table& root = *parsed;
+  config c;
+  reader r(problems);
+  std::vector<int> upstream_lines;
+  r.unknown_keys(root, "", {"gateway", "limits", "timeouts", "retry", "journal", "health",
+                            "outlier", "routing", "hedge", "alerting", "upstreams"});
+  if (const auto* t = r.section(root, "gateway")) {
+    r.read_gateway(*t, c.gateway);
+  }
+  if (const auto* t = r.section(root, "limits")) {
+    r.read_limits(*t, c.limits);
+  }
+  if (const auto* t = r.section(root, "timeouts")) {
+    r.read_timeouts(*t, c.timeouts);
+  }
+  if (const auto* t = r.section(root, "retry")) {
+    r.read_retry(*t, c.retry);
+  }
+  if (const auto* t = r.section(root, "journal")) {
+    r.read_journal(*t, c.journal);
+  }
+  if (const auto* t = r.section(root, "health")) {
+    r.read_health(*t, c.health);
+  }
+  if (const auto* t = r.section(root, "outlier")) {
+    r.read_outlier(*t, c.outlier);
+  }
+  if (const auto* t = r.section(root, "routing")) {
+    r.read_routing(*t, c.routing);
+  }
+  if (const auto* t = r.section(root, "hedge")) {
+    r.read_hedge(*t, c.hedge);
+  }
+  if (const auto* t = r.section(root, "alerting")) {
+    r.read_alerting(*t, c.alerting);
+  }
+  if (const toml::node* node = root.get("upstreams")) {
+    const toml::array* arr = node->as_array();
+    if (arr == nullptr) {
+      r.problem("upstreams", node, "must be an array of tables ([[upstreams]])");
+    } else {
+      for (std::size_t i = 0; i < arr->size(); ++i) {
+        const toml::table* t = (*arr)[i].as_table();
+        if (t == nullptr) {
+          r.problem(fmt::format("upstreams[{}]", i), &(*arr)[i], "must be a table");
+          continue;
+        }
+        upstream_config u;
+        r.read_upstream(*t, i, u);
+        c.upstreams.push_back(std::move(u));
+        upstream_lines.push_back(static_cast<int>(t->source().begin.line));
+      }
+    }
+  }
+  const std::size_t before = problems.size();
+  validate(c, problems);
+  // Relational problems have no node of their own: place them at their upstream's table.
+  for (std::size_t i = before; i < problems.size(); ++i) {
+    for (std::size_t u = 0; u < upstream_lines.size(); ++u) {
+      if (problems[i].key.starts_with(fmt::format("upstreams[{}]", u))) {
+        problems[i].line = upstream_lines[u];
+      }
+    }
+  }
+  // In the order of the file, which is the order someone fixing it reads in.
+  std::stable_sort(problems.begin(), problems.end(),
+                   [](const config_problem& a, const config_problem& b) { return a.line < b.line; });
+  if (problems.empty()) {
+    result.value = std::move(c);
+  }
+  return result;
+}
+
+config_result config_from_flags(std::string_view listen, const std::vector<std::string>& urls) {
+  config_result result;
+  config c;
+  if (auto addr = parse_listen_address(listen)) {
+    c.gateway.listen = *addr;
+  } else {
+    result.problems.push_back({"--listen", 0, 0, "must be \"host:port\""});
+  }
+  for (std::size_t i = 0; i < urls.size(); ++i) {
+    upstream_config u;
+    u.name = fmt::format("upstream-{}", i);
+    u.url = urls[i];
+    if (auto why = resolve_upstream_url(u); !why.empty()) {
+      result.problems.push_back({fmt::format("--upstream[{}]", i), 0, 0, why});
+    }
+    c.upstreams.push_back(std::move(u));
+  }
+  validate(c, result.problems);
+  if (result.problems.empty()) {
+    result.value = std::move(c);
+  }
+  return result;
+}
+
+}  // namespace nines::core

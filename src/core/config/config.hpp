@@ -1,0 +1,166 @@
+#pragma once
+// The gateway's configuration: typed structs whose member initialisers are the defaults (the one
+// place they are written), a TOML reader that reports every problem with its key path and line, and
+// the same model built from command-line flags. Documented field by field in docs/config.md.
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/obs/alert_rules.hpp"
+#include "core/config/config_problem.hpp"
+#include "core/routing/hedge_policy.hpp"
+#include "core/health/link_quality.hpp"
+#include "core/health/outlier_detector.hpp"
+#include "core/routing/retry_budget.hpp"
+#include "core/routing/retry_policy.hpp"
+#include "core/stream/stream_continuation.hpp"
+#include "core/routing/tier_selector.hpp"
+
+namespace nines::core {
+
+using std::chrono::milliseconds;
+
+struct listen_address {
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 8080;
+};
+
+struct upstream_config {
+  std::string name;
+  std::string url;        // as configured: the server's OpenAI base URL
+  bool tls = false;       // https
+  std::string host;       // from url
+  std::uint16_t port = 0; // from url (default 80 / 443)
+  std::string base_path;  // from url, without trailing '/'; "/v1" when the url has no path
+  int priority = 0;       // lower is preferred
+  unsigned weight = 1;
+  std::string api_key;    // sent as "Authorization: Bearer ..." when set
+  bool tls_verify = true; // verify chain and host name
+  std::string ca_file;    // extra trust anchor (PEM) besides the system store
+  resume_mode resume = resume_mode::continue_message;  // how a broken stream continues here
+  unsigned max_requests = 0;      // attempts in flight at once, all workers; 0: unlimited
+  unsigned max_connections = 0;   // open connections per worker; 0: unlimited
+  unsigned max_pending = 64;      // requests per worker waiting for a connection at the limit
+  std::string health_path;        // probe path for this upstream; empty: [health] probe_path
+};
+
+struct gateway_settings {
+  listen_address listen{};
+  unsigned workers = 0;  // 0: one per core
+  milliseconds drain_timeout{30000};
+  std::string access_log = "stdout";  // "stdout", "off", or a file path
+  std::string log_format = "text";    // the operational log on stderr: "text" or "json"
+};
+
+struct limit_settings {
+  std::size_t max_body_bytes = 32u << 20;
+  std::size_t max_header_bytes = 64u << 10;
+  std::size_t max_response_bytes = 64u << 20;
+  std::size_t max_event_bytes = 1u << 20;
+  std::size_t max_idle_per_upstream = 64;  // per worker
+  std::size_t min_idle_per_upstream = 0;   // per worker, kept warm
+  milliseconds max_connection_lifetime{600000};  // a pooled connection older than this closes
+};
+
+struct timeout_settings {
+  milliseconds connect{5000};
+  milliseconds first_byte{30000};
+  milliseconds stream_idle{10000};
+  milliseconds request{600000};
+  milliseconds client_header{30000};
+  milliseconds client_idle{60000};
+  milliseconds upstream_idle{60000};
+};
+
+struct retry_settings {
+  retry_policy policy{};
+  milliseconds deadline{60000};  // for all attempts before the first byte reaches the client
+  unsigned max_resumes = 3;      // continuations of one broken stream
+  retry_budget_settings budget{};
+};
+
+// Active probes of every upstream (core/health/link_quality.hpp).
+struct health_settings {
+  bool enabled = true;
+  milliseconds interval{3000};
+  milliseconds jitter{300};   // each wait is interval ± jitter, uniform
+  milliseconds timeout{1000};
+  std::string path = "/health";
+  active_health_settings thresholds{};
+  std::size_t window = 20;    // probes kept for loss, jitter and p99 (and the score)
+  link_thresholds alerts{};
+};
+
+struct routing_settings {
+  tier_settings tiers{};
+  double panic_threshold = 0.5;  // a tier with a smaller share of usable upstreams panics
+};
+
+// The SLA objective and the built-in alerting (core/obs/alert_rules.hpp).
+struct alerting_config {
+  alert_settings rules{};
+  std::vector<std::string> webhooks;  // http(s) URLs notified as JSON (Alertmanager's format)
+  milliseconds evaluation_interval{1000};
+  milliseconds repeat_interval{4 * 3600 * 1000};  // a firing alert is sent again this often
+  unsigned webhook_attempts = 5;                    // per notification, with backoff
+  milliseconds webhook_timeout{5000};
+};
+
+struct hedge_config {
+  std::vector<std::string> routes;  // "chat", "completions", "embeddings": hedged by default
+  hedge_settings delays{};
+};
+
+// Which requests are journaled (see core/stream/stream_journal.hpp): their generation survives the
+// client's disconnect, and they can be resumed with Last-Event-ID or repeated with Idempotency-Key.
+enum class journal_mode {
+  off,    // none
+  keyed,  // requests with an Idempotency-Key, an X-Request-Id or a Last-Event-ID
+  all,    // every generation request
+};
+
+struct journal_settings_config {
+  journal_mode mode = journal_mode::keyed;
+  std::size_t max_bytes = 64u << 20;  // all journaled answers together
+  milliseconds ttl{120000};           // kept after the end; a generation alone runs this long
+};
+
+struct config {
+  gateway_settings gateway{};
+  limit_settings limits{};
+  timeout_settings timeouts{};
+  retry_settings retry{};
+  journal_settings_config journal{};
+  health_settings health{};
+  outlier_settings outlier{};
+  routing_settings routing{};
+  hedge_config hedge{};
+  alerting_config alerting{};
+  std::vector<upstream_config> upstreams;
+};
+
+struct config_result {
+  std::optional<config> value;  // set when problems is empty
+  std::vector<config_problem> problems;
+};
+
+// Reads a TOML document. `source` names it in messages (a file path).
+config_result parse_config(std::string_view toml_text, std::string_view source);
+
+// Builds a config from flags: each URL an upstream named "upstream-N" in priority 0.
+config_result config_from_flags(std::string_view listen, const std::vector<std::string>& urls);
+
+// Checks relations between fields (unique names, at least one upstream, ...). Used by both readers.
+void validate(const config& c, std::vector<config_problem>& problems);
+
+// "host:port" or "[v6]:port".
+std::optional<listen_address> parse_listen_address(std::string_view text);
+
+// Fills tls/host/port/base_path from url; returns what is wrong, empty when fine.
+std::string resolve_upstream_url(upstream_config& upstream);
+
+}  // namespace nines::core
