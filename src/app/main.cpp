@@ -54,6 +54,10 @@ int main(int argc, char** argv) {
   std::string log_format;
   gateway->add_option("--log-format", log_format, "text or json: the operational log on stderr")
       ->check(CLI::IsMember({"text", "json"}));
+  std::string journal_mode;
+  gateway->add_option("--journal", journal_mode,
+                      "off, keyed or all: which requests are journaled; overrides the config")
+      ->check(CLI::IsMember({"off", "keyed", "all"}));
   bool check_only = false;
   gateway->add_flag("--check", check_only, "validate the configuration and exit");
 
@@ -147,6 +151,11 @@ int main(int argc, char** argv) {
       }
       if (!log_format.empty()) {
         cfg.gateway.log_format = log_format;
+      }
+      if (!journal_mode.empty()) {
+        cfg.journal.mode = journal_mode == "keyed" ? nines::core::journal_mode::keyed
+                           : journal_mode == "all" ? nines::core::journal_mode::all
+                                                   : nines::core::journal_mode::off;
       }
       if (check_only) {
         std::cout << source << ": configuration is valid (" << cfg.upstreams.size()

@@ -7,6 +7,7 @@
 
 #include "net/spawn.hpp"
 #include "net/upstream_pool.hpp"
+#include "net/upstream_response.hpp"
 
 namespace nines::gateway {
 namespace {
@@ -139,21 +140,18 @@ awaitable<void> alert_notifier::deliver(std::string url, std::string body) {
       req.prepare_payload();
       conn.tcp().expires_after(config_.webhook_timeout);
       auto [wec, wn] = co_await conn.visit([&](auto& s) { return http::async_write(s, req, use_nothrow); });
-      http::response_parser<http::string_body> parser;
-      parser.body_limit(1 << 20);
-      error_code ec = wec;
-      if (!ec) {
-        auto [rec, rn] = co_await conn.visit([&](auto& s) {
-          return http::async_read(s, conn.buffer(), parser, use_nothrow);
-        });
-        ec = rec;
+      whole_response answer;
+      answer.error = wec;
+      if (!wec) {
+        answer = co_await read_whole_response(conn, false, 1 << 20);
       }
       conn.close();
-      if (!ec && parser.get().result_int() / 100 == 2) {
+      if (!answer.error && answer.status / 100 == 2) {
         delivered_.add(shard_);
         co_return;
       }
-      why = ec ? ec.message() : fmt::format("status {}", parser.get().result_int());
+      why = answer.error ? (answer.problem.empty() ? answer.error.message() : answer.problem)
+                         : fmt::format("status {}", answer.status);
     } else {
       why = outcome.error.message();
     }

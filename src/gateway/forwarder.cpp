@@ -22,6 +22,20 @@ using namespace net;
 using core::attempt_failure;
 using std::chrono::milliseconds;
 
+void request_cancellation::cancel() {
+  client_gone = true;
+  for (auto* c : connections) {
+    if (c != nullptr) {
+      c->close();  // its server stops generating
+    }
+  }
+  if (backoff != nullptr) {
+    backoff->notify();
+  }
+}
+
+void request_forwarder::client_departed() { cancellation_.cancel(); }
+
 bool attempt_race::claim(unsigned id) {
   if (!winner) {
     winner = id;
@@ -126,7 +140,7 @@ std::optional<std::size_t> request_forwarder::choose(std::vector<core::upstream_
 }
 
 void request_forwarder::report_outcome(std::size_t upstream, const attempt_result& r) {
-  if (r.lost_race || r.overflow) {
+  if (r.lost_race || r.overflow || r.client_left) {
     return;  // says nothing about the upstream
   }
   auto& live = gen_->live;
@@ -185,6 +199,7 @@ awaitable<attempt_result> request_forwarder::run_attempt(std::size_t upstream, b
   attempt_context ctx;
   ctx.id = id;
   ctx.race = race;
+  ctx.request = &cancellation_;
   ctx.st = committed_;
   auto& live = gen_->live[upstream];
   live.in_flight.fetch_add(1, std::memory_order_relaxed);
@@ -282,7 +297,8 @@ std::optional<milliseconds> request_forwarder::hedge_delay_for(std::size_t upstr
   }
   std::optional<milliseconds> fixed;
   bool wanted = false;
-  if (const auto h = req_.find("x-nines-hedge"); h != req_.end()) {
+  if (const auto h = req_.find("x-nines-hedge");
+      h != req_.end() && cfg_.hedge.allow_client_header) {
     const std::string_view v = h->value();
     if (v == "off") {
       return std::nullopt;
@@ -391,8 +407,8 @@ awaitable<bool> request_forwarder::begin_resume(std::size_t broken_upstream,
     co_await client_.finish_stream(done);
     co_return false;
   }
-  const bool resumable = kind_.openai_json &&
-                         (kind_.chat || std::string_view(req_.target()).starts_with("/v1/completions"));
+  const bool resumable =
+      kind_.route == core::api_route::chat_completions || kind_.route == core::api_route::completions;
   if (!resumable || progress.unsupported || progress.resumes >= cfg_.retry.max_resumes) {
     const std::string reason = why + (!resumable             ? "; this route cannot be continued"
                                       : progress.unsupported ? "; tool calls or several choices"
@@ -490,7 +506,14 @@ awaitable<void> request_forwarder::run() {
       }
       worker_.probe.retry(*chosen != *previous);
       if (plan.delay.count() > 0) {
-        co_await sleep_for(plan.delay);
+        wakeup backoff(co_await asio::this_coro::executor);
+        cancellation_.backoff = &backoff;
+        co_await backoff.wait(steady::now() + plan.delay);
+        cancellation_.backoff = nullptr;
+      }
+      if (cancellation_.client_gone) {
+        release_trial();
+        break;
       }
     }
     if (*chosen < 64) {
@@ -506,6 +529,9 @@ awaitable<void> request_forwarder::run() {
     }
     if (last.end == phase::finished || last.end == phase::failed) {
       co_return;
+    }
+    if (cancellation_.client_gone) {
+      break;
     }
     if (last.end == phase::relaying) {
       // The stream broke after the client got part of it.
@@ -528,6 +554,15 @@ awaitable<void> request_forwarder::run() {
       kept = std::move(last.response);  // the most recent upstream answer wins
     }
   }
+  if (cancellation_.client_gone) {
+    // Nobody to answer; what was in flight for it has been closed.
+    record_.outcome = "client_closed";
+    record_.detail = "the client left before its answer was complete";
+    if (!client_committed_) {
+      record_.status = 499;  // nginx's convention for a request its client gave up
+    }
+    co_return;
+  }
   if (continuing_) {
     co_await end_incomplete(history);
     co_return;
@@ -535,13 +570,12 @@ awaitable<void> request_forwarder::run() {
   co_await answer_all_failed(kept, last, history);
 }
 
-request_kind classify_request(const request& req) {
-  const std::string_view target = req.target();
+request_kind classify_request(core::api_route route) {
   request_kind kind;
-  kind.openai_json = req.method() == http::verb::post &&
-                     (target.starts_with("/v1/chat/completions") ||
-                      target.starts_with("/v1/completions") || target.starts_with("/v1/embeddings"));
-  kind.chat = kind.openai_json && target.starts_with("/v1/chat/completions");
+  kind.route = route;
+  kind.openai_json = route == core::api_route::chat_completions ||
+                     route == core::api_route::completions || route == core::api_route::embeddings;
+  kind.chat = route == core::api_route::chat_completions;
   return kind;
 }
 
@@ -549,12 +583,19 @@ awaitable<void> run_attempts(request& req, net::response_sink& sink, worker_stat
                              obs::request_record& record, std::string stream_key,
                              request_kind kind) {
   request_forwarder forwarder(req, sink, worker, record, std::move(stream_key), kind);
+  if (sink.departed()) {
+    record.outcome = "client_closed";
+    record.status = 499;
+    co_return;
+  }
+  sink.on_departure(&forwarder);
   co_await forwarder.run();
+  sink.on_departure(nullptr);
 }
 
 awaitable<void> forward_request(request& req, downstream& client, worker_state& worker,
-                                obs::request_record& record) {
-  const auto kind = classify_request(req);
+                                obs::request_record& record, core::api_route route) {
+  const auto kind = classify_request(route);
   if (kind.openai_json) {
     // Checked once here, with a validating scan (no DOM): invalid JSON never reaches an upstream.
     auto probe = core::probe_json(req.body());

@@ -10,6 +10,7 @@
 
 #include <string>
 
+#include "core/http/api_routes.hpp"
 #include "gateway/worker.hpp"
 #include "net/http_server.hpp"
 #include "net/response_sink.hpp"
@@ -18,17 +19,19 @@
 namespace nines::gateway {
 
 struct request_kind {
+  core::api_route route = core::api_route::passthrough;
   bool openai_json = false;  // POST /v1/chat/completions, /v1/completions or /v1/embeddings
   bool chat = false;         // /v1/chat/completions
 };
 
-request_kind classify_request(const net::request& req);
+request_kind classify_request(core::api_route route);
 
-// Proxies `request` (a /v1/... route) and fills `record` for the access log: validates the JSON
-// routes' bodies, then answers straight to the client or, for journaled requests, through the
-// journal (gateway/journal_relay.hpp).
+// Proxies `request` (on an allowed route, core/http/api_routes.hpp) and fills `record` for the
+// access log: validates the JSON routes' bodies, then answers straight to the client or, for
+// journaled requests, through the journal (gateway/journal_relay.hpp).
 net::awaitable<void> forward_request(net::request& request, net::downstream& client,
-                                     worker_state& worker, obs::request_record& record);
+                                     worker_state& worker, obs::request_record& record,
+                                     core::api_route route);
 
 // The attempt loop itself, writing to `sink`. Every SSE event it sends carries the id
 // "<stream_key>:<n>", n counting from 1.

@@ -1,11 +1,13 @@
 #include "gateway/gateway.hpp"
 
+#include <algorithm>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <fmt/format.h>
 #include <fstream>
 #include <spdlog/spdlog.h>
 #include <sstream>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <thread>
 
@@ -33,6 +35,14 @@ awaitable<void> housekeeping(worker_state& worker, const std::atomic<bool>& drai
     for (std::size_t i = 0; i < worker.pools->pools.size(); ++i) {
       auto& pool = *worker.pools->pools[i];
       pool.maintain(now);
+      const auto closes = pool.take_idle_closes();
+      const auto& name = worker.gen->config->upstreams[i].name;
+      if (closes.peer_closed > 0) {
+        worker.probe.idle_connections_closed(name, "peer_closed", closes.peer_closed);
+      }
+      if (closes.unsolicited_bytes > 0) {
+        worker.probe.idle_connections_closed(name, "unsolicited_bytes", closes.unsolicited_bytes);
+      }
       const auto changes = pool.take_count_changes();
       auto& live = worker.gen->live[i];
       live.open_connections.fetch_add(static_cast<unsigned>(changes.open), std::memory_order_relaxed);
@@ -71,6 +81,44 @@ void register_gauges(obs::registry& metrics, const core::stream_journal& journal
   metrics.gauge_of("nines_build_info", "The running build.", {{"version", NINES_VERSION}}).set(1);
 }
 
+// The cap on client connections: as configured, or derived from the descriptor limit (raised to
+// its hard maximum first), leaving room for upstream connections — every client request can need
+// one (two with a hedge) beside the pools' idle ones — and a reserve for files and probes.
+unsigned client_connection_limit(const core::config& cfg, unsigned workers) {
+  if (cfg.limits.max_client_connections > 0) {
+    return cfg.limits.max_client_connections;
+  }
+  struct rlimit nofile {};
+  if (::getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+    nofile.rlim_cur = std::min<rlim_t>(nofile.rlim_max, 1u << 20);
+    ::setrlimit(RLIMIT_NOFILE, &nofile);
+    ::getrlimit(RLIMIT_NOFILE, &nofile);
+  }
+  const std::uint64_t descriptors =
+      nofile.rlim_cur == RLIM_INFINITY ? (1u << 20) : static_cast<std::uint64_t>(nofile.rlim_cur);
+  const std::uint64_t pooled = static_cast<std::uint64_t>(cfg.upstreams.size()) * workers *
+                               cfg.limits.max_idle_per_upstream;
+  const std::uint64_t reserve = 128 + pooled;
+  const std::uint64_t limit = descriptors > reserve ? (descriptors - reserve) / 2 : 0;
+  return static_cast<unsigned>(std::clamp<std::uint64_t>(limit, 16, 10'000'000));
+}
+
+void register_connection_metrics(obs::registry& metrics, const net::server_group& group) {
+  metrics.gauge_function("nines_client_connections", "Client connections open now.", {},
+                         [&group] { return static_cast<double>(group.read_counts().open); });
+  metrics.counter_function("nines_client_connections_refused_total",
+                           "Client connections answered 503 and closed because a connection "
+                           "limit was reached.",
+                           {{"reason", "limit"}},
+                           [&group] { return static_cast<double>(group.read_counts().refused); });
+  metrics.counter_function("nines_accept_errors_total",
+                           "Failed accepts on the listener (EMFILE, ...); logged at most once a "
+                           "second.",
+                           {}, [&group] {
+                             return static_cast<double>(group.read_counts().accept_errors);
+                           });
+}
+
 // A generation for `cfg`: targets (with TLS contexts; throws on a bad ca_file), identities, and the
 // live entries of `previous` for the upstreams that did not change.
 std::shared_ptr<generation> build_generation(const core::config& cfg, std::uint64_t version,
@@ -78,6 +126,7 @@ std::shared_ptr<generation> build_generation(const core::config& cfg, std::uint6
   auto gen = std::make_shared<generation>(cfg.upstreams.size());
   gen->version = version;
   gen->config = std::make_shared<const core::config>(cfg);
+  gen->routes = core::route_table(cfg.routes.passthrough);
   for (std::size_t i = 0; i < cfg.upstreams.size(); ++i) {
     const auto& u = cfg.upstreams[i];
     upstream_target target{u.host, u.port, u.tls, nullptr};
@@ -237,11 +286,17 @@ int run_gateway(const core::config& cfg, const std::string& config_path) {
   server_limits limits;
   limits.max_body_bytes = cfg.limits.max_body_bytes;
   limits.max_header_bytes = cfg.limits.max_header_bytes;
+  limits.max_header_count = cfg.limits.max_header_count;
+  limits.max_chunk_meta_bytes = cfg.limits.max_chunk_meta_bytes;
   limits.header_timeout = cfg.timeouts.client_header;
   limits.idle_timeout = cfg.timeouts.client_idle;
   limits.write_timeout = cfg.timeouts.client_idle;
+  limits.watch_departure = true;
+  limits.max_connections = client_connection_limit(cfg, workers);
+  limits.max_connections_per_worker = cfg.limits.max_client_connections_per_worker;
   server_group group(cfg.gateway.listen.host, cfg.gateway.listen.port, workers, limits);
   const auto port = group.bind();
+  register_connection_metrics(*shared->metrics, group);
 
   // The control thread: signals, the health monitor, reloads. It starts first, so that the first
   // routing snapshot exists before any request.

@@ -77,32 +77,63 @@ core::journal_summary summary_of(const obs::request_record& r) {
                                r.served_by,  r.resume_log, r.detail};
 }
 
-// The generation's side: what the attempt loop writes goes into the journal entry. It never
-// blocks on a client; it fails (and the attempt loop closes its upstream) once the entry has been
-// without a client for the ttl.
+// A coroutine's wake-up that any thread may trigger: the journal calls back on the thread of
+// whoever changed it, and the waiter resumes on its own.
+struct thread_waker {
+  explicit thread_waker(const asio::any_io_executor& ex) : executor(ex), wake(ex) {}
+  asio::any_io_executor executor;
+  wakeup wake;
+  static std::function<void()> notifier(const std::shared_ptr<thread_waker>& w) {
+    return [weak = std::weak_ptr<thread_waker>(w)] {
+      if (auto alive = weak.lock()) {
+        asio::post(alive->executor, [alive] { alive->wake.notify(); });
+      }
+    };
+  }
+};
+
+// The generation's side: what the attempt loop writes goes into the journal entry. While a client
+// is attached and the journal is full of what attached clients have not read yet, it waits for
+// them (at most `patience` per write: a reader that slow is stalled, and the journal's last resort
+// drops its oldest unread events); otherwise it never blocks on a client. It fails (and the
+// attempt loop closes its upstream) once the entry has been without a client for the ttl.
 class journal_sink final : public response_sink {
  public:
-  journal_sink(std::shared_ptr<core::journal_entry> entry, const obs::request_record& record)
-      : entry_(std::move(entry)), record_(record) {}
+  journal_sink(std::shared_ptr<core::journal_entry> entry, const obs::request_record& record,
+               std::chrono::milliseconds patience)
+      : entry_(std::move(entry)), record_(record), patience_(patience) {}
 
   awaitable<error_code> send(http::response<http::string_body> response) override {
-    const auto now = steady::now();
-    entry_->commit_head(head_of(response.base(), false), now);
-    entry_->finish(response.body(), summary_of(record_), now);
+    const auto head = head_of(response.base(), false);
+    co_await when_room([&](std::function<void()> waker) {
+      return entry_->commit_head(head, steady::now(), std::move(waker));
+    });
+    const auto summary = summary_of(record_);
+    co_await when_room([&](std::function<void()> waker) {
+      return entry_->finish(response.body(), summary, steady::now(), std::move(waker));
+    });
     finished_ = true;
     co_return error_code{};
   }
   awaitable<error_code> begin_stream(http::response<http::empty_body> header) override {
-    entry_->commit_head(head_of(header.base(), true), steady::now());
+    const auto head = head_of(header.base(), true);
+    co_await when_room([&](std::function<void()> waker) {
+      return entry_->commit_head(head, steady::now(), std::move(waker));
+    });
     co_return error_code{};
   }
   awaitable<error_code> write_chunk(std::string_view data) override {
-    entry_->append_events(data, steady::now());
+    co_await when_room([&](std::function<void()> waker) {
+      return entry_->append_events(data, steady::now(), std::move(waker));
+    });
     co_return error_code{};
   }
   awaitable<error_code> end_stream() override { co_return co_await finish_stream({}); }
   awaitable<error_code> finish_stream(std::string_view data) override {
-    entry_->finish(data, summary_of(record_), steady::now());
+    const auto summary = summary_of(record_);
+    co_await when_room([&](std::function<void()> waker) {
+      return entry_->finish(data, summary, steady::now(), std::move(waker));
+    });
     finished_ = true;
     co_return error_code{};
   }
@@ -111,8 +142,25 @@ class journal_sink final : public response_sink {
   unsigned version() const override { return 11; }
 
  private:
+  // Runs `op(waker)` (an entry call that adds to the journal) until it goes in, waiting for the
+  // attached readers while the journal is full of what they have not read yet: at most
+  // `patience_`, and not at all without a reader attached; then `op({})`, which insists.
+  template <class Op>
+  awaitable<void> when_room(Op op) {
+    const auto give_up = steady::now() + patience_;
+    while (entry_->clients() > 0 && steady::now() < give_up) {
+      auto w = std::make_shared<thread_waker>(co_await asio::this_coro::executor);
+      if (op(thread_waker::notifier(w))) {
+        co_return;
+      }
+      co_await w->wake.wait(give_up);
+    }
+    op({});
+  }
+
   std::shared_ptr<core::journal_entry> entry_;
   const obs::request_record& record_;
+  std::chrono::milliseconds patience_;
   bool finished_ = false;
 };
 
@@ -126,8 +174,9 @@ struct journaled_generation {
   steady::time_point start = steady::now();
 
   journaled_generation(request r, const obs::request_record& client_record,
-             std::shared_ptr<core::journal_entry> e)
-      : req(std::move(r)), record(client_record), entry(std::move(e)), sink(entry, record) {}
+                       std::shared_ptr<core::journal_entry> e, std::chrono::milliseconds patience)
+      : req(std::move(r)), record(client_record), entry(std::move(e)),
+        sink(entry, record, patience) {}
 };
 
 awaitable<void> run_generation(std::shared_ptr<journaled_generation> g, worker_state& worker,
@@ -173,18 +222,9 @@ awaitable<void> relay_entry(std::shared_ptr<core::journal_entry> entry, std::uin
   const auto& cfg = *worker.gen->config;
   const auto start = steady::now();
   const auto deadline = start + cfg.timeouts.request;
-  struct waker {
-    explicit waker(const asio::any_io_executor& ex) : executor(ex), wake(ex) {}
-    asio::any_io_executor executor;
-    wakeup wake;
-  };
-  auto w = std::make_shared<waker>(co_await asio::this_coro::executor);
+  auto w = std::make_shared<thread_waker>(co_await asio::this_coro::executor);
   // Called by the generation, possibly on another worker: wake this coroutine on its own thread.
-  const auto notify = [weak = std::weak_ptr<waker>(w)] {
-    if (auto alive = weak.lock()) {
-      asio::post(alive->executor, [alive] { alive->wake.notify(); });
-    }
-  };
+  const auto notify = thread_waker::notifier(w);
   bool begun = false;
   core::journal_entry::view v;
   for (;;) {
@@ -333,7 +373,8 @@ awaitable<void> serve_journaled(request& req, downstream& client, worker_state& 
   record.journal = "new";
   // Attached before the generation starts, so that it never runs without its first client.
   const auto reader = opened.entry->attach(0, now);
-  auto g = std::make_shared<journaled_generation>(std::move(req), record, opened.entry);
+  auto g = std::make_shared<journaled_generation>(std::move(req), record, opened.entry,
+                                                  worker.gen->config->timeouts.stream_idle);
   spawn(co_await asio::this_coro::executor, run_generation(g, worker, kind), "journaled generation");
   co_await relay_entry(opened.entry, reader, 0, client, worker, record);
 }

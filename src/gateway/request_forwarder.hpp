@@ -23,11 +23,12 @@
 #include "core/stream/stream_continuation.hpp"
 #include "core/routing/upstream_selector.hpp"
 #include "gateway/forwarder.hpp"
+#include "net/upstream_response.hpp"
+#include "net/wakeup.hpp"
 
 namespace nines::gateway {
 
 using upstream_request = net::http::request<net::http::span_body<const char>>;
-using upstream_parser = net::http::response_parser<net::http::buffer_body>;
 using steady = std::chrono::steady_clock;
 
 enum class phase {
@@ -54,6 +55,7 @@ struct attempt_result {
   std::optional<kept_response> response;
   bool overflow = false;  // no connection: the upstream's pool limits were reached
   bool lost_race = false;  // a hedge that another attempt beat
+  bool client_left = false;  // the client went away: the attempt was cancelled
 };
 
 // What the client has been sent of a stream, and what is held back for it.
@@ -76,10 +78,20 @@ struct attempt_race {
   bool claim(unsigned id);
 };
 
+// What a client's departure must reach at once: the upstream connections of the request's
+// attempts in flight (a hedge has two), and a retry waiting out its backoff.
+struct request_cancellation {
+  bool client_gone = false;
+  std::array<net::upstream_connection*, 2> connections{};  // by attempt id
+  net::wakeup* backoff = nullptr;
+  void cancel();
+};
+
 // One attempt's own view.
 struct attempt_context {
   unsigned id = 0;
   attempt_race* race = nullptr;  // set when hedged
+  request_cancellation* request = nullptr;
   stream_state st;               // starts as a copy of what the client has been sent
   bool delivered = false;        // it wrote to the client: its `st` becomes the request's
   steady::time_point started = steady::now();
@@ -103,20 +115,26 @@ struct attempt_context {
       retry_slot = nullptr;
     }
   }
-  bool cancelled() const { return race != nullptr && race->cancelled[id]; }
+  bool client_gone() const { return request->client_gone; }
+  // The attempt must stop: its client left, or (a hedge) the other attempt has the client.
+  bool cancelled() const { return client_gone() || (race != nullptr && race->cancelled[id]); }
   void track(net::upstream_connection* c) {
     if (race != nullptr) {
       race->connections[id] = c;
     }
+    request->connections[id] = c;
   }
 };
 
-class request_forwarder {
+class request_forwarder final : public net::departure_listener {
  public:
   request_forwarder(net::request& req, net::response_sink& client, worker_state& worker,
                     obs::request_record& record, std::string stream_key, request_kind kind);
 
   net::awaitable<void> run();
+  // The client left (net::downstream tells): every attempt is cancelled and its upstream
+  // connection closed now, so that no server goes on generating for nobody.
+  void client_departed() override;
 
  private:
   // forwarder.cpp
@@ -147,14 +165,14 @@ class request_forwarder {
   // upstream_attempt.cpp
   net::awaitable<attempt_result> attempt(std::size_t upstream, attempt_context& ctx);
   upstream_request make_upstream_request(std::size_t upstream) const;
-  net::awaitable<net::error_code> read_some(net::upstream_connection& conn,
-                                            upstream_parser& parser, char* buf, std::size_t size,
-                                            std::size_t& got);
+  // The end of an attempt that must stop (client gone, or a hedge that lost).
+  void stop_cancelled(attempt_result& r, const attempt_context& ctx);
 
   // stream_relay.cpp
   net::awaitable<attempt_result> relay_stream(net::upstream_connection& conn,
-                                              upstream_parser& parser, std::size_t upstream,
-                                              bool& reusable, attempt_context& ctx);
+                                              net::upstream_response& response,
+                                              std::size_t upstream, bool& reusable,
+                                              attempt_context& ctx);
   void append_event(std::string& out, core::sse_event& event, stream_state& st) const;
   void append_data_event(std::string& out, std::string data, stream_state& st) const;
   void release_held(std::string& out, stream_state& st) const;
@@ -171,6 +189,7 @@ class request_forwarder {
   std::shared_ptr<pool_set> pools_;
   const core::config& cfg_;
   obs::request_record& record_;
+  request_cancellation cancellation_;
   steady::time_point start_;
   steady::time_point deadline_;
   std::string_view body_;  // what attempts send: the client's body, or a continuation

@@ -60,27 +60,29 @@ awaitable<void> handle_request(request& req, downstream& client, worker_state& w
   record.path = std::string(target.substr(0, target.find('?')));
   record.bytes_in = req.body().size();
 
-  if (record.path == "/healthz" && req.method() == http::verb::get) {
+  // The gateway's own endpoints answer GET (and HEAD, which gets the same head and no body).
+  const bool get = req.method() == http::verb::get || req.method() == http::verb::head;
+  if (record.path == "/healthz" && get) {
     std::string body = R"({"status":"ok"})";
     co_await send_json(client, record, http::status::ok, body);
-  } else if (record.path == "/readyz" && req.method() == http::verb::get) {
+  } else if (record.path == "/readyz" && get) {
     const auto usable = usable_upstreams(*worker.gen);
     const bool ready = usable > 0;
     std::string body = fmt::format(R"({{"ready":{},"usable_upstreams":{},"upstreams":{}}})", ready,
                                    usable, worker.gen->live.size());
     co_await send_json(client, record, ready ? http::status::ok : http::status::service_unavailable,
                        body);
-  } else if (record.path == "/status" && req.method() == http::verb::get) {
+  } else if (record.path == "/status" && get) {
     std::string body = status_json(worker, target.find("series") != std::string_view::npos);
     co_await send_json(client, record, http::status::ok, body);
-  } else if (record.path == "/metrics" && req.method() == http::verb::get) {
+  } else if (record.path == "/metrics" && get) {
     http::response<http::string_body> res{http::status::ok, client.version()};
     res.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
     res.set(http::field::cache_control, "no-store");
     res.body() = worker.shared->metrics->exposition();
     record.status = 200;
     co_await client.send(std::move(res));
-  } else if (record.path == "/dashboard" && req.method() == http::verb::get) {
+  } else if (record.path == "/dashboard" && get) {
     http::response<http::string_body> res{http::status::ok, client.version()};
     res.set(http::field::content_type, "text/html; charset=utf-8");
     res.set(http::field::cache_control, "no-cache");
@@ -92,13 +94,30 @@ awaitable<void> handle_request(request& req, downstream& client, worker_state& w
     res.body() = std::string(obs::dashboard_page());
     record.status = 200;
     co_await client.send(std::move(res));
-  } else if (target == "/v1" || target.starts_with("/v1/") || target.starts_with("/v1?")) {
-    co_await forward_request(req, client, worker, record);
-  } else {
+  } else if (const auto route = worker.gen->routes.match(req.method_string(), record.path);
+             route.kind == core::route_match_kind::found) {
+    co_await forward_request(req, client, worker, record, route.route);
+  } else if (route.kind == core::route_match_kind::wrong_method) {
     record.outcome = "rejected";
-    std::string body = core::openai_error_body("not_found",
-                                               fmt::format("no route for {} {}", record.method,
-                                                           record.path));
+    std::string body = core::openai_error_body(
+        "invalid_request_error",
+        fmt::format("{} does not take {}; it takes {}", record.path, record.method, route.allow),
+        "method_not_allowed");
+    http::response<http::string_body> res{http::status::method_not_allowed, client.version()};
+    res.set(http::field::content_type, "application/json");
+    res.set(http::field::allow, route.allow);
+    res.body() = std::move(body);
+    record.status = 405;
+    co_await client.send(std::move(res));
+  } else {
+    // Nothing else reaches an upstream: model servers serve admin endpoints on the same port.
+    record.outcome = "rejected";
+    std::string body = core::openai_error_body(
+        "not_found",
+        fmt::format("no route for {} {}: the gateway forwards the OpenAI API routes and the "
+                    "configured routes.passthrough patterns only",
+                    record.method, record.path),
+        "route_not_found");
     co_await send_json(client, record, http::status::not_found, body);
   }
   if (client.failed() && record.outcome == "ok") {

@@ -58,7 +58,7 @@ void request_forwarder::release_held(std::string& out, stream_state& st) const {
 }
 
 awaitable<attempt_result> request_forwarder::relay_stream(upstream_connection& conn,
-                                                          upstream_parser& parser,
+                                                          upstream_response& response,
                                                           std::size_t upstream, bool& reusable,
                                                           attempt_context& ctx) {
   attempt_result result;
@@ -83,11 +83,11 @@ awaitable<attempt_result> request_forwarder::relay_stream(upstream_connection& c
     conn.tcp().expires_after(clamp_ms(limit));
     std::size_t got = 0;
     error_code ec;
-    if (!parser.is_done()) {
-      ec = co_await read_some(conn, parser, buf, sizeof buf, got);
+    if (!response.done()) {
+      ec = co_await response.read_some(buf, sizeof buf, got);
     }
     if (ctx.cancelled()) {
-      result.lost_race = true;
+      stop_cancelled(result, ctx);
       co_return result;
     }
     if (got > 0 && sse.feed(std::string_view(buf, got), events) != core::sse_error::none) {
@@ -143,16 +143,16 @@ awaitable<attempt_result> request_forwarder::relay_stream(upstream_connection& c
     events.clear();
     if (!out.empty()) {
       if (state == phase::awaiting_first_byte && !ctx.claim()) {
-        result.lost_race = true;  // a hedge: the other attempt has the client
+        stop_cancelled(result, ctx);  // a hedge: the other attempt has the client
         co_return result;
       }
       note_delivery(upstream, ctx);
       if (!client_committed_) {
-        http::response<http::empty_body> header{parser.get().result(), 11};
-        copy_response_headers(parser.get().base(), header.base());
+        http::response<http::empty_body> header{response.head().result(), 11};
+        copy_response_headers(response.head(), header.base());
         header.set(http::field::cache_control, "no-cache");
         header.set("x-request-id", record_.id);
-        record_.status = parser.get().result_int();
+        record_.status = response.status();
         client_committed_ = true;
         if (co_await client_.begin_stream(std::move(header))) {
           state = phase::failed;
@@ -177,7 +177,7 @@ awaitable<attempt_result> request_forwarder::relay_stream(upstream_connection& c
         worker_.shared->resumes.fetch_add(1, std::memory_order_relaxed);
       }
       last_client_write_ = written_at;
-      if (saw_done && parser.is_done()) {
+      if (saw_done && response.done()) {
         // The usual end: the last events, [DONE] and the upstream's last chunk came together.
         state = co_await client_.finish_stream(out) ? phase::failed : phase::finished;
         break;
@@ -200,11 +200,15 @@ awaitable<attempt_result> request_forwarder::relay_stream(upstream_connection& c
         why = state == phase::awaiting_first_byte
                   ? "no event in time"
                   : fmt::format("stalled: no data for {} ms", cfg_.timeouts.stream_idle.count());
+      } else if (ec == upstream_wire_error::bad_message) {
+        broke = attempt_failure::bad_response;
+        cause = core::stream_break::malformed;
+        why = "malformed response body: " + response.problem();
       } else if (ec) {
         broke = attempt_failure::reset;
         cause = core::stream_break::reset;
         why = "connection broke: " + ec.message();
-      } else if (parser.is_done()) {
+      } else if (response.done()) {
         broke = attempt_failure::reset;
         cause = core::stream_break::closed;
         why = "stream ended without [DONE]";
@@ -229,9 +233,9 @@ awaitable<attempt_result> request_forwarder::relay_stream(upstream_connection& c
     }
     // Read the end of the upstream body (normally already there) so the connection can be reused.
     conn.tcp().expires_after(milliseconds(1000));
-    while (!parser.is_done()) {
+    while (!response.done()) {
       std::size_t got = 0;
-      if (co_await read_some(conn, parser, buf, sizeof buf, got)) {
+      if (co_await response.read_some(buf, sizeof buf, got)) {
         reusable = false;
         break;
       }

@@ -69,19 +69,16 @@ upstream_request request_forwarder::make_upstream_request(std::size_t upstream) 
   return out;
 }
 
-awaitable<error_code> request_forwarder::read_some(upstream_connection& conn,
-                                                   upstream_parser& parser, char* buf,
-                                                   std::size_t size, std::size_t& got) {
-  parser.get().body().data = buf;
-  parser.get().body().size = size;
-  auto [ec, n] = co_await conn.visit([&](auto& s) {
-    return http::async_read_some(s, conn.buffer(), parser, use_nothrow);
-  });
-  if (ec == http::error::need_buffer) {
-    ec = {};
+void request_forwarder::stop_cancelled(attempt_result& r, const attempt_context& ctx) {
+  if (ctx.client_gone()) {
+    r.client_left = true;
+    r.end = phase::failed;
+    r.detail = "the client left";
+    return;
   }
-  got = size - parser.get().body().size;
-  co_return ec;
+  r.lost_race = true;
+  r.failure = attempt_failure::reset;
+  r.detail = "another attempt answered first (hedge)";
 }
 
 awaitable<attempt_result> request_forwarder::attempt(std::size_t upstream, attempt_context& ctx) {
@@ -89,11 +86,8 @@ awaitable<attempt_result> request_forwarder::attempt(std::size_t upstream, attem
   auto& live = gen_->live;
   attempt_result result;
   const auto time_left = [&] { return clamp_ms(deadline_ - steady::now()); };
-  const auto lost = [&](attempt_result& r) {
-    r.lost_race = true;
-    r.failure = attempt_failure::reset;
-    r.detail = "another attempt answered first (hedge)";
-  };
+  const auto lost = [&](attempt_result& r) { stop_cancelled(r, ctx); };
+  const bool to_head = req_.method() == http::verb::head;
 
   if (continuing_) {
     auto body = core::build_continuation(req_.body(), kind_.chat, committed_.progress,
@@ -108,7 +102,7 @@ awaitable<attempt_result> request_forwarder::attempt(std::size_t upstream, attem
   auto upstream_req = make_upstream_request(upstream);
   std::string request_head;
   append_request_header(request_head, upstream_req.base());
-  std::optional<upstream_parser> parser;
+  std::optional<upstream_response> response;
   std::unique_ptr<upstream_connection> conn;
   tracked_connection untrack_at_exit{ctx};
   for (int round = 0;; ++round) {
@@ -140,12 +134,8 @@ awaitable<attempt_result> request_forwarder::attempt(std::size_t upstream, attem
       return asio::async_write(s, wire, use_nothrow);
     });
     if (!wec) {
-      parser.emplace();
-      parser->body_limit(boost::none);
-      parser->header_limit(64 * 1024);
-      auto [rec, rn] = co_await conn->visit([&](auto& s) {
-        return http::async_read_header(s, conn->buffer(), *parser, use_nothrow);
-      });
+      response.emplace(*conn, to_head, 64 * 1024, cfg_.limits.max_chunk_meta_bytes);
+      const auto rec = co_await response->read_head();
       if (!rec) {
         break;
       }
@@ -166,37 +156,34 @@ awaitable<attempt_result> request_forwarder::attempt(std::size_t upstream, attem
     }
     // A kept-alive connection the server had already closed: try once more on a fresh one; this
     // is not a new attempt, since the request never reached a server that would process it.
-    if (reused && round == 0 &&
-        (wec == http::error::end_of_stream || wec == asio::error::eof ||
-         wec == asio::error::connection_reset || wec == asio::error::broken_pipe)) {
+    const bool dropped = wec == asio::error::eof || wec == asio::error::connection_reset ||
+                         wec == asio::error::broken_pipe;
+    if (reused && round == 0 && dropped) {
       ctx.track(nullptr);
       conn.reset();
       continue;
     }
-    result.failure = wec == http::error::end_of_stream || wec == asio::error::eof ||
-                             wec == asio::error::connection_reset || wec == asio::error::broken_pipe
-                         ? attempt_failure::reset
-                     : wn == 0 ? attempt_failure::write_error
-                               : attempt_failure::bad_response;
-    result.detail = wec.message();
+    result.failure = dropped     ? attempt_failure::reset
+                     : wn == 0   ? attempt_failure::write_error
+                                 : attempt_failure::bad_response;
+    result.detail = response && !response->problem().empty() ? response->problem() : wec.message();
     co_return result;
   }
 
-  auto& head = parser->get();
+  const auto& head = response->head();
   const unsigned status = head.result_int();
   result.status = status;
-  bool reusable = head.keep_alive();
+  bool reusable = true;  // unless something below says otherwise; the response has its say too
   const auto release = [&] {
     ctx.track(nullptr);
-    if (reusable && parser->is_done()) {
+    if (reusable && response->reusable()) {
       pool.give_back(std::move(conn), steady::now());
     } else {
       conn->close();
     }
   };
 
-  const bool stream_ok = status / 100 == 2 && is_event_stream(head.base()) &&
-                         req_.method() != http::verb::head;
+  const bool stream_ok = status / 100 == 2 && is_event_stream(head) && !to_head;
   if (continuing_ && !stream_ok) {
     // A continuation must be a stream; any other answer cannot be spliced into the client's.
     conn->close();
@@ -209,13 +196,13 @@ awaitable<attempt_result> request_forwarder::attempt(std::size_t upstream, attem
   if (core::is_retryable_status(cfg_.retry.policy, status)) {
     kept_response kept;
     kept.status = status;
-    copy_response_headers(head.base(), kept.headers);
+    copy_response_headers(head, kept.headers);
     // Keep a bounded part of the error body for the client, should every attempt fail.
     char buf[read_chunk_bytes];
     conn->tcp().expires_after(std::min(milliseconds(2000), time_left()));
-    while (!parser->is_done() && kept.body.size() < kept_error_body_bytes) {
+    while (!response->done() && kept.body.size() < kept_error_body_bytes) {
       std::size_t got = 0;
-      if (co_await read_some(*conn, *parser, buf, sizeof buf, got)) {
+      if (co_await response->read_some(buf, sizeof buf, got)) {
         reusable = false;
         break;
       }
@@ -236,9 +223,9 @@ awaitable<attempt_result> request_forwarder::attempt(std::size_t upstream, attem
 
   if (stream_ok) {
     record_.stream = true;
-    result = co_await relay_stream(*conn, *parser, upstream, reusable, ctx);
+    result = co_await relay_stream(*conn, *response, upstream, reusable, ctx);
     result.status = status;
-    if (result.lost_race) {
+    if (result.lost_race || result.client_left) {
       lost(result);
     }
   } else {
@@ -247,17 +234,19 @@ awaitable<attempt_result> request_forwarder::attempt(std::size_t upstream, attem
     std::string body;
     char buf[read_chunk_bytes];
     conn->tcp().expires_after(clamp_ms(start_ + cfg_.timeouts.request - steady::now()));
-    while (!parser->is_done()) {
+    while (!response->done()) {
       std::size_t got = 0;
-      if (auto ec = co_await read_some(*conn, *parser, buf, sizeof buf, got)) {
+      if (auto ec = co_await response->read_some(buf, sizeof buf, got)) {
         conn->close();
         if (ctx.cancelled()) {
           lost(result);
           co_return result;
         }
         result.failure = ec == beast::error::timeout ? attempt_failure::first_byte_timeout
-                                                     : attempt_failure::reset;
-        result.detail = "response body: " + ec.message();
+                         : ec == upstream_wire_error::bad_message ? attempt_failure::bad_response
+                                                                  : attempt_failure::reset;
+        result.detail = "response body: " +
+                        (response->problem().empty() ? ec.message() : response->problem());
         co_return result;
       }
       body.append(buf, got);
@@ -274,7 +263,11 @@ awaitable<attempt_result> request_forwarder::attempt(std::size_t upstream, attem
       co_return result;
     }
     http::response<http::string_body> res{head.result(), 11};
-    copy_response_headers(head.base(), res.base());
+    copy_response_headers(head, res.base());
+    if (const auto length = head.find(http::field::content_length);
+        to_head && length != head.end()) {
+      res.set(http::field::content_length, length->value());  // what a GET would have had
+    }
     res.set("x-request-id", record_.id);
     res.body() = std::move(body);
     note_delivery(upstream, ctx);

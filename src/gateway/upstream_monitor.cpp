@@ -6,6 +6,7 @@
 
 #include "core/health/health_score.hpp"
 #include "net/spawn.hpp"
+#include "net/upstream_response.hpp"
 
 namespace nines::gateway {
 
@@ -248,21 +249,20 @@ awaitable<void> upstream_monitor::probe_loop(std::shared_ptr<upstream_state> s, 
       auto [wec, wn] = co_await conn.visit([&](auto& stream) {
         return asio::async_write(stream, asio::buffer(s->request), use_nothrow);
       });
-      http::response_parser<http::string_body> parser;
-      parser.body_limit(64 * 1024);
-      error_code rec = wec;
+      whole_response answer;
+      answer.error = wec;
       if (!wec) {
-        auto [ec, n] = co_await conn.visit([&](auto& stream) {
-          return http::async_read(stream, conn.buffer(), parser, use_nothrow);
-        });
-        rec = ec;
+        answer = co_await read_whole_response(conn, false, 64 * 1024);
       }
+      const auto& rec = answer.error;
       if (rec) {
-        error = rec == beast::error::timeout ? "timed out" : rec.message();
-      } else if (parser.get().result_int() / 100 != 2) {
-        error = fmt::format("status {}", parser.get().result_int());
+        error = rec == beast::error::timeout ? "timed out"
+                : answer.problem.empty()     ? rec.message()
+                                             : answer.problem;
+      } else if (answer.status / 100 != 2) {
+        error = fmt::format("status {}", answer.status);
       }
-      if (rec || !parser.get().keep_alive()) {
+      if (!answer.reusable) {
         conn.close();
       } else {
         s->pool->give_back(std::move(outcome.connection), steady::now());

@@ -74,6 +74,7 @@ struct generation {
   std::vector<net::upstream_target> targets;  // index-aligned with config->upstreams
   std::vector<std::string> identities;         // what makes an upstream "the same" across reloads
   upstream_live live;
+  core::route_table routes;  // which requests may reach an upstream
   std::atomic<std::shared_ptr<const routing_snapshot>> routing;
   std::atomic<std::shared_ptr<const health_report>> report;
 

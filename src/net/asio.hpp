@@ -27,6 +27,9 @@ using awaitable = asio::awaitable<T>;
 
 inline constexpr auto use_nothrow = asio::as_tuple(asio::use_awaitable);
 
+// What a read or a write ends with: its error, and how many bytes it moved.
+using io_result = std::tuple<error_code, std::size_t>;
+
 // Waits for `d` on the current executor; returns false when cancelled.
 awaitable<bool> sleep_for(std::chrono::steady_clock::duration d);
 

@@ -1,18 +1,29 @@
 #include "net/http_server.hpp"
 
 #include <array>
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "core/http/chunked_decoder.hpp"
+#include "core/http/message_framing.hpp"
+#include "core/http/message_head.hpp"
 #include "core/http/openai_error.hpp"
+#include "core/http/request_target.hpp"
 #include "net/http_wire.hpp"
+#include "net/read_buffer.hpp"
 #include "net/spawn.hpp"
 
 namespace nines::net {
 
-template <class Buffers>
-awaitable<error_code> downstream::write_buffers(const Buffers& buffers) {
-  stream_.expires_after(write_timeout_);
-  auto [ec, n] = co_await asio::async_write(stream_, buffers, use_nothrow);
+using steady = std::chrono::steady_clock;
+
+template <std::size_t N>
+awaitable<error_code> downstream::write_buffers(const std::array<asio::const_buffer, N>& buffers) {
+  if (departed_) {
+    failed_ = true;
+    co_return error_code(asio::error::connection_aborted);  // nobody would read it
+  }
+  auto [ec, n] = co_await transport_.write(buffers, write_timeout_);
   bytes_sent_ += n;
   if (ec) {
     failed_ = true;
@@ -24,11 +35,20 @@ awaitable<error_code> downstream::send(http::response<http::string_body> respons
   started_ = true;
   response.version(version_);
   response.keep_alive(keep_alive_);
-  response.prepare_payload();
+  const unsigned status = response.result_int();
+  const bool bodiless = status / 100 == 1 || status == 204 || status == 304;
+  response.erase(http::field::transfer_encoding);
+  if (status / 100 == 1 || status == 204) {
+    response.erase(http::field::content_length);
+  } else if (status != 304 &&
+             !(head_request_ && response.find(http::field::content_length) != response.end())) {
+    response.content_length(response.body().size());
+  }
   frame_.clear();
   append_response_header(frame_, response.base());
-  const std::array<asio::const_buffer, 2> buffers{asio::buffer(frame_),
-                                                  asio::buffer(response.body())};
+  const bool with_body = !head_request_ && !bodiless;
+  const std::array<asio::const_buffer, 2> buffers{
+      asio::buffer(frame_), with_body ? asio::buffer(response.body()) : asio::const_buffer{}};
   auto ec = co_await write_buffers(buffers);
   finished_ = !ec;
   co_return ec;
@@ -47,7 +67,8 @@ awaitable<error_code> downstream::begin_stream(http::response<http::empty_body> 
   }
   frame_.clear();
   append_response_header(frame_, header.base());
-  co_return co_await write_buffers(asio::buffer(frame_));
+  const std::array<asio::const_buffer, 1> buffers{asio::buffer(frame_)};
+  co_return co_await write_buffers(buffers);
 }
 
 awaitable<error_code> downstream::write_chunk(std::string_view data) {
@@ -55,7 +76,8 @@ awaitable<error_code> downstream::write_chunk(std::string_view data) {
     co_return error_code{};
   }
   if (!chunked_) {
-    co_return co_await write_buffers(asio::buffer(data.data(), data.size()));
+    const std::array<asio::const_buffer, 1> buffers{asio::buffer(data.data(), data.size())};
+    co_return co_await write_buffers(buffers);
   }
   frame_.clear();
   append_chunk_size(frame_, data.size());
@@ -89,55 +111,117 @@ awaitable<error_code> downstream::finish_stream(std::string_view data) {
 void downstream::abort(bool reset) {
   failed_ = true;
   keep_alive_ = false;
-  error_code ignored;
-  if (reset) {
-    stream_.socket().set_option(asio::socket_base::linger(true, 0), ignored);
+  transport_.abort(reset);
+}
+
+void downstream::client_departed() {
+  if (departed_) {
+    return;
   }
-  stream_.socket().close(ignored);
+  departed_ = true;
+  failed_ = true;
+  keep_alive_ = false;
+  if (listener_ != nullptr) {
+    listener_->client_departed();
+  }
 }
 
 void idle_connections::close_all() {
-  for (auto* s : list_) {
-    error_code ignored;
-    s->socket().shutdown(tcp::socket::shutdown_both, ignored);
-    s->socket().close(ignored);
+  for (auto* t : list_) {
+    t->abort(false);
   }
   // Entries stay: each connection removes its own when its read returns.
 }
 
 http::response<http::string_body> json_error_response(unsigned version, http::status status,
                                                       std::string_view type,
-                                                      std::string_view message) {
+                                                      std::string_view message,
+                                                      std::string_view code) {
   http::response<http::string_body> res{status, version};
   res.set(http::field::content_type, "application/json");
-  res.body() = core::openai_error_body(type, message);
+  res.body() = core::openai_error_body(type, message, code);
   return res;
+}
+
+std::string_view over_capacity_response() {
+  static const std::string wire = [] {
+    auto res = json_error_response(11, http::status::service_unavailable, "server_overloaded",
+                                   "the gateway is at its limit of client connections; retry "
+                                   "shortly",
+                                   "connection_limit");
+    res.set(http::field::retry_after, "1");
+    res.keep_alive(false);
+    res.prepare_payload();
+    std::string out;
+    append_response_header(out, res.base());
+    out += res.body();
+    return out;
+  }();
+  return wire;
 }
 
 namespace {
 
-// Answers a request the server could not read, then the connection is closed.
-awaitable<void> reject(beast::tcp_stream& stream, http::status status, std::string_view type,
-                       const std::string& message, milliseconds write_timeout) {
-  auto res = json_error_response(11, status, type, message);
+// Empty lines a client may send before a request line (RFC 9112 §2.2 asks servers to ignore at
+// least one, which some clients send after a POST body); more is not a client, it is noise.
+constexpr unsigned max_leading_empty_lines = 8;
+
+core::request_refusal refusal_for(core::head_problem p, const server_limits& limits) {
+  using core::head_problem;
+  switch (p) {
+    case head_problem::too_large:
+      return {431, "request_header_too_large",
+              fmt::format("request header exceeds the limit of {} bytes", limits.max_header_bytes)};
+    case head_problem::too_many_fields:
+      return {431, "too_many_headers",
+              fmt::format("request has more than {} header fields", limits.max_header_count)};
+    case head_problem::unsupported_version:
+      return {505, "http_version_not_supported", std::string(core::describe(p))};
+    default:
+      return {400, "malformed_request", "malformed HTTP request: " + std::string(core::describe(p))};
+  }
+}
+
+core::request_refusal refusal_for(core::chunked_problem p, const server_limits& limits) {
+  if (p == core::chunked_problem::body_too_large) {
+    return {413, "request_too_large",
+            fmt::format("request body exceeds the limit of {} bytes", limits.max_body_bytes)};
+  }
+  if (p == core::chunked_problem::meta_too_large) {
+    return {400, "bad_chunked_body",
+            fmt::format("chunk extensions and trailers exceed the limit of {} bytes",
+                        limits.max_chunk_meta_bytes)};
+  }
+  return {400, "bad_chunked_body", "malformed chunked body: " + std::string(core::describe(p))};
+}
+
+// Answers a request the server refuses, then the connection is closed. Lingering close: the
+// client may still be sending what we refused, and closing at once would make our kernel answer
+// its data with a reset, which can destroy the response before the client reads it. So stop
+// sending, then read and discard for a bounded time and size.
+awaitable<void> reject(client_transport& t, const core::request_refusal& refusal,
+                       milliseconds write_timeout) {
+  const std::string_view type =
+      refusal.status == 413 ? "request_too_large" : "invalid_request_error";
+  auto res = json_error_response(11, static_cast<http::status>(refusal.status), type,
+                                 refusal.message, refusal.code);
   res.keep_alive(false);
   res.prepare_payload();
-  stream.expires_after(write_timeout);
-  auto [ec, n] = co_await http::async_write(stream, res, use_nothrow);
+  std::string wire;
+  append_response_header(wire, res.base());
+  wire += res.body();
+  const std::array<asio::const_buffer, 1> buffers{asio::buffer(wire)};
+  auto [ec, n] = co_await t.write(buffers, write_timeout);
   if (ec) {
     co_return;
   }
-  // Lingering close: the client may still be sending the body we refused. Closing at once would
-  // make our kernel answer its data with a reset, which can destroy the response before the client
-  // reads it. So stop sending, then read and discard for a bounded time and size.
-  error_code ignored;
-  stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
-  stream.expires_after(std::chrono::seconds(2));
+  t.shutdown_send();
+  const auto until = steady::now() + std::chrono::seconds(2);
   static constexpr std::size_t linger_limit = 64u << 20;
   std::size_t discarded = 0;
   char sink[16384];
   while (discarded < linger_limit) {
-    auto [rec, rn] = co_await stream.async_read_some(asio::buffer(sink), use_nothrow);
+    auto [rec, rn] = co_await t.read_some(asio::buffer(sink), until);
     if (rec) {
       break;
     }
@@ -145,100 +229,216 @@ awaitable<void> reject(beast::tcp_stream& stream, http::status status, std::stri
   }
 }
 
-awaitable<void> serve(tcp::socket socket, request_handler handler, server_limits limits,
-                      idle_connections& idle) {
-  beast::tcp_stream stream(std::move(socket));
-  beast::flat_buffer buffer;
-  error_code ignored;
-  stream.socket().set_option(tcp::no_delay(true), ignored);
+// The handler's view of a request: Beast's message, built from the checked head. The target is
+// the canonical one: what was checked is what routes and what goes upstream.
+request make_request(const core::request_head& head, const core::canonical_target& target) {
+  request req;
+  req.version(head.version);
+  const auto verb = http::string_to_verb(head.method);
+  if (verb == http::verb::unknown) {
+    req.method_string(head.method);
+  } else {
+    req.method(verb);
+  }
+  req.target(target.text());
+  for (const auto& f : head.fields) {
+    req.insert(f.name, f.value);
+  }
+  return req;
+}
+
+// Reads a body of `length` bytes: what is buffered first, the rest straight into the body, which
+// grows as bytes arrive (a declared length is a claim, not an allocation). False when the
+// connection ended first.
+awaitable<bool> read_length_body(client_transport& t, read_buffer& buf, std::uint64_t length,
+                                 steady::time_point deadline, std::string& body) {
+  const auto total = static_cast<std::size_t>(length);
+  body.resize(std::min(total, std::max<std::size_t>(buf.size(), 64u << 10)));
+  std::size_t have = buf.take(body.data(), body.size());
+  while (have < total) {
+    if (have == body.size()) {
+      body.resize(std::min(total, body.size() * 2));
+    }
+    auto [ec, n] = co_await t.read_some(asio::buffer(body.data() + have, body.size() - have),
+                                        deadline);
+    if (ec) {
+      co_return false;
+    }
+    have += n;
+  }
+  co_return true;
+}
+
+enum class body_end { complete, closed, refused };
+
+awaitable<body_end> read_chunked_body(client_transport& t, read_buffer& buf,
+                                      const server_limits& limits, steady::time_point deadline,
+                                      std::string& body, core::request_refusal& refusal) {
+  core::chunked_decoder decoder(limits.max_chunk_meta_bytes, limits.max_body_bytes);
+  while (!decoder.done()) {
+    if (!buf.empty()) {
+      const auto step = decoder.next(buf.data());
+      body.append(step.data);
+      buf.consume(step.consumed);
+      if (decoder.failed()) {
+        refusal = refusal_for(decoder.problem(), limits);
+        co_return body_end::refused;
+      }
+      if (step.consumed > 0) {
+        continue;
+      }
+    }
+    auto [ec, n] = co_await t.read_some(buf.space(), deadline);
+    if (ec) {
+      co_return body_end::closed;
+    }
+    buf.commit(n);
+  }
+  co_return body_end::complete;
+}
+
+awaitable<void> serve(std::unique_ptr<client_transport> transport, request_handler handler,
+                      server_limits limits, idle_connections& idle) {
+  client_transport& t = *transport;
+  // Room for one head and what a client may pipeline behind it; bodies go to their own string.
+  read_buffer buf(limits.max_header_bytes + 16384);
+  core::head_scanner scanner(limits.max_header_bytes);
+  core::request_head head;
   bool first = true;
   while (!idle.draining()) {
-    http::request_parser<http::string_body> parser;
-    parser.header_limit(static_cast<std::uint32_t>(limits.max_header_bytes));
-    parser.body_limit(limits.max_body_bytes);
-    stream.expires_after(first && buffer.size() == 0 ? limits.header_timeout
-                                                     : limits.idle_timeout);
-    const auto idle_handle = idle.add(&stream);
-    auto [ec, n] = co_await http::async_read_header(stream, buffer, parser, use_nothrow);
-    idle.remove(idle_handle);
+    // 1. The head. Its first byte within the idle time (the header time on a new connection),
+    // then the whole head within the header time.
+    scanner.reset();
+    auto deadline = steady::now() + (first ? limits.header_timeout : limits.idle_timeout);
     first = false;
-    if (ec == http::error::end_of_stream || ec == asio::error::eof ||
-        ec == beast::error::timeout || ec == asio::error::connection_reset ||
-        ec == asio::error::operation_aborted || ec == asio::error::bad_descriptor) {
-      break;
-    }
-    if (ec == http::error::body_limit) {
-      {
-        const std::string message = "request body exceeds the limit of " +
-                          std::to_string(limits.max_body_bytes) + " bytes";
-        co_await reject(stream, http::status::payload_too_large, "request_too_large", message, limits.write_timeout);
+    bool started = false;
+    unsigned empty_lines = 0;
+    std::size_t head_size = 0;
+    std::optional<core::request_refusal> refusal;
+    bool closed = false;
+    for (;;) {
+      while (buf.data().starts_with("\r\n") && empty_lines <= max_leading_empty_lines) {
+        buf.consume(2);
+        ++empty_lines;
       }
-      break;
-    }
-    if (ec == http::error::header_limit) {
-      {
-        const std::string message = "request header exceeds the limit of " +
-                          std::to_string(limits.max_header_bytes) + " bytes";
-        co_await reject(stream, http::status::request_header_fields_too_large, "invalid_request_error", message, limits.write_timeout);
+      if (empty_lines > max_leading_empty_lines) {
+        refusal = refusal_for(core::head_problem::bad_start_line, limits);
+        break;
       }
-      break;
-    }
-    if (ec) {
-      {
-        const std::string message = "malformed HTTP request: " + ec.message();
-        co_await reject(stream, http::status::bad_request, "invalid_request_error", message, limits.write_timeout);
+      if (!buf.empty() && !started) {
+        started = true;
+        deadline = steady::now() + limits.header_timeout;
       }
+      core::head_problem problem = core::head_problem::none;
+      head_size = buf.empty() ? 0 : scanner.scan(buf.data(), problem);
+      if (head_size > 0) {
+        break;
+      }
+      if (problem != core::head_problem::none) {
+        refusal = refusal_for(problem, limits);
+        break;
+      }
+      const auto space = buf.space();
+      if (space.size() == 0) {
+        refusal = refusal_for(core::head_problem::too_large, limits);
+        break;
+      }
+      std::optional<idle_connections::handle> waiting;
+      if (buf.empty()) {
+        waiting = idle.add(&t);  // between requests: a drain may close it
+      }
+      auto [ec, n] = co_await t.read_some(space, deadline);
+      if (waiting) {
+        idle.remove(*waiting);
+      }
+      if (ec) {
+        closed = true;  // closed, reset, timed out or drained: nobody to answer
+        break;
+      }
+      buf.commit(n);
+    }
+    if (closed) {
       break;
     }
-    const auto& header = parser.get();
-    if (beast::iequals(header[http::field::expect], "100-continue")) {
-      http::response<http::empty_body> cont{http::status::continue_, header.version()};
-      stream.expires_after(limits.write_timeout);
-      auto [wec, wn] = co_await http::async_write(stream, cont, use_nothrow);
+    core::request_framing framing;
+    core::canonical_target target;
+    if (!refusal) {
+      const auto p = core::parse_request_head(buf.data().substr(0, head_size),
+                                              limits.max_header_count, head);
+      if (p != core::head_problem::none) {
+        refusal = refusal_for(p, limits);
+      }
+    }
+    if (!refusal) {
+      refusal = core::read_request_framing(head, limits.max_body_bytes, framing);
+    }
+    if (!refusal) {
+      if (auto why = core::check_request_target(head.target, target)) {
+        refusal = core::request_refusal{400, "bad_request_target", std::move(*why)};
+      }
+    }
+    if (refusal) {
+      co_await reject(t, *refusal, limits.write_timeout);
+      break;
+    }
+    request req = make_request(head, target);
+    const bool head_request = head.method == "HEAD";
+    const unsigned version = head.version;
+    buf.consume(head_size);  // `head` points into it: not used below
+
+    // 2. The body, within the header time again.
+    if (framing.expect_continue && buf.empty()) {
+      static constexpr std::string_view go_on = "HTTP/1.1 100 Continue\r\n\r\n";
+      const std::array<asio::const_buffer, 1> buffers{asio::buffer(go_on.data(), go_on.size())};
+      auto [wec, wn] = co_await t.write(buffers, limits.write_timeout);
       if (wec) {
         break;
       }
     }
-    stream.expires_after(limits.header_timeout);
-    auto [bec, bn] = co_await http::async_read(stream, buffer, parser, use_nothrow);
-    if (bec == http::error::body_limit) {
-      {
-        const std::string message = "request body exceeds the limit of " +
-                          std::to_string(limits.max_body_bytes) + " bytes";
-        co_await reject(stream, http::status::payload_too_large, "request_too_large", message, limits.write_timeout);
+    deadline = steady::now() + limits.header_timeout;
+    std::string body;
+    if (framing.body == core::body_framing::length) {
+      if (!co_await read_length_body(t, buf, framing.length, deadline, body)) {
+        break;
       }
-      break;
-    }
-    if (bec == beast::error::timeout || bec == http::error::partial_message ||
-        bec == asio::error::connection_reset || bec == asio::error::eof) {
-      break;
-    }
-    if (bec) {
-      {
-        const std::string message = "malformed HTTP request body: " + bec.message();
-        co_await reject(stream, http::status::bad_request, "invalid_request_error", message, limits.write_timeout);
+    } else if (framing.body == core::body_framing::chunked) {
+      core::request_refusal chunk_refusal;
+      const auto end = co_await read_chunked_body(t, buf, limits, deadline, body, chunk_refusal);
+      if (end == body_end::refused) {
+        co_await reject(t, chunk_refusal, limits.write_timeout);
       }
-      break;
+      if (end != body_end::complete) {
+        break;
+      }
+      // Trailers were dropped; to the handler the request looks as if its length was declared.
+      req.erase(http::field::transfer_encoding);
+      req.content_length(body.size());
     }
-    request req = parser.release();
-    stream.expires_never();
-    downstream down(stream, req.version(), req.keep_alive() && !idle.draining(),
+    req.body() = std::move(body);
+
+    // 3. The answer.
+    downstream down(t, version, framing.keep_alive && !idle.draining(), head_request,
                     limits.write_timeout);
+    if (limits.watch_departure) {
+      t.watch_departure([&down] { down.client_departed(); });
+    }
     co_await handler(req, down);
+    t.stop_watching();
     if (down.failed() || !down.keep_alive()) {
       break;
     }
   }
-  stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
-  stream.socket().close(ignored);
+  t.shutdown_send();
+  t.abort(false);
 }
 
 }  // namespace
 
-awaitable<void> serve_connection(tcp::socket socket, request_handler handler,
-                                 server_limits limits, idle_connections& idle) {
+awaitable<void> serve_connection(std::unique_ptr<client_transport> transport,
+                                 request_handler handler, server_limits limits,
+                                 idle_connections& idle) {
   try {
-    co_await serve(std::move(socket), std::move(handler), limits, idle);
+    co_await serve(std::move(transport), std::move(handler), limits, idle);
   } catch (const std::exception& e) {
     // A bug, not an input problem: contain it to this connection, and count it.
     escaped_exceptions().fetch_add(1, std::memory_order_relaxed);

@@ -1,8 +1,10 @@
 #pragma once
-// The server side of HTTP/1.1 for every role (gateway, mock-llm): reads requests with bounded
-// header and body sizes and timeouts, answers malformed or oversize ones itself (400, 413, 431 with
-// a JSON error, then close), and hands each good request to a handler together with a
-// `downstream`: the way back to the client, for a whole response or a chunked stream.
+// The server side of HTTP/1.1 for every role (gateway, mock-llm, chaos API): reads requests
+// strictly and within bounds (core/http: head grammar, framing, chunked decoding, canonical
+// targets), answers what it refuses itself (400, 413, 417, 431, 505 with a JSON error, then a
+// lingering close: a connection whose framing is in doubt is never reused), and hands each good
+// request to a handler together with a `downstream`: the way back to the client, for a whole
+// response or a chunked stream.
 //
 // Threading: a connection lives on one worker's io_context; its handler and downstream are used
 // from that thread only.
@@ -10,9 +12,10 @@
 #include <chrono>
 #include <functional>
 #include <list>
+#include <memory>
 #include <string_view>
 
-#include "net/asio.hpp"
+#include "net/client_transport.hpp"
 #include "net/response_sink.hpp"
 
 namespace nines::net {
@@ -21,21 +24,29 @@ using request = http::request<http::string_body>;
 using std::chrono::milliseconds;
 
 struct server_limits {
-  std::size_t max_header_bytes = 64u << 10;
+  std::size_t max_header_bytes = 64u << 10;  // request line and fields together
+  std::size_t max_header_count = 100;        // fields per request
   std::size_t max_body_bytes = 32u << 20;
+  std::size_t max_chunk_meta_bytes = 4096;   // chunk extensions and trailers of one body
   milliseconds header_timeout{30000};  // to receive one request's header and body
   milliseconds idle_timeout{60000};    // between requests on a keep-alive connection
   milliseconds write_timeout{60000};   // for one write to the client (a stalled reader)
+  bool watch_departure = false;        // notice a client leaving while its request is served
+  unsigned max_connections = 0;        // open client connections, all workers; 0: no limit
+  unsigned max_connections_per_worker = 0;  // 0: no limit of its own
 };
 
 // The response side of one exchange: the client's connection.
 class downstream final : public response_sink {
  public:
-  downstream(beast::tcp_stream& stream, unsigned version, bool keep_alive,
+  downstream(client_transport& transport, unsigned version, bool keep_alive, bool head_request,
              milliseconds write_timeout)
-      : stream_(stream), version_(version), keep_alive_(keep_alive),
-        write_timeout_(write_timeout) {}
+      : transport_(transport), version_(version), keep_alive_(keep_alive),
+        head_request_(head_request), write_timeout_(write_timeout) {}
 
+  // A complete response. Content-Length is set from the body, except where a response has no body
+  // (1xx, 204, 304: none is sent; an answer to HEAD: the length given, else the body's, and no
+  // body is sent).
   awaitable<error_code> send(http::response<http::string_body> response) override;
   // Chunked for HTTP/1.1, close-delimited for HTTP/1.0.
   awaitable<error_code> begin_stream(http::response<http::empty_body> header) override;
@@ -45,6 +56,11 @@ class downstream final : public response_sink {
 
   // Drops the connection at once; with `reset`, the peer sees a TCP RST.
   void abort(bool reset);
+  // The client left (the session saw its connection close or reset): failed from now on, and the
+  // listener, if any, is told at once.
+  void client_departed();
+  void on_departure(departure_listener* listener) override { listener_ = listener; }
+  bool departed() const override { return departed_; }
 
   bool keep_alive() const { return keep_alive_; }
   void close_after() { keep_alive_ = false; }
@@ -53,20 +69,24 @@ class downstream final : public response_sink {
   bool failed() const override { return failed_; }
   std::size_t bytes_sent() const { return bytes_sent_; }
   unsigned version() const override { return version_; }
-  beast::tcp_stream& stream() { return stream_; }
+  // The connection itself, for instruments that misbehave on purpose (mock-llm's faults).
+  client_transport& transport() { return transport_; }
 
  private:
-  template <class Buffers>
-  awaitable<error_code> write_buffers(const Buffers& buffers);
+  template <std::size_t N>
+  awaitable<error_code> write_buffers(const std::array<asio::const_buffer, N>& buffers);
 
-  beast::tcp_stream& stream_;
+  client_transport& transport_;
   unsigned version_;
   bool keep_alive_;
+  bool head_request_;
   milliseconds write_timeout_;
   bool started_ = false;
   bool chunked_ = false;
   bool finished_ = false;  // the whole response has been written
   bool failed_ = false;
+  bool departed_ = false;
+  departure_listener* listener_ = nullptr;
   std::size_t bytes_sent_ = 0;
   std::string frame_;  // serialised header or chunk framing, reused across writes
 };
@@ -76,8 +96,8 @@ using request_handler = std::function<awaitable<void>(request&, downstream&)>;
 // Connections of one worker that wait for their next request, so that a drain can close them.
 class idle_connections {
  public:
-  using handle = std::list<beast::tcp_stream*>::iterator;
-  handle add(beast::tcp_stream* s) { return list_.insert(list_.end(), s); }
+  using handle = std::list<client_transport*>::iterator;
+  handle add(client_transport* t) { return list_.insert(list_.end(), t); }
   void remove(handle h) { list_.erase(h); }
   void close_all();
   bool draining() const { return draining_; }
@@ -87,17 +107,22 @@ class idle_connections {
   }
 
  private:
-  std::list<beast::tcp_stream*> list_;
+  std::list<client_transport*> list_;
   bool draining_ = false;
 };
 
-// Serves requests on one accepted connection until it closes. Never throws.
-awaitable<void> serve_connection(tcp::socket socket, request_handler handler,
-                                 server_limits limits, idle_connections& idle);
+// Serves requests on one connection until it closes. Never throws.
+awaitable<void> serve_connection(std::unique_ptr<client_transport> transport,
+                                 request_handler handler, server_limits limits,
+                                 idle_connections& idle);
 
 // A JSON error response with the right status, for answers the server side makes itself.
 http::response<http::string_body> json_error_response(unsigned version, http::status status,
                                                       std::string_view type,
-                                                      std::string_view message);
+                                                      std::string_view message,
+                                                      std::string_view code = {});
+
+// The answer to a connection over the connection limit, written before anything is read.
+std::string_view over_capacity_response();
 
 }  // namespace nines::net

@@ -9,6 +9,14 @@
 
 namespace nines::net {
 
+// Told when the client of a request leaves before its answer is complete (see
+// client_transport::watch_departure), so that the work for it stops at once.
+class departure_listener {
+ public:
+  virtual ~departure_listener() = default;
+  virtual void client_departed() = 0;
+};
+
 class response_sink {
  public:
   virtual ~response_sink() = default;
@@ -27,6 +35,11 @@ class response_sink {
   // The whole response has been written.
   virtual bool finished() const = 0;
   virtual unsigned version() const = 0;
+
+  // A sink whose reader can leave (a client's connection) tells `listener` when it does; the
+  // listener must stay valid until it is replaced (nullptr to unregister). Others never call it.
+  virtual void on_departure(departure_listener* listener) {}
+  virtual bool departed() const { return false; }
 };
 
 }  // namespace nines::net

@@ -1,22 +1,38 @@
 #include "net/server_group.hpp"
 
+#include <array>
+
 #include <boost/asio/post.hpp>
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <stdexcept>
 #include <sys/socket.h>
 #include <thread>
 
+#include "net/spawn.hpp"
+
 namespace nines::net {
+
+struct server_group::shared_counts {
+  std::atomic<unsigned> open{0};
+  std::atomic<std::uint64_t> refused{0};
+  std::atomic<std::uint64_t> accept_errors{0};
+  std::atomic<std::int64_t> last_warning{0};  // steady clock, ns: warnings at most once a second
+  std::atomic<std::uint64_t> unwarned{0};     // events since the last warning
+};
 
 struct server_group::worker {
   asio::io_context context{1};
   tcp::acceptor acceptor{context};
   idle_connections idle;
+  unsigned open = 0;      // this worker's client connections
+  unsigned refusing = 0;  // over-capacity answers being written
 };
 
 server_group::server_group(std::string host, std::uint16_t port, unsigned workers,
                            server_limits limits)
-    : host_(std::move(host)), port_(port), limits_(limits) {
+    : counts_(std::make_shared<shared_counts>()), host_(std::move(host)), port_(port),
+      limits_(limits) {
   for (unsigned i = 0; i < std::max(workers, 1U); ++i) {
     workers_.push_back(std::make_unique<worker>());
   }
@@ -69,8 +85,66 @@ std::uint16_t server_group::bind() {
 
 namespace {
 
-awaitable<void> accept_loop(tcp::acceptor& acceptor, request_handler handler,
-                            server_limits limits, idle_connections& idle) {
+using steady = std::chrono::steady_clock;
+
+// Over-capacity answers written at once per worker; past this, a connection is closed unanswered.
+constexpr unsigned max_refusals_in_flight = 64;
+
+// Logs `message` unless another warning of this group was logged less than a second ago; says how
+// many events went unlogged meanwhile.
+template <class Counts>
+void warn_at_most_every_second(Counts& c, const std::string& message) {
+  const auto now = steady::now().time_since_epoch().count();
+  auto last = c.last_warning.load(std::memory_order_relaxed);
+  if (now - last < 1'000'000'000 ||
+      !c.last_warning.compare_exchange_strong(last, now, std::memory_order_relaxed)) {
+    c.unwarned.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  const auto skipped = c.unwarned.exchange(0, std::memory_order_relaxed);
+  if (skipped > 0) {
+    spdlog::warn("{} ({} more like it in the last second)", message, skipped);
+  } else {
+    spdlog::warn("{}", message);
+  }
+}
+
+// A 503 to a connection over the cap, before anything is read, then a short lingering close (so
+// that our close does not reset the answer away while the client is still sending).
+awaitable<void> refuse_connection(tcp::socket socket, unsigned& refusing) {
+  auto t = make_tcp_transport(std::move(socket));
+  const auto wire = over_capacity_response();
+  const std::array<asio::const_buffer, 1> buffers{asio::buffer(wire.data(), wire.size())};
+  auto [ec, n] = co_await t->write(buffers, std::chrono::milliseconds(1000));
+  if (!ec) {
+    t->shutdown_send();
+    const auto until = steady::now() + std::chrono::milliseconds(500);
+    char sink[4096];
+    for (std::size_t discarded = 0; discarded < (64u << 10);) {
+      auto [rec, rn] = co_await t->read_some(asio::buffer(sink), until);
+      if (rec) {
+        break;
+      }
+      discarded += rn;
+    }
+  }
+  t->abort(false);
+  --refusing;
+}
+
+template <class Worker, class Counts>
+awaitable<void> serve_counted(tcp::socket socket, request_handler handler, server_limits limits,
+                              Worker& w, std::shared_ptr<Counts> counts) {
+  co_await serve_connection(make_tcp_transport(std::move(socket)), std::move(handler), limits,
+                            w.idle);
+  --w.open;
+  counts->open.fetch_sub(1, std::memory_order_relaxed);
+}
+
+template <class Worker, class Counts>
+awaitable<void> accept_loop(Worker& w, request_handler handler, server_limits limits,
+                            std::shared_ptr<Counts> counts) {
+  auto& acceptor = w.acceptor;
   for (;;) {
     auto [ec, socket] = co_await acceptor.async_accept(use_nothrow);
     if (ec == asio::error::operation_aborted || ec == asio::error::bad_descriptor ||
@@ -79,21 +153,54 @@ awaitable<void> accept_loop(tcp::acceptor& acceptor, request_handler handler,
     }
     if (ec) {
       // EMFILE and friends: back off briefly instead of spinning.
-      spdlog::warn("accept failed: {}", ec.message());
+      counts->accept_errors.fetch_add(1, std::memory_order_relaxed);
+      warn_at_most_every_second(*counts, "accept failed: " + ec.message());
       co_await sleep_for(std::chrono::milliseconds(50));
       continue;
     }
-    asio::co_spawn(acceptor.get_executor(),
-                   serve_connection(std::move(socket), handler, limits, idle), asio::detached);
+    const unsigned before = counts->open.fetch_add(1, std::memory_order_relaxed);
+    const bool over_all = limits.max_connections > 0 && before >= limits.max_connections;
+    const bool over_worker =
+        limits.max_connections_per_worker > 0 && w.open >= limits.max_connections_per_worker;
+    if (over_all || over_worker) {
+      counts->open.fetch_sub(1, std::memory_order_relaxed);
+      counts->refused.fetch_add(1, std::memory_order_relaxed);
+      warn_at_most_every_second(
+          *counts, over_all ? fmt::format("connection refused: {} client connections open, the "
+                                          "limit (limits.max_client_connections)",
+                                          limits.max_connections)
+                            : fmt::format("connection refused: this worker has {} client "
+                                          "connections, its limit "
+                                          "(limits.max_client_connections_per_worker)",
+                                          limits.max_connections_per_worker));
+      if (w.refusing < max_refusals_in_flight) {
+        ++w.refusing;
+        spawn(acceptor.get_executor(), refuse_connection(std::move(socket), w.refusing),
+              "over-capacity answer");
+      } else {
+        error_code ignored;
+        socket.close(ignored);
+      }
+      continue;
+    }
+    ++w.open;
+    spawn(acceptor.get_executor(), serve_counted(std::move(socket), handler, limits, w, counts),
+          "client connection");
   }
 }
 
 }  // namespace
 
+server_group::counts server_group::read_counts() const {
+  return counts{counts_->open.load(std::memory_order_relaxed),
+                counts_->refused.load(std::memory_order_relaxed),
+                counts_->accept_errors.load(std::memory_order_relaxed)};
+}
+
 void server_group::start(unsigned index, request_handler handler) {
   auto& w = *workers_.at(index);
-  asio::co_spawn(w.context, accept_loop(w.acceptor, std::move(handler), limits_, w.idle),
-                 asio::detached);
+  spawn(w.context.get_executor(), accept_loop(w, std::move(handler), limits_, counts_),
+        "accept loop");
 }
 
 void server_group::run() {

@@ -6,6 +6,9 @@
 #include <boost/asio/this_coro.hpp>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <sys/socket.h>
+#include <cerrno>
+#include <type_traits>
 
 #include "net/spawn.hpp"
 
@@ -51,10 +54,36 @@ upstream_pool::~upstream_pool() {
   }
 }
 
-bool upstream_pool::fresh(const upstream_connection& c, steady::time_point now) const {
-  return now - c.idle_since() < settings_.idle_timeout &&
-         now - c.opened() < settings_.max_lifetime &&
-         const_cast<upstream_connection&>(c).tcp().socket().is_open();
+bool upstream_pool::fresh(upstream_connection& c, steady::time_point now) {
+  if (now - c.idle_since() >= settings_.idle_timeout || now - c.opened() >= settings_.max_lifetime ||
+      !c.tcp().socket().is_open()) {
+    return false;
+  }
+  // Nothing may arrive on an idle connection: a close, or bytes sent unasked (a stray or late
+  // response), which would otherwise be read as the answer to the next request. Looked at
+  // without reading; a TLS connection's decrypted leftovers count too.
+  // A TLS 1.3 server sends session tickets after the handshake, which a pre-warmed connection has
+  // not read yet: there, only the close is looked for.
+  char byte;
+  const auto n = ::recv(c.tcp().socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  bool tls = false;
+  const bool tls_pending = c.visit([&tls](auto& s) {
+    if constexpr (std::is_same_v<std::decay_t<decltype(s)>, upstream_connection::tls_stream>) {
+      tls = true;
+      return SSL_pending(s.native_handle()) > 0;
+    } else {
+      return false;
+    }
+  });
+  if ((n > 0 && (!tls || c.used())) || tls_pending || !c.buffer().empty()) {
+    ++idle_closes_.unsolicited_bytes;
+    return false;
+  }
+  if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+    ++idle_closes_.peer_closed;
+    return false;
+  }
+  return true;
 }
 
 std::unique_ptr<upstream_connection> upstream_pool::take_idle(steady::time_point now) {

@@ -13,7 +13,9 @@
 // connections in the background so that `min_idle` are idle, and as many more as requests
 // recently had to open for themselves (up to max_idle and max_connections). A pooled connection
 // may have been closed by the server meanwhile: the caller retries such a failure once on a fresh
-// connection.
+// connection. A pooled connection on which anything arrived while it was idle (bytes an upstream
+// sent unasked, or its close) is never handed out: the check is made when it is taken and at every
+// maintain().
 
 #include <boost/asio/ssl/context.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
@@ -25,6 +27,7 @@
 
 #include "core/routing/retry_policy.hpp"
 #include "net/asio.hpp"
+#include "net/read_buffer.hpp"
 #include "net/wakeup.hpp"
 
 namespace nines::net {
@@ -52,7 +55,8 @@ class upstream_connection {
     return std::visit([](auto& s) -> beast::tcp_stream& { return beast::get_lowest_layer(s); },
                       stream_);
   }
-  beast::flat_buffer& buffer() { return buffer_; }
+  // Bytes read from the upstream and not yet used (bounded: one head and a little more).
+  read_buffer& buffer() { return buffer_; }
 
   // Calls f(stream) with the concrete stream type; f returns the same type for both.
   template <class F>
@@ -61,6 +65,9 @@ class upstream_connection {
   }
 
   bool reused() const { return reused_; }
+  // A response has been read on it (a pre-warmed connection has none yet).
+  bool used() const { return used_; }
+  void mark_used() { used_ = true; }
   void mark_reused() { reused_ = true; }
   std::chrono::steady_clock::time_point idle_since() const { return idle_since_; }
   void set_idle_since(std::chrono::steady_clock::time_point t) { idle_since_ = t; }
@@ -71,8 +78,9 @@ class upstream_connection {
  private:
   std::variant<plain_stream, tls_stream> stream_;
   std::shared_ptr<pool_capacity> capacity_;
-  beast::flat_buffer buffer_;
+  read_buffer buffer_{(64u << 10) + 16384};
   bool reused_ = false;
+  bool used_ = false;
   std::chrono::steady_clock::time_point idle_since_{};
   std::chrono::steady_clock::time_point opened_ = std::chrono::steady_clock::now();
 };
@@ -130,6 +138,14 @@ class upstream_pool : public std::enable_shared_from_this<upstream_pool> {
     return c;
   }
 
+  // Idle connections closed since the last call because the upstream closed them, or because it
+  // sent bytes nobody asked for.
+  struct idle_closes {
+    std::uint64_t peer_closed = 0;
+    std::uint64_t unsolicited_bytes = 0;
+  };
+  idle_closes take_idle_closes() { return std::exchange(idle_closes_, {}); }
+
   std::size_t idle_count() const { return idle_.size(); }
   unsigned open_count() const { return capacity_->open; }
   std::size_t waiting_count() const { return capacity_->waiting.size(); }
@@ -140,7 +156,7 @@ class upstream_pool : public std::enable_shared_from_this<upstream_pool> {
   std::unique_ptr<upstream_connection> take_idle(std::chrono::steady_clock::time_point now);
   awaitable<connect_outcome> connect(std::chrono::milliseconds timeout);
   awaitable<void> prewarm(std::shared_ptr<upstream_pool> self);
-  bool fresh(const upstream_connection& c, std::chrono::steady_clock::time_point now) const;
+  bool fresh(upstream_connection& c, std::chrono::steady_clock::time_point now);
 
   asio::any_io_executor executor_;
   upstream_target target_;
@@ -150,6 +166,7 @@ class upstream_pool : public std::enable_shared_from_this<upstream_pool> {
   unsigned misses_ = 0;      // acquires that found no idle connection since the last maintain()
   unsigned warming_ = 0;     // pre-warm connects under way
   count_changes published_;
+  idle_closes idle_closes_;
 };
 
 // Builds the TLS client context for an upstream: TLS 1.2+, peer verification against the system

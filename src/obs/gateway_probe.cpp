@@ -112,6 +112,17 @@ void gateway_probe::attempt_finished(const std::string& upstream, std::string_vi
       .add(worker_);
 }
 
+void gateway_probe::idle_connections_closed(const std::string& upstream, std::string_view reason,
+                                            std::uint64_t count) {
+  cached_counter(fmt::format("idle|{}|{}", upstream, reason),
+                 "nines_upstream_idle_closed_total",
+                 "Idle pooled connections closed because something arrived on them: the "
+                 "upstream's close (peer_closed) or bytes nobody asked for (unsolicited_bytes), "
+                 "which are never read as the next request's answer.",
+                 {{"upstream", upstream}, {"reason", std::string(reason)}})
+      .add(worker_, count);
+}
+
 gateway_probe::gateway_probe(registry& metrics, unsigned worker)
     : metrics_(metrics), worker_(worker) {
   // The counters with fixed labels exist from the start at 0, so that rates and alerts over them

@@ -33,6 +33,9 @@ class gateway_probe {
                       std::size_t carried_tokens, double gap_seconds);
   // An attempt on `upstream` ended: ok, broken (mid-stream), connect_refused, retryable_status...
   void attempt_finished(const std::string& upstream, std::string_view outcome);
+  // Idle pooled connections to `upstream` closed because something arrived on them.
+  void idle_connections_closed(const std::string& upstream, std::string_view reason,
+                               std::uint64_t count);
   // A retry is about to be sent; `failover` when it goes to another upstream.
   void retry(bool failover);
   void retry_budget_exhausted();

@@ -15,6 +15,7 @@
 #include "core/config/key_values.hpp"
 #include "core/tools/mock_model.hpp"
 #include "core/http/openai_error.hpp"
+#include "net/http_wire.hpp"
 #include "net/server_group.hpp"
 
 namespace nines::tools {
@@ -348,10 +349,10 @@ awaitable<void> exchange::stream(bool chat, const core::mock_plan& plan, const j
     if (faults.stall_after && emitted == *faults.stall_after) {
       state_.broken++;
       // Silence until the peer gives up (or five minutes): read what never comes.
-      auto& s = client_.stream();
-      s.expires_after(std::chrono::minutes(5));
       char byte;
-      co_await s.async_read_some(asio::buffer(&byte, 1), use_nothrow);
+      co_await client_.transport().read_some(asio::buffer(&byte, 1),
+                                             std::chrono::steady_clock::now() +
+                                                 std::chrono::minutes(5));
       client_.abort(false);
       co_return;
     }
@@ -473,10 +474,11 @@ awaitable<void> exchange::generate(bool chat) {
     http::response<http::empty_body> header{http::status::ok, req_.version()};
     header.set(http::field::content_type, "application/json");
     header.content_length(payload.size());
-    http::response_serializer<http::empty_body> sr(header);
-    auto& s = client_.stream();
-    co_await http::async_write_header(s, sr, use_nothrow);
-    co_await asio::async_write(s, asio::buffer(payload.data(), payload.size() / 2), use_nothrow);
+    std::string wire;
+    append_response_header(wire, header.base());
+    wire.append(payload, 0, payload.size() / 2);
+    const std::array<asio::const_buffer, 1> buffers{asio::buffer(wire)};
+    co_await client_.transport().write(buffers, std::chrono::seconds(10));
     client_.abort(faults.die_after.has_value());
     co_return;
   }

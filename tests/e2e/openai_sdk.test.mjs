@@ -113,7 +113,7 @@ test('a stream that cannot be continued surfaces as an SDK error, never a silent
 
 test('an SDK retry that repeats its Idempotency-Key gets the first answer, not a second generation', async () => {
   const counted = await startMock(['--faults', 'tpot_ms=5']);
-  const gw = await startGateway([counted.url]);
+  const gw = await startGateway([counted.url], ['--journal', 'keyed']);
   try {
     const sdk = new OpenAI({ baseURL: `${gw.url}/v1`, apiKey: 'k', maxRetries: 0 });
     const ask = () => sdk.chat.completions.create(

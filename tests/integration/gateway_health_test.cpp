@@ -231,7 +231,9 @@ TEST(gateway_health, hedging_takes_the_slow_upstream_out_of_the_first_byte_tail)
     return false;
   }());
   // Per request, with the header, on a gateway that does not hedge by default.
-  auto plain = start_gateway("[outlier]\nenabled = false\n" + upstreams, {"--access-log", "off"});
+  auto plain = start_gateway("[outlier]\nenabled = false\n[hedge]\nallow_client_header = true\n" +
+                                 upstreams,
+                             {"--access-log", "off"});
   const auto header = run_bench(plain, {"--requests", "20", "--connections", "4", "--stream", "true",
                                         "--header", "x-nines-hedge: 100"});
   EXPECT_LT(header.at("ttft_ms").at("max").to_number<double>(), 1000.0);

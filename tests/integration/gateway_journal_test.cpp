@@ -13,6 +13,10 @@ namespace {
 
 namespace json = boost::json;
 
+// Journaling by request header is off unless configured (a header would otherwise let any client
+// start generations that outlive it).
+const std::string journal_keyed = "\n[journal]\nmode = \"keyed\"\n";
+
 // Waits (bounded) until the mock's counter reaches `value`: synchronisation on an event.
 bool mock_reaches(const server& mock, const std::string& key, std::uint64_t value) {
   for (int i = 0; i < 200000; ++i) {
@@ -26,7 +30,7 @@ bool mock_reaches(const server& mock, const std::string& key, std::uint64_t valu
 
 TEST(gateway_journal, every_event_carries_an_id_in_order) {
   auto mock = start_mock();
-  auto gw = start_gateway(upstreams_toml({mock.url()}));
+  auto gw = start_gateway(upstreams_toml({mock.url()}) + journal_keyed);
   auto r = http_call(gw.port, "POST", "/v1/chat/completions", chat_body("ids", true));
   ASSERT_EQ(r.status, 200U);
   const auto id = r.headers["x-request-id"];
@@ -43,7 +47,7 @@ class journal : public ::testing::Test {
  protected:
   void SetUp() override {
     mock_ = start_mock({"--faults", "tpot_ms=20"});
-    gw_ = start_gateway(upstreams_toml({mock_.url()}));
+    gw_ = start_gateway(upstreams_toml({mock_.url()}) + journal_keyed);
   }
   server mock_, gw_;
 };
@@ -161,7 +165,7 @@ TEST_F(journal, an_unknown_last_event_id_is_a_clear_410) {
 
 TEST(gateway_journal, a_failed_generation_is_not_replayed_to_a_retry) {
   auto mock = start_mock({"--faults", "error_rate=1"});
-  auto gw = start_gateway(upstreams_toml({mock.url()}) + "\n[retry]\nmax_attempts = 1\n");
+  auto gw = start_gateway(upstreams_toml({mock.url()}) + "\n[retry]\nmax_attempts = 1\n" + journal_keyed);
   const auto body = chat_body("retry me", false);
   EXPECT_EQ(http_call(gw.port, "POST", "/v1/chat/completions", body, {{"Idempotency-Key", "r"}})
                 .status,

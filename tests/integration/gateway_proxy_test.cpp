@@ -92,9 +92,11 @@ TEST_F(gateway_proxy, invalid_json_is_a_400_saying_where) {
 }
 
 TEST_F(gateway_proxy, malformed_http_is_a_400_and_close) {
-  auto out = raw_exchange(gateway_->port, "GARBAGE / HTTP/9.9\r\n\r\n");
+  auto out = raw_exchange(gateway_->port, "GARBAGE /\r\n\r\n");
   EXPECT_TRUE(out.starts_with("HTTP/1.1 400")) << out;
   EXPECT_NE(out.find("malformed HTTP request"), std::string::npos);
+  auto version = raw_exchange(gateway_->port, "GET / HTTP/9.9\r\nHost: x\r\n\r\n");
+  EXPECT_TRUE(version.starts_with("HTTP/1.1 505")) << version;
   auto bad_length = raw_exchange(gateway_->port,
                                  "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
                                  "Content-Length: abc\r\n\r\n");

@@ -37,9 +37,16 @@ struct reader : toml_reader {
 
   void read_limits(const toml::table& t, limit_settings& l) {
     const std::string p = "limits.";
-    unknown_keys(t, p, {"max_body_bytes", "max_header_bytes", "max_response_bytes",
-                        "max_event_bytes", "max_idle_per_upstream", "min_idle_per_upstream",
-                        "max_connection_lifetime_ms"});
+    unknown_keys(t, p, {"max_body_bytes", "max_header_bytes", "max_header_count",
+                        "max_chunk_meta_bytes", "max_response_bytes", "max_event_bytes",
+                        "max_idle_per_upstream", "min_idle_per_upstream",
+                        "max_connection_lifetime_ms", "max_client_connections",
+                        "max_client_connections_per_worker"});
+    integer(t, p, "max_header_count", l.max_header_count, 8, 10000);
+    integer(t, p, "max_chunk_meta_bytes", l.max_chunk_meta_bytes, 64, 1 << 20);
+    integer(t, p, "max_client_connections", l.max_client_connections, 0, 10000000);
+    integer(t, p, "max_client_connections_per_worker", l.max_client_connections_per_worker, 0,
+            10000000);
     integer(t, p, "min_idle_per_upstream", l.min_idle_per_upstream, 0, 10000);
     duration(t, p, "max_connection_lifetime_ms", l.max_connection_lifetime);
     integer(t, p, "max_body_bytes", l.max_body_bytes, 1, 1LL << 32);
@@ -156,8 +163,9 @@ struct reader : toml_reader {
 
   void read_hedge(const toml::table& t, hedge_config& h) {
     const std::string p = "hedge.";
-    unknown_keys(t, p, {"routes", "quantile", "min_delay_ms", "max_delay_ms", "initial_delay_ms",
-                        "min_samples", "loss_memory_ms"});
+    unknown_keys(t, p, {"routes", "allow_client_header", "quantile", "min_delay_ms",
+                        "max_delay_ms", "initial_delay_ms", "min_samples", "loss_memory_ms"});
+    boolean(t, p, "allow_client_header", h.allow_client_header);
     array(t, p, "routes", "must be an array of route names",
           [&](const toml::node& n, const std::string& at) {
             const auto v = n.value_exact<std::string>();
@@ -215,6 +223,23 @@ struct reader : toml_reader {
     integer(t, p, "error_spike_count", a.rules.error_spike_count, 0, 1LL << 40);
     window("error_spike_window_ms", a.rules.error_spike_window, 1000);
     duration(t, p, "upstream_down_for_ms", a.rules.upstream_down_for, 0);
+  }
+
+  void read_routes(const toml::table& t, route_settings& r) {
+    const std::string p = "routes.";
+    unknown_keys(t, p, {"passthrough"});
+    array(t, p, "passthrough", "must be an array of \"METHOD /v1/path\" patterns",
+          [&](const toml::node& n, const std::string& at) {
+            const auto v = n.value_exact<std::string>();
+            route_pattern pattern;
+            if (!v) {
+              problem(at, &n, "must be a string such as \"POST /v1/tokenize\"");
+            } else if (auto why = parse_route_pattern(*v, pattern)) {
+              problem(at, &n, *why);
+            } else {
+              r.passthrough.push_back(std::move(pattern));
+            }
+          });
   }
 
   void read_journal(const toml::table& t, journal_settings_config& j) {
@@ -377,7 +402,7 @@ config_result parse_config(std::string_view toml_text, std::string_view source) 
   reader r(problems);
   std::vector<int> upstream_lines;
   r.unknown_keys(root, "", {"gateway", "limits", "timeouts", "retry", "journal", "health",
-                            "outlier", "routing", "hedge", "alerting", "upstreams"});
+                            "outlier", "routing", "hedge", "routes", "alerting", "upstreams"});
   if (const auto* t = r.section(root, "gateway")) {
     r.read_gateway(*t, c.gateway);
   }
@@ -404,6 +429,9 @@ config_result parse_config(std::string_view toml_text, std::string_view source) 
   }
   if (const auto* t = r.section(root, "hedge")) {
     r.read_hedge(*t, c.hedge);
+  }
+  if (const auto* t = r.section(root, "routes")) {
+    r.read_routes(*t, c.routes);
   }
   if (const auto* t = r.section(root, "alerting")) {
     r.read_alerting(*t, c.alerting);

@@ -12,6 +12,7 @@
 
 #include "core/obs/alert_rules.hpp"
 #include "core/config/config_problem.hpp"
+#include "core/http/api_routes.hpp"
 #include "core/routing/hedge_policy.hpp"
 #include "core/health/link_quality.hpp"
 #include "core/health/outlier_detector.hpp"
@@ -59,6 +60,10 @@ struct gateway_settings {
 struct limit_settings {
   std::size_t max_body_bytes = 32u << 20;
   std::size_t max_header_bytes = 64u << 10;
+  std::size_t max_header_count = 100;      // header fields per request (431 past it)
+  std::size_t max_chunk_meta_bytes = 4096;  // chunk extensions and trailers of one body
+  unsigned max_client_connections = 0;             // all workers; 0: from the descriptor limit
+  unsigned max_client_connections_per_worker = 0;  // 0: no cap of its own
   std::size_t max_response_bytes = 64u << 20;
   std::size_t max_event_bytes = 1u << 20;
   std::size_t max_idle_per_upstream = 64;  // per worker
@@ -112,11 +117,19 @@ struct alerting_config {
 
 struct hedge_config {
   std::vector<std::string> routes;  // "chat", "completions", "embeddings": hedged by default
+  bool allow_client_header = false;  // honour a client's x-nines-hedge (it multiplies upstream work)
   hedge_settings delays{};
+};
+
+// Which requests may reach an upstream beyond the built-in OpenAI routes (core/http/api_routes).
+struct route_settings {
+  std::vector<route_pattern> passthrough;  // "METHOD /v1/path" patterns
 };
 
 // Which requests are journaled (see core/stream/stream_journal.hpp): their generation survives the
 // client's disconnect, and they can be resumed with Last-Event-ID or repeated with Idempotency-Key.
+// Off by default: a journaled generation outlives its client, so a header that starts one lets a
+// client leave work running; an operator turns it on knowingly.
 enum class journal_mode {
   off,    // none
   keyed,  // requests with an Idempotency-Key, an X-Request-Id or a Last-Event-ID
@@ -124,7 +137,7 @@ enum class journal_mode {
 };
 
 struct journal_settings_config {
-  journal_mode mode = journal_mode::keyed;
+  journal_mode mode = journal_mode::off;
   std::size_t max_bytes = 64u << 20;  // all journaled answers together
   milliseconds ttl{120000};           // kept after the end; a generation alone runs this long
 };
@@ -139,6 +152,7 @@ struct config {
   outlier_settings outlier{};
   routing_settings routing{};
   hedge_config hedge{};
+  route_settings routes{};
   alerting_config alerting{};
   std::vector<upstream_config> upstreams;
 };

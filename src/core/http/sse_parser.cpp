@@ -123,9 +123,6 @@ void sse_parser::process_line(std::string_view line, std::vector<sse_event>& out
 }
 
 void append_sse_event(std::string& out, const sse_event& event) {
-  if (event.id) {
-    out.append("id: ").append(*event.id).push_back('\n');
-  }
   if (!event.type.empty()) {
     out.append("event: ").append(event.type).push_back('\n');
   }
@@ -140,6 +137,12 @@ void append_sse_event(std::string& out, const sse_event& event) {
       break;
     }
     data.remove_prefix(nl + 1);
+  }
+  // The id last, just before the blank line that dispatches the event: a client that records an
+  // id as soon as it reads the field (as @microsoft/fetch-event-source does) and then loses the
+  // connection can then be wrong only when exactly the final byte was lost, not the whole event.
+  if (event.id) {
+    out.append("id: ").append(*event.id).push_back('\n');
   }
   out.push_back('\n');
 }

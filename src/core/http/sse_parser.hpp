@@ -55,7 +55,7 @@ class sse_parser {
   bool failed_ = false;
 };
 
-// Serialises an event in the canonical form ("id:", "event:", "data:" lines, blank line).
+// Serialises an event: "event:", "retry:", "data:" lines, then "id:" last, then a blank line.
 void append_sse_event(std::string& out, const sse_event& event);
 
 }  // namespace nines::core

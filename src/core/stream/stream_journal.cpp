@@ -32,25 +32,57 @@ std::vector<std::function<void()>> journal_entry::take_waiters() {
   return out;
 }
 
-void journal_entry::commit_head(journal_head head, time_point now) {
+bool journal_entry::room_for(std::size_t cost, time_point now, std::function<void()>& waker) {
+  if (!waker || journal_.free_for(*this, cost, now)) {
+    return true;
+  }
+  journal_.room_waiters_.push_back(std::move(waker));
+  return false;
+}
+
+bool journal_entry::commit_head(journal_head head, time_point now, std::function<void()> waker) {
   std::vector<std::function<void()>> wake;
   {
     std::lock_guard lock(journal_.mutex_);
     const auto bytes = head_bytes(head);
+    if (!room_for(bytes, now, waker)) {
+      return false;
+    }
     head_ = std::move(head);
     journal_.grow(*this, bytes, now);
     wake = take_waiters();
   }
   call_all(wake);
+  return true;
 }
 
-void journal_entry::append_events(std::string_view events, time_point now) {
+namespace {
+
+// What `events` cost in the journal: each event and its bookkeeping.
+std::size_t events_cost(std::string_view events) {
+  std::size_t cost = 0;
+  while (!events.empty()) {
+    const auto end = events.find("\n\n");
+    const auto size = end == std::string_view::npos ? events.size() : end + 2;
+    cost += size + per_item_overhead;
+    events.remove_prefix(size);
+  }
+  return cost;
+}
+
+}  // namespace
+
+bool journal_entry::append_events(std::string_view events, time_point now,
+                                  std::function<void()> waker) {
   if (events.empty()) {
-    return;
+    return true;
   }
   std::vector<std::function<void()>> wake;
   {
     std::lock_guard lock(journal_.mutex_);
+    if (!room_for(events_cost(events), now, waker)) {
+      return false;
+    }
     while (!events.empty()) {
       const auto end = events.find("\n\n");
       const auto size = end == std::string_view::npos ? events.size() : end + 2;
@@ -61,16 +93,20 @@ void journal_entry::append_events(std::string_view events, time_point now) {
     wake = take_waiters();
   }
   call_all(wake);
+  return true;
 }
 
-void journal_entry::finish(std::string_view body_or_last_events, const journal_summary& summary,
-                           time_point now) {
-  if (head_ && head_->stream) {
-    append_events(body_or_last_events, now);
+bool journal_entry::finish(std::string_view body_or_last_events, const journal_summary& summary,
+                           time_point now, std::function<void()> waker) {
+  if (head_ && head_->stream && !append_events(body_or_last_events, now, std::move(waker))) {
+    return false;
   }
   std::vector<std::function<void()>> wake;
   {
     std::lock_guard lock(journal_.mutex_);
+    if ((!head_ || !head_->stream) && !room_for(body_or_last_events.size(), now, waker)) {
+      return false;
+    }
     if (!head_ || !head_->stream) {
       body_ = std::string(body_or_last_events);
       journal_.grow(*this, body_.size(), now);
@@ -81,6 +117,7 @@ void journal_entry::finish(std::string_view body_or_last_events, const journal_s
     wake = take_waiters();
   }
   call_all(wake);
+  return true;
 }
 
 bool journal_entry::cancelled(time_point now) const {
@@ -90,6 +127,15 @@ bool journal_entry::cancelled(time_point now) const {
 
 journal_entry::view journal_entry::read(std::uint64_t client, std::uint64_t after,
                                         std::function<void()> waiter) {
+  std::vector<std::function<void()>> producers;
+  const auto v = read_locked(client, after, std::move(waiter), producers);
+  call_all(producers);
+  return v;
+}
+
+journal_entry::view journal_entry::read_locked(std::uint64_t client, std::uint64_t after,
+                                               std::function<void()> waiter,
+                                               std::vector<std::function<void()>>& producers) {
   std::lock_guard lock(journal_.mutex_);
   view v;
   v.head = head_;
@@ -101,7 +147,10 @@ journal_entry::view journal_entry::read(std::uint64_t client, std::uint64_t afte
     v.next_seq = seq;
   }
   if (auto it = cursors_.find(client); it != cursors_.end()) {
-    it->second = std::max(it->second, v.next_seq);
+    if (v.next_seq > it->second) {
+      it->second = v.next_seq;
+      producers.swap(journal_.room_waiters_);  // what this client read may go now
+    }
   }
   v.ended = ended_;
   if (ended_) {
@@ -227,6 +276,40 @@ void stream_journal::expire(time_point now) {
   }
 }
 
+bool stream_journal::free_for(const journal_entry& growing, std::size_t bytes, time_point now) {
+  if (bytes_ + bytes <= settings_.max_bytes) {
+    return true;
+  }
+  const std::size_t target = bytes >= settings_.max_bytes ? 0 : settings_.max_bytes - bytes;
+  expire(now);
+  while (bytes_ > target) {
+    std::shared_ptr<journal_entry> oldest;
+    for (const auto& [key, e] : by_key_) {
+      if (e->ended_ && e.get() != &growing && (!oldest || e->ended_at_ < oldest->ended_at_)) {
+        oldest = e;
+      }
+    }
+    if (!oldest) {
+      break;
+    }
+    erase(oldest);
+    ++evicted_;
+  }
+  for (const auto& [key, e] : by_key_) {
+    if (bytes_ <= target) {
+      break;
+    }
+    if (!e->ended_) {
+      std::uint64_t read_by_all = UINT64_MAX;
+      for (const auto& [client, cursor] : e->cursors_) {
+        read_by_all = std::min(read_by_all, cursor);
+      }
+      trim(*e, read_by_all, target);
+    }
+  }
+  return bytes_ <= target;
+}
+
 void stream_journal::grow(journal_entry& growing, std::size_t delta, time_point now) {
   growing.bytes_ += delta;
   const auto it = by_key_.find(growing.stream_key_);
@@ -263,15 +346,15 @@ void stream_journal::grow(journal_entry& growing, std::size_t delta, time_point 
       for (const auto& [client, cursor] : e->cursors_) {
         read_by_all = std::min(read_by_all, cursor);
       }
-      trim(*e, read_by_all);
+      trim(*e, read_by_all, settings_.max_bytes);
     }
   }
   // Last resort: the growing stream forgets events a lagging client has not read yet.
-  trim(growing, growing.first_seq_ + growing.events_.size() - 2);
+  trim(growing, growing.first_seq_ + growing.events_.size() - 2, settings_.max_bytes);
 }
 
-void stream_journal::trim(journal_entry& e, std::uint64_t upto) {
-  while (bytes_ > settings_.max_bytes && !e.events_.empty() && e.first_seq_ <= upto) {
+void stream_journal::trim(journal_entry& e, std::uint64_t upto, std::size_t target) {
+  while (bytes_ > target && !e.events_.empty() && e.first_seq_ <= upto) {
     const auto size = e.events_.front().size() + per_item_overhead;
     e.events_.pop_front();
     ++e.first_seq_;

@@ -14,7 +14,10 @@
 // drops, in this order, expired entries; finished entries (oldest first); events of running
 // streams that every attached client has already read (kept only for reconnects); and, as a last
 // resort, unread events of the growing stream (a client that far behind, or a reconnect asking for
-// those, gets a clear error instead).
+// those, gets a clear error instead). A producer whose stream has a client attached appends with a
+// waker: when only events attached clients have not read yet stand in the way, nothing is dropped
+// and the producer waits for the readers instead — backpressure, as a direct relay has — for a
+// bounded patience; a generation faster than its reader so never costs that reader events.
 //
 // Thread-safety: one mutex for the journal and its entries; producers and consumers may run on
 // any worker. Nothing here blocks or does I/O: consumers register a waiter callback and are called
@@ -65,12 +68,17 @@ class journal_entry {
 
   const std::string& stream_key() const { return stream_key_; }
 
-  // Producer side.
-  void commit_head(journal_head head, time_point now);
+  // Producer side. Each call may take a `waker`: then it happens only when what it adds fits under
+  // the bound once what no attached client needs is dropped; else nothing happens, false is
+  // returned, and `waker` is called once (outside the lock, on the reader's thread) the next time
+  // an attached client reads: try again then, or call without a waker past your patience (the last
+  // resort then drops the oldest unread events).
+  bool commit_head(journal_head head, time_point now, std::function<void()> waker = {});
   // Appends SSE events in canonical form (each ends with a blank line: "\n\n").
-  void append_events(std::string_view events, time_point now);
+  bool append_events(std::string_view events, time_point now, std::function<void()> waker = {});
   // The end of a stream, or of a whole answer whose body is `body`.
-  void finish(std::string_view body_or_last_events, const journal_summary& summary, time_point now);
+  bool finish(std::string_view body_or_last_events, const journal_summary& summary, time_point now,
+              std::function<void()> waker = {});
   // True when no client has been attached for the journal's ttl: the generation should stop.
   bool cancelled(time_point now) const;
 
@@ -101,6 +109,11 @@ class journal_entry {
   journal_entry(stream_journal& journal, std::string stream_key, std::string scope_digest)
       : journal_(journal), stream_key_(std::move(stream_key)), digest_(std::move(scope_digest)) {}
   std::vector<std::function<void()>> take_waiters();
+  // With the lock held: true when `cost` more bytes fit (or no waker: the caller insists), else
+  // registers the waker.
+  bool room_for(std::size_t cost, time_point now, std::function<void()>& waker);
+  view read_locked(std::uint64_t client, std::uint64_t after, std::function<void()> waiter,
+                   std::vector<std::function<void()>>& producers);
 
   stream_journal& journal_;
   std::string stream_key_;
@@ -163,8 +176,12 @@ class stream_journal {
   friend class journal_entry;
   // With the lock held: account for `delta` more bytes of `growing`, evicting to stay in bounds.
   void grow(journal_entry& growing, std::size_t delta, time_point now);
-  // Drops `e`'s oldest events while the journal is over its bound and they are at most `upto`.
-  void trim(journal_entry& e, std::uint64_t upto);
+  // With the lock held: drops what no attached client needs until `bytes` more fit (or nothing
+  // more can go); true when they fit.
+  bool free_for(const journal_entry& growing, std::size_t bytes, time_point now);
+  // Drops `e`'s oldest events while the journal holds more than `target` bytes and they are at
+  // most `upto`.
+  void trim(journal_entry& e, std::uint64_t upto, std::size_t target);
   void erase(const std::shared_ptr<journal_entry>& e);
   void expire(time_point now);
 
@@ -176,6 +193,7 @@ class stream_journal {
   std::uint64_t evicted_ = 0;
   std::uint64_t events_dropped_ = 0;
   std::uint64_t suffix_ = 0;
+  std::vector<std::function<void()>> room_waiters_;  // producers waiting for readers
 };
 
 // Event ids are "<stream key>:<sequence number>". Returns nullopt when `id` is not of that form.

@@ -1,0 +1,48 @@
+#pragma once
+// The byte stream of one client connection, whatever carries it: plain TCP here, TLS and test
+// streams elsewhere. The server session (http_server.cpp) reads requests and writes responses
+// through it and knows nothing else of the connection, so that one session serves every kind, and
+// a test can make each I/O step fail in turn.
+//
+// Threading: a transport lives on one worker's io_context and is used from that thread only. At
+// most one read and one write are outstanding at a time, as for any Asio stream.
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <span>
+#include <utility>
+
+#include "net/asio.hpp"
+
+namespace nines::net {
+
+class client_transport {
+ public:
+  using time_point = std::chrono::steady_clock::time_point;
+  virtual ~client_transport() = default;
+
+  // Reads some bytes; an error when the peer closed or reset, or `deadline` passed (timeout).
+  virtual awaitable<io_result> read_some(asio::mutable_buffer buffer, time_point deadline) = 0;
+  // Writes all of `buffers` within `timeout` (a client that does not read is cut off).
+  virtual awaitable<io_result> write(std::span<const asio::const_buffer> buffers,
+                                     std::chrono::milliseconds timeout) = 0;
+
+  // While a request is being answered nothing is read from the client, so its leaving would go
+  // unseen until the next write. Between these two calls the transport watches the connection and
+  // calls `on_gone` once, on this thread, when the client closed or reset it. Bytes the client
+  // sends meanwhile (a pipelined request) end the watch: a client that sends is not gone.
+  // `on_gone` may be called before watch_departure returns (the client had already left).
+  virtual void watch_departure(std::function<void()> on_gone) = 0;
+  virtual void stop_watching() = 0;
+
+  // Stops sending (the peer reads an end of stream) but keeps reading.
+  virtual void shutdown_send() = 0;
+  // Closes at once; with `reset`, the peer sees a TCP RST.
+  virtual void abort(bool reset) = 0;
+};
+
+// A plain TCP connection. Deadlines are Beast's per-operation timers (tcp_stream).
+std::unique_ptr<client_transport> make_tcp_transport(tcp::socket socket);
+
+}  // namespace nines::net
