@@ -39,7 +39,10 @@ void copy_request_headers(const net::http::fields& from, net::http::fields& to,
     const bool ours = (name.size() >= 8 && core::iequals(name.substr(0, 8), "x-nines-")) ||
                       core::iequals(name, "traceparent") || core::iequals(name, "last-event-id") ||
                       core::iequals(name, "idempotency-key");
-    if (ours || stays_on_this_hop(h, named) || f == field::host || f == field::expect ||
+    // A name with '_' is read differently by different servers (CGI maps '-' to '_', so
+    // "Content_Length" could pass for "Content-Length" behind us): not forwarded, as in nginx.
+    const bool underscore = name.find('_') != std::string_view::npos;
+    if (ours || underscore || stays_on_this_hop(h, named) || f == field::host || f == field::expect ||
         f == field::accept_encoding || (replace_authorization && f == field::authorization)) {
       continue;
     }

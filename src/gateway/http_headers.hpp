@@ -10,7 +10,8 @@ namespace nines::gateway {
 
 // Copies the client's request headers that an upstream should see: not the hop-by-hop ones, not
 // those the gateway answers itself (x-nines-*, Last-Event-ID, Idempotency-Key), not traceparent
-// (the upstream gets the gateway's span), not Content-Length (set for each hop).
+// (the upstream gets the gateway's span), not Content-Length (set for each hop), not names with an
+// underscore (servers disagree on what they mean).
 void copy_request_headers(const net::http::fields& from, net::http::fields& to,
                           bool replace_authorization);
 

@@ -3,6 +3,7 @@
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/json.hpp>
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 #include <gtest/gtest.h>
@@ -31,10 +32,17 @@ std::string temp_path(const std::string& suffix) {
   return "/tmp/nines-test-" + std::to_string(::getpid()) + "-" + std::to_string(++counter) + suffix;
 }
 
+// The binary under test: this build's, or NINES_TEST_BINARY (to run a suite against another
+// build, an older one say, and see which cases it fails).
+std::string binary() {
+  const char* other = std::getenv("NINES_TEST_BINARY");
+  return other != nullptr && *other != '\0' ? other : NINES_BINARY;
+}
+
 }  // namespace
 
 server start_mock(std::vector<std::string> args) {
-  std::vector<std::string> argv{NINES_BINARY, "mock-llm"};
+  std::vector<std::string> argv{binary(), "mock-llm"};
   if (std::find(args.begin(), args.end(), "--listen") == args.end()) {
     argv.insert(argv.end(), {"--listen", "127.0.0.1:0"});
   }
@@ -52,7 +60,7 @@ server start_mock(std::vector<std::string> args) {
 server start_gateway(const std::string& toml, std::vector<std::string> extra_args) {
   const auto path = temp_path(".toml");
   std::ofstream(path) << "[gateway]\nlisten = \"127.0.0.1:0\"\nworkers = 2\n" << toml;
-  std::vector<std::string> argv{NINES_BINARY, "gateway", "--config", path};
+  std::vector<std::string> argv{binary(), "gateway", "--config", path};
   argv.insert(argv.end(), extra_args.begin(), extra_args.end());
   server s;
   s.proc = std::make_unique<process>(argv);
@@ -65,7 +73,7 @@ server start_gateway(const std::string& toml, std::vector<std::string> extra_arg
 }
 
 server start_chaos(std::vector<std::string> args) {
-  std::vector<std::string> argv{NINES_BINARY, "chaos", "--api", "127.0.0.1:0"};
+  std::vector<std::string> argv{binary(), "chaos", "--api", "127.0.0.1:0"};
   argv.insert(argv.end(), args.begin(), args.end());
   server s;
   s.proc = std::make_unique<process>(argv);
