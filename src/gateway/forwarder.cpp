@@ -527,6 +527,9 @@ awaitable<void> request_forwarder::run() {
     } else {
       last = co_await run_attempt(*chosen, charged, trial, nullptr, 0);
     }
+    if (last.client_left) {
+      break;  // cancelled mid-attempt: answered below as a request its client gave up
+    }
     if (last.end == phase::finished || last.end == phase::failed) {
       co_return;
     }

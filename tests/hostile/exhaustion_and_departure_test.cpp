@@ -80,8 +80,8 @@ TEST(exhaustion, connections_over_the_cap_get_a_clear_503_not_a_hang) {
 
 // The client leaves (FIN or RST) while the upstream is thinking: the upstream connection is closed
 // at once, so that the server stops generating.
-void expect_cancelled_when_the_client_leaves(const std::string& request, bool reset,
-                                             const std::string& toml = {}) {
+void expect_cancelled_when_the_client_leaves(const std::string& request, const std::string& route,
+                                             bool reset, const std::string& toml = {}) {
   hostile_env env(toml, [](const seen_request&) { return upstream_reply{"", false, true}; });
   raw_client client(env.port());
   client.send(request);
@@ -97,20 +97,26 @@ void expect_cancelled_when_the_client_leaves(const std::string& request, bool re
   EXPECT_LT(*took, prompt);
   std::printf("upstream connection closed %lld ms after the client left\n",
               static_cast<long long>(took->count()));
+  // Counted as a request its client gave up (499), nothing sent.
+  EXPECT_TRUE(test::eventually([&] {
+    return test::metric_value(env.port(), "nines_requests_total{route=\"" + route +
+                                              "\",status=\"499\",outcome=\"client_closed\","
+                                              "upstream=\"none\"}") == 1;
+  }));
 }
 
 TEST(departure, before_the_first_byte_of_a_stream) {
-  expect_cancelled_when_the_client_leaves(post("/v1/chat/completions", stream_body), false);
+  expect_cancelled_when_the_client_leaves(post("/v1/chat/completions", stream_body), "chat", false);
 }
 
 TEST(departure, while_a_whole_answer_is_awaited) {
-  expect_cancelled_when_the_client_leaves(post("/v1/embeddings", json_body), true);
+  expect_cancelled_when_the_client_leaves(post("/v1/embeddings", json_body), "embeddings", true);
 }
 
 TEST(departure, a_request_with_an_idempotency_key_is_not_journaled_by_default) {
   expect_cancelled_when_the_client_leaves(
       post("/v1/chat/completions", stream_body, "Idempotency-Key: k-1\r\nX-Request-Id: r-1\r\n"),
-      false);
+      "chat", false);
 }
 
 TEST(departure, mid_stream) {
