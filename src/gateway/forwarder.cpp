@@ -591,9 +591,12 @@ awaitable<void> run_attempts(request& req, net::response_sink& sink, worker_stat
     record.status = 499;
     co_return;
   }
+  struct registration {
+    net::response_sink& sink;
+    ~registration() { sink.on_departure(nullptr); }
+  } registered{sink};
   sink.on_departure(&forwarder);
   co_await forwarder.run();
-  sink.on_departure(nullptr);
 }
 
 awaitable<void> forward_request(request& req, downstream& client, worker_state& worker,

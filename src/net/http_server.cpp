@@ -19,10 +19,6 @@ using steady = std::chrono::steady_clock;
 
 template <std::size_t N>
 awaitable<error_code> downstream::write_buffers(const std::array<asio::const_buffer, N>& buffers) {
-  if (departed_) {
-    failed_ = true;
-    co_return error_code(asio::error::connection_aborted);  // nobody would read it
-  }
   auto [ec, n] = co_await transport_.write(buffers, write_timeout_);
   bytes_sent_ += n;
   if (ec) {
@@ -119,8 +115,7 @@ void downstream::client_departed() {
     return;
   }
   departed_ = true;
-  failed_ = true;
-  keep_alive_ = false;
+  keep_alive_ = false;  // a client that closed its side may still read this answer, no other
   if (listener_ != nullptr) {
     listener_->client_departed();
   }

@@ -56,8 +56,9 @@ class downstream final : public response_sink {
 
   // Drops the connection at once; with `reset`, the peer sees a TCP RST.
   void abort(bool reset);
-  // The client left (the session saw its connection close or reset): failed from now on, and the
-  // listener, if any, is told at once.
+  // The client left (the session saw its connection close or reset): the listener, if any, is
+  // told at once (a request being forwarded is then cancelled). What is still written goes out: a
+  // client that only closed its sending side can read it.
   void client_departed();
   void on_departure(departure_listener* listener) override { listener_ = listener; }
   bool departed() const override { return departed_; }

@@ -6,6 +6,9 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <unistd.h>
+
 #include "hostile_env.hpp"
 
 namespace nines::hostile {
@@ -78,6 +81,81 @@ TEST(exhaustion, connections_over_the_cap_get_a_clear_503_not_a_hang) {
   EXPECT_EQ(env.upstream.request_count(), 0U);
 }
 
+// A gateway started under a descriptor limit of `nofile` (soft and hard: it cannot raise it).
+test::server gateway_with_descriptors(int nofile, const std::string& upstream_url,
+                                      const std::string& extra_toml) {
+  static int counter = 0;
+  const std::string path = "/tmp/nines-hostile-" + std::to_string(::getpid()) + "-" +
+                           std::to_string(++counter) + ".toml";
+  std::ofstream(path) << "[gateway]\nlisten = \"127.0.0.1:0\"\nworkers = 1\naccess_log = \"off\"\n"
+                      << "[health]\nenabled = false\n" << extra_toml << "\n[[upstreams]]\nname = "
+                      << "\"u0\"\nurl = \"" << upstream_url << "/v1\"\n";
+  test::server s;
+  s.proc = std::make_unique<test::process>(std::vector<std::string>{
+      "/bin/sh", "-c",
+      "ulimit -n " + std::to_string(nofile) + " && exec " NINES_BINARY " gateway --config " + path});
+  const auto line = s.proc->wait_for_output("nines gateway listening on");
+  if (!line) {
+    throw std::runtime_error("gateway did not start: " + s.proc->output());
+  }
+  const auto with = line->find(" with ");
+  s.port = static_cast<unsigned short>(std::stoi(line->substr(line->rfind(':', with) + 1)));
+  return s;
+}
+
+// By default the cap comes from the descriptor limit, with room left for upstream connections:
+// under 64 descriptors it is the floor of 16 connections, and the 17th gets a clear 503 instead
+// of an accept failure.
+TEST(exhaustion, the_default_cap_follows_the_descriptor_limit) {
+  scripted_upstream upstream(echo_target);
+  auto gw = gateway_with_descriptors(64, upstream.url(), {});
+  std::vector<std::unique_ptr<raw_client>> held;
+  for (int i = 0; i < 16; ++i) {
+    held.push_back(std::make_unique<raw_client>(gw.port));
+    held.back()->send(get("/v1/models"));
+    const auto r = held.back()->read_response();
+    ASSERT_TRUE(r) << "connection " << i;
+    ASSERT_EQ(r->status, 200U) << "connection " << i;  // each one can still reach the upstream
+  }
+  raw_client over(gw.port);
+  const auto refused = over.read_response();
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 503U);
+  EXPECT_EQ(error_code_of(refused->body), "connection_limit");
+}
+
+// With a cap set above what the descriptors allow, accepts fail (EMFILE): each failure is counted,
+// the log says so at most once a second, and the gateway serves again once descriptors free up.
+TEST(exhaustion, accept_failures_are_counted_and_logged_at_most_once_a_second) {
+  scripted_upstream upstream(echo_target);
+  auto gw = gateway_with_descriptors(64, upstream.url(), "[limits]\nmax_client_connections = 1000\n");
+  const auto started = steady::now();
+  std::vector<std::unique_ptr<raw_client>> held;
+  for (int i = 0; i < 80; ++i) {
+    held.push_back(std::make_unique<raw_client>(gw.port));  // queued by the kernel past EMFILE
+  }
+  // The kernel queues the connections the gateway cannot accept; one of them is answered only
+  // once the others are gone.
+  raw_client last(gw.port);
+  last.send(get("/metrics"));
+  EXPECT_FALSE(last.read_response(false, milliseconds(300))) << "served with no descriptor free?";
+  held.clear();
+  const auto r = last.read_response();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200U);
+  const auto at = r->body.find("\nnines_accept_errors_total ");
+  ASSERT_NE(at, std::string::npos);
+  EXPECT_GT(std::stoull(r->body.substr(at + 27)), 0U);
+  const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(steady::now() - started);
+  const auto log = gw.proc->output();
+  std::size_t lines = 0;
+  for (auto p = log.find("accept failed"); p != std::string::npos; p = log.find("accept failed", p + 1)) {
+    ++lines;
+  }
+  EXPECT_GE(lines, 1U);
+  EXPECT_LE(lines, static_cast<std::size_t>(seconds.count()) + 1);
+}
+
 // The client leaves (FIN or RST) while the upstream is thinking: the upstream connection is closed
 // at once, so that the server stops generating.
 void expect_cancelled_when_the_client_leaves(const std::string& request, const std::string& route,
@@ -103,6 +181,20 @@ void expect_cancelled_when_the_client_leaves(const std::string& request, const s
                                               "\",status=\"499\",outcome=\"client_closed\","
                                               "upstream=\"none\"}") == 1;
   }));
+}
+
+// A client that closes its sending side after its request still reads what the gateway answers
+// itself (health checks written with `nc -N`, say); only forwarded work is cancelled.
+TEST(departure, a_half_closed_client_still_gets_the_gateways_own_answer) {
+  hostile_env env;
+  raw_client client(env.port());
+  client.send(get("/healthz"));
+  client.shutdown_write();
+  const auto r = client.read_response();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200U);
+  EXPECT_EQ(r->body, R"({"status":"ok"})");
+  EXPECT_EQ(env.upstream.request_count(), 0U);
 }
 
 TEST(departure, before_the_first_byte_of_a_stream) {

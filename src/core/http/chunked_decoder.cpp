@@ -2,23 +2,12 @@
 
 #include <algorithm>
 
+#include "core/http/ascii.hpp"
 #include "core/http/message_head.hpp"
 
 namespace nines::core {
 namespace {
 
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') {
-    return c - '0';
-  }
-  if (c >= 'a' && c <= 'f') {
-    return c - 'a' + 10;
-  }
-  if (c >= 'A' && c <= 'F') {
-    return c - 'A' + 10;
-  }
-  return -1;
-}
 
 // What a chunk extension or a trailer value may hold: HTAB, SP, VCHAR, obs-text.
 bool is_text_byte(unsigned char c) { return c == '\t' || (c >= 0x20 && c != 0x7f); }

@@ -5,8 +5,6 @@
 namespace nines::core {
 namespace {
 
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
-
 // 1*DIGIT, at most 19 digits (so that it fits in 64 bits).
 std::optional<std::uint64_t> read_length(std::string_view v) {
   if (v.empty() || v.size() > 19) {

@@ -5,8 +5,6 @@
 namespace nines::core {
 namespace {
 
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
-
 // field-vchar, SP, HTAB and obs-text: what a field value may hold (RFC 9110 §5.5).
 bool is_value_byte(unsigned char c) { return c == '\t' || (c >= 0x20 && c != 0x7f); }
 
@@ -196,51 +194,6 @@ head_problem parse_response_head(std::string_view head, std::size_t max_fields,
     out.reason = {};
   }
   return read_fields(head.substr(eol + 2), max_fields, out.fields);
-}
-
-bool is_tchar(unsigned char c) {
-  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) {
-    return true;
-  }
-  switch (c) {
-    case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+': case '-':
-    case '.': case '^': case '_': case '`': case '|': case '~':
-      return true;
-    default:
-      return false;
-  }
-}
-
-bool is_token(std::string_view s) {
-  if (s.empty()) {
-    return false;
-  }
-  for (const char c : s) {
-    if (!is_tchar(static_cast<unsigned char>(c))) {
-      return false;
-    }
-  }
-  return true;
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) {
-    return false;
-  }
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    char x = a[i];
-    char y = b[i];
-    if (x >= 'A' && x <= 'Z') {
-      x = static_cast<char>(x - 'A' + 'a');
-    }
-    if (y >= 'A' && y <= 'Z') {
-      y = static_cast<char>(y - 'A' + 'a');
-    }
-    if (x != y) {
-      return false;
-    }
-  }
-  return true;
 }
 
 std::string_view field_value(const std::vector<header_field>& fields, std::string_view name,

@@ -17,6 +17,8 @@
 #include <string_view>
 #include <vector>
 
+#include "core/http/ascii.hpp"
+
 namespace nines::core {
 
 struct header_field {
@@ -77,13 +79,6 @@ class head_scanner {
 head_problem parse_request_head(std::string_view head, std::size_t max_fields, request_head& out);
 head_problem parse_response_head(std::string_view head, std::size_t max_fields,
                                  response_head& out);
-
-// RFC 9110 §5.6.2: token characters.
-bool is_tchar(unsigned char c);
-bool is_token(std::string_view s);
-
-// ASCII case-insensitive comparison (header names, codings, tokens).
-bool iequals(std::string_view a, std::string_view b);
 
 // The value of the only field named `name`; `count` says how many there were.
 std::string_view field_value(const std::vector<header_field>& fields, std::string_view name,

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "core/http/ascii.hpp"
+
 namespace nines::core {
 namespace {
 
@@ -23,18 +25,6 @@ bool is_sub_delim(char c) {
 // pchar without pct-encoded (RFC 3986 §3.3): what a segment holds literally.
 bool is_plain_pchar(char c) { return is_unreserved(c) || is_sub_delim(c) || c == ':' || c == '@'; }
 
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') {
-    return c - '0';
-  }
-  if (c >= 'a' && c <= 'f') {
-    return c - 'a' + 10;
-  }
-  if (c >= 'A' && c <= 'F') {
-    return c - 'A' + 10;
-  }
-  return -1;
-}
 
 // The byte at `s[i]` is '%': its decoded value, or -1 when two hex digits do not follow.
 int decode_at(std::string_view s, std::size_t i) {

@@ -317,37 +317,8 @@ void stream_journal::grow(journal_entry& growing, std::size_t delta, time_point 
     return;  // no longer in the journal: its bytes are its producer's own until it ends
   }
   bytes_ += delta;
-  if (bytes_ <= settings_.max_bytes) {
+  if (free_for(growing, 0, now)) {
     return;
-  }
-  expire(now);
-  // Finished entries, the oldest first.
-  while (bytes_ > settings_.max_bytes) {
-    std::shared_ptr<journal_entry> oldest;
-    for (const auto& [key, e] : by_key_) {
-      if (e->ended_ && e.get() != &growing && (!oldest || e->ended_at_ < oldest->ended_at_)) {
-        oldest = e;
-      }
-    }
-    if (!oldest) {
-      break;
-    }
-    erase(oldest);
-    ++evicted_;
-  }
-  // Events of running streams that every attached client already has: only reconnects would
-  // want them.
-  for (const auto& [key, e] : by_key_) {
-    if (bytes_ <= settings_.max_bytes) {
-      break;
-    }
-    if (!e->ended_) {
-      std::uint64_t read_by_all = UINT64_MAX;
-      for (const auto& [client, cursor] : e->cursors_) {
-        read_by_all = std::min(read_by_all, cursor);
-      }
-      trim(*e, read_by_all, settings_.max_bytes);
-    }
   }
   // Last resort: the growing stream forgets events a lagging client has not read yet.
   trim(growing, growing.first_seq_ + growing.events_.size() - 2, settings_.max_bytes);

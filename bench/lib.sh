@@ -1,0 +1,39 @@
+# Shared by the benchmark scripts (sourced after `work` names their scratch folder): the processes
+# they start are stopped at exit, by their ids, and the folder removed; waiting for a port; an nginx
+# with one worker.
+
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+wait_port() {  # port
+  for _ in $(seq 1 200); do
+    (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0
+    sleep 0.05
+  done
+  echo "nothing listens on port $1" >&2
+  return 1
+}
+
+# Writes and starts an nginx with one worker whose http block holds $2; its files live in $1.
+start_nginx() {  # dir http-block
+  mkdir -p "$1"
+  cat > "$1/nginx.conf" <<CONF
+worker_processes 1;
+daemon off;
+pid $1/nginx.pid;
+error_log $1/error.log warn;
+events { worker_connections 8192; }
+http {
+  access_log off;
+  client_body_temp_path $1;
+  proxy_temp_path $1;
+$2
+}
+CONF
+  nginx -c "$1/nginx.conf" -p "$1" & pids+=($!)
+}
