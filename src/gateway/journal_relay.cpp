@@ -7,7 +7,7 @@
 #include "core/http/openai_error.hpp"
 #include "core/stream/stream_journal.hpp"
 #include "net/spawn.hpp"
-#include "net/wakeup.hpp"
+#include "net/thread_waker.hpp"
 
 namespace nines::gateway {
 namespace {
@@ -77,21 +77,6 @@ core::journal_summary summary_of(const obs::request_record& r) {
                                r.served_by,  r.resume_log, r.detail};
 }
 
-// A coroutine's wake-up that any thread may trigger: the journal calls back on the thread of
-// whoever changed it, and the waiter resumes on its own.
-struct thread_waker {
-  explicit thread_waker(const asio::any_io_executor& ex) : executor(ex), wake(ex) {}
-  asio::any_io_executor executor;
-  wakeup wake;
-  static std::function<void()> notifier(const std::shared_ptr<thread_waker>& w) {
-    return [weak = std::weak_ptr<thread_waker>(w)] {
-      if (auto alive = weak.lock()) {
-        asio::post(alive->executor, [alive] { alive->wake.notify(); });
-      }
-    };
-  }
-};
-
 // The generation's side: what the attempt loop writes goes into the journal entry. While a client
 // is attached and the journal is full of what attached clients have not read yet, it waits for
 // them (at most `patience` per write: a reader that slow is stalled, and the journal's last resort
@@ -153,7 +138,7 @@ class journal_sink final : public response_sink {
       if (op(thread_waker::notifier(w))) {
         co_return;
       }
-      co_await w->wake.wait(give_up);
+      co_await w->wait(give_up);
     }
     op({});
   }
@@ -268,7 +253,7 @@ awaitable<void> relay_entry(std::shared_ptr<core::journal_entry> entry, std::uin
         continue;  // read again before waiting: more may have come meanwhile
       }
     }
-    if (!co_await w->wake.wait(deadline)) {
+    if (!co_await w->wait(deadline)) {
       co_await end_unserved(client, record, begun, http::status::gateway_timeout,
                             "upstream_unavailable", "journal_timeout",
                             "the journaled generation did not finish within timeouts.request_ms");

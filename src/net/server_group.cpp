@@ -146,7 +146,11 @@ awaitable<void> accept_loop(Worker& w, request_handler handler, server_limits li
                             std::shared_ptr<Counts> counts) {
   auto& acceptor = w.acceptor;
   for (;;) {
-    auto [ec, socket] = co_await acceptor.async_accept(use_nothrow);
+    // The socket is a named variable of the loop, not part of a tuple the co_await returns: GCC 12
+    // mishandles non-trivial temporaries held across a later co_await (docs/architecture.md), and
+    // this loop co_awaits again after an accept failure.
+    tcp::socket socket(acceptor.get_executor());
+    auto [ec] = co_await acceptor.async_accept(socket, use_nothrow);
     if (ec == asio::error::operation_aborted || ec == asio::error::bad_descriptor ||
         !acceptor.is_open()) {
       co_return;

@@ -151,8 +151,10 @@ awaitable<error_code> upstream_response::read_some(char* out, std::size_t size, 
         // together.
         while (!buf.empty() && got < size && !chunked_->done()) {
           const auto step = chunked_->next(buf.data().substr(0, size - got));
-          std::memcpy(out + got, step.data.data(), step.data.size());
-          got += step.data.size();
+          if (!step.data.empty()) {
+            std::memcpy(out + got, step.data.data(), step.data.size());
+            got += step.data.size();
+          }
           buf.consume(step.consumed);
           if (chunked_->failed()) {
             co_return fail("chunked body: " + std::string(core::describe(chunked_->problem())));

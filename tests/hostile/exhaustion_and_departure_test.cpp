@@ -127,6 +127,11 @@ TEST(exhaustion, the_default_cap_follows_the_descriptor_limit) {
 // With a cap set above what the descriptors allow, accepts fail (EMFILE): each failure is counted,
 // the log says so at most once a second, and the gateway serves again once descriptors free up.
 TEST(exhaustion, accept_failures_are_counted_and_logged_at_most_once_a_second) {
+#ifdef NINES_SANITIZED
+  // The sanitizers' runtime needs descriptors of its own (UBSan checks memory through a pipe):
+  // with none left it reports false errors. The release build runs this test.
+  GTEST_SKIP() << "descriptor exhaustion breaks the sanitizer runtime itself";
+#endif
   scripted_upstream upstream(echo_target);
   auto gw = gateway_with_descriptors(64, upstream.url(), "[limits]\nmax_client_connections = 1000\n");
   const auto started = steady::now();
@@ -141,7 +146,7 @@ TEST(exhaustion, accept_failures_are_counted_and_logged_at_most_once_a_second) {
   EXPECT_FALSE(last.read_response(false, milliseconds(300))) << "served with no descriptor free?";
   held.clear();
   const auto r = last.read_response();
-  ASSERT_TRUE(r);
+  ASSERT_TRUE(r) << gw.proc->output();
   EXPECT_EQ(r->status, 200U);
   const auto at = r->body.find("\nnines_accept_errors_total ");
   ASSERT_NE(at, std::string::npos);

@@ -109,6 +109,7 @@ TEST_F(gateway_resume, usage_adds_up_and_max_tokens_shrinks) {
   auto events = sse_events(r.body);
   // Ten tokens in all: five from the first upstream, five from the continuation.
   EXPECT_EQ(stream_text(events), expected_answer(chat, true));
+  ASSERT_GE(events.size(), 2U) << r.body;
   auto usage = json::parse(events[events.size() - 2].data).as_object()["usage"].as_object();
   EXPECT_EQ(usage["completion_tokens"].to_number<int>(), 10);
   EXPECT_EQ(usage["total_tokens"].to_number<int>(),
