@@ -29,8 +29,11 @@ void request_cancellation::cancel() {
       c->close();  // its server stops generating
     }
   }
-  if (backoff != nullptr) {
-    backoff->notify();
+  if (waiting != nullptr) {
+    waiting->notify();
+  }
+  for (auto& a : acquiring) {
+    a.cancel();
   }
 }
 
@@ -211,7 +214,9 @@ awaitable<attempt_result> request_forwarder::run_attempt(std::size_t upstream, b
   ctx.release_retry_slot();
   live.in_flight.fetch_sub(1, std::memory_order_relaxed);
   report_outcome(upstream, result);
-  if (trial) {
+  if (trial && result.client_left) {
+    gen_->live.release_trial(upstream);  // cancelled: no verdict on the upstream
+  } else if (trial) {
     const bool ok = result.end == phase::finished || result.end == phase::failed ||
                     (result.failure == attempt_failure::retryable_status && result.status == 429);
     gen_->live.end_trial(upstream, ok && !result.lost_race);
@@ -252,10 +257,12 @@ awaitable<attempt_result> request_forwarder::hedged_attempt(std::size_t first, b
   slots->running = 1;
   spawn(executor, hedge_child(first, false, trial, &race, 0, slots), "hedged attempt");
   const auto hedge_at = steady::now() + delay;
-  while (slots->running > 0 && !race.winner && !slots->results[0] && steady::now() < hedge_at) {
+  cancellation_.waiting = &slots->wake;  // a departure ends the waits below at once
+  while (slots->running > 0 && !race.winner && !slots->results[0] && steady::now() < hedge_at &&
+         !cancellation_.client_gone) {
     co_await slots->wake.wait(hedge_at);
   }
-  if (!slots->results[0] && !race.winner) {
+  if (!slots->results[0] && !race.winner && !cancellation_.client_gone) {
     // The first attempt has sent nothing after the hedge delay: a second one, elsewhere.
     auto c = candidates(routing);
     bool second_trial = false;
@@ -278,6 +285,7 @@ awaitable<attempt_result> request_forwarder::hedged_attempt(std::size_t first, b
   while (slots->running > 0) {
     co_await slots->wake.wait();
   }
+  cancellation_.waiting = nullptr;
   if (race.winner) {
     if (slots->results[1]) {
       worker_.probe.hedge(*race.winner == 1 ? "won" : "lost");
@@ -507,9 +515,9 @@ awaitable<void> request_forwarder::run() {
       worker_.probe.retry(*chosen != *previous);
       if (plan.delay.count() > 0) {
         wakeup backoff(co_await asio::this_coro::executor);
-        cancellation_.backoff = &backoff;
+        cancellation_.waiting = &backoff;
         co_await backoff.wait(steady::now() + plan.delay);
-        cancellation_.backoff = nullptr;
+        cancellation_.waiting = nullptr;
       }
       if (cancellation_.client_gone) {
         release_trial();

@@ -85,8 +85,8 @@ core::journal_summary summary_of(const obs::request_record& r) {
 class journal_sink final : public response_sink {
  public:
   journal_sink(std::shared_ptr<core::journal_entry> entry, const obs::request_record& record,
-               std::chrono::milliseconds patience)
-      : entry_(std::move(entry)), record_(record), patience_(patience) {}
+               std::chrono::milliseconds patience, std::chrono::milliseconds recheck)
+      : entry_(std::move(entry)), record_(record), patience_(patience), recheck_(recheck) {}
 
   awaitable<error_code> send(http::response<http::string_body> response) override {
     const auto head = head_of(response.base(), false);
@@ -127,9 +127,11 @@ class journal_sink final : public response_sink {
   unsigned version() const override { return 11; }
 
  private:
-  // Runs `op(waker)` (an entry call that adds to the journal) until it goes in, waiting for the
-  // attached readers while the journal is full of what they have not read yet: at most
-  // `patience_`, and not at all without a reader attached; then `op({})`, which insists.
+  // Runs `op(waker)` (an entry call that adds to the journal) until it goes in, waiting for
+  // active readers while the journal is full of what they have not read yet: woken when one reads,
+  // and looking again every `recheck_` (a reader may have stalled meanwhile, and then holds nobody
+  // back); at most `patience_`, and not at all without a reader attached; then `op({})`, which
+  // insists.
   template <class Op>
   awaitable<void> when_room(Op op) {
     const auto give_up = steady::now() + patience_;
@@ -138,7 +140,7 @@ class journal_sink final : public response_sink {
       if (op(thread_waker::notifier(w))) {
         co_return;
       }
-      co_await w->wait(give_up);
+      co_await w->wait(std::min(give_up, steady::now() + recheck_));
     }
     op({});
   }
@@ -146,6 +148,7 @@ class journal_sink final : public response_sink {
   std::shared_ptr<core::journal_entry> entry_;
   const obs::request_record& record_;
   std::chrono::milliseconds patience_;
+  std::chrono::milliseconds recheck_;
   bool finished_ = false;
 };
 
@@ -159,9 +162,10 @@ struct journaled_generation {
   steady::time_point start = steady::now();
 
   journaled_generation(request r, const obs::request_record& client_record,
-                       std::shared_ptr<core::journal_entry> e, std::chrono::milliseconds patience)
+                       std::shared_ptr<core::journal_entry> e, std::chrono::milliseconds patience,
+                       std::chrono::milliseconds recheck)
       : req(std::move(r)), record(client_record), entry(std::move(e)),
-        sink(entry, record, patience) {}
+        sink(entry, record, patience, recheck) {}
 };
 
 awaitable<void> run_generation(std::shared_ptr<journaled_generation> g, worker_state& worker,
@@ -213,7 +217,7 @@ awaitable<void> relay_entry(std::shared_ptr<core::journal_entry> entry, std::uin
   bool begun = false;
   core::journal_entry::view v;
   for (;;) {
-    v = entry->read(reader, after, notify);
+    v = entry->read(reader, after, steady::now(), notify);
     if (v.lost) {
       // The journal kept only the end of a very long stream (its memory bound).
       worker.probe.journal_refused("lost");
@@ -359,7 +363,8 @@ awaitable<void> serve_journaled(request& req, downstream& client, worker_state& 
   // Attached before the generation starts, so that it never runs without its first client.
   const auto reader = opened.entry->attach(0, now);
   auto g = std::make_shared<journaled_generation>(std::move(req), record, opened.entry,
-                                                  worker.gen->config->timeouts.stream_idle);
+                                                  worker.gen->config->timeouts.stream_idle,
+                                                  journal.settings().stalled_reader);
   spawn(co_await asio::this_coro::executor, run_generation(g, worker, kind), "journaled generation");
   co_await relay_entry(opened.entry, reader, 0, client, worker, record);
 }

@@ -79,11 +79,13 @@ struct attempt_race {
 };
 
 // What a client's departure must reach at once: the upstream connections of the request's
-// attempts in flight (a hedge has two), and a retry waiting out its backoff.
+// attempts in flight (a hedge has two), the attempt loop's own wait (a retry's backoff, a hedge's
+// delay), and an attempt queued for a pooled connection.
 struct request_cancellation {
   bool client_gone = false;
   std::array<net::upstream_connection*, 2> connections{};  // by attempt id
-  net::wakeup* backoff = nullptr;
+  net::wakeup* waiting = nullptr;
+  std::array<net::acquire_cancel, 2> acquiring{};  // by attempt id, for upstream_pool::acquire
   void cancel();
 };
 

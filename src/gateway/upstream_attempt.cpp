@@ -107,7 +107,8 @@ awaitable<attempt_result> request_forwarder::attempt(std::size_t upstream, attem
   tracked_connection untrack_at_exit{ctx};
   for (int round = 0;; ++round) {
     if (!conn) {
-      auto outcome = co_await pool.acquire(std::min(cfg_.timeouts.connect, time_left()));
+      auto& cancel = ctx.request->acquiring[ctx.id];
+      auto outcome = co_await pool.acquire(std::min(cfg_.timeouts.connect, time_left()), &cancel);
       if (ctx.cancelled()) {
         lost(result);
         co_return result;

@@ -139,6 +139,10 @@ class upstream_live {
     }
     return false;
   }
+  // A trial that ended without saying anything about the upstream (its client left first).
+  void release_trial(std::size_t i) {
+    entries_[i]->trials_in_flight.fetch_sub(1, std::memory_order_relaxed);
+  }
   void end_trial(std::size_t i, bool ok) {
     auto& e = *entries_[i];
     (ok ? e.trial_successes : e.trial_failures).fetch_add(1, std::memory_order_relaxed);

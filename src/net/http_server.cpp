@@ -34,10 +34,16 @@ awaitable<error_code> downstream::send(http::response<http::string_body> respons
   const unsigned status = response.result_int();
   const bool bodiless = status / 100 == 1 || status == 204 || status == 304;
   response.erase(http::field::transfer_encoding);
+  const bool has_length = response.find(http::field::content_length) != response.end();
   if (status / 100 == 1 || status == 204) {
     response.erase(http::field::content_length);
-  } else if (status != 304 &&
-             !(head_request_ && response.find(http::field::content_length) != response.end())) {
+  } else if (head_request_) {
+    // The length a GET would have: as given (an upstream's), or this body's; none when neither
+    // says (an upstream's chunked answer to HEAD).
+    if (!has_length && !response.body().empty()) {
+      response.content_length(response.body().size());
+    }
+  } else if (status != 304) {
     response.content_length(response.body().size());
   }
   frame_.clear();
@@ -419,8 +425,8 @@ awaitable<void> serve(std::unique_ptr<client_transport> transport, request_handl
     }
     co_await handler(req, down);
     t.stop_watching();
-    if (down.failed() || !down.keep_alive()) {
-      break;
+    if (down.failed() || !down.keep_alive() || !down.finished()) {
+      break;  // an answer that did not end properly leaves the framing in doubt
     }
   }
   t.shutdown_send();

@@ -135,8 +135,9 @@ awaitable<void> refuse_connection(tcp::socket socket, unsigned& refusing) {
 template <class Worker, class Counts>
 awaitable<void> serve_counted(tcp::socket socket, request_handler handler, server_limits limits,
                               Worker& w, std::shared_ptr<Counts> counts) {
-  co_await serve_connection(make_tcp_transport(std::move(socket)), std::move(handler), limits,
-                            w.idle);
+  // Named first: no temporary with a destructor in a co_await expression (GCC 12).
+  auto transport = make_tcp_transport(std::move(socket));
+  co_await serve_connection(std::move(transport), std::move(handler), limits, w.idle);
   --w.open;
   counts->open.fetch_sub(1, std::memory_order_relaxed);
 }

@@ -98,7 +98,8 @@ std::unique_ptr<upstream_connection> upstream_pool::take_idle(steady::time_point
   return nullptr;
 }
 
-awaitable<connect_outcome> upstream_pool::acquire(std::chrono::milliseconds timeout) {
+awaitable<connect_outcome> upstream_pool::acquire(std::chrono::milliseconds timeout,
+                                                  acquire_cancel* cancel) {
   const auto deadline = steady::now() + timeout;
   bool counted = false;
   for (;;) {
@@ -121,10 +122,24 @@ awaitable<connect_outcome> upstream_pool::acquire(std::chrono::milliseconds time
       out.failure = core::attempt_failure::connect_error;
       co_return out;
     }
+    if (cancel != nullptr && cancel->cancelled) {
+      out.failure = core::attempt_failure::connect_error;
+      co_return out;
+    }
     wakeup w(executor_);
     capacity_->waiting.push_back(&w);
+    if (cancel != nullptr) {
+      cancel->waiting = &w;
+    }
     const bool woken = co_await w.wait(deadline);
     std::erase(capacity_->waiting, &w);
+    if (cancel != nullptr) {
+      cancel->waiting = nullptr;
+      if (cancel->cancelled) {
+        out.failure = core::attempt_failure::connect_error;
+        co_return out;
+      }
+    }
     if (!woken) {
       out.failure = core::attempt_failure::connect_timeout;
       out.error = beast::error::timeout;

@@ -102,6 +102,19 @@ struct pool_settings {
   std::chrono::milliseconds connect_timeout{5000};  // for pre-warming
 };
 
+// Lets a caller cut short an acquire() that waits for a connection at max_connections (its
+// client left): cancel() wakes it, and it returns without a connection.
+struct acquire_cancel {
+  bool cancelled = false;
+  wakeup* waiting = nullptr;  // set by acquire() while it waits
+  void cancel() {
+    cancelled = true;
+    if (waiting != nullptr) {
+      waiting->notify();
+    }
+  }
+};
+
 struct connect_outcome {
   std::unique_ptr<upstream_connection> connection;
   core::attempt_failure failure = core::attempt_failure::none;
@@ -114,8 +127,10 @@ class upstream_pool : public std::enable_shared_from_this<upstream_pool> {
   upstream_pool(asio::any_io_executor executor, upstream_target target, pool_settings settings);
   ~upstream_pool();
 
-  // An idle connection, or a new one, within `timeout` (see above).
-  awaitable<connect_outcome> acquire(std::chrono::milliseconds timeout);
+  // An idle connection, or a new one, within `timeout` (see above). `cancel`, when given, may
+  // end a wait for a connection early.
+  awaitable<connect_outcome> acquire(std::chrono::milliseconds timeout,
+                                     acquire_cancel* cancel = nullptr);
   void give_back(std::unique_ptr<upstream_connection> connection,
                  std::chrono::steady_clock::time_point now);
   void maintain(std::chrono::steady_clock::time_point now);

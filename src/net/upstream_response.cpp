@@ -98,7 +98,7 @@ awaitable<error_code> upstream_response::read_head() {
     }
     if (framing_.interim) {
       buf.consume(size);  // 100 Continue, 102, 103 Early Hints: never the answer
-      if (interim + 1 >= max_interim_responses) {
+      if (interim + 1 > max_interim_responses) {
         co_return fail("more than 8 interim (1xx) responses");
       }
       continue;
@@ -180,9 +180,14 @@ awaitable<error_code> upstream_response::read_some(char* out, std::size_t size, 
         co_return error_code{};
       }
       auto [ec, n] = co_await read_into(out, size);
-      if (is_end_of_stream(ec)) {
+      if (ec == asio::error::eof) {
         done_ = true;  // the end of the connection is the end of this body
         co_return error_code{};
+      }
+      if (ec == asio::ssl::error::stream_truncated) {
+        // TLS closed without close_notify: whoever cut it may have cut the body too.
+        clean_end_ = false;
+        co_return make_error_code(upstream_wire_error::partial_message);
       }
       got = n;
       co_return ec;

@@ -255,6 +255,32 @@ TEST(departure, every_hedged_attempt_is_cancelled) {
   EXPECT_LT(*second, prompt);
 }
 
+// At its pool's max_connections, a request waits for a connection; its client leaving ends the
+// wait at once instead of after timeouts.connect_ms.
+TEST(departure, a_request_queued_for_a_pooled_connection_stops_waiting) {
+  hostile_env env("[timeouts]\nconnect_ms = 4000\n",
+                  [](const seen_request&) { return upstream_reply{"", false, true}; },
+                  "max_attempts = 1\n", "max_connections = 1\n");
+  raw_client first(env.port());
+  first.send(post("/v1/embeddings", json_body));
+  ASSERT_TRUE(env.upstream.wait_requests(1));  // it holds the one connection
+  raw_client queued(env.port());
+  queued.send(post("/v1/embeddings", json_body));
+  ASSERT_TRUE(test::eventually([&] {
+    return test::metric_value(env.port(), "nines_upstream_pending_requests{upstream=\"u0\"}") == 1;
+  }));
+  const auto gone = steady::now();
+  queued.reset();
+  const std::string series = "nines_requests_total{route=\"embeddings\",status=\"499\","
+                             "outcome=\"client_closed\",upstream=\"none\"}";
+  bool counted = false;
+  for (int look = 0; look < 1000000 && !counted && steady::now() - gone < milliseconds(3000); ++look) {
+    counted = test::metric_value(env.port(), series) == 1;
+  }
+  EXPECT_TRUE(counted) << "still queued after the client left";
+  EXPECT_EQ(env.upstream.request_count(), 1U);
+}
+
 TEST(departure, a_retry_waiting_out_its_backoff_is_not_sent) {
   // A 429 asking for 3 s, from the only upstream: the retry waits exactly that long.
   hostile_env env(

@@ -14,15 +14,18 @@ namespace nines::hostile {
 inline upstream_reply echo_target(const seen_request& r) { return {ok_response(r.target)}; }
 
 struct hostile_env {
-  // `extra_toml`: more sections (not [health], [outlier], [routes]); `retry`: the [retry] keys.
+  // `extra_toml`: more sections (not [health], [outlier], [routes]); `retry`: the [retry] keys;
+  // `upstream_keys`: more keys of the upstream's table.
   explicit hostile_env(const std::string& extra_toml = {},
                        scripted_upstream::script script = echo_target,
-                       const std::string& retry = "max_attempts = 1\n")
+                       const std::string& retry = "max_attempts = 1\n",
+                       const std::string& upstream_keys = {})
       : upstream(std::move(script)),
         gateway(test::start_gateway(
             "[health]\nenabled = false\n[outlier]\nenabled = false\n[retry]\n" + retry +
                 "[routes]\npassthrough = [\"POST /v1/tokenize\"]\n" + extra_toml +
-                "\n[[upstreams]]\nname = \"u0\"\nurl = \"" + upstream.url() + "/v1\"\n",
+                "\n[[upstreams]]\nname = \"u0\"\nurl = \"" + upstream.url() + "/v1\"\n" +
+                upstream_keys,
             {"--workers", "1", "--access-log", "off"})) {}
 
   unsigned short port() const { return gateway.port; }

@@ -113,18 +113,14 @@ bool is_hop_by_hop_name(std::string_view n) {
 
 void connection_options::add(std::string_view value) {
   for_each_list_element(value, [&](std::string_view name) {
-    if (count_ == std::size(names_)) {
-      overflow_ = true;
-      return false;
-    }
-    names_[count_++] = name;
+    names_.push_back(name);
     return true;
   });
 }
 
 bool connection_options::lists(std::string_view field_name) const {
-  for (std::size_t i = 0; i < count_; ++i) {
-    if (iequals(names_[i], field_name)) {
+  for (const auto name : names_) {
+    if (iequals(name, field_name)) {
       return true;
     }
   }

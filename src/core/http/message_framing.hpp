@@ -13,6 +13,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/http/message_head.hpp"
 
@@ -86,18 +87,15 @@ bool list_has_token(std::string_view list, std::string_view token);
 // (see `connection_options`).
 bool is_hop_by_hop_name(std::string_view name);
 
-// The field names a message's Connection header fields list (bounded: a list longer than 32 names
-// makes `overflow` true, and the caller should refuse the message).
+// The field names a message's Connection header fields list (views into the fields: as many as
+// the head holds, which its own bound limits; a request with more than 32 is refused earlier).
 class connection_options {
  public:
   void add(std::string_view connection_value);
   bool lists(std::string_view field_name) const;
-  bool overflow() const { return overflow_; }
 
  private:
-  std::string_view names_[32];
-  std::size_t count_ = 0;
-  bool overflow_ = false;
+  std::vector<std::string_view> names_;
 };
 
 }  // namespace nines::core

@@ -107,8 +107,12 @@ std::optional<std::string> check_request_target(std::string_view target, canonic
         return fmt::format("the path has a byte not allowed in a path: '{}'", c);
       }
     }
-    if (segment == "." || segment == "..") {
-      return std::string("the path has a dot segment (\".\" or \"..\", also when encoded)");
+    // A dot segment, also with path parameters after it (`..;x`: servers that strip parameters,
+    // Tomcat and Jetty among them, read it as `..`).
+    const std::string_view name = std::string_view(segment).substr(0, segment.find(';'));
+    if (name == "." || name == "..") {
+      return std::string("the path has a dot segment (\".\" or \"..\", also when encoded or "
+                         "followed by \";\")");
     }
     if (segment.empty() && !last) {
       return std::string("the path has an empty segment (\"//\")");

@@ -2,7 +2,7 @@
 // The request target, checked and made canonical before anything routes on it (RFC 9112 §3.2,
 // RFC 3986 §3.3). Only the origin form (`/path?query`) is accepted: no absolute URL, no authority
 // form, no `*`, no fragment. The path is percent-decoded for checking, and refused when a segment
-// is `.` or `..` (raw or encoded: `%2e%2e`), when it encodes a `/` or `\` (`%2f`, `%5c`) or a
+// is `.` or `..` (raw or encoded: `%2e%2e`, or with path parameters: `..;x`), when it encodes a `/` or `\` (`%2f`, `%5c`) or a
 // control byte, when it has an empty segment (`//`) or a byte outside the path grammar, or when a
 // percent sign is not followed by two hex digits. What routes and what goes upstream is then the
 // canonical form: every segment decoded and encoded again the one same way, so that no hop after

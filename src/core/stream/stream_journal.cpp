@@ -33,11 +33,24 @@ std::vector<std::function<void()>> journal_entry::take_waiters() {
 }
 
 bool journal_entry::room_for(std::size_t cost, time_point now, std::function<void()>& waker) {
-  if (!waker || journal_.free_for(*this, cost, now)) {
+  if (!waker || journal_.free_for(*this, cost, now) || journal_.take_from_stalled(cost, now)) {
     return true;
   }
-  journal_.room_waiters_.push_back(std::move(waker));
+  journal_.room_waiters_.push_back(std::move(waker));  // active clients will read: wait for them
   return false;
+}
+
+journal_entry::lag journal_entry::lag_at(time_point now) const {
+  lag out;
+  const std::uint64_t last = first_seq_ + events_.size() - 1;  // first_seq_ - 1 when empty
+  for (const auto& [client, r] : cursors_) {
+    if (r.cursor >= last) {
+      continue;
+    }
+    auto& worst = now - r.last_read >= journal_.settings_.stalled_reader ? out.stalled : out.active;
+    worst = std::max(worst, last - r.cursor);
+  }
+  return out;
 }
 
 bool journal_entry::commit_head(journal_head head, time_point now, std::function<void()> waker) {
@@ -125,16 +138,16 @@ bool journal_entry::cancelled(time_point now) const {
   return clients_ == 0 && !ended_ && now - alone_since_ > journal_.settings_.ttl;
 }
 
-journal_entry::view journal_entry::read(std::uint64_t client, std::uint64_t after,
+journal_entry::view journal_entry::read(std::uint64_t client, std::uint64_t after, time_point now,
                                         std::function<void()> waiter) {
   std::vector<std::function<void()>> producers;
-  const auto v = read_locked(client, after, std::move(waiter), producers);
+  const auto v = read_locked(client, after, now, std::move(waiter), producers);
   call_all(producers);
   return v;
 }
 
 journal_entry::view journal_entry::read_locked(std::uint64_t client, std::uint64_t after,
-                                               std::function<void()> waiter,
+                                               time_point now, std::function<void()> waiter,
                                                std::vector<std::function<void()>>& producers) {
   std::lock_guard lock(journal_.mutex_);
   view v;
@@ -147,8 +160,9 @@ journal_entry::view journal_entry::read_locked(std::uint64_t client, std::uint64
     v.next_seq = seq;
   }
   if (auto it = cursors_.find(client); it != cursors_.end()) {
-    if (v.next_seq > it->second) {
-      it->second = v.next_seq;
+    it->second.last_read = now;
+    if (v.next_seq > it->second.cursor) {
+      it->second.cursor = v.next_seq;
       producers.swap(journal_.room_waiters_);  // what this client read may go now
     }
   }
@@ -162,11 +176,11 @@ journal_entry::view journal_entry::read_locked(std::uint64_t client, std::uint64
   return v;
 }
 
-std::uint64_t journal_entry::attach(std::uint64_t after, time_point) {
+std::uint64_t journal_entry::attach(std::uint64_t after, time_point now) {
   std::lock_guard lock(journal_.mutex_);
   ++clients_;
   const auto id = ++next_client_;
-  cursors_[id] = after;
+  cursors_[id] = reader{after, now};
   return id;
 }
 
@@ -301,13 +315,38 @@ bool stream_journal::free_for(const journal_entry& growing, std::size_t bytes, t
     }
     if (!e->ended_) {
       std::uint64_t read_by_all = UINT64_MAX;
-      for (const auto& [client, cursor] : e->cursors_) {
-        read_by_all = std::min(read_by_all, cursor);
+      for (const auto& [client, r] : e->cursors_) {
+        read_by_all = std::min(read_by_all, r.cursor);
       }
       trim(*e, read_by_all, target);
     }
   }
   return bytes_ <= target;
+}
+
+bool stream_journal::take_from_stalled(std::size_t bytes, time_point now) {
+  const std::size_t target = bytes >= settings_.max_bytes ? 0 : settings_.max_bytes - bytes;
+  while (bytes_ > target) {
+    // The running stream whose stalled client is furthest behind, unless an active client of
+    // the same stream still needs those events.
+    journal_entry* victim = nullptr;
+    std::uint64_t worst = 0;
+    for (const auto& [key, e] : by_key_) {
+      if (e->ended_ || e->events_.empty()) {
+        continue;
+      }
+      const auto l = e->lag_at(now);
+      if (l.stalled > worst && l.active == 0) {
+        victim = e.get();
+        worst = l.stalled;
+      }
+    }
+    if (victim == nullptr) {
+      return false;
+    }
+    trim(*victim, victim->first_seq_, target);  // its oldest event
+  }
+  return true;
 }
 
 void stream_journal::grow(journal_entry& growing, std::size_t delta, time_point now) {

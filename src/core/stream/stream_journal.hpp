@@ -15,9 +15,11 @@
 // streams that every attached client has already read (kept only for reconnects); and, as a last
 // resort, unread events of the growing stream (a client that far behind, or a reconnect asking for
 // those, gets a clear error instead). A producer whose stream has a client attached appends with a
-// waker: when only events attached clients have not read yet stand in the way, nothing is dropped
-// and the producer waits for the readers instead — backpressure, as a direct relay has — for a
-// bounded patience; a generation faster than its reader so never costs that reader events.
+// waker: when events its own clients have not read yet stand in the way, nothing is dropped and
+// the producer waits for them instead — backpressure, as a direct relay has — for a bounded
+// patience, so a generation faster than its reader never costs that reader events. A stalled
+// client (unread events, no read for `stalled_reader`) holds no producer back: the oldest events of
+// the streams it is reading go first, and it gets a clear error when it comes back for them.
 //
 // Thread-safety: one mutex for the journal and its entries; producers and consumers may run on
 // any worker. Nothing here blocks or does I/O: consumers register a waiter callback and are called
@@ -40,6 +42,9 @@ namespace nines::core {
 struct journal_settings {
   std::size_t max_bytes = 64u << 20;
   std::chrono::milliseconds ttl{120000};
+  // A client with unread events that has not read for this long is stalled: producers stop
+  // waiting for it, and its stream's oldest events may go to make room for others.
+  std::chrono::milliseconds stalled_reader{1000};
 };
 
 // The head of a response, as the gateway sent (or would have sent) it to the client.
@@ -102,7 +107,8 @@ class journal_entry {
   // Events are numbered from 1; `after` 0 reads from the start. With `waiter`, when the view holds
   // nothing new and the entry has not ended, the waiter is registered and called once (outside
   // the journal's lock) at the next change.
-  view read(std::uint64_t client, std::uint64_t after, std::function<void()> waiter = {});
+  view read(std::uint64_t client, std::uint64_t after, time_point now,
+            std::function<void()> waiter = {});
 
  private:
   friend class stream_journal;
@@ -110,10 +116,17 @@ class journal_entry {
       : journal_(journal), stream_key_(std::move(stream_key)), digest_(std::move(scope_digest)) {}
   std::vector<std::function<void()>> take_waiters();
   // With the lock held: true when `cost` more bytes fit (or no waker: the caller insists), else
-  // registers the waker.
+  // registers the waker. Stalled clients hold nobody back: their streams' oldest events go first.
   bool room_for(std::size_t cost, time_point now, std::function<void()>& waker);
-  view read_locked(std::uint64_t client, std::uint64_t after, std::function<void()> waiter,
-                   std::vector<std::function<void()>>& producers);
+  // With the lock held: the newest event, and how far behind it the slowest client that is not
+  // stalled at `now` is (and the slowest stalled one).
+  struct lag {
+    std::uint64_t active = 0;   // events the slowest active client has not read
+    std::uint64_t stalled = 0;  // events the slowest stalled client has not read
+  };
+  lag lag_at(time_point now) const;
+  view read_locked(std::uint64_t client, std::uint64_t after, time_point now,
+                   std::function<void()> waiter, std::vector<std::function<void()>>& producers);
 
   stream_journal& journal_;
   std::string stream_key_;
@@ -127,7 +140,11 @@ class journal_entry {
   journal_summary summary_;
   std::size_t bytes_ = 0;
   unsigned clients_ = 0;
-  std::map<std::uint64_t, std::uint64_t> cursors_;  // attached client → last event it read
+  struct reader {
+    std::uint64_t cursor = 0;  // the last event it read
+    time_point last_read{};    // when it last read (or attached)
+  };
+  std::map<std::uint64_t, reader> cursors_;  // attached clients
   std::uint64_t next_client_ = 0;
   time_point alone_since_{};  // when the last client left
   time_point ended_at_{};
@@ -179,6 +196,9 @@ class stream_journal {
   // With the lock held: drops what no attached client needs until `bytes` more fit (or nothing
   // more can go); true when they fit.
   bool free_for(const journal_entry& growing, std::size_t bytes, time_point now);
+  // With the lock held: drops the oldest events of streams whose slowest client is stalled (the
+  // furthest behind first) until `bytes` more fit; true when they fit.
+  bool take_from_stalled(std::size_t bytes, time_point now);
   // Drops `e`'s oldest events while the journal holds more than `target` bytes and they are at
   // most `upto`.
   void trim(journal_entry& e, std::uint64_t upto, std::size_t target);

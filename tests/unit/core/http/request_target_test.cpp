@@ -33,6 +33,8 @@ TEST(request_target, refuses_every_way_out_of_the_path_it_claims) {
            "//v1/models", "/v1/a\\b", "/v1/a%00b", "/v1/a%0d%0aX:%20y", "/v1/a%7f", "/v1/a%zz",
            "/v1/a%2", "/v1/a%", "/v1/a\"b", "/v1/a<b>", "/v1/a{b}", "/v1/a|b", "/v1/a^b",
            "/v1/a`b", "/v1/models#frag", "http://evil/v1/models", "v1/models", "*",
+           "/v1/models/..;/..;/metrics", "/v1/..;x/y", "/v1/.;/x", "/v1/models/..%3B/x",
+           "/v1/%2e%2e;/x",
            "evil:80", "/v1/models?a=%zz", "/v1/models?a=<", "/v1/models?a=\\",
        }) {
     canonical_target t;

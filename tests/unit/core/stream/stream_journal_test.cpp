@@ -30,22 +30,22 @@ TEST(stream_journal, a_reader_gets_the_events_after_its_id_and_is_woken_for_more
   EXPECT_EQ(e.stream_key(), "req1");
   // Nothing yet: the waiter is kept.
   int woken = 0;
-  auto v = e.read(0, 0, [&] { ++woken; });
+  auto v = e.read(0, 0, t0, [&] { ++woken; });
   EXPECT_FALSE(v.head);
   e.commit_head(stream_head(), t0);
   EXPECT_EQ(woken, 1);
   e.append_events(event("req1", 1, "a") + event("req1", 2, "b") + event("req1", 3, "c"), t0);
   EXPECT_EQ(woken, 1);  // a waiter is called once
-  v = e.read(0, 1);
+  v = e.read(0, 1, t0);
   EXPECT_EQ(v.events, event("req1", 2, "b") + event("req1", 3, "c"));
   EXPECT_EQ(v.next_seq, 3U);
   EXPECT_FALSE(v.ended);
   // Caught up: wait, and be woken by the end.
-  v = e.read(0, 3, [&] { ++woken; });
+  v = e.read(0, 3, t0, [&] { ++woken; });
   EXPECT_TRUE(v.events.empty());
   e.finish(event("req1", 4, "[DONE]"), summary("ok"), t0);
   EXPECT_EQ(woken, 2);
-  v = e.read(0, 3);
+  v = e.read(0, 3, t0);
   EXPECT_EQ(v.events, event("req1", 4, "[DONE]"));
   EXPECT_TRUE(v.ended);
   EXPECT_EQ(v.summary.outcome, "ok");
@@ -90,7 +90,7 @@ TEST(stream_journal, a_failed_generation_is_not_replayed_to_a_retry) {
   retry.entry->finish("{\"ok\":1}", summary("ok"), t0);
   auto third = journal.open("r3", "body", "s/k", t0);
   EXPECT_EQ(third.kind, stream_journal::open_kind::existing);
-  EXPECT_EQ(third.entry->read(0, 0).body, "{\"ok\":1}");
+  EXPECT_EQ(third.entry->read(0, 0, t0).body, "{\"ok\":1}");
 }
 
 TEST(stream_journal, entries_expire_a_ttl_after_they_end) {
@@ -140,7 +140,7 @@ TEST(stream_journal, memory_stays_within_its_bound) {
   // The newest are still there, whole.
   auto last = journal.find("r199", "d", t0 + milliseconds(200));
   ASSERT_TRUE(last);
-  EXPECT_FALSE(last->read(0, 0).lost);
+  EXPECT_FALSE(last->read(0, 0, t0).lost);
 }
 
 // Many streams at once, each read by its client as it grows: the bound holds by dropping what
@@ -164,7 +164,7 @@ TEST(stream_journal, live_readers_that_keep_up_lose_nothing_under_the_bound) {
     for (auto& s : streams) {
       s.entry->append_events(event(s.entry->stream_key(), i, std::string(60, 'z')), t0);
       ASSERT_LE(journal.read_stats().bytes, bound);
-      const auto v = s.entry->read(s.client, s.seen);
+      const auto v = s.entry->read(s.client, s.seen, t0);
       ASSERT_FALSE(v.lost) << s.entry->stream_key() << " " << i;
       s.seen = v.next_seq;
       s.text += v.events;
@@ -197,16 +197,41 @@ TEST(stream_journal, a_producer_waits_for_its_reader_instead_of_dropping_unread_
   EXPECT_LE(journal.read_stats().bytes, 1024U);
   EXPECT_EQ(journal.read_stats().events_dropped, 0U);
   // The reader reads what is there: the producer is woken, and its append fits now.
-  auto v = e->read(reader, 0);
+  auto v = e->read(reader, 0, t0);
   EXPECT_EQ(v.next_seq, static_cast<std::uint64_t>(appended));
   EXPECT_EQ(woken, 1);
   EXPECT_TRUE(e->append_events(event("s", appended + 1, payload), t0, [&] { ++woken; }));
-  v = e->read(reader, v.next_seq);
+  v = e->read(reader, v.next_seq, t0);
   EXPECT_EQ(v.events, event("s", appended + 1, payload));
   EXPECT_FALSE(v.lost);
   // Room was made from what the reader had read (kept only for reconnects), nothing else.
   EXPECT_LE(journal.read_stats().events_dropped, static_cast<std::uint64_t>(appended));
   EXPECT_LE(journal.read_stats().bytes, 1024U);
+}
+
+// A stalled client (unread events, no read for `stalled_reader`) holds no producer back: another
+// stream's append goes in at once, and the stalled stream's oldest events make the room.
+TEST(stream_journal, a_stalled_reader_holds_no_producer_back) {
+  stream_journal journal({1024, milliseconds(60000), milliseconds(1000)});
+  auto slow = journal.open("slow", "d1", std::nullopt, t0).entry;
+  const auto stalled = slow->attach(0, t0);
+  slow->commit_head(stream_head(), t0);
+  const std::string payload(200, 'x');
+  for (int seq = 1; seq <= 3; ++seq) {
+    ASSERT_TRUE(slow->append_events(event("slow", seq, payload), t0, [] {}));
+  }
+  auto fast = journal.open("fast", "d2", std::nullopt, t0).entry;
+  const auto reader = fast->attach(0, t0);
+  fast->commit_head(stream_head(), t0);
+  int woken = 0;
+  // Right away the slow client is merely behind, not stalled: the fast producer waits.
+  EXPECT_FALSE(fast->append_events(event("fast", 1, payload), t0 + milliseconds(10), [&] { ++woken; }));
+  // Two seconds later, with no read, it is stalled: the append goes in, the slow stream pays.
+  const auto later = t0 + milliseconds(2000);
+  EXPECT_TRUE(fast->append_events(event("fast", 1, payload), later, [&] { ++woken; }));
+  EXPECT_LE(journal.read_stats().bytes, 1024U);
+  EXPECT_EQ(fast->read(reader, 0, later).events, event("fast", 1, payload));
+  EXPECT_TRUE(slow->read(stalled, 0, later).lost);  // it comes back to a clear error
 }
 
 TEST(stream_journal, one_stream_larger_than_the_bound_keeps_its_tail_and_says_what_was_lost) {
@@ -218,8 +243,8 @@ TEST(stream_journal, one_stream_larger_than_the_bound_keeps_its_tail_and_says_wh
   }
   EXPECT_LE(journal.read_stats().bytes, 4096U);
   EXPECT_GT(journal.read_stats().events_dropped, 100U);
-  EXPECT_TRUE(e->read(0, 0).lost);     // a reconnect from the start cannot be served
-  const auto tail = e->read(0, 199);  // the latest events can
+  EXPECT_TRUE(e->read(0, 0, t0).lost);     // a reconnect from the start cannot be served
+  const auto tail = e->read(0, 199, t0);  // the latest events can
   EXPECT_FALSE(tail.lost);
   EXPECT_EQ(tail.events, event("big", 200, std::string(100, 'y')));
 }
