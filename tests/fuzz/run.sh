@@ -16,7 +16,7 @@ cxx=${FUZZ_CXX:-clang++-14}
 # So toml++'s internal asserts and UBSan's unreachable check are off here; everything else stays.
 flags=(-std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize=unreachable
   -fno-sanitize-recover=undefined -Isrc '-DTOML_ASSERT(expr)=((void)0)')
-libs=(-lboost_json -lboost_url -lfmt)
+libs=(-lboost_json -lboost_url -lfmt -lcrypto)
 mapfile -t core < <(find src/core -name "*.cpp" | sort)
 if [ ! -f "$out/core.a" ] || [ -n "$(find src/core -newer "$out/core.a")" ]; then
   rm -f "$out"/core-*.o "$out/core.a"

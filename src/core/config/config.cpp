@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 #include <set>
 
+#include "core/access/secret_digest.hpp"
 #include "core/config/toml_reader.hpp"
 
 namespace nines::core {
@@ -242,6 +243,47 @@ struct reader : toml_reader {
           });
   }
 
+  void read_listen(const toml::table& t, const std::string& p, listen_address& out) {
+    if (const toml::node* node = t.get("listen")) {
+      auto v = node->value_exact<std::string>();
+      auto addr = v ? parse_listen_address(*v) : std::nullopt;
+      if (!addr) {
+        problem(p + "listen", node, "must be \"host:port\", e.g. \"127.0.0.1:9901\"");
+      } else {
+        out = *addr;
+      }
+    }
+  }
+
+  void read_auth(const toml::table& t, auth_settings& a) {
+    const std::string p = "auth.";
+    unknown_keys(t, p, {"mode", "keys_file", "default_token_reservation"});
+    if (const toml::node* node = t.get("mode")) {
+      const auto v = node->value_exact<std::string>();
+      if (v == "keys") {
+        a.mode = auth_mode::keys;
+      } else if (v == "open") {
+        a.mode = auth_mode::open;
+      } else {
+        problem(p + "mode", node, "must be \"keys\" or \"open\"");
+      }
+    }
+    string(t, p, "keys_file", a.keys_file);
+    integer(t, p, "default_token_reservation", a.default_token_reservation, 1, 10000000);
+  }
+
+  void read_admin(const toml::table& t, admin_settings& a) {
+    const std::string p = "admin.";
+    unknown_keys(t, p, {"listen", "key_hash"});
+    read_listen(t, p, a.listen);
+    string(t, p, "key_hash", a.key_hash);
+    if (!a.key_hash.empty() && !parse_secret_digest(a.key_hash)) {
+      problem(p + "key_hash", t.get("key_hash"),
+              "must be \"sha256:<64 hex digits>\", the digest of the admin secret (`nines keys "
+              "new --id admin` prints one)");
+    }
+  }
+
   void read_journal(const toml::table& t, journal_settings_config& j) {
     const std::string p = "journal.";
     unknown_keys(t, p, {"mode", "max_bytes", "ttl_ms"});
@@ -335,10 +377,24 @@ std::optional<listen_address> parse_listen_address(std::string_view text) {
   return listen_address{std::string(host), static_cast<std::uint16_t>(value)};
 }
 
+bool is_loopback(const listen_address& a) {
+  const std::string_view h = a.host;
+  return h.starts_with("127.") || h == "::1" || h == "0:0:0:0:0:0:0:1";
+}
+
+auth_mode effective_auth_mode(const auth_settings& a) {
+  return a.mode.value_or(a.keys_file.empty() ? auth_mode::open : auth_mode::keys);
+}
+
 std::string resolve_upstream_url(upstream_config& u) {
   auto parsed = boost::urls::parse_absolute_uri(u.url);
   if (!parsed) {
     return "is not an absolute URL: " + parsed.error().message();
+  }
+  if (parsed->has_userinfo()) {
+    // Never used, and it would show wherever the URL does (status, logs): credentials go in
+    // api_key.
+    return "must not hold credentials (user:password@); put a key in api_key";
   }
   const auto scheme = parsed->scheme();
   if (scheme != "http" && scheme != "https") {
@@ -388,6 +444,27 @@ void validate(const config& c, std::vector<config_problem>& problems) {
   if (c.retry.policy.backoff.cap < c.retry.policy.backoff.base) {
     problems.push_back({"retry.backoff_cap_ms", 0, 0, "must not be below retry.backoff_base_ms"});
   }
+  // Beyond loopback, nobody gets in without a key unless the operator said so.
+  const auto mode = effective_auth_mode(c.auth);
+  if (mode == auth_mode::keys && c.auth.keys_file.empty()) {
+    problems.push_back({"auth.keys_file", 0, 0, "is required with auth.mode = \"keys\""});
+  }
+  if (mode == auth_mode::open && !c.auth.mode && !is_loopback(c.gateway.listen)) {
+    problems.push_back({"gateway.listen", 0, 0,
+                        fmt::format("listens beyond loopback ({}), so it needs client keys "
+                                    "([auth] keys_file); or set [auth] mode = \"open\" to serve "
+                                    "anyone who can reach it",
+                                    c.gateway.listen.host)});
+  }
+  if (!is_loopback(c.admin.listen) && c.admin.key_hash.empty()) {
+    problems.push_back({"admin.key_hash", 0, 0,
+                        fmt::format("is required: the admin listener listens beyond loopback ({})",
+                                    c.admin.listen.host)});
+  }
+  if (c.admin.listen.port != 0 && c.admin.listen.port == c.gateway.listen.port &&
+      c.admin.listen.host == c.gateway.listen.host) {
+    problems.push_back({"admin.listen", 0, 0, "must not be the API listener's address"});
+  }
 }
 
 config_result parse_config(std::string_view toml_text, std::string_view source) {
@@ -401,10 +478,17 @@ config_result parse_config(std::string_view toml_text, std::string_view source) 
   config c;
   reader r(problems);
   std::vector<int> upstream_lines;
-  r.unknown_keys(root, "", {"gateway", "limits", "timeouts", "retry", "journal", "health",
-                            "outlier", "routing", "hedge", "routes", "alerting", "upstreams"});
+  r.unknown_keys(root, "", {"gateway", "auth", "admin", "limits", "timeouts", "retry", "journal",
+                            "health", "outlier", "routing", "hedge", "routes", "alerting",
+                            "upstreams"});
   if (const auto* t = r.section(root, "gateway")) {
     r.read_gateway(*t, c.gateway);
+  }
+  if (const auto* t = r.section(root, "auth")) {
+    r.read_auth(*t, c.auth);
+  }
+  if (const auto* t = r.section(root, "admin")) {
+    r.read_admin(*t, c.admin);
   }
   if (const auto* t = r.section(root, "limits")) {
     r.read_limits(*t, c.limits);
@@ -473,13 +557,29 @@ config_result parse_config(std::string_view toml_text, std::string_view source) 
   return result;
 }
 
-config_result config_from_flags(std::string_view listen, const std::vector<std::string>& urls) {
+config_result config_from_flags(const gateway_flags& flags) {
   config_result result;
   config c;
-  if (auto addr = parse_listen_address(listen)) {
+  const auto& urls = flags.upstreams;
+  if (auto addr = parse_listen_address(flags.listen)) {
     c.gateway.listen = *addr;
   } else {
     result.problems.push_back({"--listen", 0, 0, "must be \"host:port\""});
+  }
+  if (!flags.admin_listen.empty()) {
+    if (auto addr = parse_listen_address(flags.admin_listen)) {
+      c.admin.listen = *addr;
+    } else {
+      result.problems.push_back({"--admin-listen", 0, 0, "must be \"host:port\""});
+    }
+  }
+  c.auth.keys_file = flags.keys_file;
+  if (flags.auth_mode == "keys") {
+    c.auth.mode = auth_mode::keys;
+  } else if (flags.auth_mode == "open") {
+    c.auth.mode = auth_mode::open;
+  } else if (!flags.auth_mode.empty()) {
+    result.problems.push_back({"--auth", 0, 0, "must be \"keys\" or \"open\""});
   }
   for (std::size_t i = 0; i < urls.size(); ++i) {
     upstream_config u;

@@ -142,8 +142,26 @@ struct journal_settings_config {
   milliseconds ttl{120000};           // kept after the end; a generation alone runs this long
 };
 
+// Who may use the API listener (core/access/client_keys.hpp). Beyond loopback nobody gets in
+// without a key, unless the operator says `mode = "open"` in so many words.
+enum class auth_mode { keys, open };
+
+struct auth_settings {
+  std::optional<auth_mode> mode;  // unset: keys when keys_file is set, else open (loopback only)
+  std::string keys_file;          // TOML [[keys]] (docs/config.md); reloaded with the config
+  std::uint64_t default_token_reservation = 1024;  // for tokens_per_minute, without max_tokens
+};
+
+// The admin listener: /metrics, /status, /dashboard, /healthz, /readyz. Never on the API port.
+struct admin_settings {
+  listen_address listen{"127.0.0.1", 9901};
+  std::string key_hash;  // "sha256:<hex>" of the admin secret; required beyond loopback
+};
+
 struct config {
   gateway_settings gateway{};
+  auth_settings auth{};
+  admin_settings admin{};
   limit_settings limits{};
   timeout_settings timeouts{};
   retry_settings retry{};
@@ -165,14 +183,36 @@ struct config_result {
 // Reads a TOML document. `source` names it in messages (a file path).
 config_result parse_config(std::string_view toml_text, std::string_view source);
 
+// What `nines gateway` takes as flags without a config file.
+struct gateway_flags {
+  std::string listen = "127.0.0.1:8080";
+  std::vector<std::string> upstreams;
+  std::string keys_file;     // --keys
+  std::string auth_mode;     // --auth: "keys" or "open" ("" : by the keys file and the address)
+  std::string admin_listen;  // --admin-listen ("" : the default)
+};
+
 // Builds a config from flags: each URL an upstream named "upstream-N" in priority 0.
-config_result config_from_flags(std::string_view listen, const std::vector<std::string>& urls);
+config_result config_from_flags(const gateway_flags& flags);
+inline config_result config_from_flags(std::string_view listen,
+                                       const std::vector<std::string>& urls) {
+  gateway_flags f;
+  f.listen = std::string(listen);
+  f.upstreams = urls;
+  return config_from_flags(f);
+}
 
 // Checks relations between fields (unique names, at least one upstream, ...). Used by both readers.
 void validate(const config& c, std::vector<config_problem>& problems);
 
 // "host:port" or "[v6]:port".
 std::optional<listen_address> parse_listen_address(std::string_view text);
+
+// 127.0.0.0/8 or ::1 (what only this machine can reach).
+bool is_loopback(const listen_address& a);
+
+// The auth mode in effect: as configured, else keys when a keys file is named, else open.
+auth_mode effective_auth_mode(const auth_settings& a);
 
 // Fills tls/host/port/base_path from url; returns what is wrong, empty when fine.
 std::string resolve_upstream_url(upstream_config& upstream);

@@ -50,10 +50,13 @@ class facts_handler {
   bool on_key(string_view part, std::size_t, error_code&) {
     if (depth_ == 1) {
       append_key(part);
-      current_ = key_ == "stream" ? key::stream
-                 : key_ == "model" ? key::model
-                 : key_ == "error" ? key::error
-                                   : key::other;
+      current_ = key_ == "stream"                  ? key::stream
+                 : key_ == "model"                 ? key::model
+                 : key_ == "error"                 ? key::error
+                 : key_ == "max_tokens" || key_ == "max_completion_tokens" ||
+                         key_ == "max_output_tokens"
+                     ? key::max_tokens
+                     : key::other;
       if (current_ == key::error) {
         facts.has_error = true;
       }
@@ -77,8 +80,18 @@ class facts_handler {
     return true;
   }
   bool on_number_part(string_view, error_code&) { return true; }
-  bool on_int64(std::int64_t, string_view, error_code&) { return true; }
-  bool on_uint64(std::uint64_t, string_view, error_code&) { return true; }
+  bool on_int64(std::int64_t v, string_view, error_code&) {
+    if (depth_ == 1 && current_ == key::max_tokens && v >= 0) {
+      facts.max_tokens = static_cast<std::uint64_t>(v);
+    }
+    return true;
+  }
+  bool on_uint64(std::uint64_t v, string_view, error_code&) {
+    if (depth_ == 1 && current_ == key::max_tokens) {
+      facts.max_tokens = v;
+    }
+    return true;
+  }
   bool on_double(double, string_view, error_code&) { return true; }
   bool on_bool(bool b, error_code&) {
     if (depth_ == 1 && current_ == key::stream) {
@@ -91,9 +104,9 @@ class facts_handler {
   bool on_comment(string_view, error_code&) { return true; }
 
  private:
-  enum class key { other, stream, model, error };
+  enum class key { other, stream, model, error, max_tokens };
   void append_key(string_view part) {
-    if (key_.size() + part.size() > 16) {
+    if (key_.size() + part.size() > 24) {  // the longest key looked for is 21 bytes
       key_too_long_ = true;
       key_.clear();
     } else if (!key_too_long_) {

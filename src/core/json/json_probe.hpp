@@ -4,6 +4,7 @@
 // Nesting depth is bounded (boost::json's max_depth), so hostile input cannot exhaust the stack.
 
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -15,6 +16,8 @@ struct json_facts {
   std::optional<bool> stream;        // top-level "stream"
   std::optional<std::string> model;  // top-level "model" (when a string)
   bool has_error = false;            // top-level "error" key (an OpenAI error object)
+  // top-level "max_tokens", "max_completion_tokens" or "max_output_tokens" (a whole number)
+  std::optional<std::uint64_t> max_tokens;
 };
 
 struct json_probe_result {

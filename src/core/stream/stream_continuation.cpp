@@ -115,10 +115,10 @@ class chunk_reader {
   bool on_comment(json::string_view, json::error_code&) { return true; }
 
  private:
-  enum class frame { top, choices, choice, delta, other };
+  enum class frame { top, choices, choice, delta, usage, other };
   enum class field {
     other, id, created, model, error, usage, choices, index, text, delta, finish_reason,
-    content, role, tool_calls, function_call
+    content, role, tool_calls, function_call, total_tokens
   };
   struct choice_fields {
     std::optional<std::int64_t> index;
@@ -138,7 +138,7 @@ class chunk_reader {
         {"index", field::index}, {"text", field::text}, {"delta", field::delta},
         {"finish_reason", field::finish_reason}, {"content", field::content},
         {"role", field::role}, {"tool_calls", field::tool_calls},
-        {"function_call", field::function_call}};
+        {"function_call", field::function_call}, {"total_tokens", field::total_tokens}};
     for (const auto& [name, f] : names) {
       if (k == name) {
         return f;
@@ -173,6 +173,7 @@ class chunk_reader {
       next = frame::delta;
     } else if (parent == frame::top && key_ == field::usage && object) {
       chunk.has_usage = true;
+      next = frame::usage;
     }
     note_tool_value();
     stack_.push_back(next);
@@ -230,6 +231,8 @@ class chunk_reader {
     } else if (f == frame::choice && key_ == field::index) {
       choice_.index_seen = true;
       choice_.index = v;
+    } else if (f == frame::usage && key_ == field::total_tokens && v && *v >= 0) {
+      chunk.total_tokens = static_cast<std::uint64_t>(*v);
     }
     note_tool_value();
   }

@@ -50,6 +50,7 @@ struct stream_chunk {
   bool tool_calls = false;
   std::optional<std::string> finish_reason;
   bool has_usage = false;
+  std::optional<std::uint64_t> total_tokens;  // usage.total_tokens (also of a whole answer)
 };
 
 stream_chunk read_stream_chunk(std::string_view data);
