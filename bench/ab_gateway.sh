@@ -29,11 +29,15 @@ start_nginx "$work/up" "
     keepalive_requests 1000000;
     location / { default_type application/json; return 200 '$body'; }
   }"
+# Builds with an admin listener get one each, on a free port (older builds have none).
+admin_of() { "$1" gateway --help 2>&1 | grep -q -- --admin-listen && echo "--admin-listen 127.0.0.1:0"; }
+# shellcheck disable=SC2046
 "$this" gateway --upstream http://127.0.0.1:19201/v1 --listen 127.0.0.1:19203 --workers 1 \
-  --access-log off 2>"$work/this.log" & pids+=($!)
+  --access-log off $(admin_of "$this") 2>"$work/this.log" & pids+=($!)
 this_pid=$!
+# shellcheck disable=SC2046
 "$other" gateway --upstream http://127.0.0.1:19201/v1 --listen 127.0.0.1:19204 --workers 1 \
-  --access-log off 2>"$work/other.log" & pids+=($!)
+  --access-log off $(admin_of "$other") 2>"$work/other.log" & pids+=($!)
 other_pid=$!
 wait_port 19201; wait_port 19203; wait_port 19204
 

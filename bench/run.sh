@@ -77,7 +77,7 @@ backend models
 CONF
 haproxy -db -f "$work/haproxy.cfg" 2>"$work/haproxy.log" & pids+=($!)
 
-"$bin" gateway --upstream http://127.0.0.1:19101/v1 --listen 127.0.0.1:19103 --workers 1 \
+"$bin" gateway --admin-listen 127.0.0.1:0 --upstream http://127.0.0.1:19101/v1 --listen 127.0.0.1:19103 --workers 1 \
   --access-log off 2>"$work/nines.log" & pids+=($!)
 nines_pid=$!
 wait_port 19101; wait_port 19102; wait_port 19103; wait_port 19104
@@ -120,7 +120,7 @@ nines_rss=$(awk '/VmHWM/ {print $2}' /proc/$nines_pid/status)
 "$bin" mock-llm --listen 127.0.0.1:19111 --workers 1 --tokens 20 --faults tpot_ms=50 --stamp \
   2>"$work/mock-s.log" & pids+=($!)
 wait_port 19111
-"$bin" gateway --upstream http://127.0.0.1:19111/v1 --listen 127.0.0.1:19112 --workers 1 \
+"$bin" gateway --admin-listen 127.0.0.1:0 --upstream http://127.0.0.1:19111/v1 --listen 127.0.0.1:19112 --workers 1 \
   --access-log off 2>"$work/nines-s.log" & pids+=($!)
 stream_gw=$!
 start_nginx "$work/sx" '
@@ -150,7 +150,7 @@ jget() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(eval
 "$bin" mock-llm --listen 127.0.0.1:19122 --faults error_rate=0.5 2>/dev/null & pids+=($!)
 "$bin" mock-llm --listen 127.0.0.1:19123 2>/dev/null & pids+=($!)
 wait_port 19122; wait_port 19123
-"$bin" gateway --upstream http://127.0.0.1:19121/v1 --upstream http://127.0.0.1:19122/v1 \
+"$bin" gateway --admin-listen 127.0.0.1:0 --upstream http://127.0.0.1:19121/v1 --upstream http://127.0.0.1:19122/v1 \
   --upstream http://127.0.0.1:19123/v1 --listen 127.0.0.1:19124 --access-log off \
   2>"$work/nines-a.log" & pids+=($!)
 wait_port 19124
@@ -164,7 +164,7 @@ for port in 19131 19132 19133; do
     2>/dev/null & pids+=($!)
 done
 wait_port 19131; wait_port 19132; wait_port 19133
-"$bin" gateway --upstream http://127.0.0.1:19131/v1 --upstream http://127.0.0.1:19132/v1 \
+"$bin" gateway --admin-listen 127.0.0.1:0 --upstream http://127.0.0.1:19131/v1 --upstream http://127.0.0.1:19132/v1 \
   --upstream http://127.0.0.1:19133/v1 --listen 127.0.0.1:19134 --access-log "$work/resume.log" \
   2>"$work/nines-r.log" & pids+=($!)
 resume_gw=$!
@@ -200,6 +200,8 @@ failover_run() {  # stream(true|false) report
 [gateway]
 listen = "127.0.0.1:19143"
 access_log = "off"
+[admin]
+listen = "127.0.0.1:19943"
 [[upstreams]]
 name = "primary"
 url = "http://127.0.0.1:19141/v1"
@@ -220,7 +222,7 @@ TOML
   kill -9 "$primary"
   date +%s.%N > "$2.kill"
   wait "$load" || true
-  curl -s http://127.0.0.1:19143/status > "$2.status"
+  curl -s http://127.0.0.1:19943/status > "$2.status"
   kill -TERM "$gw" "$backup" 2>/dev/null; wait "$gw" "$backup" 2>/dev/null || true
 }
 failover_run false "$work/failover-whole.json"
@@ -236,6 +238,7 @@ for hedge in off on; do
   port=19154; [ $hedge = on ] && port=19155
   {
     printf '[gateway]\nlisten = "127.0.0.1:%s"\naccess_log = "off"\n' "$port"
+    printf '[admin]\nlisten = "127.0.0.1:%s"\n' $((port + 800))
     [ $hedge = on ] && printf '[hedge]\nroutes = ["chat"]\n'
     for up in 19151 19152 19153; do printf '[[upstreams]]\nurl = "http://127.0.0.1:%s/v1"\n' "$up"; done
   } > "$work/hedge-$hedge.toml"
@@ -244,7 +247,7 @@ for hedge in off on; do
   "$bin" bench --url "http://127.0.0.1:$port" --rate 50 --requests "$HEDGE_REQUESTS" \
     --duration $((HEDGE_REQUESTS / 50)) --connections 500 --stream true \
     --json "$work/hedge-$hedge.json" > "$work/hedge-$hedge.txt" 2>/dev/null || true
-  metric() { curl -s "http://127.0.0.1:$port/metrics" | awk -v m="$1" '$1 == m {print $2}'; }
+  metric() { curl -s "http://127.0.0.1:$((port + 800))/metrics" | awk -v m="$1" '$1 == m {print $2}'; }
   hedges_sent[$hedge]=$(metric 'nines_hedges_total{result="sent"}'); hedges_sent[$hedge]=${hedges_sent[$hedge]:-0}
   hedges_won[$hedge]=$(metric 'nines_hedges_total{result="won"}'); hedges_won[$hedge]=${hedges_won[$hedge]:-0}
 done

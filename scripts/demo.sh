@@ -64,9 +64,9 @@ Or with the openai SDK (npm install openai):
 
 See it (a light load of 5 streamed requests a second is running for ten minutes):
 
-  SLA dashboard:  http://127.0.0.1:8080/dashboard
-  Prometheus:     http://127.0.0.1:8080/metrics
-  JSON status:    http://127.0.0.1:8080/status   (or: $bin status http://127.0.0.1:8080)
+  SLA dashboard:  http://127.0.0.1:9901/dashboard   (the admin listener)
+  Prometheus:     http://127.0.0.1:9901/metrics
+  JSON status:    http://127.0.0.1:9901/status   (or: $bin status http://127.0.0.1:9901)
   Access log:     $dir/access.log   (one JSON line per request)
 
 Here is one streamed request through the gateway now:

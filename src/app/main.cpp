@@ -10,7 +10,9 @@
 #include <unistd.h>
 
 #include "core/config/config.hpp"
+#include "core/access/client_keys.hpp"
 #include "gateway/gateway.hpp"
+#include "gateway/keys_file.hpp"
 #include "tools/bench.hpp"
 #include "tools/chaos.hpp"
 #include "tools/mock_llm.hpp"
@@ -58,8 +60,23 @@ int main(int argc, char** argv) {
   gateway->add_option("--journal", journal_mode,
                       "off, keyed or all: which requests are journaled; overrides the config")
       ->check(CLI::IsMember({"off", "keyed", "all"}));
+  nines::core::gateway_flags flags;
+  gateway->add_option("--keys", flags.keys_file, "client keys file (TOML [[keys]]), without --config");
+  gateway->add_option("--auth", flags.auth_mode, "keys or open, without --config")
+      ->check(CLI::IsMember({"keys", "open"}));
+  gateway->add_option("--admin-listen", flags.admin_listen,
+                      "host:port of the admin listener (/metrics, /status, /dashboard), without "
+                      "--config");
   bool check_only = false;
   gateway->add_flag("--check", check_only, "validate the configuration and exit");
+
+  auto* keys = app.add_subcommand("keys", "client keys for the gateway's keys file");
+  auto* keys_new = keys->add_subcommand("new", "print a new secret, once, and its [[keys]] entry");
+  keys->require_subcommand(1);
+  std::string new_key_id;
+  std::vector<std::string> new_key_models;
+  keys_new->add_option("--id", new_key_id, "the key's id (shown in logs and metrics)")->required();
+  keys_new->add_option("--models", new_key_models, "model name patterns it may use (default: *)");
 
   auto* mock = app.add_subcommand("mock-llm", "OpenAI-compatible mock model server with faults");
   nines::tools::mock_options mock_opts;
@@ -137,7 +154,9 @@ int main(int argc, char** argv) {
           result.value.reset();
         }
       } else {
-        result = nines::core::config_from_flags(listen, upstream_urls);
+        flags.listen = listen;
+        flags.upstreams = upstream_urls;
+        result = nines::core::config_from_flags(flags);
       }
       if (!result.problems.empty()) {
         return print_problems(source, result.problems);
@@ -157,12 +176,31 @@ int main(int argc, char** argv) {
                            : journal_mode == "all" ? nines::core::journal_mode::all
                                                    : nines::core::journal_mode::off;
       }
+      if (nines::core::effective_auth_mode(cfg.auth) == nines::core::auth_mode::keys) {
+        // Every referenced file must exist and parse, named with its own places.
+        const auto keys_read = nines::gateway::read_keys_file(cfg.auth.keys_file);
+        if (!keys_read.problems.empty()) {
+          return print_problems(cfg.auth.keys_file, keys_read.problems);
+        }
+      }
       if (check_only) {
         std::cout << source << ": configuration is valid (" << cfg.upstreams.size()
                   << " upstreams)\n";
         return 0;
       }
       return nines::gateway::run_gateway(cfg, config_path);
+    }
+    if (*keys_new) {
+      // The secret is printed once, here; the file holds only its digest.
+      const auto secret = nines::core::new_client_secret();
+      if (new_key_models.empty()) {
+        new_key_models.push_back("*");
+      }
+      std::cout << "secret (shown once; give it to the client as its API key):\n  " << secret
+                << "\n\nentry for the keys file:\n\n"
+                << nines::core::client_key_entry(new_key_id, nines::core::sha256_of(secret),
+                                                 new_key_models);
+      return 0;
     }
     if (*mock) {
       if (auto err = nines::tools::parse_mock_faults(mock_faults, mock_opts.faults); !err.empty()) {

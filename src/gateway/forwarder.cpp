@@ -306,7 +306,7 @@ std::optional<milliseconds> request_forwarder::hedge_delay_for(std::size_t upstr
   std::optional<milliseconds> fixed;
   bool wanted = false;
   if (const auto h = req_.find("x-nines-hedge");
-      h != req_.end() && cfg_.hedge.allow_client_header) {
+      h != req_.end() && (cfg_.hedge.allow_client_header || kind_.may_hedge)) {
     const std::string_view v = h->value();
     if (v == "off") {
       return std::nullopt;
@@ -607,28 +607,92 @@ awaitable<void> run_attempts(request& req, net::response_sink& sink, worker_stat
   co_await forwarder.run();
 }
 
+namespace {
+
+// Client-key checks (core/access/admission.hpp): nullopt when the request may go on.
+std::optional<core::access_refusal> check_access(const request& req, worker_state& worker,
+                                                 const core::json_facts* facts,
+                                                 core::access_ticket& ticket) {
+  const auto keys = worker.shared->keys.load();
+  if (!keys) {
+    return std::nullopt;  // auth.mode = open
+  }
+  const auto it = req.find(http::field::authorization);
+  const std::string_view authorization =
+      it == req.end() ? std::string_view{} : std::string_view(it->value());
+  std::optional<std::string_view> model;
+  if (facts != nullptr && facts->model) {
+    model = *facts->model;
+  }
+  const auto estimate = facts != nullptr && facts->max_tokens
+                            ? *facts->max_tokens
+                            : worker.gen->config->auth.default_token_reservation;
+  return core::admit(keys, authorization, model, estimate, std::chrono::system_clock::now(),
+                     steady::now(), ticket);
+}
+
+awaitable<void> refuse_access(downstream& client, obs::request_record& record,
+                              const core::access_refusal& refusal) {
+  record.outcome = "rejected";
+  record.status = refusal.status;
+  record.detail = refusal.code;
+  http::response<http::string_body> res{static_cast<http::status>(refusal.status),
+                                        client.version()};
+  res.set(http::field::content_type, "application/json");
+  for (const auto& [name, value] : refusal.headers) {
+    res.set(name, value);
+  }
+  res.body() = core::openai_error_body(refusal.type, refusal.message, refusal.code);
+  co_await client.send(std::move(res));
+}
+
+}  // namespace
+
 awaitable<void> forward_request(request& req, downstream& client, worker_state& worker,
                                 obs::request_record& record, core::api_route route) {
-  const auto kind = classify_request(route);
-  if (kind.openai_json) {
-    // Checked once here, with a validating scan (no DOM): invalid JSON never reaches an upstream.
-    auto probe = core::probe_json(req.body());
-    if (!probe.valid || !probe.facts.is_object) {
+  auto kind = classify_request(route);
+  std::optional<core::json_probe_result> probe;
+  if (kind.openai_json || (route == core::api_route::responses &&
+                           req.method() == http::verb::post)) {
+    // Checked once here, with a validating scan (no DOM): invalid JSON never reaches an upstream
+    // on the routes nines knows.
+    probe = core::probe_json(req.body());
+    if (kind.openai_json && (!probe->valid || !probe->facts.is_object)) {
       record.outcome = "rejected";
       record.status = 400;
-      const std::string why = probe.valid ? "the request body must be a JSON object" : probe.error;
+      const std::string why = probe->valid ? "the request body must be a JSON object" : probe->error;
       auto res = json_error_response(req.version(), http::status::bad_request,
                                      "invalid_request_error", why);
       co_await client.send(std::move(res));
       co_return;
     }
-    record.stream = probe.facts.stream.value_or(false);
+    record.stream = probe->facts.stream.value_or(false);
   }
-  if (kind.openai_json && wants_journal(req, *worker.gen->config)) {
-    co_await serve_journaled(req, client, worker, record, kind);
+  core::access_ticket ticket;
+  const auto* facts = probe && probe->valid ? &probe->facts : nullptr;
+  if (const auto refusal = check_access(req, worker, facts, ticket)) {
+    worker.probe.auth_refused(refusal->reason);
+    co_await refuse_access(client, record, *refusal);
     co_return;
   }
-  co_await run_attempts(req, client, worker, record, record.id, kind);
+  if (const auto* key = ticket.key()) {
+    record.key_id = key->id;
+    kind.client_key = true;
+    kind.may_hedge = key->allow_hedge;
+    kind.may_journal = key->allow_journal;
+    kind.want_usage = ticket.limits_tokens();
+  }
+  const auto& cfg = *worker.gen->config;
+  // Journaling by header (mode keyed) is a key's right; mode all is the operator's own choice.
+  if (kind.openai_json && wants_journal(req, cfg) &&
+      (kind.may_journal || cfg.journal.mode == core::journal_mode::all)) {
+    co_await serve_journaled(req, client, worker, record, kind);
+  } else {
+    co_await run_attempts(req, client, worker, record, record.id, kind);
+  }
+  if (record.usage_tokens) {
+    ticket.settle_tokens(*record.usage_tokens, steady::now());
+  }
 }
 
 }  // namespace nines::gateway

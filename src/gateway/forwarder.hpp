@@ -22,6 +22,12 @@ struct request_kind {
   core::api_route route = core::api_route::passthrough;
   bool openai_json = false;  // POST /v1/chat/completions, /v1/completions or /v1/embeddings
   bool chat = false;         // /v1/chat/completions
+  // Who asks (core/access): with client keys, the client's Authorization never goes upstream,
+  // and what its key allows decides the headers that cost upstream work.
+  bool client_key = false;
+  bool may_hedge = false;     // x-nines-hedge honoured even without hedge.allow_client_header
+  bool may_journal = true;    // journaling by header (journal.mode keyed)
+  bool want_usage = false;    // the answer's token usage is needed (a tokens_per_minute limit)
 };
 
 request_kind classify_request(core::api_route route);

@@ -11,6 +11,8 @@
 #include <sys/stat.h>
 #include <thread>
 
+#include "gateway/admin.hpp"
+#include "gateway/keys_file.hpp"
 #include "gateway/router.hpp"
 #include "gateway/upstream_monitor.hpp"
 #include "net/server_group.hpp"
@@ -176,6 +178,7 @@ class config_reloader {
 
   void start() {
     stamp_ = stamp_of(path_);
+    keys_stamp_ = stamp_of(shared_->current.load()->config->auth.keys_file);
     watch_hup();
     spawn(control_.get_executor(), watch_file(), "config file watch");
   }
@@ -204,15 +207,20 @@ class config_reloader {
         continue;
       }
       const auto now = stamp_of(path_);
+      // The keys file reloads like the config (rotating a key is editing it).
+      const auto keys_now = stamp_of(shared_->current.load()->config->auth.keys_file);
       if (now && (!stamp_ || !(*now == *stamp_))) {
         stamp_ = now;
         reload("the file changed");
+      } else if (keys_now && (!keys_stamp_ || !(*keys_now == *keys_stamp_))) {
+        reload("the keys file changed");
       }
     }
   }
 
   void reload(std::string_view why) {
     stamp_ = stamp_of(path_);  // whatever triggered it, this version of the file is now seen
+    keys_stamp_ = stamp_of(shared_->current.load()->config->auth.keys_file);
     if (path_.empty()) {
       spdlog::warn("reload ({}) ignored: the gateway was started without --config", why);
       return;
@@ -230,6 +238,22 @@ class config_reloader {
       return;
     }
     auto next = *result.value;
+    std::shared_ptr<const core::key_registry> keys;
+    if (core::effective_auth_mode(next.auth) == core::auth_mode::keys) {
+      auto read = read_keys_file(next.auth.keys_file);
+      if (!read.value) {
+        spdlog::error("reload ({}): the keys file {} is invalid; the running configuration and "
+                      "keys stay ({} problem{})",
+                      why, next.auth.keys_file, read.problems.size(),
+                      read.problems.size() == 1 ? "" : "s");
+        for (const auto& p : read.problems) {
+          spdlog::error("  {}", core::format_problem(next.auth.keys_file, p));
+        }
+        return;
+      }
+      const auto previous = shared_->keys.load();
+      keys = core::build_key_registry(std::move(*read.value), previous.get());
+    }
     const auto current = shared_->current.load();
     const auto& old = *current->config;
     // What a running process cannot change: the listeners, the workers, the access log.
@@ -249,6 +273,7 @@ class config_reloader {
       return;
     }
     shared_->current.store(gen);
+    shared_->keys.store(keys);
     monitor_.adopt(gen);
     spdlog::info("configuration reloaded ({}): version {}, {} upstreams", why, gen->version,
                  next.upstreams.size());
@@ -261,6 +286,7 @@ class config_reloader {
   asio::steady_timer timer_;
   asio::signal_set hup_;
   std::optional<file_stamp> stamp_;
+  std::optional<file_stamp> keys_stamp_;
   bool stopped_ = false;
 };
 
@@ -282,6 +308,15 @@ int run_gateway(const core::config& cfg, const std::string& config_path) {
   shared->access_log = obs::access_log_sink::open(cfg.gateway.access_log);
   shared->current.store(build_generation(cfg, 1, nullptr));
   register_gauges(*shared->metrics, *shared->journal);
+  if (core::effective_auth_mode(cfg.auth) == core::auth_mode::keys) {
+    auto keys = read_keys_file(cfg.auth.keys_file);
+    if (!keys.value) {
+      throw std::runtime_error("the keys file " + cfg.auth.keys_file + " is invalid (" +
+                               std::to_string(keys.problems.size()) + " problems; --check lists "
+                               "them)");
+    }
+    shared->keys.store(core::build_key_registry(std::move(*keys.value), nullptr));
+  }
 
   server_limits limits;
   limits.max_body_bytes = cfg.limits.max_body_bytes;
@@ -298,11 +333,26 @@ int run_gateway(const core::config& cfg, const std::string& config_path) {
   const auto port = group.bind();
   register_connection_metrics(*shared->metrics, group);
 
+  // The admin listener, on a thread of its own: metrics, status and the dashboard never share
+  // the API port (gateway/admin.hpp).
+  server_limits admin_limits;
+  admin_limits.max_connections = 256;
+  server_group admin(cfg.admin.listen.host, cfg.admin.listen.port, 1, admin_limits);
+  const auto admin_port = admin.bind();
+  const auto admin_key = cfg.admin.key_hash.empty()
+                             ? std::nullopt
+                             : core::parse_secret_digest(cfg.admin.key_hash);
+  admin.start(0, [shared, admin_key](request& req, downstream& client) {
+    return handle_admin_request(req, client, *shared, admin_key);
+  });
+  std::thread admin_thread([&admin] { admin.run(); });
+
   // The control thread: signals, the health monitor, reloads. It starts first, so that the first
   // routing snapshot exists before any request.
   asio::io_context control;
+  // Alerts link to the dashboard, on the admin listener.
   upstream_monitor monitor(control, shared,
-                           fmt::format("http://{}:{}", cfg.gateway.listen.host, port));
+                           fmt::format("http://{}:{}", cfg.admin.listen.host, admin_port));
   monitor.start();
   config_reloader reloader(control, shared, monitor, config_path);
   reloader.start();
@@ -356,9 +406,14 @@ int run_gateway(const core::config& cfg, const std::string& config_path) {
   });
   std::thread control_thread([&] { control.run(); });
 
-  spdlog::info("nines gateway listening on http://{}:{} with {} workers and {} upstreams",
-               cfg.gateway.listen.host, port, group.size(), cfg.upstreams.size());
+  spdlog::info("nines admin listening on http://{}:{}{}", cfg.admin.listen.host, admin_port,
+               admin_key ? " (admin key required)" : "");
+  spdlog::info("nines gateway listening on http://{}:{} with {} workers and {} upstreams{}",
+               cfg.gateway.listen.host, port, group.size(), cfg.upstreams.size(),
+               shared->keys.load() ? ", client keys required" : "");
   group.run();
+  admin.stop();
+  admin_thread.join();
   asio::post(control, [&] {
     signals.cancel();
     reopen_signal.cancel();

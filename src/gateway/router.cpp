@@ -5,8 +5,7 @@
 #include "core/http/openai_error.hpp"
 #include "core/obs/trace_context.hpp"
 #include "gateway/forwarder.hpp"
-#include "gateway/status.hpp"
-#include "obs/dashboard.hpp"
+#include "gateway/admin.hpp"
 
 namespace nines::gateway {
 namespace {
@@ -60,40 +59,11 @@ awaitable<void> handle_request(request& req, downstream& client, worker_state& w
   record.path = std::string(target.substr(0, target.find('?')));
   record.bytes_in = req.body().size();
 
-  // The gateway's own endpoints answer GET (and HEAD, which gets the same head and no body).
-  const bool get = req.method() == http::verb::get || req.method() == http::verb::head;
-  if (record.path == "/healthz" && get) {
-    std::string body = R"({"status":"ok"})";
-    co_await send_json(client, record, http::status::ok, body);
-  } else if (record.path == "/readyz" && get) {
-    const auto usable = usable_upstreams(*worker.gen);
-    const bool ready = usable > 0;
-    std::string body = fmt::format(R"({{"ready":{},"usable_upstreams":{},"upstreams":{}}})", ready,
-                                   usable, worker.gen->live.size());
-    co_await send_json(client, record, ready ? http::status::ok : http::status::service_unavailable,
-                       body);
-  } else if (record.path == "/status" && get) {
-    std::string body = status_json(worker, target.find("series") != std::string_view::npos);
-    co_await send_json(client, record, http::status::ok, body);
-  } else if (record.path == "/metrics" && get) {
-    http::response<http::string_body> res{http::status::ok, client.version()};
-    res.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
-    res.set(http::field::cache_control, "no-store");
-    res.body() = worker.shared->metrics->exposition();
-    record.status = 200;
-    co_await client.send(std::move(res));
-  } else if (record.path == "/dashboard" && get) {
-    http::response<http::string_body> res{http::status::ok, client.version()};
-    res.set(http::field::content_type, "text/html; charset=utf-8");
-    res.set(http::field::cache_control, "no-cache");
-    // Everything the page needs is inline; it talks to this gateway only.
-    res.set("content-security-policy",
-            "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
-            "connect-src 'self'; img-src data:; base-uri 'none'; form-action 'none'");
-    res.set("x-content-type-options", "nosniff");
-    res.body() = std::string(obs::dashboard_page());
-    record.status = 200;
-    co_await client.send(std::move(res));
+  // Liveness and readiness answer here too (load balancers probe the API port); /metrics, /status
+  // and /dashboard only on the admin listener (gateway/admin.hpp).
+  unsigned health_status = 0;
+  if (co_await answer_health(req, client, *worker.shared, record.path, health_status)) {
+    record.status = health_status;
   } else if (const auto route = worker.gen->routes.match(req.method_string(), record.path);
              route.kind == core::route_match_kind::found) {
     co_await forward_request(req, client, worker, record, route.route);

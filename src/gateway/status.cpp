@@ -79,9 +79,9 @@ json::object sla_json(const dashboard_report& d, bool series) {
   return out;
 }
 
-std::string status_json(const worker_state& worker, bool series) {
-  const auto gen = worker.shared->current.load();
-  const auto dashboard = worker.shared->dashboard.load();
+std::string status_json(const shared_state& shared, bool series) {
+  const auto gen = shared.current.load();
+  const auto dashboard = shared.dashboard.load();
   const auto& cfg = *gen->config;
   const auto routing = gen->routing.load();
   const auto report = gen->report.load();
@@ -148,12 +148,12 @@ std::string status_json(const worker_state& worker, bool series) {
       tiers.push_back(t);
     }
   }
-  const auto journal = worker.shared->journal->read_stats();
+  const auto journal = shared.journal->read_stats();
   json::object out{
       {"version", NINES_VERSION},
-      {"uptime_s", round3(std::chrono::duration<double>(now - worker.shared->started).count())},
+      {"uptime_s", round3(std::chrono::duration<double>(now - shared.started).count())},
       {"config_version", gen->version},
-      {"workers", worker.shared->workers},
+      {"workers", shared.workers},
       {"ready", any_upstream_usable(*gen)},
       {"tier",
        json::object{{"active_priority", routing && routing->active_priority

@@ -10,7 +10,7 @@
 namespace nines::gateway {
 
 // With `series`, the last hour of the SLA history too (for the dashboard's charts).
-std::string status_json(const worker_state& worker, bool series = false);
+std::string status_json(const shared_state& shared, bool series = false);
 
 // Upstreams that can take a request now: healthy, not ejected, not cooling down (GET /readyz).
 std::size_t usable_upstreams(const generation& gen);

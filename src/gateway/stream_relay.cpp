@@ -114,6 +114,9 @@ awaitable<attempt_result> request_forwarder::relay_stream(upstream_connection& c
           why = "malformed event from upstream";
           break;
         }
+        if (chunk.total_tokens) {
+          record_.usage_tokens = chunk.total_tokens;  // the usage chunk (stream_options)
+        }
         if (chunk.is_error) {
           broke = attempt_failure::bad_response;
           cause = core::stream_break::error_event;

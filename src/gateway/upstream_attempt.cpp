@@ -52,7 +52,9 @@ upstream_request request_forwarder::make_upstream_request(std::size_t upstream) 
   path.reserve(u.base_path.size() + target.size());
   path.append(u.base_path).append(target);
   out.target(path);
-  copy_request_headers(req_.base(), out.base(), !u.api_key.empty());
+  // A client key is the gateway's own credential: never forwarded, even where the upstream
+  // takes none.
+  copy_request_headers(req_.base(), out.base(), !u.api_key.empty() || kind_.client_key);
   const bool default_port = u.port == (u.tls ? 443 : 80);
   out.set(http::field::host, default_port ? u.host : u.host + ":" + std::to_string(u.port));
   if (!u.api_key.empty()) {
@@ -262,6 +264,9 @@ awaitable<attempt_result> request_forwarder::attempt(std::size_t upstream, attem
       conn->close();
       lost(result);
       co_return result;
+    }
+    if (kind_.want_usage) {
+      record_.usage_tokens = core::read_stream_chunk(body).total_tokens;  // the answer's usage
     }
     http::response<http::string_body> res{head.result(), 11};
     copy_response_headers(head, res.base());

@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "core/access/admission.hpp"
 #include "core/config/config.hpp"
 #include "core/routing/hedge_policy.hpp"
 #include "core/random.hpp"
@@ -92,6 +93,8 @@ struct shared_state {
   std::unique_ptr<sla_shard[]> sla;                 // one per worker
   std::atomic<std::uint64_t> resumes{0};            // streams resumed, for the incidents
   std::atomic<std::shared_ptr<const dashboard_report>> dashboard;  // by the monitor, every second
+  // The client keys in effect (auth mode keys); null when the gateway is open.
+  std::atomic<std::shared_ptr<const core::key_registry>> keys;
 };
 
 // A worker's pools and per-upstream bookkeeping for one generation.

@@ -55,6 +55,10 @@ std::string format_access_line(const request_record& r) {
   core::append_json_string(line, r.method);
   line.append(",\"route\":");
   core::append_json_string(line, r.path);
+  if (!r.key_id.empty()) {
+    line.append(",\"key\":");  // the client key's id, never its secret
+    core::append_json_string(line, r.key_id);
+  }
   fmt::format_to(std::back_inserter(line),
                  ",\"status\":{},\"stream\":{},\"attempts\":{},\"resumes\":{}", r.status,
                  r.stream, r.attempts, r.resumes);
@@ -93,6 +97,9 @@ std::string format_access_line(const request_record& r) {
   }
   if (r.ttfb_ms >= 0) {
     fmt::format_to(std::back_inserter(line), ",\"ttfb_ms\":{:.3f}", r.ttfb_ms);
+  }
+  if (r.usage_tokens) {
+    fmt::format_to(std::back_inserter(line), ",\"tokens\":{}", *r.usage_tokens);
   }
   fmt::format_to(std::back_inserter(line),
                  ",\"duration_ms\":{:.3f},\"bytes_in\":{},\"bytes_out\":{}}}\n", r.duration_ms,

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -22,6 +23,7 @@ struct request_record {
   std::uint8_t trace_flags = 1;
   std::string_view method;
   std::string path;
+  std::string key_id;  // the client key that was accepted ("" when open, or refused)
   unsigned status = 0;
   std::vector<std::string> upstreams;  // tried, in order
   std::string served_by;               // the upstream whose answer the client got (the last one
@@ -39,6 +41,7 @@ struct request_record {
   double duration_ms = 0;
   std::size_t bytes_in = 0;
   std::size_t bytes_out = 0;
+  std::optional<std::uint64_t> usage_tokens;  // the answer's usage.total_tokens, when it said
 };
 
 std::string format_access_line(const request_record& record);

@@ -201,4 +201,12 @@ void gateway_probe::journal_replay(std::string_view kind) { replays(kind).add(wo
 
 void gateway_probe::journal_refused(std::string_view reason) { refusals(reason).add(worker_); }
 
+void gateway_probe::auth_refused(std::string_view reason) {
+  cached_counter(fmt::format("auth|{}", reason), "nines_auth_refusals_total",
+                 "Requests refused by the client-key checks, by reason (missing, unknown, "
+                 "expired, model, rate, tokens, concurrency).",
+                 {{"reason", std::string(reason)}})
+      .add(worker_);
+}
+
 }  // namespace nines::obs

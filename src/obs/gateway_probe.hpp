@@ -43,6 +43,9 @@ class gateway_probe {
   void overflow(std::string_view limit);  // every upstream at its limit
   void journal_replay(std::string_view kind);  // "last_event_id" or "idempotency"
   void journal_refused(std::string_view reason);  // "unknown_id", "idempotency_conflict", "lost"
+  // A request refused by client-key checks: missing, unknown, expired, model, rate, tokens,
+  // concurrency.
+  void auth_refused(std::string_view reason);
 
   registry& metrics() { return metrics_; }
   unsigned worker() const { return worker_; }

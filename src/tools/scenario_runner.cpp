@@ -282,6 +282,7 @@ std::string write_file(const std::string& dir, const std::string& name, const st
 std::string nines_config(const core::scenario& s, const std::vector<unsigned short>& entries) {
   std::string c = fmt::format(
       "[gateway]\nlisten = \"127.0.0.1:0\"\nworkers = 1\naccess_log = \"off\"\n\n"
+      "[admin]\nlisten = \"127.0.0.1:0\"\n\n"
       "[timeouts]\nconnect_ms = {}\nfirst_byte_ms = {}\nstream_idle_ms = {}\n",
       s.timeouts.connect_ms, s.timeouts.first_byte_ms, s.timeouts.stream_idle_ms);
   if (!s.nines_config.empty()) {

@@ -34,6 +34,8 @@ before(async () => {
 listen = "127.0.0.1:0"
 workers = 1
 access_log = "off"
+[admin]
+listen = "127.0.0.1:0"
 [health]
 interval_ms = 200
 jitter_ms = 20
@@ -49,7 +51,7 @@ url = "${healthy.url}/v1"
 name = "gpu-doomed"
 url = "${doomed.url}/v1"
 `);
-  gateway = await startNines(['gateway', '--config', config], 'listening on');
+  gateway = await startNines(['gateway', '--config', config], 'nines gateway listening on');
   // Bounded load: 30 streamed requests/s for at most 40 s, every answer validated by bench.
   load = spawn(ninesBinary, ['bench', '--url', gateway.url, '--stream', 'true', '--rate', '30',
     '--duration', '40', '--max-seconds', '45', '--progress', '0'], { stdio: 'ignore' });
@@ -78,7 +80,7 @@ async function rowState(name) {
 }
 
 test('the dashboard shows live availability, upstreams and charts, and marks a killed upstream as sick', async () => {
-  const res = await page.goto(`${gateway.url}/dashboard`);
+  const res = await page.goto(`${gateway.adminUrl}/dashboard`);
   assert.equal(res.status(), 200);
   assert.match(res.headers()['content-type'], /^text\/html/);
   assert.match(res.headers()['content-security-policy'], /default-src 'none'/);

@@ -6,7 +6,9 @@ import path from 'node:path';
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const ninesBinary = process.env.NINES_BIN ?? path.join(here, '..', '..', 'build', 'nines');
 
-// Spawns `nines ...args` and resolves with { child, port } once it prints its listening line.
+// Spawns `nines ...args` and resolves with { child, port, url } once it prints the line holding
+// `marker` (for a gateway, also { adminPort, adminUrl } from its admin listener's line, printed
+// before it).
 export function startNines(args, marker) {
   return new Promise((resolve, reject) => {
     const child = spawn(ninesBinary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -17,11 +19,18 @@ export function startNines(args, marker) {
     }, 15000);
     const onData = (chunk) => {
       output += chunk.toString();
-      const line = output.split('\n').find((l) => l.includes(marker));
+      const lines = output.split('\n');
+      const line = lines.find((l) => l.includes(marker));
       if (line) {
         clearTimeout(timer);
         const match = line.match(/http:\/\/[\d.]+:(\d+)/);
-        resolve({ child, port: Number(match[1]), url: `http://127.0.0.1:${match[1]}` });
+        const admin = lines.find((l) => l.includes('nines admin listening on'))
+          ?.match(/http:\/\/[\d.]+:(\d+)/);
+        resolve({
+          child, port: Number(match[1]), url: `http://127.0.0.1:${match[1]}`,
+          adminPort: admin ? Number(admin[1]) : undefined,
+          adminUrl: admin ? `http://127.0.0.1:${admin[1]}` : undefined,
+        });
       }
     };
     child.stdout.on('data', onData);
@@ -38,9 +47,9 @@ export const startMock = (extra = []) =>
 
 export const startGateway = (upstreams, extra = []) =>
   startNines(
-    ['gateway', '--listen', '127.0.0.1:0', '--workers', '1', '--access-log', 'off',
-      ...upstreams.flatMap((u) => ['--upstream', u]), ...extra],
-    'listening on',
+    ['gateway', '--listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0', '--workers', '1',
+      '--access-log', 'off', ...upstreams.flatMap((u) => ['--upstream', u]), ...extra],
+    'nines gateway listening on',
   );
 
 export function stopAll(...servers) {

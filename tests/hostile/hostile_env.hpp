@@ -29,6 +29,7 @@ struct hostile_env {
             {"--workers", "1", "--access-log", "off"})) {}
 
   unsigned short port() const { return gateway.port; }
+  unsigned short admin_port() const { return gateway.admin_port; }
 
   scripted_upstream upstream;
   test::server gateway;

@@ -209,7 +209,7 @@ TEST(hostile_upstream_idle, bytes_arriving_on_an_idle_connection_retire_it) {
   EXPECT_EQ(seen[1].connection, 2U);
   // Counted at the worker's next housekeeping tick.
   EXPECT_TRUE(test::eventually([&] {
-    return test::metric_value(env.port(), "nines_upstream_idle_closed_total{upstream=\"u0\","
+    return test::metric_value(env.admin_port(), "nines_upstream_idle_closed_total{upstream=\"u0\","
                                           "reason=\"unsolicited_bytes\"}") == 1;
   }));
 }

@@ -186,7 +186,7 @@ TEST(client_hedge_header, does_not_multiply_upstream_work_by_default) {
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 200U);
   EXPECT_EQ(env.upstream.request_count() + second.request_count(), 1U);
-  EXPECT_EQ(test::metric_value(env.port(), "nines_hedges_total{result=\"sent\"}"), 0U);
+  EXPECT_EQ(test::metric_value(env.admin_port(), "nines_hedges_total{result=\"sent\"}"), 0U);
 }
 
 TEST_F(headers, response_fields_named_by_connection_and_hop_by_hop_fields_stay_upstream) {

@@ -45,17 +45,17 @@ TEST(gateway_alerting, webhook_gets_firing_once_despite_a_500_and_then_resolved)
   EXPECT_EQ(alert.at("labels").at("upstream").as_string(), "u1");
   EXPECT_EQ(alert.at("labels").at("severity").as_string(), "warning");
   EXPECT_EQ(alert.at("endsAt").as_string(), "0001-01-01T00:00:00Z");
-  EXPECT_EQ(firing.at("externalURL").as_string(), gw.url());
+  EXPECT_EQ(firing.at("externalURL").as_string(), gw.admin_url());  // where the dashboard is
 
   // While it fires it shows in /status and as a gauge.
-  const auto status = json::parse(http_call(gw.port, "GET", "/status").body).as_object();
+  const auto status = json::parse(http_call(gw.admin_port, "GET", "/status").body).as_object();
   const auto& alerts = status.at("sla").at("alerts").as_array();
   ASSERT_EQ(alerts.size(), 1U);
   EXPECT_EQ(alerts[0].at("name").as_string(), "NinesUpstreamDown");
-  EXPECT_EQ(metric_value(gw.port, R"(nines_alerts_firing{alertname="NinesUpstreamDown",severity="warning",upstream="u1"})"),
+  EXPECT_EQ(metric_value(gw.admin_port, R"(nines_alerts_firing{alertname="NinesUpstreamDown",severity="warning",upstream="u1"})"),
             1U);
   // `nines status` reads the same /status as the dashboard.
-  process cli({NINES_BINARY, "status", gw.url()});
+  process cli({NINES_BINARY, "status", gw.admin_url()});
   EXPECT_EQ(cli.wait_exit(), 0);
   EXPECT_NE(cli.output().find("ALERT NinesUpstreamDown: upstream u1 is unhealthy"), std::string::npos)
       << cli.output();
@@ -76,11 +76,11 @@ TEST(gateway_alerting, webhook_gets_firing_once_despite_a_500_and_then_resolved)
   EXPECT_EQ(got.size(), 3U);
 
   EXPECT_TRUE(eventually([&] {
-    return metric_value(gw.port, R"(nines_alert_notifications_total{result="delivered"})") == 2;
+    return metric_value(gw.admin_port, R"(nines_alert_notifications_total{result="delivered"})") == 2;
   }));
-  EXPECT_EQ(metric_value(gw.port, R"(nines_alert_notifications_total{result="retried"})"), 1U);
-  EXPECT_EQ(metric_value(gw.port, R"(nines_alert_notifications_total{result="failed"})"), 0U);
-  EXPECT_EQ(metric_value(gw.port, R"(nines_alerts_firing{alertname="NinesUpstreamDown",severity="warning",upstream="u1"})"),
+  EXPECT_EQ(metric_value(gw.admin_port, R"(nines_alert_notifications_total{result="retried"})"), 1U);
+  EXPECT_EQ(metric_value(gw.admin_port, R"(nines_alert_notifications_total{result="failed"})"), 0U);
+  EXPECT_EQ(metric_value(gw.admin_port, R"(nines_alerts_firing{alertname="NinesUpstreamDown",severity="warning",upstream="u1"})"),
             0U);
 }
 
@@ -99,9 +99,9 @@ TEST(gateway_alerting, an_unreachable_webhook_is_given_up_after_its_attempts) {
                           "webhook_attempts = 2\n" +
                           upstreams_toml({steady.url(), refusing.url()}));
   ASSERT_TRUE(eventually([&] {
-    return metric_value(gw.port, R"(nines_alert_notifications_total{result="failed"})") == 1;
+    return metric_value(gw.admin_port, R"(nines_alert_notifications_total{result="failed"})") == 1;
   }));
-  EXPECT_EQ(metric_value(gw.port, R"(nines_alert_notifications_total{result="retried"})"), 1U);
+  EXPECT_EQ(metric_value(gw.admin_port, R"(nines_alert_notifications_total{result="retried"})"), 1U);
   EXPECT_TRUE(gw.proc->wait_for_output("alert webhook " + dead_url + " failed after 2 attempts"));
   // The gateway itself carries on.
   EXPECT_EQ(http_call(gw.port, "POST", "/v1/chat/completions", chat_body("still", false)).status,

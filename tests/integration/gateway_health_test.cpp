@@ -18,7 +18,7 @@ namespace {
 namespace json = boost::json;
 
 json::object status_of(const server& gw) {
-  return json::parse(http_call(gw.port, "GET", "/status").body).as_object();
+  return json::parse(http_call(gw.admin_port, "GET", "/status").body).as_object();
 }
 
 std::string state_of(const server& gw, const std::string& upstream) {
@@ -81,7 +81,7 @@ TEST(gateway_health, active_probes_find_a_silent_upstream_and_status_shows_it) {
   EXPECT_NE(std::string(q.at("probe").at("last_error").as_string()), "");
   EXPECT_FALSE(q.at("healthy").as_bool());
   EXPECT_EQ(std::string(s.at("upstreams").at("fine").at("state").as_string()), "healthy");
-  EXPECT_EQ(metric_value(gw.port, R"(nines_upstream_up{upstream="quiet"})"), 0U);
+  EXPECT_EQ(metric_value(gw.admin_port, R"(nines_upstream_up{upstream="quiet"})"), 0U);
   // Requests go to the healthy one only.
   const auto before = mock_stat(quiet.port, "requests");
   for (int i = 0; i < 20; ++i) {
@@ -89,7 +89,7 @@ TEST(gateway_health, active_probes_find_a_silent_upstream_and_status_shows_it) {
   }
   EXPECT_EQ(mock_stat(quiet.port, "requests"), before + 1);  // + this stats call
   // `nines status` prints the same.
-  process cli({NINES_BINARY, "status", gw.url()});
+  process cli({NINES_BINARY, "status", gw.admin_url()});
   EXPECT_EQ(cli.wait_exit(), 0);
   EXPECT_NE(cli.output().find("quiet"), std::string::npos);
   EXPECT_NE(cli.output().find("unhealthy"), std::string::npos);
@@ -114,7 +114,7 @@ TEST(gateway_health, an_ejected_upstream_comes_back_through_half_open_after_it_r
   // Concurrent traffic finds it failing: ejected (every client still gets its answer).
   const auto report = run_bench(gw, {"--requests", "300", "--connections", "8", "--stream", "false"});
   EXPECT_EQ(report.at("succeeded").to_number<std::uint64_t>(), 300U) << json::serialize(report);
-  ASSERT_GE(metric_value(gw.port, R"(nines_upstream_ejections_total{upstream="sick"})"), 1U);
+  ASSERT_GE(metric_value(gw.admin_port, R"(nines_upstream_ejections_total{upstream="sick"})"), 1U);
   EXPECT_NE(std::string(status_of(gw).at("upstreams").at("sick").at("last_ejection_reason").as_string()),
             "");
   // It recovers. After its ejection time it is half-open; two trials succeed; it is closed again.
@@ -156,7 +156,7 @@ TEST(gateway_health, the_retry_budget_fails_fast_when_retries_would_pile_up) {
                           {"--access-log", "off"});
   const auto report = run_bench(gw, {"--requests", "60", "--connections", "20", "--stream", "true"});
   EXPECT_EQ(report.at("succeeded").to_number<std::uint64_t>(), 0U);
-  EXPECT_GT(metric_value(gw.port, "nines_retry_budget_exhausted_total"), 0U);
+  EXPECT_GT(metric_value(gw.admin_port, "nines_retry_budget_exhausted_total"), 0U);
   // 60 requests with up to 3 attempts each would be 180 attempts; the budget keeps it far lower.
   const auto attempts = mock_stat(a.port, "requests") + mock_stat(b.port, "requests");
   EXPECT_LT(attempts, 110U);
@@ -219,7 +219,7 @@ TEST(gateway_health, hedging_takes_the_slow_upstream_out_of_the_first_byte_tail)
   EXPECT_EQ(with.at("succeeded").to_number<std::uint64_t>(), 40U);
   // Requests that drew the slow upstream were hedged after 100 ms: none waited for its 2 s.
   EXPECT_LT(with.at("ttft_ms").at("max").to_number<double>(), 1000.0) << json::serialize(with);
-  EXPECT_GT(metric_value(hedged.port, R"(nines_hedges_total{result="won"})"), 0U);
+  EXPECT_GT(metric_value(hedged.admin_port, R"(nines_hedges_total{result="won"})"), 0U);
   // The losers were cancelled: the slow server saw its clients go away.
   EXPECT_TRUE([&] {
     for (int i = 0; i < 200000; ++i) {
@@ -253,8 +253,8 @@ TEST(gateway_health, an_upstream_that_hedges_beat_stops_getting_first_attempts) 
   const auto r = run_bench(gw, {"--requests", "150", "--rate", "50", "--duration", "3",
                                 "--connections", "100", "--stream", "true"});
   EXPECT_EQ(r.at("succeeded").to_number<std::uint64_t>(), 150U);
-  const auto sent = metric_value(gw.port, R"(nines_hedges_total{result="sent"})");
-  EXPECT_GT(metric_value(gw.port, R"(nines_hedges_total{result="won"})"), 0U);
+  const auto sent = metric_value(gw.admin_port, R"(nines_hedges_total{result="sent"})");
+  EXPECT_GT(metric_value(gw.admin_port, R"(nines_hedges_total{result="won"})"), 0U);
   EXPECT_LT(sent, 150U / 4) << "first attempts that went to the slow upstream";
 }
 
@@ -277,7 +277,7 @@ TEST(gateway_health, limits_refuse_with_a_503_that_names_the_limit) {
   EXPECT_NE(third.body.find("max_requests (2)"), std::string::npos) << third.body;
   EXPECT_NE(third.body.find("upstream_limit_reached"), std::string::npos);
   EXPECT_EQ(third.headers["retry-after"], "1");
-  EXPECT_EQ(metric_value(gw.port, R"(nines_overflow_total{limit="max_requests"})"), 1U);
+  EXPECT_EQ(metric_value(gw.admin_port, R"(nines_overflow_total{limit="max_requests"})"), 1U);
 }
 
 TEST(gateway_health, a_full_pending_queue_overflows_clearly) {
@@ -313,17 +313,20 @@ TEST(gateway_health, a_reload_under_streaming_load_drops_nothing) {
   auto b = start_mock({"--faults", "tpot_ms=2"});
   auto c = start_mock({"--faults", "tpot_ms=2"});
   const std::string path = "/tmp/nines-reload-" + std::to_string(::getpid()) + ".toml";
-  const std::string head = "[gateway]\nlisten = \"127.0.0.1:0\"\nworkers = 2\naccess_log = \"off\"\n";
+  const std::string head = "[gateway]\nlisten = \"127.0.0.1:0\"\nworkers = 2\naccess_log = \"off\"\n"
+                           "[admin]\nlisten = \"127.0.0.1:0\"\n";
   const auto replace = [&](const std::string& body) {  // a new file (a new inode)
     std::ofstream(path + ".tmp") << head << body;
     std::rename((path + ".tmp").c_str(), path.c_str());
   };
   replace(named("a", a) + "weight = 1\n" + named("b", b));
   process gw_proc({NINES_BINARY, "gateway", "--config", path});
+  const auto admin = gw_proc.wait_for_output("nines admin listening on");
   const auto line = gw_proc.wait_for_output("nines gateway listening on");
-  ASSERT_TRUE(line);
+  ASSERT_TRUE(line && admin);
   server gw;
   gw.port = static_cast<unsigned short>(std::stoi(line->substr(line->rfind(':', line->find(" with ")) + 1)));
+  gw.admin_port = static_cast<unsigned short>(std::stoi(admin->substr(admin->rfind(':') + 1)));
   std::thread load([&] {
     const auto report = run_bench(gw, {"--requests", "1500", "--connections", "16", "--stream", "true"});
     EXPECT_EQ(report.at("succeeded").to_number<std::uint64_t>(), 1500U) << json::serialize(report);

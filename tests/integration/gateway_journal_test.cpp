@@ -83,7 +83,7 @@ TEST_F(journal, a_client_that_dropped_gets_the_rest_with_last_event_id_from_curl
   EXPECT_EQ(stream_text(all), expected_answer(body, true));
   // One generation: it went on while the client was away.
   EXPECT_EQ(mock_stat(mock_.port, "streams"), 1U);
-  EXPECT_EQ(metric_value(gw_.port, R"(nines_journal_replays_total{kind="last_event_id"})"), 1U);
+  EXPECT_EQ(metric_value(gw_.admin_port, R"(nines_journal_replays_total{kind="last_event_id"})"), 1U);
 }
 
 TEST_F(journal, a_journaled_generation_outlives_its_client_and_a_plain_one_is_cancelled) {
@@ -124,7 +124,7 @@ TEST_F(journal, concurrent_duplicates_of_an_idempotency_key_share_one_generation
     EXPECT_EQ(stream_text(sse_events(a.body)), expected_answer(body, true));
   }
   EXPECT_EQ(mock_stat(mock_.port, "streams"), 1U);
-  EXPECT_EQ(metric_value(gw_.port, R"(nines_journal_replays_total{kind="idempotency"})"),
+  EXPECT_EQ(metric_value(gw_.admin_port, R"(nines_journal_replays_total{kind="idempotency"})"),
             static_cast<std::uint64_t>(clients - 1));
   // The same key from other credentials is another key: a generation of its own.
   auto other = http_call(gw_.port, "POST", "/v1/chat/completions", body,
@@ -186,7 +186,7 @@ TEST(gateway_journal, memory_stays_within_its_bound_under_load) {
   int samples = 0;
   std::thread watcher([&] {
     while (!done) {
-      highest = std::max(highest, metric_value(gw.port, "nines_journal_bytes"));
+      highest = std::max(highest, metric_value(gw.admin_port, "nines_journal_bytes"));
       ++samples;
     }
   });
@@ -197,8 +197,8 @@ TEST(gateway_journal, memory_stays_within_its_bound_under_load) {
   watcher.join();
   EXPECT_GT(samples, 0);
   EXPECT_LE(highest, 65536U);
-  EXPECT_GT(metric_value(gw.port, "nines_journal_evictions_total"), 0U);  // it was full and made room
-  EXPECT_LE(metric_value(gw.port, "nines_journal_bytes"), 65536U);
+  EXPECT_GT(metric_value(gw.admin_port, "nines_journal_evictions_total"), 0U);  // it was full and made room
+  EXPECT_LE(metric_value(gw.admin_port, "nines_journal_bytes"), 65536U);
 }
 
 }  // namespace

@@ -77,15 +77,15 @@ struct busy_gateway {
     EXPECT_EQ(http_call(gw.port, "POST", "/v1/chat/completions", "{not json").status, 400U);
     // Every upstream probed at least once, so its probe gauges have values.
     EXPECT_TRUE(eventually([&] {
-      return metric_value(gw.port, R"(nines_upstream_probes_total{upstream="breaking",result="ok"})") > 0 &&
-             metric_value(gw.port, R"(nines_upstream_probes_total{upstream="healthy",result="ok"})") > 0;
+      return metric_value(gw.admin_port, R"(nines_upstream_probes_total{upstream="breaking",result="ok"})") > 0 &&
+             metric_value(gw.admin_port, R"(nines_upstream_probes_total{upstream="healthy",result="ok"})") > 0;
     }));
   }
 };
 
 TEST(gateway_metrics, exposition_passes_promtool_and_holds_what_operators_need) {
   busy_gateway b;
-  const auto exposition = http_call(b.gw.port, "GET", "/metrics").body;
+  const auto exposition = http_call(b.gw.admin_port, "GET", "/metrics").body;
   const temp_dir dir("metrics");
   std::ofstream(dir / "metrics.txt") << exposition;
   process promtool({"/bin/sh", "-c", "exec promtool check metrics < " + (dir / "metrics.txt").string()});
@@ -126,17 +126,17 @@ TEST(gateway_metrics, exposition_passes_promtool_and_holds_what_operators_need) 
   // Requests by route, status, outcome and the upstream that served them.
   // The resumed streams count for the upstream that finished them; the plain answer (no stream
   // to break) came from the first tier.
-  EXPECT_EQ(metric_value(b.gw.port, R"(nines_requests_total{route="chat",status="200",outcome="ok",upstream="healthy"})"),
+  EXPECT_EQ(metric_value(b.gw.admin_port, R"(nines_requests_total{route="chat",status="200",outcome="ok",upstream="healthy"})"),
             3U);
-  EXPECT_EQ(metric_value(b.gw.port, R"(nines_requests_total{route="chat",status="200",outcome="ok",upstream="breaking"})"),
+  EXPECT_EQ(metric_value(b.gw.admin_port, R"(nines_requests_total{route="chat",status="200",outcome="ok",upstream="breaking"})"),
             1U);
-  EXPECT_EQ(metric_value(b.gw.port, R"(nines_requests_total{route="chat",status="400",outcome="rejected",upstream="none"})"),
+  EXPECT_EQ(metric_value(b.gw.admin_port, R"(nines_requests_total{route="chat",status="400",outcome="rejected",upstream="none"})"),
             1U);
-  EXPECT_EQ(metric_value(b.gw.port, R"(nines_stream_resumes_total{cause="reset",from="breaking",to="healthy"})") +
-                metric_value(b.gw.port, R"(nines_stream_resumes_total{cause="closed",from="breaking",to="healthy"})"),
+  EXPECT_EQ(metric_value(b.gw.admin_port, R"(nines_stream_resumes_total{cause="reset",from="breaking",to="healthy"})") +
+                metric_value(b.gw.admin_port, R"(nines_stream_resumes_total{cause="closed",from="breaking",to="healthy"})"),
             3U);
-  EXPECT_GT(metric_value(b.gw.port, R"(nines_inter_token_seconds_count{route="chat"})"), 0U);
-  EXPECT_EQ(metric_value(b.gw.port, R"(nines_build_info{version=")" NINES_VERSION R"("})"), 1U);
+  EXPECT_GT(metric_value(b.gw.admin_port, R"(nines_inter_token_seconds_count{route="chat"})"), 0U);
+  EXPECT_EQ(metric_value(b.gw.admin_port, R"(nines_build_info{version=")" NINES_VERSION R"("})"), 1U);
 
   // Every family is documented, with its type, in docs/metrics.md.
   const auto docs = read_file((fs::path(NINES_SOURCE_DIR) / "docs" / "metrics.md").string());
@@ -177,7 +177,7 @@ TEST(gateway_metrics, prometheus_scrapes_the_gateway_and_evaluates_the_shipped_r
       << "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
       << "rule_files:\n  - " << rules.string() << "\n"
       << "scrape_configs:\n  - job_name: nines\n    static_configs:\n"
-      << "      - targets: ['127.0.0.1:" << gw.port << "']\n";
+      << "      - targets: ['127.0.0.1:" << gw.admin_port << "']\n";
   process prometheus({"/usr/bin/prometheus", "--config.file=" + (dir / "prometheus.yml").string(),
                       "--storage.tsdb.path=" + (dir / "data").string(),
                       "--web.listen-address=127.0.0.1:0"});

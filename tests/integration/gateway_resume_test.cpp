@@ -203,10 +203,10 @@ TEST(gateway_resume_chain, breaks_chained_across_three_upstreams) {
   EXPECT_NE(std::string(resumes[0].as_object().at("cause").as_string()).find("connection broke"),
             std::string::npos);
   // And in the metrics: by cause, upstream left and upstream joined; tokens carried; the gap.
-  EXPECT_EQ(metric_value(gw.port, R"(nines_stream_resumes_total{cause="reset",from="a",to="b"})"), 1U);
-  EXPECT_EQ(metric_value(gw.port, R"(nines_stream_resumes_total{cause="reset",from="b",to="c"})"), 1U);
-  EXPECT_EQ(metric_value(gw.port, "nines_stream_resume_carried_tokens_total"), 3U + 7U);
-  EXPECT_EQ(metric_value(gw.port, "nines_stream_resume_gap_seconds_count"), 2U);
+  EXPECT_EQ(metric_value(gw.admin_port, R"(nines_stream_resumes_total{cause="reset",from="a",to="b"})"), 1U);
+  EXPECT_EQ(metric_value(gw.admin_port, R"(nines_stream_resumes_total{cause="reset",from="b",to="c"})"), 1U);
+  EXPECT_EQ(metric_value(gw.admin_port, "nines_stream_resume_carried_tokens_total"), 3U + 7U);
+  EXPECT_EQ(metric_value(gw.admin_port, "nines_stream_resume_gap_seconds_count"), 2U);
 }
 
 TEST(gateway_resume_chain, resumes_exhausted_end_with_stream_incomplete) {

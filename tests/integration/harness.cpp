@@ -59,16 +59,21 @@ server start_mock(std::vector<std::string> args) {
 
 server start_gateway(const std::string& toml, std::vector<std::string> extra_args) {
   const auto path = temp_path(".toml");
-  std::ofstream(path) << "[gateway]\nlisten = \"127.0.0.1:0\"\nworkers = 2\n" << toml;
+  const bool own_admin = toml.find("[admin]") != std::string::npos;
+  std::ofstream(path) << "[gateway]\nlisten = \"127.0.0.1:0\"\nworkers = 2\n"
+                      << (own_admin ? "" : "[admin]\nlisten = \"127.0.0.1:0\"\n") << toml;
   std::vector<std::string> argv{binary(), "gateway", "--config", path};
   argv.insert(argv.end(), extra_args.begin(), extra_args.end());
   server s;
   s.proc = std::make_unique<process>(argv);
+  auto admin = s.proc->wait_for_output("nines admin listening on");
   auto line = s.proc->wait_for_output("nines gateway listening on");
-  if (!line) {
+  if (!line || !admin) {
     throw std::runtime_error("gateway did not start: " + s.proc->output());
   }
   s.port = port_from(line->substr(0, line->find(" with ")));
+  const auto admin_url = admin->substr(0, admin->find(" (admin key"));
+  s.admin_port = port_from(admin_url);
   return s;
 }
 

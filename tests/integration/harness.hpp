@@ -28,7 +28,9 @@ using process = tools::child_process;
 struct server {
   std::unique_ptr<process> proc;
   unsigned short port = 0;
+  unsigned short admin_port = 0;  // a gateway's admin listener (/metrics, /status, /dashboard)
   std::string url() const { return "http://127.0.0.1:" + std::to_string(port); }
+  std::string admin_url() const { return "http://127.0.0.1:" + std::to_string(admin_port); }
 };
 
 // `nines mock-llm --listen 127.0.0.1:0 <args...>`, once it listens.

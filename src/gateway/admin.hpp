@@ -1,0 +1,27 @@
+#pragma once
+// The admin listener (`[admin] listen`, default 127.0.0.1:9901): /metrics (Prometheus),
+// /status (JSON), /dashboard (the SLA page), /healthz and /readyz — never on the API listener,
+// where they would tell anyone who can reach the API about the upstreams. With `admin.key_hash`
+// set (required beyond loopback), every request must carry `Authorization: Bearer <admin secret>`.
+//
+// Threading: served on its own thread's io_context; it reads only shared state (atomics,
+// snapshots, the metrics registry).
+
+#include <optional>
+
+#include "core/access/secret_digest.hpp"
+#include "gateway/worker.hpp"
+#include "net/http_server.hpp"
+
+namespace nines::gateway {
+
+net::awaitable<void> handle_admin_request(net::request& request, net::downstream& client,
+                                          const shared_state& shared,
+                                          std::optional<core::secret_digest> admin_key);
+
+// GET /healthz and /readyz, shared by both listeners: true when `path` was one of them (answered).
+net::awaitable<bool> answer_health(const net::request& request, net::downstream& client,
+                                   const shared_state& shared, std::string_view path,
+                                   unsigned& status);
+
+}  // namespace nines::gateway
