@@ -618,8 +618,11 @@ std::optional<core::access_refusal> check_access(const request& req, worker_stat
     return std::nullopt;  // auth.mode = open
   }
   const auto it = req.find(http::field::authorization);
-  const std::string_view authorization =
+  std::string_view authorization =
       it == req.end() ? std::string_view{} : std::string_view(it->value());
+  if (req.count(http::field::authorization) > 1) {
+    authorization = "ambiguous";  // two credentials: which would a server behind us read? refused
+  }
   std::optional<std::string_view> model;
   if (facts != nullptr && facts->model) {
     model = *facts->model;
@@ -680,18 +683,23 @@ awaitable<void> forward_request(request& req, downstream& client, worker_state& 
     kind.client_key = true;
     kind.may_hedge = key->allow_hedge;
     kind.may_journal = key->allow_journal;
-    kind.want_usage = ticket.limits_tokens();
+    if (ticket.limits_tokens()) {
+      kind.ticket = &ticket;
+    }
   }
   const auto& cfg = *worker.gen->config;
   // Journaling by header (mode keyed) is a key's right; mode all is the operator's own choice.
   if (kind.openai_json && wants_journal(req, cfg) &&
       (kind.may_journal || cfg.journal.mode == core::journal_mode::all)) {
+    // The generation may outlive this request, and its ticket with it: it settles nothing (the
+    // reservation stands).
+    kind.ticket = nullptr;
     co_await serve_journaled(req, client, worker, record, kind);
   } else {
     co_await run_attempts(req, client, worker, record, record.id, kind);
   }
   if (record.usage_tokens) {
-    ticket.settle_tokens(*record.usage_tokens, steady::now());
+    ticket.settle_tokens(*record.usage_tokens, steady::now());  // unless settled already
   }
 }
 

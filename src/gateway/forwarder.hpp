@@ -10,6 +10,7 @@
 
 #include <string>
 
+#include "core/access/admission.hpp"
 #include "core/http/api_routes.hpp"
 #include "gateway/worker.hpp"
 #include "net/http_server.hpp"
@@ -27,7 +28,9 @@ struct request_kind {
   bool client_key = false;
   bool may_hedge = false;     // x-nines-hedge honoured even without hedge.allow_client_header
   bool may_journal = true;    // journaling by header (journal.mode keyed)
-  bool want_usage = false;    // the answer's token usage is needed (a tokens_per_minute limit)
+  // The request's place in its key's limits: settled as soon as the answer's usage is known,
+  // before the client reads it (so that its next request sees the settled count).
+  core::access_ticket* ticket = nullptr;
 };
 
 request_kind classify_request(core::api_route route);

@@ -116,6 +116,9 @@ awaitable<attempt_result> request_forwarder::relay_stream(upstream_connection& c
         }
         if (chunk.total_tokens) {
           record_.usage_tokens = chunk.total_tokens;  // the usage chunk (stream_options)
+          if (kind_.ticket != nullptr) {
+            kind_.ticket->settle_tokens(*chunk.total_tokens, steady::now());
+          }
         }
         if (chunk.is_error) {
           broke = attempt_failure::bad_response;

@@ -265,8 +265,11 @@ awaitable<attempt_result> request_forwarder::attempt(std::size_t upstream, attem
       lost(result);
       co_return result;
     }
-    if (kind_.want_usage) {
+    if (kind_.ticket != nullptr) {
       record_.usage_tokens = core::read_stream_chunk(body).total_tokens;  // the answer's usage
+      if (record_.usage_tokens) {
+        kind_.ticket->settle_tokens(*record_.usage_tokens, steady::now());
+      }
     }
     http::response<http::string_body> res{head.result(), 11};
     copy_response_headers(head, res.base());
