@@ -13,6 +13,7 @@
 #include "core/access/client_keys.hpp"
 #include "gateway/gateway.hpp"
 #include "gateway/keys_file.hpp"
+#include "net/upstream_pool.hpp"
 #include "tools/bench.hpp"
 #include "tools/chaos.hpp"
 #include "tools/mock_llm.hpp"
@@ -176,8 +177,25 @@ int main(int argc, char** argv) {
                            : journal_mode == "all" ? nines::core::journal_mode::all
                                                    : nines::core::journal_mode::off;
       }
+      // Every referenced file must exist and parse: CA files as PEM certificates...
+      std::vector<nines::core::config_problem> file_problems;
+      for (std::size_t i = 0; i < cfg.upstreams.size(); ++i) {
+        const auto& u = cfg.upstreams[i];
+        if (u.tls && !u.ca_file.empty()) {
+          try {
+            nines::net::make_client_tls_context(u.tls_verify, u.ca_file);
+          } catch (const std::exception& e) {
+            file_problems.push_back({"upstreams[" + std::to_string(i) + "].ca_file", 0, 0,
+                                     "cannot be read as PEM certificates: " + u.ca_file + " (" +
+                                         e.what() + ")"});
+          }
+        }
+      }
+      if (!file_problems.empty()) {
+        return print_problems(source, file_problems);
+      }
       if (nines::core::effective_auth_mode(cfg.auth) == nines::core::auth_mode::keys) {
-        // Every referenced file must exist and parse, named with its own places.
+        // ... and the keys file as keys, named with its own places.
         const auto keys_read = nines::gateway::read_keys_file(cfg.auth.keys_file);
         if (!keys_read.problems.empty()) {
           return print_problems(cfg.auth.keys_file, keys_read.problems);

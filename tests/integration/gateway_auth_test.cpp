@@ -306,6 +306,10 @@ TEST(gateway_keys, check_refuses_what_would_be_unsafe_or_broken) {
   auto [admin_wide, out6] = check("[admin]\nlisten = \"0.0.0.0:9901\"\n" + up);
   EXPECT_EQ(admin_wide, 2);
   EXPECT_NE(out6.find("admin.key_hash"), std::string::npos) << out6;
+  auto [no_ca, out7] = check("[[upstreams]]\nurl = \"https://127.0.0.1:9/v1\"\nca_file = "
+                             "\"/nonexistent/ca.pem\"\n");
+  EXPECT_EQ(no_ca, 2);
+  EXPECT_NE(out7.find("upstreams[0].ca_file: cannot be read"), std::string::npos) << out7;
 }
 
 // No secret anywhere: every client secret used above, and the upstream's api_key, are looked for
