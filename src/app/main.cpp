@@ -13,6 +13,7 @@
 #include "core/access/client_keys.hpp"
 #include "gateway/gateway.hpp"
 #include "gateway/keys_file.hpp"
+#include "net/tls_server_identity.hpp"
 #include "net/upstream_pool.hpp"
 #include "tools/bench.hpp"
 #include "tools/chaos.hpp"
@@ -68,6 +69,9 @@ int main(int argc, char** argv) {
   gateway->add_option("--admin-listen", flags.admin_listen,
                       "host:port of the admin listener (/metrics, /status, /dashboard), without "
                       "--config");
+  gateway->add_option("--tls-cert", flags.tls_cert,
+                      "PEM certificate chain: the API listener speaks TLS (with --tls-key)");
+  gateway->add_option("--tls-key", flags.tls_key, "PEM private key of --tls-cert");
   bool check_only = false;
   gateway->add_flag("--check", check_only, "validate the configuration and exit");
 
@@ -163,6 +167,18 @@ int main(int argc, char** argv) {
         return print_problems(source, result.problems);
       }
       auto cfg = *result.value;
+      if (!config_path.empty() && (!flags.tls_cert.empty() || !flags.tls_key.empty())) {
+        // The flags name the listener's certificate over the config's.
+        if (flags.tls_cert.empty() || flags.tls_key.empty()) {
+          return print_problems("command line",
+                                {{flags.tls_cert.empty() ? "--tls-cert" : "--tls-key", 0, 0,
+                                  "is required with " + std::string(flags.tls_cert.empty()
+                                                                        ? "--tls-key"
+                                                                        : "--tls-cert")}});
+        }
+        cfg.tls.cert_file = flags.tls_cert;
+        cfg.tls.key_file = flags.tls_key;
+      }
       if (workers > 0) {
         cfg.gateway.workers = workers;
       }
@@ -190,6 +206,11 @@ int main(int argc, char** argv) {
                                          e.what() + ")"});
           }
         }
+      }
+      // ... the listener's certificates, keys and client CA ...
+      if (cfg.tls.enabled()) {
+        auto tls = nines::net::tls_server_identity::load(cfg.tls);
+        file_problems.insert(file_problems.end(), tls.problems.begin(), tls.problems.end());
       }
       if (!file_problems.empty()) {
         return print_problems(source, file_problems);

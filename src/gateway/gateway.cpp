@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <fmt/chrono.h>
 #include <fmt/format.h>
 #include <fstream>
 #include <spdlog/spdlog.h>
@@ -121,6 +122,78 @@ void register_connection_metrics(obs::registry& metrics, const net::server_group
                            });
 }
 
+void register_tls_metrics(obs::registry& metrics, const net::server_group& group,
+                          const std::shared_ptr<tls_server_store>& tls) {
+  metrics.counter_function("nines_tls_handshakes_total",
+                           "TLS handshakes with clients, by result (ok, or why they failed).",
+                           {{"result", "ok"}}, [&group] {
+                             return static_cast<double>(group.read_counts().tls_handshakes);
+                           });
+  for (std::size_t i = 0; i < tls_failure_reasons.size(); ++i) {
+    metrics.counter_function(
+        "nines_tls_handshakes_total", "",
+        {{"result", std::string(tls_failure_reasons[i])}},
+        [&group, i] { return static_cast<double>(group.read_counts().tls_failures[i]); });
+  }
+  metrics.gauge_function("nines_tls_certificate_expiry_seconds",
+                         "Seconds until the soonest of the API listener's certificates expires "
+                         "(negative once one has).",
+                         {}, [tls] {
+                           const auto id = tls->current();
+                           std::int64_t soonest = std::numeric_limits<std::int64_t>::max();
+                           for (const auto& c : id->certificates()) {
+                             soonest = std::min(soonest, c.not_after);
+                           }
+                           return static_cast<double>(soonest - std::time(nullptr));
+                         });
+}
+
+// The listener's TLS identity from `settings`, or every problem as one message (startup).
+std::shared_ptr<const tls_server_identity> load_tls_identity(
+    const core::tls_listener_settings& settings) {
+  auto loaded = tls_server_identity::load(settings);
+  if (!loaded.value) {
+    std::string what = "the TLS certificates cannot be loaded:";
+    for (const auto& p : loaded.problems) {
+      what += " " + p.key + ": " + p.message + ";";
+    }
+    what.pop_back();
+    throw std::runtime_error(what);
+  }
+  return loaded.value;
+}
+
+// The files a TLS identity is built from, to notice when one changes.
+std::vector<std::string> tls_files(const core::tls_listener_settings& s) {
+  std::vector<std::string> files;
+  if (!s.enabled()) {
+    return files;
+  }
+  files = {s.cert_file, s.key_file};
+  if (!s.client_ca_file.empty()) {
+    files.push_back(s.client_ca_file);
+  }
+  for (const auto& e : s.sni) {
+    files.push_back(e.cert_file);
+    files.push_back(e.key_file);
+  }
+  return files;
+}
+
+bool same_tls_settings(const core::tls_listener_settings& a, const core::tls_listener_settings& b) {
+  if (a.sni.size() != b.sni.size()) {
+    return false;
+  }
+  for (std::size_t i = 0; i < a.sni.size(); ++i) {
+    if (a.sni[i].server_name != b.sni[i].server_name || a.sni[i].cert_file != b.sni[i].cert_file ||
+        a.sni[i].key_file != b.sni[i].key_file) {
+      return false;
+    }
+  }
+  return a.cert_file == b.cert_file && a.key_file == b.key_file &&
+         a.client_ca_file == b.client_ca_file && a.min_version == b.min_version;
+}
+
 // A generation for `cfg`: targets (with TLS contexts; throws on a bad ca_file), identities, and the
 // live entries of `previous` for the upstreams that did not change.
 std::shared_ptr<generation> build_generation(const core::config& cfg, std::uint64_t version,
@@ -166,19 +239,31 @@ std::optional<file_stamp> stamp_of(const std::string& path) {
   return file_stamp{st.st_mtim, st.st_size, st.st_ino};
 }
 
-// Reloads the configuration on SIGHUP and when its file changes (checked every second). A valid
-// new configuration becomes a new generation; an invalid one is rejected with every problem
-// logged, and the old one stays.
+std::vector<std::optional<file_stamp>> stamps_of(const std::vector<std::string>& paths) {
+  std::vector<std::optional<file_stamp>> out;
+  for (const auto& p : paths) {
+    out.push_back(stamp_of(p));
+  }
+  return out;
+}
+
+// Reloads the configuration on SIGHUP and when its file or the keys file changes (checked every
+// second). A valid new configuration becomes a new generation; an invalid one is rejected with
+// every problem logged, and the old one stays. The TLS certificates reload on SIGHUP and when one
+// of their files changes (checked every 250 ms): a new identity for new connections; a bad one is
+// refused with its problems logged, and the old one stays.
 class config_reloader {
  public:
   config_reloader(asio::io_context& control, std::shared_ptr<shared_state> shared,
-                  upstream_monitor& monitor, std::string path)
+                  upstream_monitor& monitor, std::string path,
+                  std::shared_ptr<tls_server_store> tls)
       : control_(control), shared_(std::move(shared)), monitor_(monitor), path_(std::move(path)),
-        timer_(control), hup_(control, SIGHUP) {}
+        tls_(std::move(tls)), timer_(control), hup_(control, SIGHUP) {}
 
   void start() {
     stamp_ = stamp_of(path_);
     keys_stamp_ = stamp_of(shared_->current.load()->config->auth.keys_file);
+    tls_stamps_ = stamps_of(tls_files(shared_->current.load()->config->tls));
     watch_hup();
     spawn(control_.get_executor(), watch_file(), "config file watch");
   }
@@ -195,15 +280,22 @@ class config_reloader {
         return;
       }
       reload("SIGHUP");
+      reload_tls("SIGHUP");
       watch_hup();
     });
   }
 
   awaitable<void> watch_file() {
-    while (!stopped_) {
-      timer_.expires_after(std::chrono::seconds(1));
+    for (unsigned tick = 1; !stopped_; ++tick) {
+      timer_.expires_after(std::chrono::milliseconds(250));
       co_await timer_.async_wait(use_nothrow);
-      if (stopped_ || path_.empty()) {
+      if (stopped_) {
+        continue;
+      }
+      if (tls_ && stamps_of(tls_files(shared_->current.load()->config->tls)) != tls_stamps_) {
+        reload_tls("a certificate file changed");
+      }
+      if (tick % 4 != 0 || path_.empty()) {
         continue;
       }
       const auto now = stamp_of(path_);
@@ -256,6 +348,16 @@ class config_reloader {
     }
     const auto current = shared_->current.load();
     const auto& old = *current->config;
+    // Whether TLS is on, and where, is fixed at the start; its certificates and policy reload.
+    if (next.tls.enabled() != old.tls.enabled() ||
+        (next.tls.listen.has_value() != old.tls.listen.has_value()) ||
+        (next.tls.listen && (next.tls.listen->host != old.tls.listen->host ||
+                             next.tls.listen->port != old.tls.listen->port))) {
+      spdlog::warn("reload ({}): turning TLS on or off and tls.listen take effect at the next "
+                   "start; the running TLS settings stay", why);
+      next.tls = old.tls;
+    }
+    const bool tls_changed = !same_tls_settings(next.tls, old.tls);
     // What a running process cannot change: the listeners, the workers, the access log.
     if (next.gateway.listen.host != old.gateway.listen.host ||
         next.gateway.listen.port != old.gateway.listen.port ||
@@ -277,6 +379,35 @@ class config_reloader {
     monitor_.adopt(gen);
     spdlog::info("configuration reloaded ({}): version {}, {} upstreams", why, gen->version,
                  next.upstreams.size());
+    if (tls_changed) {
+      reload_tls("the [tls] settings changed");
+    }
+  }
+
+  // A new TLS identity from the running configuration's [tls], or the old one stays.
+  void reload_tls(std::string_view why) {
+    if (!tls_) {
+      return;
+    }
+    const auto& settings = shared_->current.load()->config->tls;
+    tls_stamps_ = stamps_of(tls_files(settings));
+    auto loaded = tls_server_identity::load(settings);
+    if (!loaded.value) {
+      tls_reload_failures_->add(shared_->workers);
+      spdlog::error("TLS reload ({}): refused, the running certificates stay ({} problem{})", why,
+                    loaded.problems.size(), loaded.problems.size() == 1 ? "" : "s");
+      for (const auto& p : loaded.problems) {
+        spdlog::error("  {}: {}", p.key, p.message);
+      }
+      return;
+    }
+    tls_->replace(loaded.value);
+    tls_reloads_->add(shared_->workers);
+    for (const auto& c : loaded.value->certificates()) {
+      spdlog::info("TLS reload ({}): serving {}{} from {}, valid until {}", why, c.subject,
+                   c.server_name.empty() ? "" : " for " + c.server_name, c.cert_file,
+                   fmt::format("{:%Y-%m-%dT%H:%M:%SZ}", fmt::gmtime(static_cast<std::time_t>(c.not_after))));
+    }
   }
 
   asio::io_context& control_;
@@ -287,6 +418,12 @@ class config_reloader {
   asio::signal_set hup_;
   std::optional<file_stamp> stamp_;
   std::optional<file_stamp> keys_stamp_;
+  std::shared_ptr<tls_server_store> tls_;
+  std::vector<std::optional<file_stamp>> tls_stamps_;
+  obs::counter* tls_reloads_ = &shared_->metrics->counter_of(
+      "nines_tls_reloads_total", "TLS certificate reloads, by result.", {{"result", "ok"}});
+  obs::counter* tls_reload_failures_ = &shared_->metrics->counter_of(
+      "nines_tls_reloads_total", "", {{"result", "refused"}});
   bool stopped_ = false;
 };
 
@@ -329,9 +466,26 @@ int run_gateway(const core::config& cfg, const std::string& config_path) {
   limits.watch_departure = true;
   limits.max_connections = client_connection_limit(cfg, workers);
   limits.max_connections_per_worker = cfg.limits.max_client_connections_per_worker;
-  server_group group(cfg.gateway.listen.host, cfg.gateway.listen.port, workers, limits);
-  const auto port = group.bind();
+  limits.handshake_timeout = cfg.timeouts.tls_handshake;
+  // The API listeners: plain, TLS, or both side by side (core::api_listeners_of).
+  std::shared_ptr<tls_server_store> tls;
+  if (cfg.tls.enabled()) {
+    tls = std::make_shared<tls_server_store>(load_tls_identity(cfg.tls));
+  }
+  const auto api = core::api_listeners_of(cfg);
+  std::vector<listener_spec> specs;
+  if (api.plain) {
+    specs.push_back({api.plain->host, api.plain->port, nullptr});
+  }
+  if (api.tls) {
+    specs.push_back({api.tls->host, api.tls->port, tls});
+  }
+  server_group group(specs, workers, limits);
+  const auto ports = group.bind_all();
   register_connection_metrics(*shared->metrics, group);
+  if (tls) {
+    register_tls_metrics(*shared->metrics, group, tls);
+  }
 
   // The admin listener, on a thread of its own: metrics, status and the dashboard never share
   // the API port (gateway/admin.hpp).
@@ -354,7 +508,7 @@ int run_gateway(const core::config& cfg, const std::string& config_path) {
   upstream_monitor monitor(control, shared,
                            fmt::format("http://{}:{}", cfg.admin.listen.host, admin_port));
   monitor.start();
-  config_reloader reloader(control, shared, monitor, config_path);
+  config_reloader reloader(control, shared, monitor, config_path, tls);
   reloader.start();
 
   std::atomic<bool> draining{false};
@@ -408,8 +562,23 @@ int run_gateway(const core::config& cfg, const std::string& config_path) {
 
   spdlog::info("nines admin listening on http://{}:{}{}", cfg.admin.listen.host, admin_port,
                admin_key ? " (admin key required)" : "");
-  spdlog::info("nines gateway listening on http://{}:{} with {} workers and {} upstreams{}",
-               cfg.gateway.listen.host, port, group.size(), cfg.upstreams.size(),
+  std::string urls;
+  for (std::size_t i = 0; i < specs.size(); ++i) {
+    urls += fmt::format("{}{}://{}:{}", i == 0 ? "" : " and ", specs[i].tls ? "https" : "http",
+                        specs[i].host, ports[i]);
+  }
+  if (tls) {
+    for (const auto& c : tls->current()->certificates()) {
+      spdlog::info("TLS: serving {}{} from {}, valid until {}{}", c.subject,
+                   c.server_name.empty() ? "" : " for " + c.server_name, c.cert_file,
+                   fmt::format("{:%Y-%m-%dT%H:%M:%SZ}",
+                               fmt::gmtime(static_cast<std::time_t>(c.not_after))),
+                   tls->current()->requires_client_certificate() ? " (client certificates required)"
+                                                                 : "");
+    }
+  }
+  spdlog::info("nines gateway listening on {} with {} workers and {} upstreams{}", urls,
+               group.size(), cfg.upstreams.size(),
                shared->keys.load() ? ", client keys required" : "");
   group.run();
   admin.stop();

@@ -1,18 +1,17 @@
 #include "net/client_transport.hpp"
 
-#include <cerrno>
-#include <sys/socket.h>
+#include "net/departure_watch.hpp"
 
 namespace nines::net {
 namespace {
 
 class tcp_transport final : public client_transport {
  public:
-  explicit tcp_transport(tcp::socket socket) : stream_(std::move(socket)) {
+  explicit tcp_transport(tcp::socket socket)
+      : stream_(std::move(socket)), watch_(stream_.socket(), false) {
     error_code ignored;
     stream_.socket().set_option(tcp::no_delay(true), ignored);
   }
-  ~tcp_transport() override { stop_watching(); }
 
   awaitable<io_result> read_some(asio::mutable_buffer buffer, time_point deadline) override {
     stream_.expires_at(deadline);
@@ -27,25 +26,13 @@ class tcp_transport final : public client_transport {
     co_return io_result{ec, n};
   }
 
-  void watch_departure(std::function<void()> on_gone) override {
-    stop_watching();
-    watch_ = std::make_shared<watch>();
-    watch_->on_gone = std::move(on_gone);
-    arm(watch_);
-  }
+  void watch_departure(std::function<void()> on_gone) override { watch_.start(std::move(on_gone)); }
+  void stop_watching() override { watch_.stop(); }
 
-  void stop_watching() override {
-    if (watch_ && watch_->active) {
-      watch_->active = false;
-      error_code ignored;
-      stream_.socket().cancel(ignored);  // the pending wait ends; nothing else is pending now
-    }
-    watch_.reset();
-  }
-
-  void shutdown_send() override {
+  awaitable<void> end_sending(time_point) override {
     error_code ignored;
     stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    co_return;
   }
 
   void abort(bool reset) override {
@@ -57,44 +44,8 @@ class tcp_transport final : public client_transport {
   }
 
  private:
-  struct watch {
-    bool active = true;
-    std::function<void()> on_gone;
-  };
-
-  void gone(const std::shared_ptr<watch>& w) {
-    w->active = false;
-    auto f = std::move(w->on_gone);
-    f();
-  }
-
-  // Looks without reading: an end of stream or an error means the client left; bytes mean it is
-  // alive (and they stay for the next request); nothing yet means wait for readiness.
-  void arm(const std::shared_ptr<watch>& w) {
-    char byte;
-    const auto n = ::recv(stream_.socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
-      gone(w);
-      return;
-    }
-    if (n > 0) {
-      w->active = false;
-      return;
-    }
-    stream_.socket().async_wait(tcp::socket::wait_read, [this, w](const error_code& ec) {
-      if (!w->active) {
-        return;  // stopped: `this` may be gone, touch nothing
-      }
-      if (ec) {
-        gone(w);  // the socket was closed under the watch (a write timed out, say)
-        return;
-      }
-      arm(w);
-    });
-  }
-
   beast::tcp_stream stream_;
-  std::shared_ptr<watch> watch_;
+  departure_watch watch_;
 };
 
 }  // namespace

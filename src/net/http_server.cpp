@@ -216,8 +216,8 @@ awaitable<void> reject(client_transport& t, const core::request_refusal& refusal
   if (ec) {
     co_return;
   }
-  t.shutdown_send();
   const auto until = steady::now() + std::chrono::seconds(2);
+  co_await t.end_sending(until);
   static constexpr std::size_t linger_limit = 64u << 20;
   std::size_t discarded = 0;
   char sink[16384];
@@ -429,7 +429,9 @@ awaitable<void> serve(std::unique_ptr<client_transport> transport, request_handl
       break;  // an answer that did not end properly leaves the framing in doubt
     }
   }
-  t.shutdown_send();
+  // Over TLS a close_notify first, and a moment for the client's (a few bytes; bounded).
+  const auto until = steady::now() + std::chrono::seconds(1);
+  co_await t.end_sending(until);
   t.abort(false);
 }
 

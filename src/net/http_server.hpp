@@ -31,6 +31,7 @@ struct server_limits {
   milliseconds header_timeout{30000};  // to receive one request's header and body
   milliseconds idle_timeout{60000};    // between requests on a keep-alive connection
   milliseconds write_timeout{60000};   // for one write to the client (a stalled reader)
+  milliseconds handshake_timeout{10000};  // for a TLS handshake, from the accept
   bool watch_departure = false;        // notice a client leaving while its request is served
   unsigned max_connections = 0;        // open client connections, all workers; 0: no limit
   unsigned max_connections_per_worker = 0;  // 0: no limit of its own

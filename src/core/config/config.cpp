@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <boost/url/parse.hpp>
+#include <cctype>
 #include <charconv>
 #include <fmt/format.h>
 #include <set>
@@ -60,7 +61,8 @@ struct reader : toml_reader {
   void read_timeouts(const toml::table& t, timeout_settings& s) {
     const std::string p = "timeouts.";
     unknown_keys(t, p, {"connect_ms", "first_byte_ms", "stream_idle_ms", "request_ms",
-                        "client_header_ms", "client_idle_ms", "upstream_idle_ms"});
+                        "client_header_ms", "client_idle_ms", "upstream_idle_ms",
+                        "tls_handshake_ms"});
     duration(t, p, "connect_ms", s.connect);
     duration(t, p, "first_byte_ms", s.first_byte);
     duration(t, p, "stream_idle_ms", s.stream_idle);
@@ -68,6 +70,7 @@ struct reader : toml_reader {
     duration(t, p, "client_header_ms", s.client_header);
     duration(t, p, "client_idle_ms", s.client_idle);
     duration(t, p, "upstream_idle_ms", s.upstream_idle);
+    duration(t, p, "tls_handshake_ms", s.tls_handshake, 100);
   }
 
   void read_retry(const toml::table& t, retry_settings& r) {
@@ -255,6 +258,101 @@ struct reader : toml_reader {
     }
   }
 
+  void read_tls_pair(const toml::table& t, const std::string& p, std::string& cert,
+                     std::string& key) {
+    string(t, p, "cert_file", cert);
+    string(t, p, "key_file", key);
+    if (cert.empty() != key.empty()) {
+      problem(p + (cert.empty() ? "cert_file" : "key_file"), &t,
+              "is required with " + p + (cert.empty() ? "key_file" : "cert_file"));
+    }
+  }
+
+  void read_tls(const toml::table& t, tls_listener_settings& s) {
+    const std::string p = "tls.";
+    unknown_keys(t, p, {"cert_file", "key_file", "listen", "client_ca_file", "min_version", "sni"});
+    read_tls_pair(t, p, s.cert_file, s.key_file);
+    if (t.get("listen") != nullptr) {
+      listen_address addr;
+      read_listen(t, p, addr);
+      s.listen = addr;
+    }
+    string(t, p, "client_ca_file", s.client_ca_file);
+    if (const toml::node* node = t.get("min_version")) {
+      const auto v = node->value_exact<std::string>();
+      if (v == "1.2") {
+        s.min_version = tls_min_version::tls1_2;
+      } else if (v == "1.3") {
+        s.min_version = tls_min_version::tls1_3;
+      } else {
+        problem(p + "min_version", node, "must be \"1.2\" or \"1.3\" (older versions are not served)");
+      }
+    }
+    const toml::node* sni = t.get("sni");
+    if (sni == nullptr) {
+      return;
+    }
+    const toml::array* arr = sni->as_array();
+    if (arr == nullptr) {
+      problem(p + "sni", sni, "must be an array of tables ([[tls.sni]])");
+      return;
+    }
+    std::set<std::string> names;
+    for (std::size_t i = 0; i < arr->size(); ++i) {
+      const std::string at = fmt::format("tls.sni[{}].", i);
+      const toml::table* e = (*arr)[i].as_table();
+      if (e == nullptr) {
+        problem(at.substr(0, at.size() - 1), &(*arr)[i], "must be a table");
+        continue;
+      }
+      unknown_keys(*e, at, {"server_name", "cert_file", "key_file"});
+      tls_sni_certificate c;
+      string(*e, at, "server_name", c.server_name);
+      for (auto& ch : c.server_name) {
+        ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+      }
+      if (!valid_server_name_pattern(c.server_name)) {
+        problem(at + "server_name", e->get("server_name") ? e->get("server_name") : e,
+                "must be a DNS name such as \"api.example.com\" or \"*.example.com\"");
+      } else if (!names.insert(c.server_name).second) {
+        problem(at + "server_name", e->get("server_name"),
+                fmt::format("\"{}\" is already named by another [[tls.sni]] entry", c.server_name));
+      }
+      read_tls_pair(*e, at, c.cert_file, c.key_file);
+      if (c.cert_file.empty()) {
+        problem(at + "cert_file", e, "is required");
+      }
+      s.sni.push_back(std::move(c));
+    }
+  }
+
+  // A DNS name of letters, digits and hyphens in dot-separated labels, optionally "*." first.
+  static bool valid_server_name_pattern(std::string_view name) {
+    if (name.starts_with("*.")) {
+      name.remove_prefix(2);
+    }
+    if (name.empty() || name.size() > 253) {
+      return false;
+    }
+    std::size_t label = 0;
+    for (std::size_t i = 0; i <= name.size(); ++i) {
+      if (i == name.size() || name[i] == '.') {
+        if (label == 0 || label > 63 || name[i - 1] == '-') {
+          return false;
+        }
+        label = 0;
+        continue;
+      }
+      const char ch = name[i];
+      const bool ok = (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || (ch == '-' && label > 0);
+      if (!ok) {
+        return false;
+      }
+      ++label;
+    }
+    return true;
+  }
+
   void read_auth(const toml::table& t, auth_settings& a) {
     const std::string p = "auth.";
     unknown_keys(t, p, {"mode", "keys_file", "default_token_reservation"});
@@ -382,6 +480,19 @@ bool is_loopback(const listen_address& a) {
   return h.starts_with("127.") || h == "::1" || h == "0:0:0:0:0:0:0:1";
 }
 
+api_listeners api_listeners_of(const config& c) {
+  api_listeners l;
+  if (!c.tls.enabled()) {
+    l.plain = c.gateway.listen;
+  } else if (c.tls.listen) {
+    l.plain = c.gateway.listen;
+    l.tls = c.tls.listen;
+  } else {
+    l.tls = c.gateway.listen;
+  }
+  return l;
+}
+
 auth_mode effective_auth_mode(const auth_settings& a) {
   return a.mode.value_or(a.keys_file.empty() ? auth_mode::open : auth_mode::keys);
 }
@@ -449,12 +560,32 @@ void validate(const config& c, std::vector<config_problem>& problems) {
   if (mode == auth_mode::keys && c.auth.keys_file.empty()) {
     problems.push_back({"auth.keys_file", 0, 0, "is required with auth.mode = \"keys\""});
   }
-  if (mode == auth_mode::open && !c.auth.mode && !is_loopback(c.gateway.listen)) {
-    problems.push_back({"gateway.listen", 0, 0,
-                        fmt::format("listens beyond loopback ({}), so it needs client keys "
-                                    "([auth] keys_file); or set [auth] mode = \"open\" to serve "
-                                    "anyone who can reach it",
-                                    c.gateway.listen.host)});
+  const auto listeners = api_listeners_of(c);
+  for (const auto& [key, addr] : {std::pair{"gateway.listen", listeners.plain},
+                                  std::pair{c.tls.listen ? "tls.listen" : "gateway.listen",
+                                            listeners.tls}}) {
+    if (mode == auth_mode::open && !c.auth.mode && addr && !is_loopback(*addr)) {
+      problems.push_back({key, 0, 0,
+                          fmt::format("listens beyond loopback ({}), so it needs client keys "
+                                      "([auth] keys_file); or set [auth] mode = \"open\" to "
+                                      "serve anyone who can reach it",
+                                      addr->host)});
+      break;
+    }
+  }
+  if (!c.tls.enabled() && (c.tls.listen || !c.tls.client_ca_file.empty() || !c.tls.sni.empty())) {
+    problems.push_back({"tls.cert_file", 0, 0,
+                        "is required with tls.listen, tls.client_ca_file or [[tls.sni]]"});
+  }
+  const auto same = [](const listen_address& a, const listen_address& b) {
+    return a.port != 0 && a.port == b.port && a.host == b.host;
+  };
+  if (c.tls.enabled() && c.tls.listen && same(*c.tls.listen, c.gateway.listen)) {
+    problems.push_back({"tls.listen", 0, 0,
+                        "must differ from gateway.listen (leave it out to serve TLS there)"});
+  }
+  if (c.tls.enabled() && c.tls.listen && same(*c.tls.listen, c.admin.listen)) {
+    problems.push_back({"tls.listen", 0, 0, "must not be the admin listener's address"});
   }
   if (!is_loopback(c.admin.listen) && c.admin.key_hash.empty()) {
     problems.push_back({"admin.key_hash", 0, 0,
@@ -478,11 +609,14 @@ config_result parse_config(std::string_view toml_text, std::string_view source) 
   config c;
   reader r(problems);
   std::vector<int> upstream_lines;
-  r.unknown_keys(root, "", {"gateway", "auth", "admin", "limits", "timeouts", "retry", "journal",
+  r.unknown_keys(root, "", {"gateway", "tls", "auth", "admin", "limits", "timeouts", "retry", "journal",
                             "health", "outlier", "routing", "hedge", "routes", "alerting",
                             "upstreams"});
   if (const auto* t = r.section(root, "gateway")) {
     r.read_gateway(*t, c.gateway);
+  }
+  if (const auto* t = r.section(root, "tls")) {
+    r.read_tls(*t, c.tls);
   }
   if (const auto* t = r.section(root, "auth")) {
     r.read_auth(*t, c.auth);
@@ -572,6 +706,13 @@ config_result config_from_flags(const gateway_flags& flags) {
     } else {
       result.problems.push_back({"--admin-listen", 0, 0, "must be \"host:port\""});
     }
+  }
+  c.tls.cert_file = flags.tls_cert;
+  c.tls.key_file = flags.tls_key;
+  if (c.tls.cert_file.empty() != c.tls.key_file.empty()) {
+    result.problems.push_back({c.tls.cert_file.empty() ? "--tls-cert" : "--tls-key", 0, 0,
+                               c.tls.cert_file.empty() ? "is required with --tls-key"
+                                                       : "is required with --tls-cert"});
   }
   c.auth.keys_file = flags.keys_file;
   if (flags.auth_mode == "keys") {

@@ -78,6 +78,7 @@ struct timeout_settings {
   milliseconds request{600000};
   milliseconds client_header{30000};
   milliseconds client_idle{60000};
+  milliseconds tls_handshake{10000};  // a client's TLS handshake, from its accept
   milliseconds upstream_idle{60000};
 };
 
@@ -158,8 +159,29 @@ struct admin_settings {
   std::string key_hash;  // "sha256:<hex>" of the admin secret; required beyond loopback
 };
 
+// TLS on the API listener (net/tls_server_identity.hpp). Off while cert_file is empty.
+struct tls_sni_certificate {
+  std::string server_name;  // "api.example.com" or "*.example.com" (one label), case-insensitive
+  std::string cert_file;    // PEM: the leaf, then its chain
+  std::string key_file;
+};
+
+enum class tls_min_version { tls1_2, tls1_3 };
+
+struct tls_listener_settings {
+  std::string cert_file;  // PEM: the leaf, then its chain; served when no SNI entry matches
+  std::string key_file;
+  // Unset: gateway.listen speaks TLS. Set: TLS is served here and gateway.listen stays plain.
+  std::optional<listen_address> listen;
+  std::string client_ca_file;  // set: clients must present a certificate this CA issued (mTLS)
+  tls_min_version min_version = tls_min_version::tls1_2;
+  std::vector<tls_sni_certificate> sni;
+  bool enabled() const { return !cert_file.empty(); }
+};
+
 struct config {
   gateway_settings gateway{};
+  tls_listener_settings tls{};
   auth_settings auth{};
   admin_settings admin{};
   limit_settings limits{};
@@ -190,6 +212,8 @@ struct gateway_flags {
   std::string keys_file;     // --keys
   std::string auth_mode;     // --auth: "keys" or "open" ("" : by the keys file and the address)
   std::string admin_listen;  // --admin-listen ("" : the default)
+  std::string tls_cert;      // --tls-cert
+  std::string tls_key;       // --tls-key
 };
 
 // Builds a config from flags: each URL an upstream named "upstream-N" in priority 0.
@@ -210,6 +234,13 @@ std::optional<listen_address> parse_listen_address(std::string_view text);
 
 // 127.0.0.0/8 or ::1 (what only this machine can reach).
 bool is_loopback(const listen_address& a);
+
+// The API listeners in effect: the plain one (unless TLS took its place) and the TLS one.
+struct api_listeners {
+  std::optional<listen_address> plain;
+  std::optional<listen_address> tls;
+};
+api_listeners api_listeners_of(const config& c);
 
 // The auth mode in effect: as configured, else keys when a keys file is named, else open.
 auth_mode effective_auth_mode(const auth_settings& a);

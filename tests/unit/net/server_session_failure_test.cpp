@@ -33,7 +33,10 @@ class test_transport final : public client_transport {
   }
   void watch_departure(std::function<void()>) override {}
   void stop_watching() override {}
-  void shutdown_send() override { s_.close(); }
+  awaitable<void> end_sending(time_point) override {
+    s_.close();
+    co_return;
+  }
   void abort(bool) override { s_.close(); }
 
  private:

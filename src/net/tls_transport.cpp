@@ -1,0 +1,139 @@
+// A client connection over TLS (client_transport.hpp): the handshake with the listener's identity,
+// then reads and writes through OpenSSL, and a departure watch on the socket beneath.
+
+#include <array>
+#include <boost/beast/ssl/ssl_stream.hpp>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include "net/client_transport.hpp"
+#include "net/departure_watch.hpp"
+#include "net/tls_server_identity.hpp"
+
+namespace nines::net {
+namespace {
+
+using tls_stream = beast::ssl_stream<beast::tcp_stream>;
+
+// What a client sending plain HTTP to the TLS port reads (it cannot read anything encrypted).
+constexpr std::string_view plain_http_answer =
+    "HTTP/1.1 400 Bad Request\r\n"
+    "Content-Type: application/json\r\n"
+    "Content-Length: 124\r\n"
+    "Connection: close\r\n"
+    "\r\n"
+    R"({"error":{"message":"this port speaks TLS: use https://","type":"invalid_request_error","param":null,"code":"tls_required"}})";
+static_assert(plain_http_answer.size() - plain_http_answer.find("\r\n\r\n") - 4 == 124);
+
+class tls_transport final : public client_transport {
+ public:
+  tls_transport(tcp::socket socket, std::shared_ptr<const tls_server_identity> identity)
+      : identity_(std::move(identity)),
+        stream_(beast::tcp_stream(std::move(socket)), identity_->initial_context()),
+        watch_(beast::get_lowest_layer(stream_).socket(), true) {
+    error_code ignored;
+    beast::get_lowest_layer(stream_).socket().set_option(tcp::no_delay(true), ignored);
+  }
+
+  awaitable<bool> handshake(time_point deadline, tls_handshake_failure& failure) {
+    auto& low = beast::get_lowest_layer(stream_);
+    low.expires_at(deadline);
+    auto [ec] = co_await stream_.async_handshake(asio::ssl::stream_base::server, use_nothrow);
+    if (!ec) {
+      co_return true;
+    }
+    failure = describe(ec);
+    if (failure.reason == "plain_http") {
+      const std::array<asio::const_buffer, 1> wire{
+          asio::buffer(plain_http_answer.data(), plain_http_answer.size())};
+      low.expires_after(std::chrono::seconds(1));
+      co_await asio::async_write(low, wire, use_nothrow);
+      error_code ignored;
+      low.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    }
+    co_return false;
+  }
+
+  awaitable<io_result> read_some(asio::mutable_buffer buffer, time_point deadline) override {
+    beast::get_lowest_layer(stream_).expires_at(deadline);
+    auto [ec, n] = co_await stream_.async_read_some(buffer, use_nothrow);
+    co_return io_result{ec, n};
+  }
+
+  awaitable<io_result> write(std::span<const asio::const_buffer> buffers,
+                             std::chrono::milliseconds timeout) override {
+    beast::get_lowest_layer(stream_).expires_after(timeout);
+    auto [ec, n] = co_await asio::async_write(stream_, buffers, use_nothrow);
+    co_return io_result{ec, n};
+  }
+
+  void watch_departure(std::function<void()> on_gone) override { watch_.start(std::move(on_gone)); }
+  void stop_watching() override { watch_.stop(); }
+
+  awaitable<void> end_sending(time_point deadline) override {
+    auto& low = beast::get_lowest_layer(stream_);
+    low.expires_at(deadline);
+    co_await stream_.async_shutdown(use_nothrow);  // close_notify; theirs, or the deadline
+    error_code ignored;
+    low.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  }
+
+  void abort(bool reset) override {
+    auto& socket = beast::get_lowest_layer(stream_).socket();
+    error_code ignored;
+    if (reset) {
+      socket.set_option(asio::socket_base::linger(true, 0), ignored);
+    }
+    socket.close(ignored);
+  }
+
+ private:
+  static tls_handshake_failure describe(const error_code& ec) {
+    if (ec == beast::error::timeout) {
+      return {"timeout", "no handshake before the deadline"};
+    }
+    if (ec.category() != asio::error::get_ssl_category()) {
+      return {"closed", ec.message()};  // end of stream, reset
+    }
+    std::string detail = ec.message();
+    switch (ERR_GET_REASON(static_cast<unsigned long>(ec.value()))) {
+      case SSL_R_UNSUPPORTED_PROTOCOL:
+      case SSL_R_VERSION_TOO_LOW:
+      case SSL_R_WRONG_VERSION_NUMBER:
+        return {"protocol_version", detail};
+      case SSL_R_NO_SHARED_CIPHER:
+      case SSL_R_NO_SHARED_GROUPS:
+        return {"no_shared_cipher", detail};
+      case SSL_R_NO_APPLICATION_PROTOCOL:
+        return {"no_application_protocol", detail};
+      case SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE:
+        return {"client_certificate_missing", detail};
+      case SSL_R_CERTIFICATE_VERIFY_FAILED:
+        return {"client_certificate_rejected", detail};
+      case SSL_R_HTTP_REQUEST:
+        return {"plain_http", detail};
+      default:
+        return {"other", detail};
+    }
+  }
+
+  std::shared_ptr<const tls_server_identity> identity_;  // outlives the SSL object using it
+  tls_stream stream_;
+  departure_watch watch_;
+};
+
+}  // namespace
+
+awaitable<std::unique_ptr<client_transport>> accept_tls(
+    tcp::socket socket, std::shared_ptr<const tls_server_identity> identity,
+    client_transport::time_point deadline, tls_handshake_failure& failure) {
+  auto t = std::make_unique<tls_transport>(std::move(socket), std::move(identity));
+  const bool ok = co_await t->handshake(deadline, failure);
+  if (!ok) {
+    t->abort(false);
+    co_return nullptr;
+  }
+  co_return std::unique_ptr<client_transport>(std::move(t));
+}
+
+}  // namespace nines::net
