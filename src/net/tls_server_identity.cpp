@@ -1,8 +1,14 @@
 #include "net/tls_server_identity.hpp"
 
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
 #include <ctime>
+#include <optional>
 #include <fmt/format.h>
 #include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
@@ -54,6 +60,26 @@ int select_alpn(SSL*, const unsigned char** out, unsigned char* out_len, const u
   return SSL_TLSEXT_ERR_ALERT_FATAL;
 }
 
+// Why `path` cannot be opened for reading ("No such file or directory"), if it cannot.
+std::optional<std::string> unreadable(const std::string& path) {
+  FILE* f = std::fopen(path.c_str(), "rb");
+  if (f == nullptr) {
+    return std::string(std::strerror(errno));
+  }
+  std::fclose(f);
+  return std::nullopt;
+}
+
+EVP_PKEY* read_private_key(const std::string& path) {
+  BIO* bio = BIO_new_file(path.c_str(), "r");
+  if (bio == nullptr) {
+    return nullptr;
+  }
+  EVP_PKEY* key = PEM_read_bio_PrivateKey(bio, nullptr, refuse_passphrase, nullptr);
+  BIO_free(bio);
+  return key;
+}
+
 std::string one_line(const X509_NAME* name) {
   BIO* bio = BIO_new(BIO_s_mem());
   X509_NAME_print_ex(bio, name, 0, XN_FLAG_RFC2253);
@@ -101,17 +127,28 @@ built build_context(const core::tls_listener_settings& s, const std::string& pre
   const auto fail = [&](const std::string& key, const std::string& what) {
     problems.push_back({prefix + key, 0, 0, what});
   };
+  if (auto why = unreadable(cert_file)) {
+    fail("cert_file", fmt::format("{}: {}", cert_file, *why));
+    return b;
+  }
   if (SSL_CTX_use_certificate_chain_file(native, cert_file.c_str()) != 1) {
     fail("cert_file", fmt::format("cannot be read as a PEM certificate chain: {} ({})", cert_file,
                                   drain_openssl_errors()));
     return b;
   }
-  if (SSL_CTX_use_PrivateKey_file(native, key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
+  if (auto why = unreadable(key_file)) {
+    fail("key_file", fmt::format("{}: {}", key_file, *why));
+    return b;
+  }
+  EVP_PKEY* key = read_private_key(key_file);
+  if (key == nullptr) {
     fail("key_file", fmt::format("cannot be read as an unencrypted PEM private key: {} ({})",
                                  key_file, drain_openssl_errors()));
     return b;
   }
-  if (SSL_CTX_check_private_key(native) != 1) {
+  const bool matches = SSL_CTX_use_PrivateKey(native, key) == 1;
+  EVP_PKEY_free(key);
+  if (!matches) {
     fail("key_file", fmt::format("{} is not the key of the certificate in {} ({})", key_file,
                                  cert_file, drain_openssl_errors()));
     return b;
@@ -130,6 +167,10 @@ built build_context(const core::tls_listener_settings& s, const std::string& pre
     return b;
   }
   if (!s.client_ca_file.empty()) {
+    if (auto why = unreadable(s.client_ca_file)) {
+      problems.push_back({"tls.client_ca_file", 0, 0, fmt::format("{}: {}", s.client_ca_file, *why)});
+      return b;
+    }
     STACK_OF(X509_NAME)* names = SSL_load_client_CA_file(s.client_ca_file.c_str());
     if (names == nullptr ||
         SSL_CTX_load_verify_locations(native, s.client_ca_file.c_str(), nullptr) != 1) {
@@ -217,6 +258,16 @@ tls_server_identity::load_result tls_server_identity::load(
     }
   }
   if (!r.problems.empty()) {
+    // Each context loads the client CA: say its problem once.
+    std::vector<core::config_problem> once;
+    for (auto& p : r.problems) {
+      if (std::none_of(once.begin(), once.end(), [&](const core::config_problem& o) {
+            return o.key == p.key && o.message == p.message;
+          })) {
+        once.push_back(std::move(p));
+      }
+    }
+    r.problems = std::move(once);
     return r;
   }
   SSL_CTX* initial = id->contexts_.front()->native_handle();

@@ -8,7 +8,7 @@ export const ninesBinary = process.env.NINES_BIN ?? path.join(here, '..', '..', 
 
 // Spawns `nines ...args` and resolves with { child, port, url } once it prints the line holding
 // `marker` (for a gateway, also { adminPort, adminUrl } from its admin listener's line, printed
-// before it).
+// before it, and { tlsPort, tlsUrl } when it speaks TLS).
 export function startNines(args, marker) {
   return new Promise((resolve, reject) => {
     const child = spawn(ninesBinary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -24,10 +24,15 @@ export function startNines(args, marker) {
       if (line) {
         clearTimeout(timer);
         const match = line.match(/http:\/\/[\d.]+:(\d+)/);
+        const tls = line.match(/https:\/\/[\d.]+:(\d+)/);
         const admin = lines.find((l) => l.includes('nines admin listening on'))
           ?.match(/http:\/\/[\d.]+:(\d+)/);
         resolve({
-          child, port: Number(match[1]), url: `http://127.0.0.1:${match[1]}`,
+          child,
+          port: match ? Number(match[1]) : undefined,
+          url: match ? `http://127.0.0.1:${match[1]}` : undefined,
+          tlsPort: tls ? Number(tls[1]) : undefined,
+          tlsUrl: tls ? `https://localhost:${tls[1]}` : undefined,
           adminPort: admin ? Number(admin[1]) : undefined,
           adminUrl: admin ? `http://127.0.0.1:${admin[1]}` : undefined,
         });

@@ -71,7 +71,17 @@ server start_gateway(const std::string& toml, std::vector<std::string> extra_arg
   if (!line || !admin) {
     throw std::runtime_error("gateway did not start: " + s.proc->output());
   }
-  s.port = port_from(line->substr(0, line->find(" with ")));
+  // "listening on http://h:p with ...", "on https://h:p with ...", or "on http://h:p and
+  // https://h:p with ...".
+  const auto urls = line->substr(0, line->find(" with "));
+  const auto tls = urls.find("https://");
+  if (tls != std::string::npos) {
+    s.tls_port = port_from(urls.substr(tls));
+  }
+  const auto plain = urls.find("http://");
+  if (plain != std::string::npos) {
+    s.port = port_from(urls.substr(0, urls.find(" and ")));
+  }
   const auto admin_url = admin->substr(0, admin->find(" (admin key"));
   s.admin_port = port_from(admin_url);
   return s;

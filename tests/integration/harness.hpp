@@ -29,6 +29,8 @@ struct server {
   std::unique_ptr<process> proc;
   unsigned short port = 0;
   unsigned short admin_port = 0;  // a gateway's admin listener (/metrics, /status, /dashboard)
+  unsigned short tls_port = 0;    // a gateway's TLS listener ([tls]); port is then its plain one,
+                                  // 0 when it has none
   std::string url() const { return "http://127.0.0.1:" + std::to_string(port); }
   std::string admin_url() const { return "http://127.0.0.1:" + std::to_string(admin_port); }
 };

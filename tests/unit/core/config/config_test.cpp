@@ -183,3 +183,109 @@ TEST(config, listen_address_forms) {
 
 }  // namespace
 }  // namespace nines::core
+
+namespace nines::core {
+namespace {
+
+bool has_problem(const config_result& r, std::string_view key) {
+  for (const auto& p : r.problems) {
+    if (p.key == key) {
+      return true;
+    }
+  }
+  return false;
+}
+
+TEST(config_tls, a_tls_section_alone_makes_the_gateway_listener_speak_tls) {
+  auto r = parse_config(R"([gateway]
+listen = "127.0.0.1:8443"
+[tls]
+cert_file = "/etc/nines/chain.pem"
+key_file = "/etc/nines/key.pem"
+min_version = "1.3"
+[[tls.sni]]
+server_name = "API.Example.com"
+cert_file = "/etc/nines/api.pem"
+key_file = "/etc/nines/api.key"
+[[upstreams]]
+url = "http://127.0.0.1:9001/v1"
+)",
+                        "tls.toml");
+  ASSERT_TRUE(r.problems.empty()) << format_problem("tls.toml", r.problems.front());
+  const auto& t = r.value->tls;
+  EXPECT_TRUE(t.enabled());
+  EXPECT_EQ(t.min_version, tls_min_version::tls1_3);
+  ASSERT_EQ(t.sni.size(), 1U);
+  EXPECT_EQ(t.sni[0].server_name, "api.example.com");  // names compare in lower case
+  const auto listeners = api_listeners_of(*r.value);
+  EXPECT_FALSE(listeners.plain);
+  ASSERT_TRUE(listeners.tls);
+  EXPECT_EQ(listeners.tls->port, 8443);
+  EXPECT_EQ(r.value->timeouts.tls_handshake, std::chrono::milliseconds(10000));
+}
+
+TEST(config_tls, tls_listen_runs_beside_the_plain_listener_on_another_port) {
+  auto r = parse_config(R"([gateway]
+listen = "127.0.0.1:8080"
+[tls]
+listen = "127.0.0.1:8443"
+cert_file = "c.pem"
+key_file = "k.pem"
+[[upstreams]]
+url = "http://127.0.0.1:9001/v1"
+)",
+                        "tls.toml");
+  ASSERT_TRUE(r.problems.empty()) << format_problem("tls.toml", r.problems.front());
+  const auto listeners = api_listeners_of(*r.value);
+  ASSERT_TRUE(listeners.plain && listeners.tls);
+  EXPECT_EQ(listeners.plain->port, 8080);
+  EXPECT_EQ(listeners.tls->port, 8443);
+
+  auto same = parse_config(R"([gateway]
+listen = "127.0.0.1:8080"
+[tls]
+listen = "127.0.0.1:8080"
+cert_file = "c.pem"
+key_file = "k.pem"
+[[upstreams]]
+url = "http://127.0.0.1:9001/v1"
+)",
+                           "tls.toml");
+  EXPECT_TRUE(has_problem(same, "tls.listen"));
+}
+
+TEST(config_tls, every_incomplete_or_ambiguous_tls_setting_is_a_problem) {
+  auto r = parse_config(R"([tls]
+key_file = "k.pem"
+min_version = "1.0"
+client_ca_file = "ca.pem"
+colour = "red"
+[[tls.sni]]
+server_name = "a..example"
+cert_file = "a.pem"
+key_file = "a.key"
+[[tls.sni]]
+server_name = "b.example"
+key_file = "b.key"
+[[tls.sni]]
+server_name = "B.example"
+cert_file = "b.pem"
+key_file = "b.key"
+[timeouts]
+tls_handshake_ms = 5
+[[upstreams]]
+url = "http://127.0.0.1:9001/v1"
+)",
+                        "bad.toml");
+  EXPECT_FALSE(r.value);
+  EXPECT_TRUE(has_problem(r, "tls.cert_file"));
+  EXPECT_TRUE(has_problem(r, "tls.min_version"));
+  EXPECT_TRUE(has_problem(r, "tls.colour"));
+  EXPECT_TRUE(has_problem(r, "tls.sni[0].server_name"));
+  EXPECT_TRUE(has_problem(r, "tls.sni[1].cert_file"));
+  EXPECT_TRUE(has_problem(r, "tls.sni[2].server_name"));  // the same name twice
+  EXPECT_TRUE(has_problem(r, "timeouts.tls_handshake_ms"));
+}
+
+}  // namespace
+}  // namespace nines::core
