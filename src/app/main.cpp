@@ -13,6 +13,7 @@
 #include "core/access/client_keys.hpp"
 #include "gateway/gateway.hpp"
 #include "gateway/keys_file.hpp"
+#include "gateway/upstream_credentials.hpp"
 #include "net/tls_server_identity.hpp"
 #include "net/upstream_pool.hpp"
 #include "tools/bench.hpp"
@@ -95,6 +96,14 @@ int main(int argc, char** argv) {
                    "faults, e.g. error_rate=0.5,die_after=3,ttft_ms=100,tpot_ms=50");
   mock->add_flag("--refuse", mock_opts.refuse, "hold the port and refuse every connection");
   mock->add_flag("--stamp", mock_opts.stamp, "stamp chunks with their send time (benchmarks)");
+  mock->add_option("--accept-keys", mock_opts.accept_keys,
+                   "API keys accepted on /v1/* (comma-separated; others get a 401)")
+      ->delimiter(',');
+  mock->add_option("--token-ttl-s", mock_opts.token_ttl_s,
+                   "serve POST /oauth/token (client credentials) issuing tokens valid this long; "
+                   "/v1/* then needs one (or an --accept-keys key)");
+  mock->add_option("--oauth-client", mock_opts.oauth_client,
+                   "ID:SECRET the token endpoint accepts (HTTP Basic)");
 
   auto* bench = app.add_subcommand("bench", "load generator that validates every answer");
   nines::tools::bench_options bench_opts;
@@ -204,6 +213,18 @@ int main(int argc, char** argv) {
             file_problems.push_back({"upstreams[" + std::to_string(i) + "].ca_file", 0, 0,
                                      "cannot be read as PEM certificates: " + u.ca_file + " (" +
                                          e.what() + ")"});
+          }
+        }
+      }
+      // ... key files and OAuth client secrets as one visible-ASCII secret each ...
+      for (std::size_t i = 0; i < cfg.upstreams.size(); ++i) {
+        const auto& u = cfg.upstreams[i];
+        const std::string at = "upstreams[" + std::to_string(i) + "].";
+        for (const auto& [key, path] : {std::pair{"api_key_file", u.api_key_file},
+                                        std::pair{"client_secret_file", u.oauth.client_secret_file}}) {
+          std::string why;
+          if (!path.empty() && nines::gateway::read_key_file(path, why).empty()) {
+            file_problems.push_back({at + key, 0, 0, path + " " + why});
           }
         }
       }

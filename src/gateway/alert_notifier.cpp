@@ -6,8 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include "net/spawn.hpp"
-#include "net/upstream_pool.hpp"
-#include "net/upstream_response.hpp"
+#include "net/one_shot_request.hpp"
 
 namespace nines::gateway {
 namespace {
@@ -108,53 +107,19 @@ void alert_notifier::send(const core::alert& a) {
 }
 
 awaitable<void> alert_notifier::deliver(std::string url, std::string body) {
-  const auto parsed = boost::urls::parse_absolute_uri(url);
-  if (!parsed) {
-    spdlog::error("alert webhook {}: not a URL", url);
-    failed_.add(shard_);
-    co_return;
-  }
-  upstream_target target;
-  target.host = std::string(parsed->host_address());
-  target.tls = parsed->scheme() == "https";
-  target.port = parsed->has_port() ? parsed->port_number() : (target.tls ? 443 : 80);
-  if (target.tls) {
-    target.tls_context = make_client_tls_context(true, "");
-  }
-  const std::string path = parsed->encoded_path().empty() ? "/" : std::string(parsed->encoded_target());
-  pool_settings ps;
-  ps.max_idle = 0;
-  auto pool = std::make_shared<upstream_pool>(context_.get_executor(), target, ps);
   auto backoff = std::chrono::milliseconds(500);
   std::string why;
   for (unsigned attempt = 1; attempt <= config_.webhook_attempts; ++attempt) {
-    auto outcome = co_await pool->acquire(config_.webhook_timeout);
-    if (outcome.connection) {
-      auto& conn = *outcome.connection;
-      http::request<http::string_body> req{http::verb::post, path, 11};
-      req.set(http::field::host, std::string(parsed->encoded_host_and_port()));
-      req.set(http::field::content_type, "application/json");
-      req.set(http::field::user_agent, "nines/" NINES_VERSION);
-      req.keep_alive(false);
-      req.body() = body;
-      req.prepare_payload();
-      conn.tcp().expires_after(config_.webhook_timeout);
-      auto [wec, wn] = co_await conn.visit([&](auto& s) { return http::async_write(s, req, use_nothrow); });
-      whole_response answer;
-      answer.error = wec;
-      if (!wec) {
-        answer = co_await read_whole_response(conn, false, 1 << 20);
-      }
-      conn.close();
-      if (!answer.error && answer.status / 100 == 2) {
-        delivered_.add(shard_);
-        co_return;
-      }
-      why = answer.error ? (answer.problem.empty() ? answer.error.message() : answer.problem)
-                         : fmt::format("status {}", answer.status);
-    } else {
-      why = outcome.error.message();
+    http::request<http::string_body> req{http::verb::post, "/", 11};
+    req.set(http::field::content_type, "application/json");
+    req.set(http::field::user_agent, "nines/" NINES_VERSION);
+    req.body() = body;
+    const auto answer = co_await send_one_shot(url, std::move(req), config_.webhook_timeout, 1 << 20);
+    if (answer.status / 100 == 2) {
+      delivered_.add(shard_);
+      co_return;
     }
+    why = answer.status != 0 ? fmt::format("status {}", answer.status) : answer.why;
     if (attempt < config_.webhook_attempts) {
       retried_.add(shard_);
       co_await sleep_for(backoff);

@@ -99,7 +99,10 @@ std::vector<core::upstream_candidate> request_forwarder::candidates(
     auto& c = out[i];
     c.priority = u.priority;
     c.weight = u.weight;
-    c.cooling = !gen_->live.available(i, now);
+    // An upstream whose every credential was refused (and is cooling down) is avoided like one
+    // that refuses connections, while others can serve.
+    const auto& creds = gen_->credentials[i];
+    c.cooling = !gen_->live.available(i, now) || (creds && creds->usable(now) == 0);
     c.available = r.healthy && breaker_lets_through && !c.cooling;
     c.score = r.score;
     c.in_flight = in_flight;
@@ -177,6 +180,9 @@ void request_forwarder::report_outcome(std::size_t upstream, const attempt_resul
         break;
       case attempt_failure::response_too_large:
         outcome = "too_large";
+        break;
+      case attempt_failure::credential_rejected:
+        outcome = "credential_rejected";  // the key's fault, not the server's: not counted
         break;
       case attempt_failure::none:
         live.record_success(upstream);
@@ -452,6 +458,7 @@ awaitable<void> request_forwarder::run() {
     ~active_guard() { --w.active_requests; }
   } guard{worker_};
   std::uint64_t tried = 0;
+  std::uint64_t credentials_refused = 0;  // upstreams that refused every credential tried
   std::optional<std::size_t> previous;
   attempt_result last;
   std::optional<kept_response> kept;
@@ -486,6 +493,13 @@ awaitable<void> request_forwarder::run() {
         gen_->live.end_trial(*chosen, true);  // taken, not used
       }
     };
+    if (*chosen < 64 && (credentials_refused >> *chosen & 1U) != 0) {
+      // Every credential of the only upstream left refused this request: another round would
+      // only be refused again. The client gets the upstream's own answer.
+      history += " (every credential was refused)";
+      release_trial();
+      break;
+    }
     // A retry is charged to the budget when the failure said "overloaded" (a retryable status
     // such as 503, or no first byte in time): retrying those is how a storm starts. A refused
     // connection, or one that dropped (a crash, a restart), is not charged: that work was lost,
@@ -561,6 +575,9 @@ awaitable<void> request_forwarder::run() {
                            last.overflow ? "pool_overflow" : core::to_string(last.failure),
                            last.detail);
     previous = chosen;
+    if (last.failure == attempt_failure::credential_rejected && *chosen < 64) {
+      credentials_refused |= std::uint64_t{1} << *chosen;
+    }
     if (last.response) {
       kept = std::move(last.response);  // the most recent upstream answer wins
     }

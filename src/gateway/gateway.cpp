@@ -197,7 +197,8 @@ bool same_tls_settings(const core::tls_listener_settings& a, const core::tls_lis
 // A generation for `cfg`: targets (with TLS contexts; throws on a bad ca_file), identities, and the
 // live entries of `previous` for the upstreams that did not change.
 std::shared_ptr<generation> build_generation(const core::config& cfg, std::uint64_t version,
-                                             const generation* previous) {
+                                             const generation* previous,
+                                             credential_keeper& credentials) {
   auto gen = std::make_shared<generation>(cfg.upstreams.size());
   gen->version = version;
   gen->config = std::make_shared<const core::config>(cfg);
@@ -209,6 +210,7 @@ std::shared_ptr<generation> build_generation(const core::config& cfg, std::uint6
       target.tls_context = make_client_tls_context(u.tls_verify, u.ca_file);
     }
     gen->targets.push_back(std::move(target));
+    gen->credentials.push_back(credentials.for_upstream(u));
     gen->identities.push_back(upstream_identity(u));
     if (previous != nullptr) {
       for (std::size_t k = 0; k < previous->identities.size(); ++k) {
@@ -292,6 +294,7 @@ class config_reloader {
       if (stopped_) {
         continue;
       }
+      shared_->credentials->check_files();
       if (tls_ && stamps_of(tls_files(shared_->current.load()->config->tls)) != tls_stamps_) {
         reload_tls("a certificate file changed");
       }
@@ -369,7 +372,7 @@ class config_reloader {
     }
     std::shared_ptr<generation> gen;
     try {
-      gen = build_generation(next, current->version + 1, current.get());
+      gen = build_generation(next, current->version + 1, current.get(), *shared_->credentials);
     } catch (const std::exception& e) {
       spdlog::error("reload ({}): {}; the running configuration stays", why, e.what());
       return;
@@ -414,11 +417,11 @@ class config_reloader {
   std::shared_ptr<shared_state> shared_;
   upstream_monitor& monitor_;
   std::string path_;
+  std::shared_ptr<tls_server_store> tls_;
   asio::steady_timer timer_;
   asio::signal_set hup_;
   std::optional<file_stamp> stamp_;
   std::optional<file_stamp> keys_stamp_;
-  std::shared_ptr<tls_server_store> tls_;
   std::vector<std::optional<file_stamp>> tls_stamps_;
   obs::counter* tls_reloads_ = &shared_->metrics->counter_of(
       "nines_tls_reloads_total", "TLS certificate reloads, by result.", {{"result", "ok"}});
@@ -443,7 +446,10 @@ int run_gateway(const core::config& cfg, const std::string& config_path) {
   shared->journal = std::make_unique<core::stream_journal>(
       core::journal_settings{cfg.journal.max_bytes, cfg.journal.ttl});
   shared->access_log = obs::access_log_sink::open(cfg.gateway.access_log);
-  shared->current.store(build_generation(cfg, 1, nullptr));
+  // The control thread's context (it runs below): token sources and key files live there.
+  asio::io_context control;
+  shared->credentials = std::make_unique<credential_keeper>(control, *shared->metrics, workers);
+  shared->current.store(build_generation(cfg, 1, nullptr, *shared->credentials));
   register_gauges(*shared->metrics, *shared->journal);
   if (core::effective_auth_mode(cfg.auth) == core::auth_mode::keys) {
     auto keys = read_keys_file(cfg.auth.keys_file);
@@ -503,13 +509,13 @@ int run_gateway(const core::config& cfg, const std::string& config_path) {
 
   // The control thread: signals, the health monitor, reloads. It starts first, so that the first
   // routing snapshot exists before any request.
-  asio::io_context control;
   // Alerts link to the dashboard, on the admin listener.
   upstream_monitor monitor(control, shared,
                            fmt::format("http://{}:{}", cfg.admin.listen.host, admin_port));
   monitor.start();
   config_reloader reloader(control, shared, monitor, config_path, tls);
   reloader.start();
+  shared->credentials->start();
 
   std::atomic<bool> draining{false};
   std::vector<std::unique_ptr<worker_state>> states;
@@ -589,6 +595,7 @@ int run_gateway(const core::config& cfg, const std::string& config_path) {
     drain_timer.cancel();
     reloader.stop();
     monitor.stop();
+    shared->credentials->stop();
   });
   control_thread.join();
   states.clear();  // flushes the access log buffers

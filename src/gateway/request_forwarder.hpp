@@ -166,7 +166,8 @@ class request_forwarder final : public net::departure_listener {
 
   // upstream_attempt.cpp
   net::awaitable<attempt_result> attempt(std::size_t upstream, attempt_context& ctx);
-  upstream_request make_upstream_request(std::size_t upstream) const;
+  // The request for `upstream`, carrying `secret` (its credential) when not null.
+  upstream_request make_upstream_request(std::size_t upstream, const std::string* secret) const;
   // The end of an attempt that must stop (client gone, or a hedge that lost).
   void stop_cancelled(attempt_result& r, const attempt_context& ctx);
 

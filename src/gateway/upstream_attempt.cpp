@@ -3,6 +3,7 @@
 // completely before anything is sent), or a stream (stream_relay.cpp).
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include "core/stream/stream_journal.hpp"
 #include "gateway/http_headers.hpp"
@@ -36,9 +37,35 @@ struct tracked_connection {
   ~tracked_connection() { ctx.track(nullptr); }
 };
 
+// An error answer kept for the client, should every attempt fail: its status, headers and a bounded
+// part of its body (read within 2 s).
+struct kept_error {
+  kept_response answer;
+  bool reusable = true;  // the body was read to its end
+};
+awaitable<kept_error> keep_error_answer(upstream_response& response, upstream_connection& conn,
+                                        milliseconds time_left) {
+  kept_error out;
+  out.answer.status = response.head().result_int();
+  copy_response_headers(response.head(), out.answer.headers);
+  char buf[read_chunk_bytes];
+  conn.tcp().expires_after(std::min(milliseconds(2000), time_left));
+  while (!response.done() && out.answer.body.size() < kept_error_body_bytes) {
+    std::size_t got = 0;
+    if (co_await response.read_some(buf, sizeof buf, got)) {
+      out.reusable = false;
+      break;
+    }
+    out.answer.body.append(buf, got);
+  }
+  out.reusable = out.reusable && response.done() && response.reusable();
+  co_return out;
+}
+
 }  // namespace
 
-upstream_request request_forwarder::make_upstream_request(std::size_t upstream) const {
+upstream_request request_forwarder::make_upstream_request(std::size_t upstream,
+                                                           const std::string* secret) const {
   const auto& u = cfg_.upstreams[upstream];
   upstream_request out;
   out.method(req_.method());
@@ -54,11 +81,12 @@ upstream_request request_forwarder::make_upstream_request(std::size_t upstream) 
   out.target(path);
   // A client key is the gateway's own credential: never forwarded, even where the upstream
   // takes none.
-  copy_request_headers(req_.base(), out.base(), !u.api_key.empty() || kind_.client_key);
+  copy_request_headers(req_.base(), out.base(),
+                       gen_->credentials[upstream] != nullptr || kind_.client_key);
   const bool default_port = u.port == (u.tls ? 443 : 80);
   out.set(http::field::host, default_port ? u.host : u.host + ":" + std::to_string(u.port));
-  if (!u.api_key.empty()) {
-    out.set(http::field::authorization, "Bearer " + u.api_key);
+  if (secret != nullptr) {
+    out.set(http::field::authorization, "Bearer " + *secret);
   }
   out.set("x-request-id", record_.id);
   if (!record_.trace_id.empty()) {
@@ -101,12 +129,28 @@ awaitable<attempt_result> request_forwarder::attempt(std::size_t upstream, attem
     continuation_body_ = std::move(*body);
     body_ = continuation_body_;
   }
-  auto upstream_req = make_upstream_request(upstream);
+  // The credential this attempt sends; a 401 or 403 moves it to the next one (below).
+  const auto& creds = gen_->credentials[upstream];
+  std::optional<upstream_credentials::choice> credential;
+  std::uint64_t refused_slots = 0;
+  if (creds) {
+    credential = creds->choose(steady::now(), 0);
+    if (!credential) {
+      result.failure = attempt_failure::credential_rejected;
+      result.detail = "no usable credential (a token not fetched yet, or an unreadable key file)";
+      co_return result;
+    }
+  }
+  std::optional<upstream_request> upstream_req;
   std::string request_head;
-  append_request_header(request_head, upstream_req.base());
   std::optional<upstream_response> response;
   std::unique_ptr<upstream_connection> conn;
   tracked_connection untrack_at_exit{ctx};
+  for (unsigned credential_try = 1;; ++credential_try) {  // once per credential sent
+  upstream_req.emplace(make_upstream_request(upstream, credential ? credential->secret.get() : nullptr));
+  request_head.clear();
+  append_request_header(request_head, upstream_req->base());
+  response.reset();
   for (int round = 0;; ++round) {
     if (!conn) {
       auto& cancel = ctx.request->acquiring[ctx.id];
@@ -132,7 +176,7 @@ awaitable<attempt_result> request_forwarder::attempt(std::size_t upstream, attem
     conn->tcp().expires_after(std::min(cfg_.timeouts.first_byte, time_left()));
     const std::array<asio::const_buffer, 2> wire{
         asio::buffer(request_head),
-        asio::buffer(upstream_req.body().data(), upstream_req.body().size())};
+        asio::buffer(upstream_req->body().data(), upstream_req->body().size())};
     auto [wec, wn] = co_await conn->visit([&](auto& s) {
       return asio::async_write(s, wire, use_nothrow);
     });
@@ -173,6 +217,49 @@ awaitable<attempt_result> request_forwarder::attempt(std::size_t upstream, attem
     co_return result;
   }
 
+  const unsigned refused_status = response->head().result_int();
+  if (!credential || (refused_status != 401 && refused_status != 403)) {
+    if (credential) {
+      creds->accepted(*credential);
+    }
+    break;
+  }
+  // The upstream refused this credential: it cools down, and the request goes on with the next
+  // one (at most three per attempt), then to the next upstream with the upstream's answer kept
+  // for the client, should every attempt fail.
+  auto kept = co_await keep_error_answer(*response, *conn, time_left());
+  ctx.track(nullptr);
+  if (kept.reusable) {
+    pool.give_back(std::move(conn), steady::now());
+  } else {
+    conn->close();
+  }
+  conn.reset();
+  const auto now = steady::now();
+  const auto cooldown = creds->refused(*credential, now, worker_.index);
+  spdlog::warn("upstream {} refused its credential {} (status {}): cooling down for {} s",
+               cfg_.upstreams[upstream].name, creds->label(credential->slot), refused_status,
+               std::chrono::duration_cast<std::chrono::seconds>(cooldown).count());
+  refused_slots |= std::uint64_t{1} << credential->slot;
+  // An OAuth token gets one forced refresh; the fresh token is then tried like a new key.
+  const bool fresh = co_await creds->refreshed_after(*credential, worker_.index);
+  auto next = credential_try < 3 ? creds->choose(steady::now(), fresh ? 0 : refused_slots)
+                                 : std::nullopt;
+  if (!next || ctx.cancelled()) {
+    if (ctx.cancelled()) {
+      lost(result);
+      co_return result;
+    }
+    result.status = refused_status;
+    result.failure = attempt_failure::credential_rejected;
+    result.detail = fmt::format("status {} to credential {}", refused_status,
+                                creds->label(credential->slot));
+    result.response = std::move(kept.answer);
+    co_return result;
+  }
+  credential = std::move(next);
+  }  // the next credential
+
   const auto& head = response->head();
   const unsigned status = head.result_int();
   result.status = status;
@@ -197,20 +284,9 @@ awaitable<attempt_result> request_forwarder::attempt(std::size_t upstream, attem
     co_return result;
   }
   if (core::is_retryable_status(cfg_.retry.policy, status)) {
-    kept_response kept;
-    kept.status = status;
-    copy_response_headers(head, kept.headers);
-    // Keep a bounded part of the error body for the client, should every attempt fail.
-    char buf[read_chunk_bytes];
-    conn->tcp().expires_after(std::min(milliseconds(2000), time_left()));
-    while (!response->done() && kept.body.size() < kept_error_body_bytes) {
-      std::size_t got = 0;
-      if (co_await response->read_some(buf, sizeof buf, got)) {
-        reusable = false;
-        break;
-      }
-      kept.body.append(buf, got);
-    }
+    auto kept_error = co_await keep_error_answer(*response, *conn, time_left());
+    reusable = kept_error.reusable;
+    auto& kept = kept_error.answer;
     if (auto ra = head.find(http::field::retry_after); ra != head.end()) {
       result.retry_after = core::parse_retry_after(ra->value());
       if (result.retry_after) {

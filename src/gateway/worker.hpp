@@ -27,6 +27,7 @@
 #include "core/stream/stream_journal.hpp"
 #include "core/routing/upstream_cooldown.hpp"
 #include "gateway/sla.hpp"
+#include "gateway/upstream_credentials.hpp"
 #include "gateway/upstream_live.hpp"
 #include "net/upstream_pool.hpp"
 #include "obs/access_log.hpp"
@@ -75,6 +76,8 @@ struct generation {
   std::vector<net::upstream_target> targets;  // index-aligned with config->upstreams
   std::vector<std::string> identities;         // what makes an upstream "the same" across reloads
   upstream_live live;
+  // Index-aligned with the upstreams; null for one that takes no credential.
+  std::vector<std::shared_ptr<upstream_credentials>> credentials;
   core::route_table routes;  // which requests may reach an upstream
   std::atomic<std::shared_ptr<const routing_snapshot>> routing;
   std::atomic<std::shared_ptr<const health_report>> report;
@@ -95,6 +98,8 @@ struct shared_state {
   std::atomic<std::shared_ptr<const dashboard_report>> dashboard;  // by the monitor, every second
   // The client keys in effect (auth mode keys); null when the gateway is open.
   std::atomic<std::shared_ptr<const core::key_registry>> keys;
+  // The upstreams' credentials, kept across reloads (the control thread's).
+  std::unique_ptr<credential_keeper> credentials;
 };
 
 // A worker's pools and per-upstream bookkeeping for one generation.

@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <boost/asio/signal_set.hpp>
+#include <boost/beast/core/detail/base64.hpp>
 #include <boost/json.hpp>
+#include <map>
 #include <fmt/format.h>
 #include <mutex>
 #include <spdlog/spdlog.h>
@@ -32,7 +34,28 @@ struct mock_state {
   mock_faults faults;  // guarded by mutex
   std::string last_headers = "{}";  // the last /v1 request's headers as JSON, guarded by mutex
   std::atomic<std::uint64_t> requests{0}, streams{0}, errors_503{0}, errors_429{0},
-      continuations{0}, completed{0}, broken{0}, aborted{0}, health_checks{0};
+      continuations{0}, completed{0}, broken{0}, aborted{0}, health_checks{0}, token_requests{0},
+      unauthorized{0};
+  std::map<std::string, std::chrono::steady_clock::time_point> tokens;  // issued; guarded by mutex
+  std::uint64_t tokens_issued = 0;                                       // guarded by mutex
+
+  // Whether `authorization` carries a key or an unexpired token this mock accepts.
+  bool authorized(std::string_view authorization) {
+    if (options.accept_keys.empty() && options.token_ttl_s == 0) {
+      return true;
+    }
+    if (!authorization.starts_with("Bearer ")) {
+      return false;
+    }
+    const std::string secret(authorization.substr(7));
+    if (std::find(options.accept_keys.begin(), options.accept_keys.end(), secret) !=
+        options.accept_keys.end()) {
+      return true;
+    }
+    std::lock_guard lock(mutex);
+    const auto it = tokens.find(secret);
+    return it != tokens.end() && std::chrono::steady_clock::now() < it->second;
+  }
 
   mock_faults current_faults() {
     std::lock_guard lock(mutex);
@@ -65,6 +88,8 @@ std::string stats_json(mock_state& s) {
   o["broken"] = s.broken.load();
   o["aborted"] = s.aborted.load();  // streams whose client went away before their end
   o["health_checks"] = s.health_checks.load();
+  o["token_requests"] = s.token_requests.load();
+  o["unauthorized"] = s.unauthorized.load();
   return json::serialize(o);
 }
 
@@ -180,6 +205,7 @@ class exchange {
 
  private:
   awaitable<void> generate(bool chat);
+  awaitable<void> issue_token();
   awaitable<void> stream(bool chat, const core::mock_plan& plan, const json::object& body,
                          const mock_faults& faults);
   // Call with a named body: GCC 12 mishandles temporaries in co_await full-expressions
@@ -489,6 +515,35 @@ awaitable<void> exchange::generate(bool chat) {
   }
 }
 
+// POST /oauth/token: the client-credentials grant (RFC 6749 §4.4) with HTTP Basic client auth.
+awaitable<void> exchange::issue_token() {
+  state_.token_requests++;
+  namespace b64 = boost::beast::detail::base64;
+  const std::string& client = state_.options.oauth_client;
+  std::string expected(b64::encoded_size(client.size()), '\0');
+  expected.resize(b64::encode(expected.data(), client.data(), client.size()));
+  if (req_[http::field::authorization] != "Basic " + expected) {
+    std::string reply = R"({"error":"invalid_client"})";
+    co_await send(http::status::unauthorized, reply);
+    co_return;
+  }
+  if (req_.body().find("grant_type=client_credentials") == std::string::npos) {
+    std::string reply = R"({"error":"unsupported_grant_type"})";
+    co_await send(http::status::bad_request, reply);
+    co_return;
+  }
+  std::string token;
+  {
+    std::lock_guard lock(state_.mutex);
+    token = fmt::format("tok-{}", ++state_.tokens_issued);
+    state_.tokens[token] =
+        std::chrono::steady_clock::now() + std::chrono::seconds(state_.options.token_ttl_s);
+  }
+  std::string reply = fmt::format(R"({{"access_token":"{}","token_type":"Bearer","expires_in":{}}})",
+                                  token, state_.options.token_ttl_s);
+  co_await send(http::status::ok, reply);
+}
+
 awaitable<void> exchange::run() {
   const std::string_view target = req_.target();
   const std::string_view path = target.substr(0, target.find('?'));
@@ -506,7 +561,15 @@ awaitable<void> exchange::run() {
     std::lock_guard lock(state_.mutex);
     state_.last_headers = json::serialize(headers);
   }
-  if (probe) {
+  if (path.starts_with("/v1/") && !state_.authorized(req_[http::field::authorization])) {
+    state_.unauthorized++;
+    std::string reply = core::openai_error_body("invalid_request_error", "Incorrect API key provided",
+                                                "invalid_api_key");
+    co_await send(http::status::unauthorized, reply);
+  } else if (req_.method() == http::verb::post && path == "/oauth/token" &&
+             state_.options.token_ttl_s > 0) {
+    co_await issue_token();
+  } else if (probe) {
     {
       std::string reply = R"({"status":"ok"})";
       co_await send(http::status::ok, reply);
@@ -536,6 +599,13 @@ awaitable<void> exchange::run() {
       std::lock_guard lock(state_.mutex);
       reply = state_.last_headers;
     }
+    co_await send(http::status::ok, reply);
+  } else if (req_.method() == http::verb::post && path == "/mock/revoke-tokens") {
+    {
+      std::lock_guard lock(state_.mutex);
+      state_.tokens.clear();  // as an identity provider that rotated its signing key
+    }
+    std::string reply = R"({"ok":true})";
     co_await send(http::status::ok, reply);
   } else if (req_.method() == http::verb::post && path == "/mock/faults") {
     json::error_code ec;

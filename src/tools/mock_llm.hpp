@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace nines::tools {
 
@@ -37,6 +38,13 @@ struct mock_options {
   std::uint64_t seed = 1;
   bool refuse = false;  // hold the port but refuse every connection
   bool stamp = false;   // add "x_sent_ns" (CLOCK_MONOTONIC) to each chunk, for latency benches
+  // Credentials, for tests of upstream keys and tokens: with either set, /v1/* needs
+  // `Authorization: Bearer` with one of accept_keys or a token it issued and that has not expired
+  // (401 otherwise). token_ttl_s > 0 serves POST /oauth/token (client credentials, HTTP Basic
+  // with oauth_client "id:secret").
+  std::vector<std::string> accept_keys;
+  unsigned token_ttl_s = 0;
+  std::string oauth_client = "nines:client-secret";
 };
 
 // Runs until SIGTERM/SIGINT. Returns the exit code; throws on startup failures.

@@ -401,10 +401,83 @@ struct reader : toml_reader {
     duration(t, p, "ttl_ms", j.ttl);
   }
 
+  // api_key, api_keys, api_key_file, or token_url with client_id, client_secret_file and scope:
+  // one source at most, since two would leave which one is sent to a guess.
+  void read_upstream_credentials(const toml::table& t, const std::string& p, upstream_config& u) {
+    string(t, p, "api_key", u.api_key);
+    // A key goes into a header: visible ASCII only, or a key could smuggle a header of its own.
+    const auto sendable = [](std::string_view k) {
+      return !k.empty() && k.size() <= 8192 &&
+             std::all_of(k.begin(), k.end(), [](char c) { return c > 0x20 && c < 0x7f; });
+    };
+    if (t.contains("api_key") && !sendable(u.api_key)) {
+      problem(p + "api_key", t.get("api_key"), "must be visible ASCII without spaces");
+    }
+    array(t, p, "api_keys", "must be an array of non-empty strings",
+          [&](const toml::node& n, const std::string& at) {
+            const auto v = n.value_exact<std::string>();
+            if (!v || !sendable(*v)) {
+              problem(at, &n, "must be a non-empty string of visible ASCII without spaces");
+            } else if (std::find(u.api_keys.begin(), u.api_keys.end(), *v) != u.api_keys.end()) {
+              problem(at, &n, "repeats an earlier key");
+            } else {
+              u.api_keys.push_back(*v);
+            }
+          });
+    string(t, p, "api_key_file", u.api_key_file);
+    auto& o = u.oauth;
+    string(t, p, "token_url", o.token_url);
+    string(t, p, "client_id", o.client_id);
+    string(t, p, "client_secret_file", o.client_secret_file);
+    string(t, p, "scope", o.scope);
+    const int sources = int(t.contains("api_key")) + int(t.contains("api_keys")) +
+                        int(t.contains("api_key_file")) + int(t.contains("token_url"));
+    if (sources > 1) {
+      problem(p + "api_key", &t,
+              "give at most one of api_key, api_keys, api_key_file and token_url");
+    }
+    if (t.contains("api_keys") && u.api_keys.empty()) {
+      problem(p + "api_keys", t.get("api_keys"), "must name at least one key");
+    }
+    if (t.contains("api_key_file") && u.api_key_file.empty()) {
+      problem(p + "api_key_file", t.get("api_key_file"), "must be a path");
+    }
+    for (const char* key : {"client_id", "client_secret_file", "scope"}) {
+      if (t.contains(key) && !t.contains("token_url")) {
+        problem(p + key, t.get(key), "is used only with token_url");
+      }
+    }
+    if (!o.enabled()) {
+      return;
+    }
+    const auto url = boost::urls::parse_absolute_uri(o.token_url);
+    const bool https = url && url->scheme() == "https";
+    const bool http = url && url->scheme() == "http";
+    if (!url || !(https || http) || url->encoded_host().empty() || url->has_userinfo()) {
+      problem(p + "token_url", t.get("token_url"),
+              "must be an https:// URL without user:password@ (http:// only on loopback)");
+    } else if (http && !is_loopback_host(url->host())) {
+      problem(p + "token_url", t.get("token_url"),
+              "must be https:// beyond loopback: the client secret is sent to it");
+    }
+    if (o.client_id.empty()) {
+      problem(p + "client_id", &t, "is required with token_url");
+    }
+    if (o.client_secret_file.empty()) {
+      problem(p + "client_secret_file", &t, "is required with token_url");
+    }
+  }
+
+  static bool is_loopback_host(std::string_view h) {
+    return h.starts_with("127.") || h == "[::1]" || h == "::1";
+  }
+
   void read_upstream(const toml::table& t, std::size_t index, upstream_config& u) {
     const std::string p = fmt::format("upstreams[{}].", index);
-    unknown_keys(t, p, {"name", "url", "priority", "weight", "api_key", "tls_verify", "ca_file",
-                        "resume", "max_requests", "max_connections", "max_pending", "health_path"});
+    unknown_keys(t, p, {"name", "url", "priority", "weight", "api_key", "api_keys", "api_key_file",
+                        "token_url", "client_id", "client_secret_file", "scope", "tls_verify",
+                        "ca_file", "resume", "max_requests", "max_connections", "max_pending",
+                        "health_path"});
     integer(t, p, "max_requests", u.max_requests, 0, 1000000);
     integer(t, p, "max_connections", u.max_connections, 0, 1000000);
     integer(t, p, "max_pending", u.max_pending, 0, 1000000);
@@ -440,7 +513,7 @@ struct reader : toml_reader {
     }
     integer(t, p, "priority", u.priority, 0, 1000);
     integer(t, p, "weight", u.weight, 1, 1000000);
-    string(t, p, "api_key", u.api_key);
+    read_upstream_credentials(t, p, u);
     boolean(t, p, "tls_verify", u.tls_verify);
     string(t, p, "ca_file", u.ca_file);
   }

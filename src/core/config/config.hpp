@@ -30,6 +30,15 @@ struct listen_address {
   std::uint16_t port = 8080;
 };
 
+// An OAuth2 client-credentials grant (RFC 6749 §4.4) that issues an upstream's bearer tokens.
+struct oauth_client_settings {
+  std::string token_url;  // http:// only on loopback: the client secret travels to it
+  std::string client_id;
+  std::string client_secret_file;
+  std::string scope;
+  bool enabled() const { return !token_url.empty(); }
+};
+
 struct upstream_config {
   std::string name;
   std::string url;        // as configured: the server's OpenAI base URL
@@ -39,7 +48,11 @@ struct upstream_config {
   std::string base_path;  // from url, without trailing '/'; "/v1" when the url has no path
   int priority = 0;       // lower is preferred
   unsigned weight = 1;
-  std::string api_key;    // sent as "Authorization: Bearer ..." when set
+  // The upstream's credential, at most one source of the four: sent as "Authorization: Bearer".
+  std::string api_key;                // one fixed key
+  std::vector<std::string> api_keys;  // several, used in turn; a rejected one cools down
+  std::string api_key_file;           // a file holding the key, re-read when it changes
+  oauth_client_settings oauth;        // OAuth2 client credentials (token_url set)
   bool tls_verify = true; // verify chain and host name
   std::string ca_file;    // extra trust anchor (PEM) besides the system store
   resume_mode resume = resume_mode::continue_message;  // how a broken stream continues here

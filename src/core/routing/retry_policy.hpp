@@ -25,6 +25,7 @@ enum class attempt_failure {
   bad_response,       // unparseable HTTP or an unusable stream from the upstream
   retryable_status,   // 429, 502, 503, 504 (configurable)
   response_too_large, // a non-streamed response over the limit
+  credential_rejected, // 401/403 to every credential tried on this upstream (or none usable)
 };
 
 std::string_view to_string(attempt_failure failure);
