@@ -47,6 +47,7 @@ bench:
 	@scripts/install-deps.sh bench
 	@$(MAKE) --no-print-directory build
 	@bench/run.sh
+	@bench/tls.sh | tee -a bench/results/latest.md
 
 # The scenario suite through nines, nginx and HAProxy side by side: docs/reliability.md and .json.
 reliability:

@@ -1,5 +1,8 @@
 #include "gateway/upstream_monitor.hpp"
 
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
 #include <algorithm>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -66,6 +69,7 @@ struct upstream_monitor::upstream_state {
   obs::gauge* open_connections = nullptr;
   obs::gauge* pending_requests = nullptr;
   obs::gauge* idle_connections = nullptr;
+  obs::gauge* certificate_expiry = nullptr;  // TLS upstreams: seconds left on the leaf
   std::vector<obs::gauge*> states;  // one-hot, in the order of all_states
 
   upstream_state(asio::io_context& ctx, std::size_t window, std::uint64_t seed)
@@ -153,6 +157,12 @@ void upstream_monitor::adopt(std::shared_ptr<generation> next) {
                                    "Failed probes / probes over the probe window.", l);
     kept->jitter = &metrics.gauge_of("nines_upstream_jitter_seconds",
                                      "Mean absolute difference of successive probe RTTs.", l);
+    kept->certificate_expiry =
+        u.tls ? &metrics.gauge_of("nines_upstream_certificate_expiry_seconds",
+                                  "Seconds until the certificate a TLS upstream presented to the "
+                                  "last probe expires (negative once it has).",
+                                  l)
+              : nullptr;
     kept->up = &metrics.gauge_of("nines_upstream_up",
                                  "1 when active probes say the upstream is healthy.", l);
     kept->in_flight = &metrics.gauge_of("nines_upstream_in_flight",
@@ -233,6 +243,26 @@ std::size_t upstream_monitor::index_of(const upstream_state& s) const {
   return SIZE_MAX;
 }
 
+namespace {
+// The seconds left on the leaf certificate of a TLS connection; none for plain ones.
+std::optional<double> certificate_seconds_left(upstream_connection& conn) {
+  return conn.visit([](auto& stream) -> std::optional<double> {
+    if constexpr (std::is_same_v<std::decay_t<decltype(stream)>, upstream_connection::tls_stream>) {
+      const X509* leaf = SSL_get0_peer_certificate(stream.native_handle());
+      int days = 0;
+      int seconds = 0;
+      if (leaf == nullptr ||
+          ASN1_TIME_diff(&days, &seconds, nullptr, X509_get0_notAfter(leaf)) != 1) {
+        return std::nullopt;
+      }
+      return static_cast<double>(days) * 86400 + seconds;
+    } else {
+      return std::nullopt;
+    }
+  });
+}
+}  // namespace
+
 awaitable<void> upstream_monitor::probe_loop(std::shared_ptr<upstream_state> s, std::uint64_t epoch) {
   const auto& cfg = *gen_->config;
   const auto interval = cfg.health.interval;
@@ -245,6 +275,11 @@ awaitable<void> upstream_monitor::probe_loop(std::shared_ptr<upstream_state> s, 
     auto outcome = co_await s->pool->acquire(timeout);
     if (outcome.connection) {
       auto& conn = *outcome.connection;
+      if (s->certificate_expiry != nullptr) {
+        if (const auto left = certificate_seconds_left(conn)) {
+          s->certificate_expiry->set(*left);
+        }
+      }
       conn.tcp().expires_after(timeout);
       auto [wec, wn] = co_await conn.visit([&](auto& stream) {
         return asio::async_write(stream, asio::buffer(s->request), use_nothrow);

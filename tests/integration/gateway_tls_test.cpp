@@ -57,6 +57,11 @@ TEST_F(gateway_tls, trusted_chain_with_matching_name_is_accepted) {
   auto r = http_call(gw.port, "GET", "/v1/models");
   EXPECT_EQ(r.status, 200U) << r.body;
   EXPECT_NE(r.body.find("<HTML>"), std::string::npos);  // s_server's status page
+  // Probes report the upstream's certificate expiry (the fixture is valid for two days).
+  const std::string expiry = "nines_upstream_certificate_expiry_seconds{upstream=\"tls\"}";
+  EXPECT_TRUE(eventually([&] { return metric_value(gw.admin_port, expiry) > 0; }));
+  EXPECT_GT(metric_value(gw.admin_port, expiry), 86400U);
+  EXPECT_LE(metric_value(gw.admin_port, expiry), 2U * 86400);
 }
 
 TEST_F(gateway_tls, trusted_chain_with_the_wrong_name_is_refused) {
