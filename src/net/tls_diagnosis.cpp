@@ -250,8 +250,8 @@ class chain_classifier {
     return x != nullptr ? name_text(X509_get_issuer_name(x)) : "";
   }
 
-  // Each certificate after the leaf should issue the one before it (RFC 8446 §4.4.2 allows any
-  // order in TLS 1.3, but older clients and many libraries still require it).
+  // Each certificate after the leaf should issue the one before it (RFC 8446 §4.4.2: SHOULD;
+  // clients should cope with any order, but older ones and some libraries do not).
   void order() {
     for (std::size_t i = 1; i < examined_; ++i) {
       X509* issuer = sk_X509_value(sent_, static_cast<int>(i));
