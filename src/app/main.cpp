@@ -21,6 +21,7 @@
 #include "tools/mock_llm.hpp"
 #include "tools/probe_cli.hpp"
 #include "tools/status_cli.hpp"
+#include "tools/tls_check.hpp"
 #include "tools/scenario_runner.hpp"
 
 namespace {
@@ -146,6 +147,11 @@ int main(int argc, char** argv) {
   auto* probe = app.add_subcommand("probe", "measure RTT, loss and jitter to targets");
   nines::tools::probe_options probe_opts;
   nines::tools::add_probe_options(*probe, probe_opts);
+
+  auto* tls_check = app.add_subcommand(
+      "tls-check", "what a TLS server presents: protocol, cipher, chain, and what is wrong with it");
+  nines::tools::tls_check_options tls_check_opts;
+  nines::tools::add_tls_check_options(*tls_check, tls_check_opts);
 
   CLI11_PARSE(app, argc, argv);
 
@@ -287,6 +293,9 @@ int main(int argc, char** argv) {
     }
     if (*probe) {
       return nines::tools::run_probe(probe_opts);
+    }
+    if (*tls_check) {
+      return nines::tools::run_tls_check(tls_check_opts);
     }
     if (*chaos) {
       return nines::tools::run_chaos(chaos_opts);

@@ -12,6 +12,8 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+#include "net/x509_text.hpp"
+
 namespace nines::net {
 namespace {
 
@@ -80,24 +82,6 @@ EVP_PKEY* read_private_key(const std::string& path) {
   return key;
 }
 
-std::string one_line(const X509_NAME* name) {
-  BIO* bio = BIO_new(BIO_s_mem());
-  X509_NAME_print_ex(bio, name, 0, XN_FLAG_RFC2253);
-  char* data = nullptr;
-  const long n = BIO_get_mem_data(bio, &data);
-  std::string s(data, static_cast<std::size_t>(n));
-  BIO_free(bio);
-  return s;
-}
-
-std::int64_t unix_time(const ASN1_TIME* t) {
-  struct tm tm {};
-  if (ASN1_TIME_to_tm(t, &tm) != 1) {
-    return 0;
-  }
-  return static_cast<std::int64_t>(::timegm(&tm));
-}
-
 struct built {
   std::unique_ptr<asio::ssl::context> context;
   served_certificate served;
@@ -154,7 +138,7 @@ built build_context(const core::tls_listener_settings& s, const std::string& pre
     return b;
   }
   X509* leaf = SSL_CTX_get0_certificate(native);
-  b.served.subject = one_line(X509_get_subject_name(leaf));
+  b.served.subject = name_text(X509_get_subject_name(leaf));
   b.served.not_after = unix_time(X509_get0_notAfter(leaf));
   b.served.cert_file = cert_file;
   if (X509_cmp_current_time(X509_get0_notAfter(leaf)) < 0) {

@@ -13,6 +13,7 @@
 #include <fstream>
 
 #include "harness.hpp"
+#include "tls_fixtures.hpp"
 #include "net/asio.hpp"
 
 namespace nines::test {
@@ -22,22 +23,7 @@ namespace ssl = boost::asio::ssl;
 using net::asio::awaitable;
 using net::use_nothrow;
 
-// Generated once per test process, removed when it exits.
-std::string fixtures() {
-  static const std::string dir = [] {
-    static const std::string d = "/tmp/nines-tlsfx-" + std::to_string(::getpid());
-    std::atexit([] { std::filesystem::remove_all(d); });
-    process gen({"/bin/bash", std::string(NINES_SOURCE_DIR) + "/tests/integration/tls_fixtures.sh",
-                 d});
-    const auto code = gen.wait_exit(milliseconds(60000));
-    if (code != 0) {
-      throw std::runtime_error("tls_fixtures.sh failed: " + gen.output());
-    }
-    return d;
-  }();
-  return dir;
-}
-std::string fx(const std::string& name) { return fixtures() + "/" + name; }
+std::string fx(const std::string& name) { return tls_fixture(name); }
 
 struct tool_run {
   int code = -1;
@@ -299,7 +285,7 @@ TEST(gateway_tls_listener, certificates_reload_on_file_change_under_100_live_str
   constexpr int streams = 100;
   // 100 tokens 40 ms apart: each stream lasts about 4 s, longer than a reload takes.
   auto mock = start_mock({"--tokens", "100", "--faults", "tpot_ms=40"});
-  const auto dir = fixtures() + "/reload-" + std::to_string(::getpid());
+  const auto dir = tls_fixture_dir() + "/reload-" + std::to_string(::getpid());
   std::filesystem::create_directories(dir);
   const auto cert = dir + "/served.pem";
   const auto key = dir + "/served.key";
@@ -370,7 +356,7 @@ TEST(gateway_tls_listener, sighup_reloads_the_certificates) {
 // --- configuration ---------------------------------------------------------------------------
 
 std::pair<int, std::string> check(const std::string& tls) {
-  const auto path = fixtures() + "/check-" + std::to_string(std::rand()) + ".toml";
+  const auto path = tls_fixture_dir() + "/check-" + std::to_string(std::rand()) + ".toml";
   std::ofstream(path) << "[tls]\n" << tls << "[[upstreams]]\nurl = \"http://127.0.0.1:9/v1\"\n";
   process p({NINES_BINARY, "gateway", "--config", path, "--check"});
   const auto code = p.wait_exit();

@@ -15,6 +15,10 @@
 #   sha1.pem / .key      localhost, signed with SHA-1, chain included
 #   client.pem / .key    a client certificate ("agent-7") signed by the root, for mTLS
 #   rogue.pem / .key     a client certificate signed by nobody we trust
+#   root-int.pem         ca.pem then int.pem: a chain file with the root before the intermediate
+#   untrusted-root.pem   another root, "nines untrusted root" (.key), in no test's trust store
+#   untrusted.pem / .key localhost, signed by untrusted-root, which is included (a complete chain
+#                        up to a root that ca.pem does not hold)
 # Usage: tls_fixtures.sh DIR
 set -euo pipefail
 dir=$1
@@ -120,3 +124,13 @@ sign client agent-7 ca v3_client "$now" "$month"
 
 ec_key rogue.key
 openssl req -x509 -new -key rogue.key -subj "/CN=rogue" -days 30 -sha256 -out rogue.pem 2>/dev/null
+
+cat ca.pem int.pem > root-int.pem
+
+ec_key untrusted-root.key
+openssl req -x509 -new -key untrusted-root.key -subj "/CN=nines untrusted root" -days 60 -sha256 \
+  -addext "basicConstraints=critical,CA:true" -addext "keyUsage=critical,keyCertSign,cRLSign" \
+  -out untrusted-root.pem 2>/dev/null
+ec_key untrusted.key
+sign untrusted localhost untrusted-root v3_leaf "$now" "$month"
+cat untrusted-root.pem >> untrusted.pem
