@@ -5,6 +5,7 @@
 #include "gateway/forwarder.hpp"
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include "core/json/json_probe.hpp"
 #include "core/json/json_text.hpp"
@@ -145,6 +146,19 @@ std::optional<std::size_t> request_forwarder::choose(std::vector<core::upstream_
   return std::nullopt;
 }
 
+void request_forwarder::log_tls_failure(std::size_t upstream, const std::string& why) {
+  auto& logged = worker_.tls_failure_logged;
+  if (logged.size() < cfg_.upstreams.size()) {
+    logged.resize(cfg_.upstreams.size());
+  }
+  const auto now = steady::now();
+  if (logged[upstream] != steady::time_point{} && now - logged[upstream] < std::chrono::seconds(10)) {
+    return;
+  }
+  logged[upstream] = now;
+  spdlog::warn("upstream {}: TLS handshake failed: {}", cfg_.upstreams[upstream].name, why);
+}
+
 void request_forwarder::report_outcome(std::size_t upstream, const attempt_result& r) {
   if (r.lost_race || r.overflow || r.client_left) {
     return;  // says nothing about the upstream
@@ -165,6 +179,9 @@ void request_forwarder::report_outcome(std::size_t upstream, const attempt_resul
       case attempt_failure::connect_timeout:
       case attempt_failure::connect_error:
       case attempt_failure::tls_error:
+        if (r.failure == attempt_failure::tls_error) {
+          log_tls_failure(upstream, r.detail);
+        }
         outcome = core::to_string(r.failure);
         failed = true;
         live.record_connect_failure(upstream, steady::now(), worker_.shared->cooldown);

@@ -168,6 +168,8 @@ class request_forwarder final : public net::departure_listener {
   net::awaitable<attempt_result> attempt(std::size_t upstream, attempt_context& ctx);
   // The request for `upstream`, carrying `secret` (its credential) when not null.
   upstream_request make_upstream_request(std::size_t upstream, const std::string* secret) const;
+  // A TLS failure with its diagnosis in the log, at most every 10 s per upstream and worker.
+  void log_tls_failure(std::size_t upstream, const std::string& why);
   // The end of an attempt that must stop (client gone, or a hedge that lost).
   void stop_cancelled(attempt_result& r, const attempt_context& ctx);
 

@@ -166,7 +166,7 @@ awaitable<attempt_result> request_forwarder::attempt(std::size_t upstream, attem
                             ? fmt::format("max_connections ({}) open and max_pending ({}) waiting",
                                           pool.settings().max_connections,
                                           pool.settings().max_pending)
-                            : outcome.error.message();
+                            : outcome.why();
         co_return result;
       }
       conn = std::move(outcome.connection);

@@ -303,7 +303,7 @@ awaitable<void> upstream_monitor::probe_loop(std::shared_ptr<upstream_state> s, 
         s->pool->give_back(std::move(outcome.connection), steady::now());
       }
     } else {
-      error = outcome.error ? outcome.error.message() : "cannot connect";
+      error = outcome.error ? outcome.why() : "cannot connect";
     }
     if (stopped_ || epoch != epoch_) {
       break;

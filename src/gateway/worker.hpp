@@ -118,6 +118,8 @@ struct worker_state {
   std::shared_ptr<pool_set> pools;
   core::splitmix_rng random;
   obs::access_log_buffer access_log;
+  // When each upstream's TLS failure was last logged by this worker (at most one line in 10 s).
+  std::vector<std::chrono::steady_clock::time_point> tls_failure_logged;
   obs::gateway_probe probe;
   std::uint64_t next_request_number = 0;
   std::uint64_t active_requests = 0;   // for the retry budget

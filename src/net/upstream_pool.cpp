@@ -1,11 +1,14 @@
 #include "net/upstream_pool.hpp"
 
 #include <algorithm>
+#include <ctime>
 #include <boost/asio/ssl/error.hpp>
 #include <boost/asio/ssl/host_name_verification.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+
+#include "net/tls_diagnosis.hpp"
 #include <sys/socket.h>
 #include <cerrno>
 #include <type_traits>
@@ -13,6 +16,8 @@
 #include "net/spawn.hpp"
 
 namespace nines::net {
+
+std::string diagnose_handshake_failure(SSL* ssl, const std::string& host, const error_code& ec);
 
 using steady = std::chrono::steady_clock;
 
@@ -254,11 +259,36 @@ awaitable<connect_outcome> upstream_pool::connect(std::chrono::milliseconds time
     out.error = hec;
     out.failure = hec == beast::error::timeout ? core::attempt_failure::connect_timeout
                                                : core::attempt_failure::tls_error;
+    if (out.failure == core::attempt_failure::tls_error) {
+      out.tls_problem = diagnose_handshake_failure(tls.native_handle(), target_.host, hec);
+    }
     co_return out;
   }
   beast::get_lowest_layer(tls).expires_never();
   out.connection = std::make_unique<upstream_connection>(std::move(tls), capacity_);
   co_return out;
+}
+
+// Why a handshake with an upstream failed, with tls-check's problem codes: the chain the server
+// sent, verified again against the context's trust store; or, when it sent none (an alert, a
+// protocol or cipher the server would not take), handshake_failed with OpenSSL's reason.
+std::string diagnose_handshake_failure(SSL* ssl, const std::string& host, const error_code& ec) {
+  STACK_OF(X509)* sent = SSL_get_peer_cert_chain(ssl);
+  if (sent == nullptr || sk_X509_num(sent) == 0) {
+    return "tls: handshake_failed: " + ec.message();
+  }
+  X509_STORE* trust = SSL_CTX_get_cert_store(SSL_get_SSL_CTX(ssl));
+  auto d = diagnose_chain(sent, host, trust, static_cast<std::int64_t>(std::time(nullptr)));
+  if (d.problems.empty() || d.verified) {
+    return "tls: handshake_failed: " + ec.message();
+  }
+  std::string out = "tls: ";
+  for (const auto& p : d.problems) {
+    if (!is_warning(p.code)) {
+      out += (out.size() > 5 ? "; " : "") + p.code + ": " + p.detail;
+    }
+  }
+  return out.size() > 1024 ? out.substr(0, 1021) + "..." : out;
 }
 
 std::shared_ptr<asio::ssl::context> make_client_tls_context(bool verify,

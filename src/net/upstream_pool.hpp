@@ -120,6 +120,11 @@ struct connect_outcome {
   core::attempt_failure failure = core::attempt_failure::none;
   error_code error;
   bool overflow = false;  // max_connections open and max_pending already waiting
+  // A failed TLS handshake, diagnosed (net/tls_diagnosis.hpp): "tls: expired: ...; ...", naming
+  // each problem code; empty otherwise.
+  std::string tls_problem;
+  // What went wrong, in words: the diagnosis when there is one, else the error's message.
+  std::string why() const { return tls_problem.empty() ? error.message() : tls_problem; }
 };
 
 class upstream_pool : public std::enable_shared_from_this<upstream_pool> {

@@ -29,10 +29,11 @@ std::string upstream(const std::string& name, const server& mock, const std::str
   return "\n[[upstreams]]\nname = \"" + name + "\"\nurl = \"" + mock.url() + "/v1\"\n" + extra;
 }
 
-// Every place a secret could leak to: the gateway's output, its metrics and status.
+// Every place a secret could leak to: the gateway's output, its metrics, status and dashboard.
 std::string everything_shown(const server& gw) {
   return gw.proc->output() + http_call(gw.admin_port, "GET", "/metrics").body +
-         http_call(gw.admin_port, "GET", "/status").body;
+         http_call(gw.admin_port, "GET", "/status").body +
+         http_call(gw.admin_port, "GET", "/dashboard").body;
 }
 
 TEST(gateway_upstream_credentials, a_refused_key_of_three_cools_down_and_no_client_sees_a_401) {
