@@ -22,13 +22,7 @@ work=$(mktemp -d /tmp/nines-ab.XXXXXX)
 # shellcheck source=bench/lib.sh
 source bench/lib.sh
 
-body='{"object":"list","data":[{"id":"mock-model","object":"model","owned_by":"nines"}]}'
-start_nginx "$work/up" "
-  server {
-    listen 127.0.0.1:19201 reuseport backlog=4096;
-    keepalive_requests 1000000;
-    location / { default_type application/json; return 200 '$body'; }
-  }"
+start_static_upstream "$work/up" 19201
 # Builds with an admin listener get one each, on a free port (older builds have none).
 admin_of() { "$1" gateway --help 2>&1 | grep -q -- --admin-listen && echo "--admin-listen 127.0.0.1:0"; }
 # shellcheck disable=SC2046
@@ -47,7 +41,6 @@ wrk.headers["Content-Type"] = "application/json"
 wrk.body = '{"model":"mock-model","messages":[{"role":"user","content":"tap the settings icon"}],"temperature":0}'
 LUA
 
-ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 hz=$(getconf CLK_TCK)
 
 # One run: prints "requests/s cpu-us-per-request".
@@ -56,9 +49,9 @@ run() {  # pid port path [script]
   local args=(-t1 -c50 -d"${DURATION}s")
   [ -n "$script" ] && args+=(-s "$script")
   local before after
-  before=$(ticks "$pid")
+  before=$(cpu_ticks "$pid")
   wrk "${args[@]}" "http://127.0.0.1:$port$path" > "$work/wrk.txt"
-  after=$(ticks "$pid")
+  after=$(cpu_ticks "$pid")
   local requests rps
   requests=$(awk '/requests in/ {print $1}' "$work/wrk.txt")
   rps=$(awk '/Requests\/sec/ {print $2}' "$work/wrk.txt")

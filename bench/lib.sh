@@ -37,3 +37,17 @@ $2
 CONF
   nginx -c "$1/nginx.conf" -p "$1" & pids+=($!)
 }
+
+# The small-request upstream of every benchmark: nginx, one worker, answering a fixed JSON body.
+start_static_upstream() {  # dir port
+  local body='{"object":"list","data":[{"id":"mock-model","object":"model","owned_by":"nines"}]}'
+  start_nginx "$1" "
+  server {
+    listen 127.0.0.1:$2 reuseport backlog=4096;
+    keepalive_requests 1000000;
+    location / { default_type application/json; return 200 '$body'; }
+  }"
+}
+
+# CPU time (user + system) of a process so far, in clock ticks (getconf CLK_TCK per second).
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }

@@ -31,13 +31,7 @@ ACCEPT_REQUESTS=${ACCEPT_REQUESTS:-10000}
 source bench/lib.sh
 
 # --- the upstream for small requests: nginx answering a fixed JSON body, one worker -----------
-body='{"object":"list","data":[{"id":"mock-model","object":"model","owned_by":"nines"}]}'
-start_nginx "$work/up" "
-  server {
-    listen 127.0.0.1:19101 reuseport backlog=4096;
-    keepalive_requests 1000000;
-    location / { default_type application/json; return 200 '$body'; }
-  }"
+start_static_upstream "$work/up" 19101
 
 # --- nginx as the proxy: one worker, keep-alive to the upstream, as an operator would set it --
 start_nginx "$work/px" '

@@ -24,13 +24,7 @@ bash tests/integration/tls_fixtures.sh "$work/certs" >/dev/null
 cert=$work/certs/chain.pem
 key=$work/certs/leaf.key
 
-body='{"object":"list","data":[{"id":"mock-model","object":"model","owned_by":"nines"}]}'
-start_nginx "$work/up" "
-  server {
-    listen 127.0.0.1:19301 reuseport backlog=4096;
-    keepalive_requests 1000000;
-    location / { default_type application/json; return 200 '$body'; }
-  }"
+start_static_upstream "$work/up" 19301
 start_nginx "$work/px" "
   upstream models { server 127.0.0.1:19301; keepalive 128; }
   server {
@@ -71,67 +65,55 @@ nines_keys=$!
 wait_port 19301; wait_port 19302; wait_port 19303; wait_port 19304; wait_port 19305
 nginx_worker=$(pgrep -P "$nginx_master" | head -1)
 
-ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 hz=$(getconf CLK_TCK)
 cat > "$work/close.lua" <<'LUA'
 wrk.headers["Connection"] = "close"
 LUA
 printf 'wrk.headers["Authorization"] = "Bearer %s"\n' "$(cat "$work/secret")" > "$work/key.lua"
 
-# One run: prints "requests/s p99 cpu-us-per-request".
+# One run: prints "requests/s p99(ms) cpu-us-per-request".
 run() {  # pid url [script]
   local pid=$1 url=$2 script=${3:-}
   local args=(-t1 -c50 -d"${DURATION}s" --latency)
   [ -n "$script" ] && args+=(-s "$script")
   local before after
-  before=$(ticks "$pid")
+  before=$(cpu_ticks "$pid")
   wrk "${args[@]}" "$url" > "$work/wrk.txt"
-  after=$(ticks "$pid")
+  after=$(cpu_ticks "$pid")
   if grep -qE 'Non-2xx|Socket errors' "$work/wrk.txt"; then
     echo "$url: $(grep -E 'Non-2xx|Socket errors' "$work/wrk.txt")" >&2
   fi
   awk -v b="$before" -v a="$after" -v hz="$hz" '
     /Requests\/sec/ {rps=$2}
-    $1=="99%" {p99=$2}
+    $1=="99%" {p99=$2+0; if ($2 ~ /us$/) p99/=1000; else if ($2 ~ /[^m]s$/) p99*=1000; p99=sprintf("%.2fms", p99)}
     /requests in/ {n=$1}
     END {printf "%s %s %.2f\n", rps, p99, (a-b)/hz*1e6/n}' "$work/wrk.txt"
 }
-median() { sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
 
-declare -A out
-for kind in keepalive close; do
-  script=""
-  [ $kind = close ] && script="$work/close.lua"
-  for name in nginx nines; do : > "$work/$name-$kind"; done
+# ROUNDS rounds of two runs, which goes first alternating; each run's line is appended to
+# $work/NAME.
+alternate() {  # script name-a pid-a url-a name-b pid-b url-b
+  local script=$1
+  : > "$work/$2"; : > "$work/$5"
   for round in $(seq 1 "$ROUNDS"); do
-    # Alternate which goes first.
-    order="nginx nines"; [ $((round % 2)) = 0 ] && order="nines nginx"
-    for name in $order; do
-      if [ $name = nginx ]; then
-        run "$nginx_worker" https://127.0.0.1:19302/v1/models "$script" >> "$work/$name-$kind"
-      else
-        run "$nines_tls" https://127.0.0.1:19303/v1/models "$script" >> "$work/$name-$kind"
-      fi
-    done
-  done
-  for name in nginx nines; do
-    out[$name-$kind]="$(awk '{print $1}' "$work/$name-$kind" | median) | $(awk '{print $2}' "$work/$name-$kind" | sort -V | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}') | $(awk '{print $3}' "$work/$name-$kind" | median)"
-  done
-done
-
-for name in open keys; do : > "$work/auth-$name"; done
-for round in $(seq 1 "$ROUNDS"); do
-  order="open keys"; [ $((round % 2)) = 0 ] && order="keys open"
-  for name in $order; do
-    if [ $name = open ]; then
-      run "$nines_open" http://127.0.0.1:19304/v1/models "$work/key.lua" >> "$work/auth-open"
+    if [ $((round % 2)) = 1 ]; then
+      run "$3" "$4" "$script" >> "$work/$2"; run "$6" "$7" "$script" >> "$work/$5"
     else
-      run "$nines_keys" http://127.0.0.1:19305/v1/models "$work/key.lua" >> "$work/auth-keys"
+      run "$6" "$7" "$script" >> "$work/$5"; run "$3" "$4" "$script" >> "$work/$2"
     fi
   done
-done
-open_cpu=$(awk '{print $3}' "$work/auth-open" | median)
-keys_cpu=$(awk '{print $3}' "$work/auth-keys" | median)
+}
+column() { awk -v c="$2" '{print $c}' "$work/$1" | sort -g | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
+row() { echo "$(column "$1" 1) | $(column "$1" 2) | $(column "$1" 3)"; }
+
+alternate "" nginx-keepalive "$nginx_worker" https://127.0.0.1:19302/v1/models \
+  nines-keepalive "$nines_tls" https://127.0.0.1:19303/v1/models
+alternate "$work/close.lua" nginx-close "$nginx_worker" https://127.0.0.1:19302/v1/models \
+  nines-close "$nines_tls" https://127.0.0.1:19303/v1/models
+alternate "$work/key.lua" auth-open "$nines_open" http://127.0.0.1:19304/v1/models \
+  auth-keys "$nines_keys" http://127.0.0.1:19305/v1/models
+open_cpu=$(column auth-open 3)
+keys_cpu=$(column auth-keys 3)
 
 echo "### TLS termination beside nginx (same ECDSA P-256 certificate, one worker each)"
 echo
@@ -141,8 +123,8 @@ echo "| proxy | connections | requests/s | p99 | CPU µs per request |"
 echo "|---|---|---:|---:|---:|"
 for kind in keepalive close; do
   label="keep-alive"; [ $kind = close ] && label="one handshake per request"
-  echo "| nginx | $label | ${out[nginx-$kind]} |"
-  echo "| nines | $label | ${out[nines-$kind]} |"
+  echo "| nginx | $label | $(row "nginx-$kind") |"
+  echo "| nines | $label | $(row "nines-$kind") |"
 done
 echo
 echo "### Client keys: what the key check costs"
