@@ -127,7 +127,10 @@ std::shared_ptr<const std::string> upstream_credentials::secret_of(std::size_t s
                                                                    std::uint64_t& version) {
   if (oauth_) {
     version = oauth_->version();
-    if (seen_token_version_.exchange(version, std::memory_order_relaxed) != version) {
+    // Read first: every request passes here, and a write per request would bounce the line
+    // between the workers' cores.
+    if (seen_token_version_.load(std::memory_order_relaxed) != version &&
+        seen_token_version_.exchange(version, std::memory_order_relaxed) != version) {
       ring_.cleared(0);  // a fresh token: whatever the last one earned does not hold
     }
     return oauth_->token();

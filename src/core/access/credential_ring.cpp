@@ -13,7 +13,9 @@ bool credential_ring::cooling(std::size_t slot, clock_time now) const {
 }
 
 std::optional<std::size_t> credential_ring::choose(clock_time now, std::uint64_t excluded) {
-  const std::size_t start = next_.fetch_add(1, std::memory_order_relaxed) % count_;
+  // One slot (api_key, a key file, a token): no turn to take, and no shared write per request.
+  const std::size_t start =
+      count_ == 1 ? 0 : next_.fetch_add(1, std::memory_order_relaxed) % count_;
   for (std::size_t i = 0; i < count_; ++i) {
     const std::size_t slot = (start + i) % count_;
     if ((excluded >> slot & 1U) == 0 && !cooling(slot, now)) {
