@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "gateway/admin.hpp"
+#include "gateway/file_stamp.hpp"
 #include "gateway/keys_file.hpp"
 #include "gateway/router.hpp"
 #include "gateway/upstream_monitor.hpp"
@@ -223,31 +224,6 @@ std::shared_ptr<generation> build_generation(const core::config& cfg, std::uint6
   return gen;
 }
 
-struct file_stamp {
-  struct timespec modified {};
-  off_t size = -1;
-  ino_t inode = 0;
-  bool operator==(const file_stamp& o) const {
-    return modified.tv_sec == o.modified.tv_sec && modified.tv_nsec == o.modified.tv_nsec &&
-           size == o.size && inode == o.inode;
-  }
-};
-
-std::optional<file_stamp> stamp_of(const std::string& path) {
-  struct stat st {};
-  if (::stat(path.c_str(), &st) != 0) {
-    return std::nullopt;
-  }
-  return file_stamp{st.st_mtim, st.st_size, st.st_ino};
-}
-
-std::vector<std::optional<file_stamp>> stamps_of(const std::vector<std::string>& paths) {
-  std::vector<std::optional<file_stamp>> out;
-  for (const auto& p : paths) {
-    out.push_back(stamp_of(p));
-  }
-  return out;
-}
 
 // Reloads the configuration on SIGHUP and when its file or the keys file changes (checked every
 // second). A valid new configuration becomes a new generation; an invalid one is rejected with

@@ -7,9 +7,9 @@
 #include <fmt/format.h>
 #include <fstream>
 #include <spdlog/spdlog.h>
-#include <sys/stat.h>
 
 #include "core/access/secret_digest.hpp"
+#include "gateway/file_stamp.hpp"
 #include "net/one_shot_request.hpp"
 #include "net/spawn.hpp"
 
@@ -21,7 +21,7 @@ using steady = std::chrono::steady_clock;
 
 namespace {
 
-constexpr std::size_t max_secret_bytes = 8192;
+constexpr std::size_t max_secret_bytes = 8192;  // as core::sendable_secret allows
 constexpr milliseconds token_request_timeout{10000};
 constexpr milliseconds longest_failure_backoff{60000};
 constexpr milliseconds forced_refresh_spacing{30000};
@@ -30,14 +30,6 @@ std::int64_t steady_ns(steady::time_point t) {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
 }
 
-std::int64_t file_stamp(const std::string& path) {
-  struct stat st {};
-  if (::stat(path.c_str(), &st) != 0) {
-    return -2;
-  }
-  return (static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec) ^
-         (static_cast<std::int64_t>(st.st_size) << 20) ^ static_cast<std::int64_t>(st.st_ino);
-}
 
 std::string form_encode(std::string_view s) {
   return boost::urls::encode(s, boost::urls::unreserved_chars);
@@ -67,18 +59,6 @@ std::string settings_key(const core::upstream_config& u) {
 
 }  // namespace
 
-bool sendable_secret(std::string_view secret) {
-  if (secret.empty() || secret.size() > max_secret_bytes) {
-    return false;
-  }
-  for (const unsigned char c : secret) {
-    if (c < 0x21 || c > 0x7e) {
-      return false;
-    }
-  }
-  return true;
-}
-
 std::string read_key_file(const std::string& path, std::string& why) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
@@ -94,7 +74,7 @@ std::string read_key_file(const std::string& path, std::string& why) {
     return {};
   }
   content = content.substr(first, content.find_last_not_of(" \t\r\n") - first + 1);
-  if (!sendable_secret(content)) {
+  if (!core::sendable_secret(content)) {
     why = "must hold one key of visible ASCII characters (at most 8192)";
     return {};
   }
@@ -318,7 +298,7 @@ awaitable<oauth_token_source::fetched> oauth_token_source::fetch(unsigned shard)
     if (obj != nullptr) {
       if (const auto* e = obj->if_contains("error"); e != nullptr && e->is_string()) {
         const auto text = e->as_string().subview().substr(0, 64);
-        if (sendable_secret(text)) {
+        if (core::sendable_secret(text)) {
           code = " " + std::string(text);
         }
       }
@@ -327,7 +307,7 @@ awaitable<oauth_token_source::fetched> oauth_token_source::fetch(unsigned shard)
   }
   const boost::json::value* token = obj != nullptr ? obj->if_contains("access_token") : nullptr;
   if (token == nullptr || !token->is_string() ||
-      !sendable_secret(std::string_view(token->as_string()))) {
+      !core::sendable_secret(std::string_view(token->as_string()))) {
     co_return failed("the answer holds no usable access_token");
   }
   if (const auto* type = obj->if_contains("token_type"); type != nullptr) {
@@ -413,7 +393,7 @@ std::shared_ptr<upstream_credentials> credential_keeper::for_upstream(
     made = std::make_shared<upstream_credentials>(
         u.name, std::vector<std::string>{"api_key_file"}, std::vector<std::string>{secret},
         nullptr, metrics_);
-    files_.push_back({u.api_key_file, made, file_stamp(u.api_key_file)});
+    files_.push_back({u.api_key_file, made, stamp_of(u.api_key_file)});
   } else if (!u.api_keys.empty()) {
     std::vector<std::string> labels;
     for (std::size_t i = 0; i < u.api_keys.size(); ++i) {
@@ -441,7 +421,7 @@ std::shared_ptr<upstream_credentials> credential_keeper::for_upstream(
 void credential_keeper::check_files() {
   std::lock_guard lock(mutex_);
   for (auto& f : files_) {
-    const auto now = file_stamp(f.path);
+    auto now = stamp_of(f.path);
     if (now == f.stamp) {
       continue;
     }

@@ -30,6 +30,7 @@
 
 #include "core/access/credential_ring.hpp"
 #include "core/config/config.hpp"
+#include "gateway/file_stamp.hpp"
 #include "net/asio.hpp"
 #include "obs/metrics.hpp"
 
@@ -147,7 +148,7 @@ class credential_keeper {
   struct watched_file {
     std::string path;
     std::weak_ptr<upstream_credentials> owner;
-    std::int64_t stamp = -1;  // mtime ns ^ size ^ inode; -1: never read
+    std::optional<file_stamp> stamp;  // when it was last read
   };
   net::asio::io_context& control_;
   obs::registry& metrics_;
@@ -162,8 +163,5 @@ class credential_keeper {
 // The key in a key file: its content without surrounding whitespace; "" when it cannot be read or
 // holds anything but visible ASCII (a header must not carry it). `why` says what is wrong.
 std::string read_key_file(const std::string& path, std::string& why);
-
-// True when `secret` can be sent in an Authorization header (visible ASCII, no spaces, bounded).
-bool sendable_secret(std::string_view secret);
 
 }  // namespace nines::gateway

@@ -89,4 +89,16 @@ std::optional<std::string_view> bearer_secret(std::string_view authorization) {
   return secret;
 }
 
+bool sendable_secret(std::string_view secret) {
+  if (secret.empty() || secret.size() > 8192) {
+    return false;
+  }
+  for (const unsigned char c : secret) {
+    if (c < 0x21 || c > 0x7e) {
+      return false;
+    }
+  }
+  return true;
+}
+
 }  // namespace nines::core

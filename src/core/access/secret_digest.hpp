@@ -25,6 +25,11 @@ bool same_digest(const secret_digest& a, const secret_digest& b);
 // OpenSSL's generator).
 std::string new_client_secret();
 
+// True when `secret` may be sent as "Authorization: Bearer <secret>": 1 to 8192 bytes of visible
+// ASCII (no space, no control byte: a key or token from a file, a config or a token endpoint
+// must not be able to end the header and start another).
+bool sendable_secret(std::string_view secret);
+
 // The secret of an "Authorization: Bearer <secret>" value; nullopt when it is not one.
 std::optional<std::string_view> bearer_secret(std::string_view authorization);
 

@@ -406,17 +406,13 @@ struct reader : toml_reader {
   void read_upstream_credentials(const toml::table& t, const std::string& p, upstream_config& u) {
     string(t, p, "api_key", u.api_key);
     // A key goes into a header: visible ASCII only, or a key could smuggle a header of its own.
-    const auto sendable = [](std::string_view k) {
-      return !k.empty() && k.size() <= 8192 &&
-             std::all_of(k.begin(), k.end(), [](char c) { return c > 0x20 && c < 0x7f; });
-    };
-    if (t.contains("api_key") && !sendable(u.api_key)) {
+    if (t.contains("api_key") && !sendable_secret(u.api_key)) {
       problem(p + "api_key", t.get("api_key"), "must be visible ASCII without spaces");
     }
     array(t, p, "api_keys", "must be an array of non-empty strings",
           [&](const toml::node& n, const std::string& at) {
             const auto v = n.value_exact<std::string>();
-            if (!v || !sendable(*v)) {
+            if (!v || !sendable_secret(*v)) {
               problem(at, &n, "must be a non-empty string of visible ASCII without spaces");
             } else if (std::find(u.api_keys.begin(), u.api_keys.end(), *v) != u.api_keys.end()) {
               problem(at, &n, "repeats an earlier key");

@@ -119,5 +119,17 @@ TEST(secret_digest, compares_equal_digests_equal_and_parses_its_own_format) {
   EXPECT_FALSE(parse_secret_digest("md5:" + std::string(64, 'a')));
 }
 
+TEST(secret_digest, only_visible_ascii_may_be_sent_as_a_bearer_secret) {
+  EXPECT_TRUE(sendable_secret("sk-abc.DEF_123~+/="));
+  EXPECT_TRUE(sendable_secret(std::string(8192, 'a')));
+  EXPECT_FALSE(sendable_secret(std::string(8193, 'a')));
+  EXPECT_FALSE(sendable_secret(""));
+  EXPECT_FALSE(sendable_secret("sk-a b"));
+  EXPECT_FALSE(sendable_secret("sk-a\r\nx-injected: 1"));
+  EXPECT_FALSE(sendable_secret("sk-\t"));
+  EXPECT_FALSE(sendable_secret("sk-\x7f"));
+  EXPECT_FALSE(sendable_secret("sk-caf\xc3\xa9"));
+}
+
 }  // namespace
 }  // namespace nines::core
