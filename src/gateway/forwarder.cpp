@@ -147,16 +147,9 @@ std::optional<std::size_t> request_forwarder::choose(std::vector<core::upstream_
 }
 
 void request_forwarder::log_tls_failure(std::size_t upstream, const std::string& why) {
-  auto& logged = worker_.tls_failure_logged;
-  if (logged.size() < cfg_.upstreams.size()) {
-    logged.resize(cfg_.upstreams.size());
+  if (worker_.tls_failure_logged.allow(upstream, cfg_.upstreams.size(), steady::now())) {
+    spdlog::warn("upstream {}: TLS handshake failed: {}", cfg_.upstreams[upstream].name, why);
   }
-  const auto now = steady::now();
-  if (logged[upstream] != steady::time_point{} && now - logged[upstream] < std::chrono::seconds(10)) {
-    return;
-  }
-  logged[upstream] = now;
-  spdlog::warn("upstream {}: TLS handshake failed: {}", cfg_.upstreams[upstream].name, why);
 }
 
 void request_forwarder::report_outcome(std::size_t upstream, const attempt_result& r) {

@@ -271,6 +271,7 @@ class config_reloader {
         continue;
       }
       shared_->credentials->check_files();
+      shared_->credentials->forget_unused();
       if (tls_ && stamps_of(tls_files(shared_->current.load()->config->tls)) != tls_stamps_) {
         reload_tls("a certificate file changed");
       }
@@ -368,7 +369,8 @@ class config_reloader {
     if (!tls_) {
       return;
     }
-    const auto& settings = shared_->current.load()->config->tls;
+    const auto gen = shared_->current.load();
+    const auto& settings = gen->config->tls;
     tls_stamps_ = stamps_of(tls_files(settings));
     auto loaded = tls_server_identity::load(settings);
     if (!loaded.value) {
@@ -414,6 +416,9 @@ int run_gateway(const core::config& cfg, const std::string& config_path) {
   }
   const unsigned workers =
       cfg.gateway.workers > 0 ? cfg.gateway.workers : std::max(1U, std::thread::hardware_concurrency());
+  // The control thread's context (it runs below): token sources and key files live there. It is
+  // declared first so that it outlives everything holding its timers (shared_state's credentials).
+  asio::io_context control;
   auto shared = std::make_shared<shared_state>();
   shared->workers = workers;
   shared->sla = std::make_unique<sla_shard[]>(workers);
@@ -422,8 +427,6 @@ int run_gateway(const core::config& cfg, const std::string& config_path) {
   shared->journal = std::make_unique<core::stream_journal>(
       core::journal_settings{cfg.journal.max_bytes, cfg.journal.ttl});
   shared->access_log = obs::access_log_sink::open(cfg.gateway.access_log);
-  // The control thread's context (it runs below): token sources and key files live there.
-  asio::io_context control;
   shared->credentials = std::make_unique<credential_keeper>(control, *shared->metrics, workers);
   shared->current.store(build_generation(cfg, 1, nullptr, *shared->credentials));
   register_gauges(*shared->metrics, *shared->journal);

@@ -237,12 +237,14 @@ awaitable<attempt_result> request_forwarder::attempt(std::size_t upstream, attem
   conn.reset();
   const auto now = steady::now();
   const auto cooldown = creds->refused(*credential, now, worker_.index);
-  spdlog::warn("upstream {} refused its credential {} (status {}): cooling down for {} s",
-               cfg_.upstreams[upstream].name, creds->label(credential->slot), refused_status,
-               std::chrono::duration_cast<std::chrono::seconds>(cooldown).count());
+  if (worker_.credential_refusal_logged.allow(upstream, cfg_.upstreams.size(), now)) {
+    spdlog::warn("upstream {} refused its credential {} (status {}): cooling down for {} s",
+                 cfg_.upstreams[upstream].name, creds->label(credential->slot), refused_status,
+                 std::chrono::duration_cast<std::chrono::seconds>(cooldown).count());
+  }
   refused_slots |= std::uint64_t{1} << credential->slot;
   // An OAuth token gets one forced refresh; the fresh token is then tried like a new key.
-  const bool fresh = co_await creds->refreshed_after(*credential, worker_.index);
+  const bool fresh = co_await creds->refreshed_after(*credential, worker_.index, time_left());
   auto next = credential_try < 3 ? creds->choose(steady::now(), fresh ? 0 : refused_slots)
                                  : std::nullopt;
   if (!next || ctx.cancelled()) {

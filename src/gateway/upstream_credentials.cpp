@@ -6,6 +6,7 @@
 #include <boost/url/rfc/unreserved_chars.hpp>
 #include <fmt/format.h>
 #include <fstream>
+#include <limits>
 #include <spdlog/spdlog.h>
 
 #include "core/access/secret_digest.hpp"
@@ -139,14 +140,18 @@ std::optional<upstream_credentials::choice> upstream_credentials::choose(clock_t
 std::chrono::milliseconds upstream_credentials::refused(const choice& c, clock_time now,
                                                         unsigned shard) {
   refusals_[c.slot]->add(shard);
+  if (oauth_ && c.token_version != oauth_->version()) {
+    return std::chrono::milliseconds(0);  // an old token's refusal says nothing of the new one
+  }
   return ring_.refused(c.slot, now);
 }
 
-awaitable<bool> upstream_credentials::refreshed_after(const choice& c, unsigned shard) {
+awaitable<bool> upstream_credentials::refreshed_after(const choice& c, unsigned shard,
+                                                      milliseconds time_left) {
   if (!oauth_) {
     co_return false;
   }
-  co_return co_await oauth_->refresh_refused(c.token_version, shard);
+  co_return co_await oauth_->refresh_refused(c.token_version, shard, time_left);
 }
 
 void upstream_credentials::accepted(const choice& c) {
@@ -209,7 +214,8 @@ std::optional<double> oauth_token_source::expires_in() const {
   return static_cast<double>(at - steady_ns(steady::now())) / 1e9;
 }
 
-awaitable<bool> oauth_token_source::refresh_refused(std::uint64_t version, unsigned shard) {
+awaitable<bool> oauth_token_source::refresh_refused(std::uint64_t version, unsigned shard,
+                                                    milliseconds time_left) {
   if (version != this->version()) {
     co_return true;  // refreshed since
   }
@@ -225,7 +231,7 @@ awaitable<bool> oauth_token_source::refresh_refused(std::uint64_t version, unsig
     co_return false;
   }
   last_forced_ns_.store(now, std::memory_order_relaxed);
-  const auto got = co_await fetch(shard);
+  const auto got = co_await fetch(shard, std::min(token_request_timeout, time_left));
   if (!got.ok) {
     spdlog::error("OAuth token from {} for client {} (after an upstream refused the last): {}",
                   settings_.token_url, settings_.client_id, got.why);
@@ -242,7 +248,7 @@ awaitable<void> oauth_token_source::run() {
     const auto now = steady::now();
     auto next = std::chrono::nanoseconds(refresh_at_ns_.load() - steady_ns(now));
     if (next <= std::chrono::nanoseconds(0)) {
-      const auto got = co_await fetch(metrics_.shard);
+      const auto got = co_await fetch(metrics_.shard, token_request_timeout);
       if (stopped_) {
         break;
       }
@@ -260,7 +266,8 @@ awaitable<void> oauth_token_source::run() {
   }
 }
 
-awaitable<oauth_token_source::fetched> oauth_token_source::fetch(unsigned shard) {
+awaitable<oauth_token_source::fetched> oauth_token_source::fetch(unsigned shard,
+                                                                  milliseconds timeout) {
   fetched out;
   const auto failed = [&](std::string why) {
     metrics_.failed->add(shard);
@@ -284,7 +291,7 @@ awaitable<oauth_token_source::fetched> oauth_token_source::fetch(unsigned shard)
   }
   const auto issued = steady::now();
   const auto answer =
-      co_await send_one_shot(settings_.token_url, std::move(req), token_request_timeout, 64 * 1024,
+      co_await send_one_shot(settings_.token_url, std::move(req), timeout, 64 * 1024,
                              ca_file_);
   if (answer.status == 0) {
     co_return failed(answer.why);
@@ -359,7 +366,8 @@ std::shared_ptr<upstream_credentials> credential_keeper::for_upstream(
   }
   std::shared_ptr<upstream_credentials> made;
   if (u.oauth.enabled()) {
-    const auto source_key = u.oauth.token_url + '\n' + u.oauth.client_id + '\n' + u.oauth.scope;
+    const auto source_key = u.oauth.token_url + '\n' + u.oauth.client_id + '\n' + u.oauth.scope +
+                            '\n' + u.oauth.client_secret_file + '\n' + u.ca_file;
     auto& source = sources_[source_key];
     if (!source) {
       const obs::labels l{{"client", u.oauth.client_id}};
@@ -375,7 +383,10 @@ std::shared_ptr<upstream_credentials> credential_keeper::for_upstream(
                               "Seconds until the client's current OAuth token expires.", l,
                               [weak] {
                                 const auto s = weak.lock();
-                                const auto in = s ? s->expires_in() : std::nullopt;
+                                if (!s) {
+                                  return std::numeric_limits<double>::quiet_NaN();
+                                }
+                                const auto in = s->expires_in();
                                 return in ? *in : 0.0;
                               });
       if (started_) {
@@ -411,8 +422,10 @@ std::shared_ptr<upstream_credentials> credential_keeper::for_upstream(
                           "Credentials of the upstream not cooling down after a 401 or 403 (and "
                           "holding a secret).",
                           {{"upstream", u.name}}, [weak] {
+                            // NaN once the upstream is gone: no alert for what is not there.
                             const auto c = weak.lock();
-                            return c ? static_cast<double>(c->usable(steady::now())) : 0.0;
+                            return c ? static_cast<double>(c->usable(steady::now()))
+                                     : std::numeric_limits<double>::quiet_NaN();
                           });
   by_settings_[key] = made;
   return made;
@@ -432,14 +445,33 @@ void credential_keeper::check_files() {
     }
     std::string why;
     auto secret = read_key_file(f.path, why);
-    if (secret.empty()) {
+    const bool readable = !secret.empty();
+    owner->set_secret(0, std::move(secret));  // in use before the log says so
+    if (!readable) {
       spdlog::error("api_key_file {} changed but {}; the upstream gets no key until it is fixed",
                     f.path, why);
     } else {
       spdlog::info("api_key_file {} changed: the new key is in use", f.path);
     }
-    owner->set_secret(0, std::move(secret));
   }
+}
+
+void credential_keeper::forget_unused() {
+  std::lock_guard lock(mutex_);
+  // Held by the keeper alone: no generation (and no request) uses them any more.
+  std::erase_if(by_settings_, [](const auto& entry) { return entry.second.use_count() == 1; });
+  std::erase_if(files_, [](const watched_file& f) { return f.owner.expired(); });
+  std::erase_if(sources_, [this](const auto& entry) {
+    const bool used = std::any_of(by_settings_.begin(), by_settings_.end(), [&](const auto& c) {
+      return c.second->oauth() == entry.second;
+    });
+    if (!used) {
+      spdlog::info("OAuth token source {} for client {}: no upstream uses it any more; stopped",
+                   entry.second->settings().token_url, entry.second->settings().client_id);
+      entry.second->stop();
+    }
+    return !used;
+  });
 }
 
 void credential_keeper::start() {

@@ -63,7 +63,10 @@ class upstream_credentials {
   std::chrono::milliseconds refused(const choice& c, clock_time now, unsigned shard);
   // After a refusal of an OAuth token: one forced refresh (oauth_token_source::refresh_refused);
   // true when a new token is in place and may be tried. False at once for other credentials.
-  net::awaitable<bool> refreshed_after(const choice& c, unsigned shard);
+  // The fetch takes at most `time_left`.
+  net::awaitable<bool> refreshed_after(const choice& c, unsigned shard,
+                                       std::chrono::milliseconds time_left);
+  const std::shared_ptr<oauth_token_source>& oauth() const { return oauth_; }
   // The upstream took `c`.
   void accepted(const choice& c);
   std::size_t usable(clock_time now);
@@ -105,7 +108,8 @@ class oauth_token_source : public std::enable_shared_from_this<oauth_token_sourc
   // An upstream refused token `version`: the first caller for that token fetches a new one at
   // once, on its own executor, and returns true when it got one; true too when the token had
   // already changed. False: another caller is refreshing it, or the refresh failed.
-  net::awaitable<bool> refresh_refused(std::uint64_t version, unsigned shard);
+  net::awaitable<bool> refresh_refused(std::uint64_t version, unsigned shard,
+                                       std::chrono::milliseconds time_left);
   const core::oauth_client_settings& settings() const { return settings_; }
 
  private:
@@ -115,7 +119,7 @@ class oauth_token_source : public std::enable_shared_from_this<oauth_token_sourc
   };
   net::awaitable<void> run();
   // One token request from the calling executor; a good token replaces the current one.
-  net::awaitable<fetched> fetch(unsigned shard);
+  net::awaitable<fetched> fetch(unsigned shard, std::chrono::milliseconds timeout);
 
   net::asio::io_context& control_;
   core::oauth_client_settings settings_;
@@ -140,6 +144,9 @@ class credential_keeper {
   std::shared_ptr<upstream_credentials> for_upstream(const core::upstream_config& u);
   // Control thread: re-reads key files that changed (call every few hundred ms).
   void check_files();
+  // Control thread: forgets the credentials no generation uses any more, and stops the token
+  // sources only they used (an upstream removed, or its token_url changed, by a reload).
+  void forget_unused();
   // Starts the token sources (once the control thread runs).
   void start();
   void stop();
@@ -156,7 +163,8 @@ class credential_keeper {
   std::mutex mutex_;
   bool started_ = false;
   std::map<std::string, std::shared_ptr<upstream_credentials>> by_settings_;
-  std::map<std::string, std::shared_ptr<oauth_token_source>> sources_;  // token_url, client, scope
+  // By token_url, client_id, scope, client_secret_file and ca_file.
+  std::map<std::string, std::shared_ptr<oauth_token_source>> sources_;
   std::vector<watched_file> files_;
 };
 

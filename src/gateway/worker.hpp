@@ -110,6 +110,28 @@ struct pool_set {
   std::vector<std::shared_ptr<core::ttfb_window>> ttfb;    // for the hedge delay
 };
 
+// At most one log line per upstream and period, for lines that every request could repeat.
+class per_upstream_log_limit {
+ public:
+  // True when a line about `upstream` (of `upstreams`) may be logged at `now`.
+  bool allow(std::size_t upstream, std::size_t upstreams, std::chrono::steady_clock::time_point now,
+             std::chrono::seconds period = std::chrono::seconds(10)) {
+    if (last_.size() < upstreams) {
+      last_.resize(upstreams);
+    }
+    if (upstream >= last_.size() ||
+        (last_[upstream] != std::chrono::steady_clock::time_point{} &&
+         now - last_[upstream] < period)) {
+      return false;
+    }
+    last_[upstream] = now;
+    return true;
+  }
+
+ private:
+  std::vector<std::chrono::steady_clock::time_point> last_;
+};
+
 struct worker_state {
   unsigned index;
   asio_executor executor;              // the worker's io_context
@@ -118,8 +140,10 @@ struct worker_state {
   std::shared_ptr<pool_set> pools;
   core::splitmix_rng random;
   obs::access_log_buffer access_log;
-  // When each upstream's TLS failure was last logged by this worker (at most one line in 10 s).
-  std::vector<std::chrono::steady_clock::time_point> tls_failure_logged;
+  // Log lines about an upstream that every request could repeat: at most one per upstream in
+  // 10 s, per worker.
+  per_upstream_log_limit tls_failure_logged;
+  per_upstream_log_limit credential_refusal_logged;
   obs::gateway_probe probe;
   std::uint64_t next_request_number = 0;
   std::uint64_t active_requests = 0;   // for the retry budget

@@ -50,6 +50,16 @@ class tls_transport final : public client_transport {
       co_await asio::async_write(low, wire, use_nothrow);
       error_code ignored;
       low.socket().shutdown(tcp::socket::shutdown_send, ignored);
+      // Read what the client is still sending (at most 64 KiB, within the same second), so that
+      // closing with unread bytes does not reset the connection before it read the answer.
+      char sink[4096];
+      for (std::size_t drained = 0; drained < 64 * 1024;) {
+        auto [rec, n] = co_await low.async_read_some(asio::buffer(sink), use_nothrow);
+        if (rec) {
+          break;
+        }
+        drained += n;
+      }
     }
     co_return false;
   }

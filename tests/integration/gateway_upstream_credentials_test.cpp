@@ -29,6 +29,13 @@ std::string upstream(const std::string& name, const server& mock, const std::str
   return "\n[[upstreams]]\nname = \"" + name + "\"\nurl = \"" + mock.url() + "/v1\"\n" + extra;
 }
 
+// The API port from a gateway's "listening on http://127.0.0.1:P with ..." line.
+unsigned short gw_port_of(process& gw) {
+  const auto line = gw.wait_for_output("nines gateway listening on");
+  const auto urls = line->substr(0, line->find(" with "));
+  return static_cast<unsigned short>(std::stoi(urls.substr(urls.rfind(':') + 1)));
+}
+
 // Every place a secret could leak to: the gateway's output, its metrics, status and dashboard.
 std::string everything_shown(const server& gw) {
   return gw.proc->output() + http_call(gw.admin_port, "GET", "/metrics").body +
@@ -157,6 +164,36 @@ TEST(gateway_upstream_credentials, a_refused_token_is_refreshed_at_once_and_the_
   EXPECT_EQ(mock_stat(mock.port, "unauthorized"), 1U);
   EXPECT_EQ(mock_stat(mock.port, "token_requests"), 2U);
   std::filesystem::remove(secret_file);
+}
+
+// A reload that takes an OAuth upstream out stops its token source: the client secret is not
+// sent again to an endpoint no upstream uses.
+TEST(gateway_upstream_credentials, a_token_source_no_upstream_uses_after_a_reload_stops) {
+  auto idp = start_mock({"--token-ttl-s", "2"});
+  auto plain = start_mock();
+  const auto secret_file = temp_file("client-secret-3", "client-secret");
+  const auto path = temp_file("reload.toml", "");
+  const std::string head = "[gateway]\nlisten = \"127.0.0.1:0\"\nworkers = 1\n"
+                           "[admin]\nlisten = \"127.0.0.1:0\"\n";
+  const auto oauth = upstream("o", idp, "token_url = \"" + idp.url() + "/oauth/token\"\n"
+                                         "client_id = \"nines\"\nclient_secret_file = \"" +
+                                             secret_file + "\"\n");
+  replace_file(path, head + oauth + upstream("p", plain, ""));
+  process gw({NINES_BINARY, "gateway", "--config", path});
+  ASSERT_TRUE(gw.wait_for_output("OAuth token from"));
+  replace_file(path, head + upstream("p", plain, ""));
+  ASSERT_TRUE(gw.wait_for_output("no upstream uses it any more; stopped"));
+  const auto asked = mock_stat(idp.port, "token_requests");
+  // Its 2 s tokens would have been refreshed every second: two seconds of nothing say it stopped.
+  ASSERT_TRUE(gw.wait_for_output("configuration reloaded"));
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  while (std::chrono::steady_clock::now() < until) {
+    ASSERT_EQ(http_call(gw_port_of(gw), "POST", "/v1/chat/completions", chat_body("p", false)).status,
+              200U);
+  }
+  EXPECT_EQ(mock_stat(idp.port, "token_requests"), asked);
+  std::filesystem::remove(secret_file);
+  std::filesystem::remove(path);
 }
 
 TEST(gateway_upstream_credentials, check_refuses_ambiguous_or_unsafe_credentials_and_names_the_file) {

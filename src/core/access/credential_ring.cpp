@@ -63,7 +63,10 @@ std::chrono::steady_clock::time_point token_refresh_time(
   if (lifetime - margin >= lifetime / 2) {
     return issued + lifetime - margin;
   }
-  return issued + lifetime - std::max<seconds>(seconds(1), lifetime / 10);
+  // A token of a few seconds: at 90% of its life, but never sooner than half of it or a second
+  // (an endpoint answering expires_in: 1 must not be asked back to back).
+  return issued + std::max<seconds>(lifetime - std::max<seconds>(seconds(1), lifetime / 10),
+                                    std::max<seconds>(seconds(1), lifetime / 2));
 }
 
 }  // namespace nines::core

@@ -52,7 +52,8 @@ class credential_ring {
 // When to refresh an OAuth token issued at `issued` that lives `lifetime`: `exp − max(5 min, 10%
 // of its life)`, but never before half of its life has passed (a token shorter than ten minutes
 // would otherwise be refreshed at once, again and again: those are refreshed at 90% of their
-// life). A lifetime of zero or less (no expires_in): refreshed after one hour.
+// life, and never less than a second after they were issued). A lifetime of zero or less (no
+// expires_in): refreshed after one hour.
 std::chrono::steady_clock::time_point token_refresh_time(std::chrono::steady_clock::time_point issued,
                                                          std::chrono::seconds lifetime);
 

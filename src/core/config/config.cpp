@@ -434,6 +434,8 @@ struct reader : toml_reader {
     }
     if (t.contains("api_keys") && u.api_keys.empty()) {
       problem(p + "api_keys", t.get("api_keys"), "must name at least one key");
+    } else if (u.api_keys.size() > 64) {
+      problem(p + "api_keys", t.get("api_keys"), "names more than 64 keys");
     }
     if (t.contains("api_key_file") && u.api_key_file.empty()) {
       problem(p + "api_key_file", t.get("api_key_file"), "must be a path");

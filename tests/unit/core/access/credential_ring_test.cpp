@@ -60,6 +60,8 @@ TEST(token_refresh_time, five_minutes_or_a_tenth_before_expiry_and_never_in_the_
   EXPECT_EQ(token_refresh_time(t0, seconds(600)), t0 + seconds(300));     // exactly half
   EXPECT_EQ(token_refresh_time(t0, seconds(60)), t0 + seconds(54));       // 90% of a short one
   EXPECT_EQ(token_refresh_time(t0, seconds(5)), t0 + seconds(4));
+  EXPECT_EQ(token_refresh_time(t0, seconds(2)), t0 + seconds(1));
+  EXPECT_EQ(token_refresh_time(t0, seconds(1)), t0 + seconds(1)) << "never back to back";
   EXPECT_EQ(token_refresh_time(t0, seconds(0)), t0 + std::chrono::hours(1));
 }
 
