@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 
@@ -163,6 +164,9 @@ TEST(gateway_upstream_credentials, a_refused_token_is_refreshed_at_once_and_the_
   EXPECT_EQ(answer_text(r.body), expected_answer(body, true));
   EXPECT_EQ(mock_stat(mock.port, "unauthorized"), 1U);
   EXPECT_EQ(mock_stat(mock.port, "token_requests"), 2U);
+  // A clean stop with a token source running (its timer outlives nothing it needs).
+  gw.proc->signal(SIGTERM);
+  EXPECT_EQ(gw.proc->wait_exit(), 0) << gw.proc->output();
   std::filesystem::remove(secret_file);
 }
 
