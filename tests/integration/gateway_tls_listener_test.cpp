@@ -271,26 +271,32 @@ awaitable<void> tls_stream(ssl::context& ctx, unsigned short port, std::string b
   (void)rn;
 }
 
-void replace_pair(const std::string& cert, const std::string& key, const std::string& from) {
-  // As a secret mount or certbot would: a whole new file put in place by rename.
-  std::filesystem::copy_file(fx(from + ".pem"), cert + ".new",
-                             std::filesystem::copy_options::overwrite_existing);
-  std::filesystem::copy_file(fx(from + ".key"), key + ".new",
-                             std::filesystem::copy_options::overwrite_existing);
-  std::filesystem::rename(key + ".new", key);
-  std::filesystem::rename(cert + ".new", cert);
-}
+// The certificate and key as Kubernetes mounts a secret: `dir/current` is a symlink to a
+// directory holding both, and an update swaps the symlink by rename, so that the pair changes at
+// once and never half.
+struct mounted_pair {
+  std::string dir;
+  int version = 0;
+  std::string cert() const { return dir + "/current/served.pem"; }
+  std::string key() const { return dir + "/current/served.key"; }
+  void put(const std::string& cert_fixture, const std::string& key_fixture) {
+    const auto next = dir + "/v" + std::to_string(++version);
+    std::filesystem::create_directories(next);
+    std::filesystem::copy_file(fx(cert_fixture), next + "/served.pem");
+    std::filesystem::copy_file(fx(key_fixture), next + "/served.key");
+    std::filesystem::create_symlink(next, dir + "/current.new");
+    std::filesystem::rename(dir + "/current.new", dir + "/current");
+  }
+};
 
 TEST(gateway_tls_listener, certificates_reload_on_file_change_under_100_live_streams_none_dropped) {
   constexpr int streams = 100;
   // 100 tokens 40 ms apart: each stream lasts about 4 s, longer than a reload takes.
   auto mock = start_mock({"--tokens", "100", "--faults", "tpot_ms=40"});
-  const auto dir = tls_fixture_dir() + "/reload-" + std::to_string(::getpid());
-  std::filesystem::create_directories(dir);
-  const auto cert = dir + "/served.pem";
-  const auto key = dir + "/served.key";
-  std::filesystem::copy_file(fx("chain.pem"), cert);
-  std::filesystem::copy_file(fx("leaf.key"), key);
+  mounted_pair mounted{tls_fixture_dir() + "/reload-" + std::to_string(::getpid())};
+  mounted.put("chain.pem", "leaf.key");
+  const auto cert = mounted.cert();
+  const auto key = mounted.key();
   auto gw = start_gateway("[limits]\nmax_client_connections = 1000\n" +
                           listener_toml(mock.url(), "cert_file = \"" + cert +
                                                         "\"\nkey_file = \"" + key + "\"\n"));
@@ -311,7 +317,7 @@ TEST(gateway_tls_listener, certificates_reload_on_file_change_under_100_live_str
   ASSERT_TRUE(eventually([&] { return started.load() == streams; }))
       << started.load() << " of " << streams << " streams started";
 
-  replace_pair(cert, key, "other");
+  mounted.put("other.pem", "other.key");
   const auto swapped = std::chrono::steady_clock::now();
   ASSERT_TRUE(eventually([&] {
     return served_subject(gw.tls_port, "").find("CN = other.test") != std::string::npos;
@@ -324,10 +330,12 @@ TEST(gateway_tls_listener, certificates_reload_on_file_change_under_100_live_str
   EXPECT_EQ(metric_value(gw.admin_port, "nines_tls_reloads_total{result=\"ok\"}"), 1U);
 
   // A broken certificate: refused with its reason, the current one stays.
-  { std::ofstream(cert + ".new") << "not a certificate\n"; }
-  std::filesystem::rename(cert + ".new", cert);
+  { std::ofstream(mounted.dir + "/broken.pem") << "not a certificate\n"; }
+  std::filesystem::rename(mounted.dir + "/broken.pem", cert);
   EXPECT_TRUE(gw.proc->wait_for_output("cannot be read as a PEM certificate chain: " + cert));
-  EXPECT_EQ(metric_value(gw.admin_port, "nines_tls_reloads_total{result=\"refused\"}"), 1U);
+  EXPECT_TRUE(eventually([&] {
+    return metric_value(gw.admin_port, "nines_tls_reloads_total{result=\"refused\"}") == 1;
+  }));
   EXPECT_NE(served_subject(gw.tls_port, "").find("CN = other.test"), std::string::npos);
 
   runner.join();
