@@ -32,7 +32,7 @@ TEST(tls_listener, bytes_that_are_neither_tls_nor_http_are_closed_unanswered) {
   hostile_env env("[timeouts]\ntls_handshake_ms = 500\n" + tls_section());
   const auto port = env.gateway.tls_port;
   for (const std::string& junk :
-       {std::string("\x00\x01\x02\x03 not a handshake\r\n\r\n", 27),
+       {std::string("\x00\x01\x02\x03 not a handshake\r\n\r\n", 24),
         std::string("\x16\x03\x01\xff\xff") + std::string(4096, 'A'),  // a record claiming 64 KiB
         std::string("\x16\x03\x03\x00\x05\x01\x00\x00\x01\x00", 10),   // a ClientHello of nothing
         std::string(20000, '\x16')}) {
