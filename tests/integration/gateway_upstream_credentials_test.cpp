@@ -14,8 +14,15 @@
 namespace nines::test {
 namespace {
 
+// A file in this test process's own folder, removed when the process exits.
 std::string temp_file(const std::string& name, const std::string& content) {
-  const auto path = "/tmp/nines-creds-" + std::to_string(::getpid()) + "-" + name;
+  static const std::string dir = [] {
+    static const std::string d = "/tmp/nines-creds-" + std::to_string(::getpid());
+    std::filesystem::create_directories(d);
+    std::atexit([] { std::filesystem::remove_all(d); });
+    return d;
+  }();
+  const auto path = dir + "/" + name;
   std::ofstream(path) << content;
   return path;
 }
