@@ -45,6 +45,19 @@ access_refusal unauthorized(std::string code, std::string message, std::string r
   return r;
 }
 
+// A 429: over a limit of the key; the client may try again after `retry_after_seconds`.
+access_refusal over_limit(std::string type, std::string code, std::string message,
+                          std::string reason, std::string retry_after_seconds) {
+  access_refusal r;
+  r.status = 429;
+  r.type = std::move(type);
+  r.code = std::move(code);
+  r.message = std::move(message);
+  r.reason = std::move(reason);
+  r.headers.emplace_back("retry-after", std::move(retry_after_seconds));
+  return r;
+}
+
 }  // namespace
 
 std::shared_ptr<const key_registry> build_key_registry(client_keys keys,
@@ -129,15 +142,10 @@ std::optional<access_refusal> admit(std::shared_ptr<const key_registry> registry
     const auto before = state->in_flight.fetch_add(1, std::memory_order_relaxed);
     if (before >= k.max_concurrent) {
       state->in_flight.fetch_sub(1, std::memory_order_relaxed);
-      access_refusal r;
-      r.status = 429;
-      r.type = "requests";
-      r.code = "concurrency_limit_exceeded";
-      r.message = fmt::format("key \"{}\" has {} requests in flight, its max_concurrent", k.id,
-                              k.max_concurrent);
-      r.reason = "concurrency";
-      r.headers.emplace_back("retry-after", "1");
-      return r;
+      return over_limit("requests", "concurrency_limit_exceeded",
+                        fmt::format("key \"{}\" has {} requests in flight, its max_concurrent",
+                                    k.id, k.max_concurrent),
+                        "concurrency", "1");
     }
   } else {
     state->in_flight.fetch_add(1, std::memory_order_relaxed);
@@ -150,29 +158,21 @@ std::optional<access_refusal> admit(std::shared_ptr<const key_registry> registry
   // Requests first: a request refused for its tokens must not spend a request either.
   const auto requests_wait = state->requests.admit(1, now);
   if (requests_wait) {
-    access_refusal r;
-    r.status = 429;
-    r.type = "requests";
-    r.code = "rate_limit_exceeded";
-    r.message = fmt::format("key \"{}\" is over its {} requests per minute", k.id,
-                            k.requests_per_minute);
-    r.reason = "rate";
-    r.headers.emplace_back("retry-after", retry_after(*requests_wait));
+    auto r = over_limit("requests", "rate_limit_exceeded",
+                        fmt::format("key \"{}\" is over its {} requests per minute", k.id,
+                                    k.requests_per_minute),
+                        "rate", retry_after(*requests_wait));
     add_limit_headers(r, *state, k, now);
     return r;
   }
   const std::uint64_t reserve = k.tokens_per_minute > 0 ? token_estimate : 0;
   if (const auto tokens_wait = state->tokens.admit(reserve, now)) {
     state->requests.settle(now, -1, now);  // not sent after all
-    access_refusal r;
-    r.status = 429;
-    r.type = "tokens";
-    r.code = "rate_limit_exceeded";
-    r.message = fmt::format("key \"{}\" is over its {} tokens per minute ({} reserved for this "
-                            "request)",
-                            k.id, k.tokens_per_minute, reserve);
-    r.reason = "tokens";
-    r.headers.emplace_back("retry-after", retry_after(*tokens_wait));
+    auto r = over_limit("tokens", "rate_limit_exceeded",
+                        fmt::format("key \"{}\" is over its {} tokens per minute ({} reserved "
+                                    "for this request)",
+                                    k.id, k.tokens_per_minute, reserve),
+                        "tokens", retry_after(*tokens_wait));
     add_limit_headers(r, *state, k, now);
     return r;
   }
