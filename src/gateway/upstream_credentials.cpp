@@ -96,6 +96,7 @@ upstream_credentials::upstream_credentials(const std::string& upstream,
   for (std::size_t i = 0; i < labels_.size(); ++i) {
     if (i < secrets.size() && !secrets[i].empty()) {
       secrets_[i].store(std::make_shared<const std::string>(std::move(secrets[i])));
+      present_.fetch_or(std::uint64_t{1} << i, std::memory_order_relaxed);
     }
     refusals_.push_back(&metrics.counter_of(
         "nines_upstream_credential_refusals_total",
@@ -104,16 +105,21 @@ upstream_credentials::upstream_credentials(const std::string& upstream,
   }
 }
 
+std::uint64_t upstream_credentials::token_version() {
+  const auto version = oauth_->version();
+  // Read first: every request passes here, and a write per request would bounce the line
+  // between the workers' cores.
+  if (seen_token_version_.load(std::memory_order_relaxed) != version &&
+      seen_token_version_.exchange(version, std::memory_order_relaxed) != version) {
+    ring_.cleared(0);  // a fresh token: whatever the last one earned does not hold
+  }
+  return version;
+}
+
 std::shared_ptr<const std::string> upstream_credentials::secret_of(std::size_t slot,
                                                                    std::uint64_t& version) {
   if (oauth_) {
-    version = oauth_->version();
-    // Read first: every request passes here, and a write per request would bounce the line
-    // between the workers' cores.
-    if (seen_token_version_.load(std::memory_order_relaxed) != version &&
-        seen_token_version_.exchange(version, std::memory_order_relaxed) != version) {
-      ring_.cleared(0);  // a fresh token: whatever the last one earned does not hold
-    }
+    version = token_version();
     return oauth_->token();
   }
   return secrets_[slot].load();
@@ -162,9 +168,12 @@ void upstream_credentials::accepted(const choice& c) {
 
 std::size_t upstream_credentials::usable(clock_time now) {
   std::size_t n = 0;
+  // Read for every upstream on every request (forwarder's candidates): atomics only, no secret
+  // loaded.
   for (std::size_t i = 0; i < labels_.size(); ++i) {
-    std::uint64_t version = 0;
-    n += !ring_.cooling(i, now) && secret_of(i, version) ? 1 : 0;
+    const bool holds = oauth_ ? token_version() > 0
+                              : (present_.load(std::memory_order_relaxed) >> i & 1U) != 0;
+    n += !ring_.cooling(i, now) && holds ? 1 : 0;
   }
   return n;
 }
@@ -173,8 +182,14 @@ void upstream_credentials::set_secret(std::size_t slot, std::string secret) {
   if (slot >= labels_.size()) {
     return;
   }
-  secrets_[slot].store(secret.empty() ? nullptr
-                                      : std::make_shared<const std::string>(std::move(secret)));
+  const std::uint64_t bit = std::uint64_t{1} << slot;
+  if (secret.empty()) {
+    secrets_[slot].store(nullptr);
+    present_.fetch_and(~bit, std::memory_order_relaxed);
+  } else {
+    secrets_[slot].store(std::make_shared<const std::string>(std::move(secret)));
+    present_.fetch_or(bit, std::memory_order_relaxed);
+  }
   ring_.cleared(slot);
 }
 

@@ -78,12 +78,15 @@ class upstream_credentials {
 
  private:
   std::shared_ptr<const std::string> secret_of(std::size_t slot, std::uint64_t& version);
+  // The OAuth token's version (0: none yet); a new one ends the slot's cooldown.
+  std::uint64_t token_version();
 
   std::vector<std::string> labels_;
   std::unique_ptr<std::atomic<std::shared_ptr<const std::string>>[]> secrets_;
   core::credential_ring ring_;
   std::shared_ptr<oauth_token_source> oauth_;
   std::atomic<std::uint64_t> seen_token_version_{0};
+  std::atomic<std::uint64_t> present_{0};  // a bit per fixed or file slot that holds a secret
   std::vector<obs::counter*> refusals_;  // per slot
 };
 
