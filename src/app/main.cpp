@@ -92,6 +92,11 @@ int main(int argc, char** argv) {
   mock->add_option("--workers", mock_opts.workers, "worker threads");
   mock->add_option("--tokens", mock_opts.answer_tokens, "tokens in every full answer");
   mock->add_option("--model", mock_opts.model, "model name reported");
+  mock->add_option("--thought-tokens", mock_opts.thought_tokens,
+                   "a reasoning model: this many thought tokens before every answer");
+  mock->add_option("--reasoning-field", mock_opts.reasoning_field,
+                   "the delta field of the thought: reasoning_content, reasoning or both")
+      ->check(CLI::IsMember({"reasoning_content", "reasoning", "both"}));
   mock->add_option("--seed", mock_opts.seed, "seed for injected fault rates");
   mock->add_option("--faults", mock_faults,
                    "faults, e.g. error_rate=0.5,die_after=3,ttft_ms=100,tpot_ms=50");

@@ -435,7 +435,7 @@ awaitable<bool> request_forwarder::begin_resume(std::size_t broken_upstream,
       kind_.route == core::api_route::chat_completions || kind_.route == core::api_route::completions;
   if (!resumable || progress.unsupported || progress.resumes >= cfg_.retry.max_resumes) {
     const std::string reason = why + (!resumable             ? "; this route cannot be continued"
-                                      : progress.unsupported ? "; tool calls or several choices"
+                                      : progress.unsupported ? "; " + progress.unsupported_why
                                                              : "; resumes exhausted");
     co_await end_incomplete(reason);
     co_return false;
@@ -444,12 +444,12 @@ awaitable<bool> request_forwarder::begin_resume(std::size_t broken_upstream,
   committed_.held_bytes = 0;
   ++progress.resumes;
   ++record_.resumes;
-  progress.carried_tokens = progress.text_chunks;
+  progress.carried_tokens = progress.tokens_produced();
   // The previous resume_log entry was closed when its continuation reached the client.
   std::string entry = record_.resume_log.empty() ? "{\"cause\":" : ",{\"cause\":";
   core::append_json_string(entry, why);
   entry += fmt::format(",\"from\":\"{}\",\"carried_tokens\":{}",
-                       cfg_.upstreams[broken_upstream].name, progress.text_chunks);
+                       cfg_.upstreams[broken_upstream].name, progress.tokens_produced());
   record_.resume_log += entry;
   gap_pending_ = true;
   pending_cause_ = cause;

@@ -107,7 +107,7 @@ awaitable<attempt_result> request_forwarder::relay_stream(upstream_connection& c
         continue;
       }
       if (inspect) {
-        const auto chunk = core::read_stream_chunk(event.data);
+        auto chunk = core::read_stream_chunk(event.data);
         if (!chunk.valid) {
           broke = attempt_failure::bad_response;
           cause = core::stream_break::malformed;
@@ -132,6 +132,7 @@ awaitable<attempt_result> request_forwarder::relay_stream(upstream_connection& c
             continue;  // the continuation's own role chunk: the client had one already
           }
           event.data = std::move(*rewritten);
+          chunk = core::read_stream_chunk(event.data);  // as the client will read it
         }
         if (chunk.tool_calls && !chunk.finish_reason) {
           st.held_bytes += event.data.size();

@@ -121,7 +121,8 @@ awaitable<attempt_result> request_forwarder::attempt(std::size_t upstream, attem
 
   if (continuing_) {
     auto body = core::build_continuation(req_.body(), kind_.chat, committed_.progress,
-                                         cfg_.upstreams[upstream].resume, result.detail);
+                                         cfg_.upstreams[upstream].resume,
+                                         cfg_.upstreams[upstream].resume_reasoning, result.detail);
     if (!body) {
       result.failure = attempt_failure::bad_response;
       co_return result;

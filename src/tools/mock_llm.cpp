@@ -144,13 +144,23 @@ std::string usage_chunk_json(bool chat, const core::mock_plan& plan, const std::
 }
 
 std::string whole_answer_json(bool chat, const core::mock_plan& plan, const std::string& id,
-                              std::int64_t created, const std::string& model) {
-  const std::string text = core::mock_answer_text(plan.seed, plan.first_token, plan.end_token);
+                              std::int64_t created, const std::string& model,
+                              const std::string& reasoning_field) {
+  const auto output = core::mock_output_text(plan);
+  const std::string& text = output.answer;
   json::object choice;
   choice["index"] = 0;
   if (chat) {
     json::object message;
     message["role"] = "assistant";
+    if (!output.thought.empty()) {
+      if (reasoning_field != "reasoning") {
+        message["reasoning_content"] = output.thought;
+      }
+      if (reasoning_field != "reasoning_content") {
+        message["reasoning"] = output.thought;
+      }
+    }
     message["content"] = text;
     choice["message"] = std::move(message);
   } else {
@@ -216,6 +226,7 @@ class exchange {
   }
   std::string chunk(bool chat, std::string_view text, const char* finish_reason,
                     bool role) const;
+  std::string thought_chunk(std::string_view text) const;
   std::string tool_chunk(std::string_view tool_delta) const;
   // "data: {" and the fields every chunk of this answer shares, up to the choice's own.
   const std::string& prefix(bool chat) const;
@@ -276,6 +287,25 @@ std::string exchange::chunk(bool chat, std::string_view text, const char* finish
   return out;
 }
 
+std::string exchange::thought_chunk(std::string_view text) const {
+  std::string out = prefix(true);
+  const std::string& field = state_.options.reasoning_field;
+  out += "\"delta\":{";
+  if (field != "reasoning") {
+    out += "\"reasoning_content\":";
+    core::append_json_string(out, text);
+  }
+  if (field == "both") {
+    out += ",";
+  }
+  if (field != "reasoning_content") {
+    out += "\"reasoning\":";
+    core::append_json_string(out, text);
+  }
+  out += "},\"logprobs\":null,\"finish_reason\":null}]}\n\n";
+  return out;
+}
+
 std::string exchange::tool_chunk(std::string_view tool_delta) const {
   std::string out = prefix(true);
   out += "\"delta\":{\"tool_calls\":[";
@@ -324,8 +354,11 @@ awaitable<void> exchange::stream(bool chat, const core::mock_plan& plan, const j
   std::size_t content_end = plan.end_token;
   if (tool_name) {
     call = core::plan_mock_tool_call(plan.seed, state_.options.answer_tokens);
-    content_end = std::min(content_end, call->split);
+    content_end = std::min(content_end, plan.thought_tokens + call->split);
   }
+  // The reasoning parser sees only this output: without "</think>" in it (a continuation that
+  // starts after the thought), everything is called reasoning.
+  const bool all_thought = plan.thought_closed;
   // Content tokens, then (with tools) the tool call's argument deltas: one sequence of
   // "emissions" that the faults count through.
   // Content chunks are built when sent (their --stamp is the send time); tool deltas up front.
@@ -392,13 +425,16 @@ awaitable<void> exchange::stream(bool chat, const core::mock_plan& plan, const j
       co_await sleep_for(faults.tpot);
     }
     if (i < content_end) {
-      emissions[e] = chunk(chat, core::mock_token(plan.seed, i), nullptr, false);
+      const auto token = core::mock_output_token(plan, i);
+      emissions[e] = chat && (all_thought || core::mock_in_thought(plan, i))
+                         ? thought_chunk(token)
+                         : chunk(chat, token, nullptr, false);
     }
     const std::string& next = emissions[e];
     if (faults.cut_after && emitted == *faults.cut_after) {
       // Half an event, split inside the token when it is multi-byte UTF-8, then a reset.
       state_.broken++;
-      const auto token = i < content_end ? core::mock_token(plan.seed, i) : std::string_view("{");
+      const auto token = i < content_end ? core::mock_output_token(plan, i) : std::string_view("{");
       const auto at = std::min(next.find(token), next.size() / 2);
       const std::string_view half(next.data(), at + 1);
       co_await client_.write_chunk(half);
@@ -467,7 +503,9 @@ awaitable<void> exchange::generate(bool chat) {
   }
   core::mock_plan plan;
   std::string error;
-  if (!core::plan_mock_answer(body, chat, state_.options.answer_tokens, plan, error)) {
+  if (!core::plan_mock_answer(body, chat ? core::mock_api::chat : core::mock_api::completions,
+                              state_.options.answer_tokens, state_.options.thought_tokens, plan,
+                              error)) {
     {
       std::string reply = core::openai_error_body("invalid_request_error", error);
       co_await send(http::status::bad_request, reply);
@@ -493,7 +531,8 @@ awaitable<void> exchange::generate(bool chat) {
   if (faults.ttft.count() > 0) {
     co_await sleep_for(faults.ttft);
   }
-  std::string payload = whole_answer_json(chat, plan, id_, created_, model_);
+  std::string payload =
+      whole_answer_json(chat, plan, id_, created_, model_, state_.options.reasoning_field);
   if (faults.die_after || faults.stall_after || faults.malformed_after || faults.cut_after) {
     // A non-streamed answer broken half-way: the declared length is never reached.
     state_.broken++;

@@ -34,6 +34,13 @@ struct mock_options {
   unsigned workers = 1;
   std::size_t answer_tokens = 24;
   std::string model = "mock-model";
+  // A reasoning model (core/tools/mock_model.hpp): the thought streams in `reasoning_field`
+  // ("reasoning_content", "reasoning" or "both") before the answer in `content`, as vLLM's and
+  // SGLang's reasoning parsers send it. The parser sees only the output: a continuation that
+  // starts after the thought has no "</think>" in it, so all of it is called reasoning, as
+  // DeepSeek-R1's parser does.
+  std::size_t thought_tokens = 0;
+  std::string reasoning_field = "reasoning_content";
   mock_faults faults{};
   std::uint64_t seed = 1;
   bool refuse = false;  // hold the port but refuse every connection

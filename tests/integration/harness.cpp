@@ -236,6 +236,41 @@ std::string expected_answer(const std::string& request_body, bool chat, std::siz
   return core::mock_answer_text(plan.seed, plan.first_token, plan.end_token);
 }
 
+core::mock_output expected_output(const std::string& request_body, core::mock_api api,
+                                  std::size_t thought_tokens, std::size_t tokens) {
+  core::mock_plan plan;
+  std::string error;
+  if (!core::plan_mock_answer(json::parse(request_body).as_object(), api, tokens, thought_tokens,
+                              plan, error)) {
+    throw std::runtime_error(error);
+  }
+  return core::mock_output_text(plan);
+}
+
+std::string stream_thought(const std::vector<core::sse_event>& events) {
+  std::string text;
+  for (const auto& e : events) {
+    if (e.data == "[DONE]") {
+      continue;
+    }
+    auto v = json::parse(e.data);
+    const auto* list = v.as_object().if_contains("choices");
+    if (list == nullptr || list->as_array().empty()) {
+      continue;  // the usage chunk, or an error event
+    }
+    const auto* d = list->as_array()[0].as_object().if_contains("delta");
+    if (d == nullptr) {
+      continue;
+    }
+    if (const auto* r = d->as_object().if_contains("reasoning_content")) {
+      text += r->as_string();
+    } else if (const auto* r2 = d->as_object().if_contains("reasoning")) {
+      text += r2->as_string();
+    }
+  }
+  return text;
+}
+
 std::string chat_body(const std::string& prompt, bool stream, const std::string& extra) {
   json::object o{{"model", "mock-model"},
                  {"stream", stream},

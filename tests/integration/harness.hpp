@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "core/http/sse_parser.hpp"
+#include "core/tools/mock_model.hpp"
 #include "tools/child_process.hpp"
 #include "tools/http_client.hpp"
 
@@ -98,6 +99,14 @@ std::string answer_text(const std::string& body);
 
 // The exact answer mock-llm gives to `request_body` (a JSON text).
 std::string expected_answer(const std::string& request_body, bool chat, std::size_t tokens = 24);
+
+// The exact thought and answer a reasoning mock-llm (--thought-tokens) gives to `request_body`.
+core::mock_output expected_output(const std::string& request_body, core::mock_api api,
+                                  std::size_t thought_tokens, std::size_t tokens = 24);
+
+// Joins choices[0].delta.reasoning_content, or .reasoning, of chat stream events (one field per
+// event: a chunk carrying both counts once).
+std::string stream_thought(const std::vector<core::sse_event>& events);
 
 std::string chat_body(const std::string& prompt, bool stream, const std::string& extra = {});
 

@@ -474,7 +474,7 @@ struct reader : toml_reader {
     const std::string p = fmt::format("upstreams[{}].", index);
     unknown_keys(t, p, {"name", "url", "priority", "weight", "api_key", "api_keys", "api_key_file",
                         "token_url", "client_id", "client_secret_file", "scope", "tls_verify",
-                        "ca_file", "resume", "max_requests", "max_connections", "max_pending",
+                        "ca_file", "resume", "reasoning_resume", "max_requests", "max_connections", "max_pending",
                         "health_path"});
     integer(t, p, "max_requests", u.max_requests, 0, 1000000);
     integer(t, p, "max_connections", u.max_connections, 0, 1000000);
@@ -493,6 +493,19 @@ struct reader : toml_reader {
         u.resume = resume_mode::none;
       } else {
         problem(p + "resume", node, "must be \"continue\", \"prefill\" or \"none\"");
+      }
+    }
+    if (const toml::node* node = t.get("reasoning_resume")) {
+      const auto v = node->value_exact<std::string>();
+      if (v == "think_tags") {
+        u.resume_reasoning = reasoning_resume::think_tags;
+      } else if (v == "opened_think") {
+        u.resume_reasoning = reasoning_resume::opened_think;
+      } else if (v == "none") {
+        u.resume_reasoning = reasoning_resume::none;
+      } else {
+        problem(p + "reasoning_resume", node,
+                "must be \"think_tags\", \"opened_think\" or \"none\"");
       }
     }
     string(t, p, "name", u.name);

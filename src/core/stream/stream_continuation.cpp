@@ -33,6 +33,56 @@ void shrink_budget(json::object& body, std::size_t produced) {
   }
 }
 
+// The text of a string field, or empty.
+std::string take_string(json::object& o, std::string_view key) {
+  std::string out;
+  if (auto* v = o.if_contains(key); v && v->is_string()) {
+    out = std::string(v->get_string());
+  }
+  o.erase(key);
+  return out;
+}
+
+// A continuation's delta with its thought and answer where the client expects them. The server's
+// reasoning parser sees only the continuation's output: a thought that goes on is reasoning up to
+// its "</think>" (split here if the parser left the tag in), and once the answer began every
+// token is answer, even if a parser that never saw "</think>" in its output calls it reasoning.
+void place_reasoning(json::object& d, const stream_progress& progress) {
+  if (!d.contains("reasoning_content") && !d.contains("reasoning")) {
+    return;
+  }
+  std::string thought = take_string(d, "reasoning_content");
+  if (std::string other = take_string(d, "reasoning"); thought.empty()) {
+    thought = std::move(other);
+  }
+  std::string answer;
+  if (auto* c = d.if_contains("content"); c && c->is_string()) {
+    answer = std::string(c->get_string());
+  }
+  if (progress.answer_began()) {
+    answer = thought + answer;
+    thought.clear();
+  } else if (const auto end = thought.find("</think>"); end != std::string::npos) {
+    answer = thought.substr(end + 8) + answer;
+    thought.resize(end);
+  }
+  if (!thought.empty()) {
+    const auto fields = progress.reasoning_fields == 0 ? reasoning_content_field
+                                                        : progress.reasoning_fields;
+    if (fields & reasoning_content_field) {
+      d["reasoning_content"] = thought;
+    }
+    if (fields & reasoning_field) {
+      d["reasoning"] = thought;
+    }
+  }
+  if (!answer.empty()) {
+    d["content"] = answer;
+  } else if (auto* c = d.if_contains("content"); c && c->is_string()) {
+    d.erase("content");
+  }
+}
+
 }  // namespace
 
 namespace {
@@ -118,12 +168,15 @@ class chunk_reader {
   enum class frame { top, choices, choice, delta, usage, other };
   enum class field {
     other, id, created, model, error, usage, choices, index, text, delta, finish_reason,
-    content, role, tool_calls, function_call, total_tokens
+    content, role, tool_calls, function_call, total_tokens, reasoning_content, reasoning
   };
   struct choice_fields {
     std::optional<std::int64_t> index;
     bool index_seen = false;
     std::string text;
+    std::string reasoning_content;
+    std::string reasoning;
+    std::uint8_t reasoning_fields = 0;
     bool has_role = false;
     bool tool_calls = false;
     std::optional<std::string> finish_reason;
@@ -138,7 +191,8 @@ class chunk_reader {
         {"index", field::index}, {"text", field::text}, {"delta", field::delta},
         {"finish_reason", field::finish_reason}, {"content", field::content},
         {"role", field::role}, {"tool_calls", field::tool_calls},
-        {"function_call", field::function_call}, {"total_tokens", field::total_tokens}};
+        {"function_call", field::function_call}, {"total_tokens", field::total_tokens},
+        {"reasoning_content", field::reasoning_content}, {"reasoning", field::reasoning}};
     for (const auto& [name, f] : names) {
       if (k == name) {
         return f;
@@ -148,7 +202,7 @@ class chunk_reader {
   }
 
   void append_key(json::string_view part) {
-    if (key_text_.size() + part.size() > 16) {
+    if (key_text_.size() + part.size() > 24) {
       key_long_ = true;
     }
     if (!key_long_) {
@@ -188,6 +242,7 @@ class chunk_reader {
       if (!choice_.index_seen || choice_.index == 0) {
         chunk.has_choice = true;
         chunk.text = std::move(choice_.text);
+        take_reasoning();
         chunk.has_role = choice_.has_role;
         chunk.tool_calls = chunk.tool_calls || choice_.tool_calls;
         chunk.finish_reason = std::move(choice_.finish_reason);
@@ -214,7 +269,27 @@ class chunk_reader {
     if (f == frame::choice && key_ == field::finish_reason) {
       return &finish_text_;
     }
+    if (f == frame::delta && key_ == field::reasoning_content) {
+      choice_.reasoning_fields |= reasoning_content_field;
+      return &choice_.reasoning_content;
+    }
+    if (f == frame::delta && key_ == field::reasoning) {
+      choice_.reasoning_fields |= reasoning_field;
+      return &choice_.reasoning;
+    }
     return nullptr;
+  }
+
+  // A server may send the thought in both fields (the old name kept for compatibility): the same
+  // text twice is one thought; two different texts are not something to guess about.
+  void take_reasoning() {
+    auto& a = choice_.reasoning_content;
+    auto& b = choice_.reasoning;
+    chunk.reasoning_fields = choice_.reasoning_fields;
+    if (!a.empty() && !b.empty() && a != b) {
+      chunk.ambiguous_reasoning = true;
+    }
+    chunk.reasoning = !a.empty() ? std::move(a) : std::move(b);
   }
 
   // Any value but null under delta.tool_calls or delta.function_call is a tool call.
@@ -284,9 +359,24 @@ void stream_progress::record(const stream_chunk& chunk) {
     created = chunk.created;
     model = chunk.model;
   }
-  if (chunk.tool_calls || chunk.other_choice) {
+  if ((chunk.tool_calls || chunk.other_choice) && !unsupported) {
     unsupported = true;
+    unsupported_why = "tool calls or several choices";
   }
+  if (chunk.ambiguous_reasoning && !unsupported) {
+    unsupported = true;
+    unsupported_why = "the thought came in two fields with different texts";
+  }
+  if (!chunk.reasoning.empty()) {
+    if (answer_began() && !unsupported) {
+      // A thought after the answer began has no place in "<think>...</think>answer".
+      unsupported = true;
+      unsupported_why = "reasoning after the answer began";
+    }
+    reasoning += chunk.reasoning;
+    ++reasoning_chunks;
+  }
+  reasoning_fields |= chunk.reasoning_fields;
   if (!chunk.text.empty()) {
     text += chunk.text;
     ++text_chunks;
@@ -296,17 +386,35 @@ void stream_progress::record(const stream_chunk& chunk) {
   }
 }
 
+std::string produced_text(const stream_progress& progress, reasoning_resume form) {
+  if (progress.reasoning.empty()) {
+    return progress.text;
+  }
+  std::string out = form == reasoning_resume::opened_think ? progress.reasoning
+                                                           : "<think>" + progress.reasoning;
+  if (progress.answer_began()) {
+    out += "</think>";
+    out += progress.text;
+  }
+  return out;
+}
+
 std::optional<std::string> build_continuation(std::string_view original_body, bool chat,
                                               const stream_progress& progress, resume_mode mode,
-                                              std::string& why) {
+                                              reasoning_resume reasoning, std::string& why) {
   if (mode == resume_mode::none) {
     why = "resume is off for this upstream";
     return std::nullopt;
   }
   if (progress.unsupported) {
-    why = "the stream carried tool calls or several choices";
+    why = "the stream cannot be continued: " + progress.unsupported_why;
     return std::nullopt;
   }
+  if (!progress.reasoning.empty() && (reasoning == reasoning_resume::none || !chat)) {
+    why = "the thought reached the client and this upstream's reasoning_resume is \"none\"";
+    return std::nullopt;
+  }
+  const std::string produced = produced_text(progress, reasoning);
   json::error_code ec;
   auto v = json::parse(original_body, ec);
   if (ec || !v.is_object()) {
@@ -330,9 +438,9 @@ std::optional<std::string> build_continuation(std::string_view original_body, bo
                          body.at("continue_final_message").get_bool();
     if (extends && last->contains("content") && last->at("content").is_string()) {
       auto& content = list.back().get_object()["content"];
-      content.get_string().append(progress.text);
+      content.get_string().append(produced);
     } else {
-      list.push_back(json::object{{"role", "assistant"}, {"content", progress.text}});
+      list.push_back(json::object{{"role", "assistant"}, {"content", produced}});
     }
     if (mode == resume_mode::continue_message) {
       body["continue_final_message"] = true;
@@ -352,7 +460,7 @@ std::optional<std::string> build_continuation(std::string_view original_body, bo
     // "echo" would repeat the prompt, which now includes text the client already has.
     body.erase("echo");
   }
-  shrink_budget(body, progress.text_chunks);
+  shrink_budget(body, progress.tokens_produced());
   return json::serialize(body);
 }
 
@@ -379,6 +487,7 @@ std::optional<std::string> rewrite_continuation_chunk(std::string_view data,
       if (auto* delta = co->if_contains("delta"); delta && delta->is_object()) {
         auto& d = delta->get_object();
         d.erase("role");
+        place_reasoning(d, progress);
         if (auto* content = d.if_contains("content");
             content && content->is_string() && content->get_string().empty()) {
           d.erase("content");

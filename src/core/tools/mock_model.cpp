@@ -50,6 +50,8 @@ std::uint64_t hash_content(const json::value& content, std::uint64_t h) {
         if (const auto* url = image->get_object().if_contains("url"); url && url->is_string()) {
           h = mock_text_hash(url->get_string(), h);
         }
+      } else if (image && image->is_string()) {
+        h = mock_text_hash(image->get_string(), h);  // a Responses input_image
       }
     }
   }
@@ -86,7 +88,7 @@ std::size_t strip_answer_tokens(std::string_view& prompt) {
 }
 
 std::size_t requested_max_tokens(const json::object& request) {
-  for (const char* key : {"max_completion_tokens", "max_tokens"}) {
+  for (const char* key : {"max_completion_tokens", "max_tokens", "max_output_tokens"}) {
     if (const auto* v = request.if_contains(key)) {
       if (v->is_int64() && v->get_int64() >= 0) {
         return static_cast<std::size_t>(v->get_int64());
@@ -143,12 +145,113 @@ mock_tool_call plan_mock_tool_call(std::uint64_t seed, std::size_t answer_tokens
   return call;
 }
 
+namespace {
+
+// How much of a reasoning answer a continuation's assistant text already holds; `closed` tells
+// whether the thought ended in it (so that the continuation's output holds no "</think>").
+std::size_t produced_positions(std::string_view content, std::size_t thought_tokens, bool& closed) {
+  closed = false;
+  if (thought_tokens == 0) {
+    return count_tokens(content);
+  }
+  if (content.starts_with("<think>")) {
+    content.remove_prefix(7);
+    const auto end = content.find("</think>");
+    if (end == std::string_view::npos) {
+      return std::min(count_tokens(content), thought_tokens);
+    }
+    closed = true;
+    return thought_tokens + count_tokens(content.substr(end + 8));
+  }
+  // No thought carried: an empty prefix starts over, text is taken for the answer.
+  closed = !content.empty();
+  return content.empty() ? 0 : thought_tokens + count_tokens(content);
+}
+
+// One message's contribution to the prompt hash.
+std::uint64_t hash_message(std::string_view role, const json::value* content, std::uint64_t h,
+                           std::size_t& prompt_bytes) {
+  h = fnv(role, h);
+  h = fnv("\x1f", h);
+  if (content != nullptr) {
+    h = hash_content(*content, h);
+    if (content->is_string()) {
+      prompt_bytes += content->get_string().size();
+    }
+  }
+  return fnv("\x1e", h);
+}
+
+// The Responses API's prompt as the messages it stands for. Returns false when `input` is
+// neither a string nor an array of items.
+bool hash_responses_input(const json::object& request, std::uint64_t& h, std::size_t& prompt_bytes,
+                          std::string& error) {
+  if (const auto* instructions = request.if_contains("instructions");
+      instructions && instructions->is_string()) {
+    h = hash_message("system", instructions, h, prompt_bytes);
+  }
+  const auto* input = request.if_contains("input");
+  if (input != nullptr && input->is_string()) {
+    h = hash_message("user", input, h, prompt_bytes);
+    return true;
+  }
+  if (input == nullptr || !input->is_array() || input->get_array().empty()) {
+    error = "'input' must be a string or a non-empty array";
+    return false;
+  }
+  for (const auto& item : input->get_array()) {
+    const auto* o = item.if_object();
+    if (o == nullptr) {
+      error = "each input item must be an object";
+      return false;
+    }
+    const auto type = as_text(o->if_contains("type"));
+    if (type == "function_call") {
+      h = hash_message("assistant", nullptr, h, prompt_bytes);
+    } else if (type == "function_call_output") {
+      h = hash_message("tool", o->if_contains("output"), h, prompt_bytes);
+    } else {
+      h = hash_message(as_text(o->if_contains("role")), o->if_contains("content"), h, prompt_bytes);
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
 bool plan_mock_answer(const json::object& request, bool chat, std::size_t answer_tokens,
                       mock_plan& plan, std::string& error) {
-  std::uint64_t h = chat ? 0x1234 : 0x5678;
+  return plan_mock_answer(request, chat ? mock_api::chat : mock_api::completions, answer_tokens, 0,
+                          plan, error);
+}
+
+std::string_view mock_output_token(const mock_plan& plan, std::size_t position) {
+  if (position < plan.thought_tokens) {
+    return mock_token(mix(plan.seed ^ 0x7468696e6bULL), position);  // "think"
+  }
+  return mock_token(plan.seed, position - plan.thought_tokens);
+}
+
+mock_output mock_output_text(const mock_plan& plan) {
+  mock_output out;
+  for (std::size_t i = plan.first_token; i < plan.end_token; ++i) {
+    (mock_in_thought(plan, i) ? out.thought : out.answer).append(mock_output_token(plan, i));
+  }
+  return out;
+}
+
+bool plan_mock_answer(const json::object& request, mock_api api, std::size_t answer_tokens,
+                      std::size_t thought_tokens, mock_plan& plan, std::string& error) {
+  const bool chat = api == mock_api::chat;
+  std::uint64_t h = api == mock_api::completions ? 0x5678 : 0x1234;
   std::size_t prompt_bytes = 0;
   plan = mock_plan{};
-  if (chat) {
+  plan.thought_tokens = thought_tokens;
+  if (api == mock_api::responses) {
+    if (!hash_responses_input(request, h, prompt_bytes, error)) {
+      return false;
+    }
+  } else if (chat) {
     const auto* messages = request.if_contains("messages");
     if (messages == nullptr || !messages->is_array() || messages->get_array().empty()) {
       error = "'messages' must be a non-empty array";
@@ -162,7 +265,8 @@ bool plan_mock_answer(const json::object& request, bool chat, std::size_t answer
       used = list.size() - 1;
       plan.continuation = true;
       if (const auto* content = last->if_contains("content"); content && content->is_string()) {
-        plan.first_token = count_tokens(content->get_string());
+        plan.first_token =
+            produced_positions(content->get_string(), thought_tokens, plan.thought_closed);
       }
     }
     for (std::size_t i = 0; i < used; ++i) {
@@ -171,15 +275,8 @@ bool plan_mock_answer(const json::object& request, bool chat, std::size_t answer
         error = "each message must be an object";
         return false;
       }
-      h = fnv(as_text(message->if_contains("role")), h);
-      h = fnv("\x1f", h);
-      if (const auto* content = message->if_contains("content")) {
-        h = hash_content(*content, h);
-        if (content->is_string()) {
-          prompt_bytes += content->get_string().size();
-        }
-      }
-      h = fnv("\x1e", h);
+      h = hash_message(as_text(message->if_contains("role")), message->if_contains("content"), h,
+                       prompt_bytes);
     }
   } else {
     const auto* prompt = request.if_contains("prompt");
@@ -195,16 +292,18 @@ bool plan_mock_answer(const json::object& request, bool chat, std::size_t answer
     }
     plan.first_token = strip_answer_tokens(text);
     plan.continuation = plan.first_token > 0;
+    plan.thought_tokens = 0;  // completions carry no parsed thought
     h = mock_text_hash(text, h);
     prompt_bytes = text.size();
   }
   plan.seed = mix(h);
   plan.prompt_tokens = prompt_bytes / 4 + 1;
-  const std::size_t start = std::min(plan.first_token, answer_tokens);
+  const std::size_t total = answer_tokens + plan.thought_tokens;
+  const std::size_t start = std::min(plan.first_token, total);
   const std::size_t budget = requested_max_tokens(request);
   plan.first_token = start;
-  plan.end_token = answer_tokens - start > budget ? start + budget : answer_tokens;
-  plan.stopped_by_length = plan.end_token < answer_tokens;
+  plan.end_token = total - start > budget ? start + budget : total;
+  plan.stopped_by_length = plan.end_token < total;
   return true;
 }
 
