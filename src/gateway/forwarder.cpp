@@ -363,16 +363,22 @@ std::optional<milliseconds> request_forwarder::hedge_delay_for(std::size_t upstr
 awaitable<void> request_forwarder::end_incomplete(const std::string& why) {
   record_.outcome = "stream_incomplete";
   record_.detail = why;
-  // openai_error_event is "data: {...}\n\n": its data, with our id like every other event.
-  std::string error_data = core::openai_error_event(
-      "stream_incomplete",
+  if (kind_.dialect == core::stream_dialect::opaque) {
+    // A protocol nines does not speak: no event of its own, the transfer is cut.
+    client_.break_stream();
+    co_return;
+  }
+  auto end = core::make_incomplete_event(
+      kind_.dialect,
       fmt::format("the upstream stream broke after the response started and could not be "
                   "continued ({}); the answer is incomplete",
                   why),
-      "upstream_stream_broken");
-  error_data = error_data.substr(6, error_data.size() - 8);
+      committed_.last_sequence);
+  core::sse_event event;
+  event.type = std::move(end.type);
+  event.data = std::move(end.data);
   std::string out;
-  append_data_event(out, std::move(error_data), committed_);
+  append_event(out, event, committed_);  // with our id like every other event
   co_await client_.finish_stream(out);
 }
 
@@ -614,6 +620,7 @@ request_kind classify_request(core::api_route route) {
   kind.openai_json = route == core::api_route::chat_completions ||
                      route == core::api_route::completions || route == core::api_route::embeddings;
   kind.chat = route == core::api_route::chat_completions;
+  kind.dialect = core::dialect_of(route);
   return kind;
 }
 
@@ -682,8 +689,9 @@ awaitable<void> forward_request(request& req, downstream& client, worker_state& 
                                 obs::request_record& record, core::api_route route) {
   auto kind = classify_request(route);
   std::optional<core::json_probe_result> probe;
-  if (kind.openai_json || (route == core::api_route::responses &&
-                           req.method() == http::verb::post)) {
+  if (kind.openai_json ||
+      ((route == core::api_route::responses || route == core::api_route::messages) &&
+       req.method() == http::verb::post)) {
     // Checked once here, with a validating scan (no DOM): invalid JSON never reaches an upstream
     // on the routes nines knows.
     probe = core::probe_json(req.body());

@@ -12,6 +12,7 @@
 
 #include "core/access/admission.hpp"
 #include "core/http/api_routes.hpp"
+#include "core/stream/stream_dialect.hpp"
 #include "gateway/worker.hpp"
 #include "net/http_server.hpp"
 #include "net/response_sink.hpp"
@@ -23,6 +24,7 @@ struct request_kind {
   core::api_route route = core::api_route::passthrough;
   bool openai_json = false;  // POST /v1/chat/completions, /v1/completions or /v1/embeddings
   bool chat = false;         // /v1/chat/completions
+  core::stream_dialect dialect = core::stream_dialect::opaque;  // how its streams end
   // Who asks (core/access): with client keys, the client's Authorization never goes upstream,
   // and what its key allows decides the headers that cost upstream work.
   bool client_key = false;

@@ -67,6 +67,7 @@ struct stream_state {
   std::vector<std::string> held;
   std::size_t held_bytes = 0;
   std::uint64_t events_sent = 0;  // ids are "<stream key>:<n>"
+  std::optional<std::int64_t> last_sequence;  // the Responses API's sequence_number sent last
 };
 
 // Attempts racing for the client (a hedge): the first to claim it wins; claiming closes the

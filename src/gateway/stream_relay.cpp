@@ -73,7 +73,11 @@ awaitable<attempt_result> request_forwarder::relay_stream(upstream_connection& c
   core::stream_break cause = core::stream_break::reset;
   std::string why;
   const auto request_end = start_ + cfg_.timeouts.request;
-  const bool inspect = kind_.openai_json;
+  const auto dialect = kind_.dialect;
+  const bool chunks = dialect == core::stream_dialect::openai_chunks;
+  const bool typed = dialect == core::stream_dialect::responses ||
+                     dialect == core::stream_dialect::messages;
+  const bool verbatim = dialect == core::stream_dialect::opaque;
 
   while (state == phase::awaiting_first_byte || state == phase::relaying) {
     const auto now = steady::now();
@@ -90,7 +94,13 @@ awaitable<attempt_result> request_forwarder::relay_stream(upstream_connection& c
       stop_cancelled(result, ctx);
       co_return result;
     }
-    if (got > 0 && sse.feed(std::string_view(buf, got), events) != core::sse_error::none) {
+    if (verbatim) {
+      // A protocol nines does not know: its bytes as they came; only the transport can break it.
+      out.append(buf, got);
+      // An empty body is no answer: a failed attempt, as a stream without events is.
+      saw_done = !ec && response.done() && (client_committed_ || !out.empty());
+    } else if (got > 0 &&
+               sse.feed(std::string_view(buf, got), events) != core::sse_error::none) {
       broke = attempt_failure::bad_response;
       cause = core::stream_break::too_large;
       why = "an event exceeded the limit of " + std::to_string(cfg_.limits.max_event_bytes) +
@@ -100,13 +110,32 @@ awaitable<attempt_result> request_forwarder::relay_stream(upstream_connection& c
       if (saw_done || broke != attempt_failure::none) {
         break;
       }
-      if (event.data == "[DONE]") {
+      if (chunks && event.data == "[DONE]") {
         saw_done = true;
         release_held(out, st);
         append_event(out, event, st);
         continue;
       }
-      if (inspect) {
+      if (typed) {
+        const auto typed_event = core::read_typed_event(event.data);
+        if (!typed_event.valid) {
+          broke = attempt_failure::bad_response;
+          cause = core::stream_break::malformed;
+          why = "malformed event from upstream";
+          break;
+        }
+        if (typed_event.type == "error") {
+          broke = attempt_failure::bad_response;
+          cause = core::stream_break::error_event;
+          why = "upstream sent an error event: " + event.data.substr(0, 512);
+          break;
+        }
+        if (typed_event.sequence_number) {
+          st.last_sequence = typed_event.sequence_number;
+        }
+        saw_done = core::is_terminal_event(dialect, typed_event.type);
+      }
+      if (chunks) {
         auto chunk = core::read_stream_chunk(event.data);
         if (!chunk.valid) {
           broke = attempt_failure::bad_response;
@@ -218,7 +247,7 @@ awaitable<attempt_result> request_forwarder::relay_stream(upstream_connection& c
       } else if (response.done()) {
         broke = attempt_failure::reset;
         cause = core::stream_break::closed;
-        why = "stream ended without [DONE]";
+        why = chunks ? "stream ended without [DONE]" : "stream ended without its final event";
       }
     }
     if (broke != attempt_failure::none) {

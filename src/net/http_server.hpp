@@ -54,6 +54,9 @@ class downstream final : public response_sink {
   awaitable<error_code> write_chunk(std::string_view data) override;
   awaitable<error_code> end_stream() override;
   awaitable<error_code> finish_stream(std::string_view data) override;
+  // A chunked body is cut before its last chunk (a FIN: what was written can still be read); a
+  // close-delimited one (HTTP/1.0), whose FIN would read as its end, with a reset.
+  void break_stream() override { abort(version_ < 11); }
 
   // Drops the connection at once; with `reset`, the peer sees a TCP RST.
   void abort(bool reset);

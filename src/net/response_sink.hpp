@@ -29,6 +29,9 @@ class response_sink {
   virtual awaitable<error_code> end_stream() = 0;
   // The last chunk of data and the end of the body in one write.
   virtual awaitable<error_code> finish_stream(std::string_view data) = 0;
+  // The streamed body cannot be completed, and its protocol is not one the writer can say so in:
+  // end it so that the reader sees a broken transfer, never a complete one.
+  virtual void break_stream() = 0;
 
   // Nobody will read what is written any more (the client went away, or was cancelled).
   virtual bool failed() const = 0;

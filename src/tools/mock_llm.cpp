@@ -16,6 +16,8 @@
 #include "core/json/json_text.hpp"
 #include "core/config/key_values.hpp"
 #include "core/tools/mock_model.hpp"
+#include "core/tools/mock_messages.hpp"
+#include "core/tools/mock_responses.hpp"
 #include "core/http/openai_error.hpp"
 #include "net/http_wire.hpp"
 #include "net/server_group.hpp"
@@ -215,6 +217,14 @@ class exchange {
 
  private:
   awaitable<void> generate(bool chat);
+  awaitable<void> generate_response();
+  awaitable<void> generate_message();
+  awaitable<void> ticks();
+  // Writes a stream's events, each a chunk, with the faults counted over the token events (a
+  // cut_after sends half of the event). Returns true when the stream went out whole (the caller
+  // then ends it).
+  awaitable<bool> write_with_faults(const std::vector<core::mock_sse_event>& events,
+                                    const mock_faults& faults);
   awaitable<void> issue_token();
   awaitable<void> stream(bool chat, const core::mock_plan& plan, const json::object& body,
                          const mock_faults& faults);
@@ -464,6 +474,176 @@ awaitable<void> exchange::stream(bool chat, const core::mock_plan& plan, const j
   }
 }
 
+awaitable<bool> exchange::write_with_faults(const std::vector<core::mock_sse_event>& events,
+                                            const mock_faults& faults) {
+  std::size_t emitted = 0;
+  std::optional<std::size_t> die_after = faults.die_after;
+  std::size_t tokens = 0;
+  for (const auto& e : events) {
+    tokens += e.token ? 1 : 0;
+  }
+  if (faults.break_rate > 0 && tokens > 0 && worker_.random.uniform01() < faults.break_rate) {
+    die_after = worker_.random.below(tokens);
+  }
+  for (const auto& e : events) {
+    if (e.token) {
+      if (die_after && emitted == *die_after) {
+        state_.broken++;
+        client_.abort(true);
+        co_return false;
+      }
+      if (faults.stall_after && emitted == *faults.stall_after) {
+        state_.broken++;
+        char byte;
+        co_await client_.transport().read_some(asio::buffer(&byte, 1),
+                                               std::chrono::steady_clock::now() +
+                                                   std::chrono::minutes(5));
+        client_.abort(false);
+        co_return false;
+      }
+      if (faults.malformed_after && emitted == *faults.malformed_after) {
+        state_.broken++;
+        co_await client_.write_chunk("data: {\"type\": \"response.output_text.delta\", \"del\n\n");
+        client_.abort(false);
+        co_return false;
+      }
+      if (emitted > 0 && faults.tpot.count() > 0) {
+        co_await sleep_for(faults.tpot);
+      }
+      if (faults.cut_after && emitted == *faults.cut_after) {
+        state_.broken++;
+        const std::string_view half(e.wire.data(), e.wire.size() / 2);
+        co_await client_.write_chunk(half);
+        client_.abort(true);
+        co_return false;
+      }
+    }
+    if (co_await client_.write_chunk(e.wire)) {
+      state_.aborted++;
+      co_return false;
+    }
+    emitted += e.token ? 1 : 0;
+  }
+  co_return true;
+}
+
+// POST /v1/responses: the same answer as chat gives to the messages the input stands for.
+awaitable<void> exchange::generate_response() {
+  json::error_code ec;
+  auto parsed = json::parse(req_.body(), ec);
+  core::mock_plan plan;
+  std::string error = ec || !parsed.is_object() ? "body must be a JSON object" : "";
+  const bool planned = error.empty() &&
+                       core::plan_mock_answer(parsed.get_object(), core::mock_api::responses,
+                                              state_.options.answer_tokens,
+                                              state_.options.thought_tokens, plan, error);
+  if (!planned) {
+    std::string reply = core::openai_error_body("invalid_request_error", error);
+    co_await send(http::status::bad_request, reply);
+    co_return;
+  }
+  mock_faults faults = state_.current_faults();
+  if (auto h = req_.find("x-mock-fault"); h != req_.end()) {
+    if (auto err = parse_mock_faults(h->value(), faults); !err.empty()) {
+      std::string reply = core::openai_error_body("invalid_request_error", err);
+      co_await send(http::status::bad_request, reply);
+      co_return;
+    }
+  }
+  core::mock_response_identity identity;
+  identity.id = fmt::format("resp_{:016x}{:x}", plan.seed, ++worker_.counter);
+  identity.created_at = std::chrono::duration_cast<std::chrono::seconds>(
+                            std::chrono::system_clock::now().time_since_epoch())
+                            .count();
+  identity.model = state_.options.model;
+  const auto& body = parsed.get_object();
+  if (const auto* m = body.if_contains("model"); m && m->is_string()) {
+    identity.model = std::string(m->get_string());
+  }
+  const auto* stream_flag = body.if_contains("stream");
+  if (!(stream_flag && stream_flag->is_bool() && stream_flag->get_bool())) {
+    state_.completed++;
+    std::string reply = core::mock_response_json(plan, identity);
+    co_await send(http::status::ok, reply);
+    co_return;
+  }
+  state_.streams++;
+  http::response<http::empty_body> header{http::status::ok, req_.version()};
+  header.set(http::field::content_type, "text/event-stream");
+  header.set(http::field::cache_control, "no-cache");
+  if (co_await client_.begin_stream(std::move(header))) {
+    co_return;
+  }
+  if (faults.ttft.count() > 0) {
+    co_await sleep_for(faults.ttft);
+  }
+  const auto events = core::mock_response_events(plan, identity);
+  if (co_await write_with_faults(events, faults)) {
+    if (!co_await client_.end_stream()) {
+      state_.completed++;
+    } else {
+      state_.aborted++;
+    }
+  }
+}
+
+// POST /v1/messages (Anthropic-style), streamed: the chat answer to the same messages.
+awaitable<void> exchange::generate_message() {
+  json::error_code ec;
+  auto parsed = json::parse(req_.body(), ec);
+  core::mock_plan plan;
+  std::string error = ec || !parsed.is_object() ? "body must be a JSON object" : "";
+  const bool planned = error.empty() &&
+                       core::plan_mock_answer(parsed.get_object(), core::mock_api::chat,
+                                              state_.options.answer_tokens, 0, plan, error);
+  if (!planned) {
+    std::string reply = core::openai_error_body("invalid_request_error", error);
+    co_await send(http::status::bad_request, reply);
+    co_return;
+  }
+  mock_faults faults = state_.current_faults();
+  if (auto h = req_.find("x-mock-fault"); h != req_.end()) {
+    parse_mock_faults(h->value(), faults);
+  }
+  state_.streams++;
+  http::response<http::empty_body> header{http::status::ok, req_.version()};
+  header.set(http::field::content_type, "text/event-stream");
+  if (co_await client_.begin_stream(std::move(header))) {
+    co_return;
+  }
+  const auto events = core::mock_message_events(
+      plan, fmt::format("msg_{:016x}{:x}", plan.seed, ++worker_.counter), state_.options.model);
+  if (co_await write_with_faults(events, faults)) {
+    if (!co_await client_.end_stream()) {
+      state_.completed++;
+    }
+  }
+}
+
+// POST /v1/ticks: a stream in no protocol nines knows (lines that are not JSON), for tests of
+// routes.passthrough: eight "tick <n>" events, each a fault-counted token, then a clean end.
+awaitable<void> exchange::ticks() {
+  mock_faults faults = state_.current_faults();
+  if (auto h = req_.find("x-mock-fault"); h != req_.end()) {
+    parse_mock_faults(h->value(), faults);  // a bad one is ignored: this route has no error form
+  }
+  state_.streams++;
+  http::response<http::empty_body> header{http::status::ok, req_.version()};
+  header.set(http::field::content_type, "text/event-stream");
+  if (co_await client_.begin_stream(std::move(header))) {
+    co_return;
+  }
+  std::vector<core::mock_sse_event> events;
+  for (int n = 0; n < 8; ++n) {
+    events.push_back({fmt::format("data: tick {}\n\n", n), true});
+  }
+  if (co_await write_with_faults(events, faults)) {
+    if (!co_await client_.end_stream()) {
+      state_.completed++;
+    }
+  }
+}
+
 awaitable<void> exchange::generate(bool chat) {
   json::error_code ec;
   auto parsed = json::parse(req_.body(), ec);
@@ -622,6 +802,12 @@ awaitable<void> exchange::run() {
     co_await generate(true);
   } else if (req_.method() == http::verb::post && path == "/v1/completions") {
     co_await generate(false);
+  } else if (req_.method() == http::verb::post && path == "/v1/responses") {
+    co_await generate_response();
+  } else if (req_.method() == http::verb::post && path == "/v1/messages") {
+    co_await generate_message();
+  } else if (req_.method() == http::verb::post && path == "/v1/ticks") {
+    co_await ticks();
   } else if (req_.method() == http::verb::post && path == "/v1/embeddings") {
     {
       std::string reply = embedding_json(req_.body(), state_.options.model);

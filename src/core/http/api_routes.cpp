@@ -101,6 +101,7 @@ route_table::route_table(const std::vector<route_pattern>& passthrough) {
   patterns_.push_back(builtin("POST", "/v1/completions", api_route::completions));
   patterns_.push_back(builtin("POST", "/v1/embeddings", api_route::embeddings));
   patterns_.push_back(builtin("POST", "/v1/responses", api_route::responses));
+  patterns_.push_back(builtin("POST", "/v1/messages", api_route::messages));
   patterns_.push_back(builtin("GET", "/v1/models", api_route::models));
   patterns_.push_back(builtin("GET", "/v1/models/**", api_route::model));
   patterns_.insert(patterns_.end(), passthrough.begin(), passthrough.end());

@@ -5,6 +5,7 @@
 // routes nines knows —
 //
 //   POST /v1/chat/completions   POST /v1/completions   POST /v1/embeddings   POST /v1/responses
+//   POST /v1/messages (Anthropic-style, served by vLLM)
 //   GET  /v1/models             GET  /v1/models/**     (a model id may hold slashes)
 //
 // — and the operator adds `passthrough` patterns: "METHOD /v1/segment/..." where a segment `*`
@@ -25,6 +26,7 @@ enum class api_route : std::uint8_t {
   completions,
   embeddings,
   responses,
+  messages,
   models,
   model,        // GET /v1/models/{id}
   passthrough,  // a configured pattern
