@@ -373,7 +373,7 @@ awaitable<void> request_forwarder::end_incomplete(const std::string& why) {
       fmt::format("the upstream stream broke after the response started and could not be "
                   "continued ({}); the answer is incomplete",
                   why),
-      committed_.last_sequence);
+      committed_.responses.last_sequence());
   core::sse_event event;
   event.type = std::move(end.type);
   event.data = std::move(end.data);
@@ -431,23 +431,36 @@ awaitable<void> request_forwarder::answer_all_failed(const std::optional<kept_re
 awaitable<bool> request_forwarder::begin_resume(std::size_t broken_upstream,
                                                 core::stream_break cause, const std::string& why) {
   auto& progress = committed_.progress;
+  const bool responses = kind_.dialect == core::stream_dialect::responses;
   if (progress.finished) {
+    // Only the end was lost (a continuation's finish reached the client).
     std::string done;
-    append_data_event(done, "[DONE]", committed_);
+    if (responses) {
+      std::vector<core::sse_event> end;
+      committed_.responses.complete(progress, end);
+      append_events(done, end, committed_);
+    } else {
+      append_data_event(done, "[DONE]", committed_);
+    }
     co_await client_.finish_stream(done);
     co_return false;
   }
-  const bool resumable =
-      kind_.route == core::api_route::chat_completions || kind_.route == core::api_route::completions;
-  if (!resumable || progress.unsupported || progress.resumes >= cfg_.retry.max_resumes) {
-    const std::string reason = why + (!resumable             ? "; this route cannot be continued"
-                                      : progress.unsupported ? "; " + progress.unsupported_why
-                                                             : "; resumes exhausted");
+  const bool resumable = kind_.route == core::api_route::chat_completions ||
+                         kind_.route == core::api_route::completions ||
+                         (responses && committed_.responses.created());
+  const bool unsupported = progress.unsupported || (responses && committed_.responses.unsupported());
+  if (!resumable || unsupported || progress.resumes >= cfg_.retry.max_resumes) {
+    const std::string reason =
+        why + (!resumable       ? "; this route cannot be continued"
+               : !unsupported   ? "; resumes exhausted"
+               : progress.unsupported ? "; " + progress.unsupported_why
+                                      : "; " + committed_.responses.unsupported_why());
     co_await end_incomplete(reason);
     co_return false;
   }
   committed_.held.clear();  // the client never saw them; the continuation makes the call again
   committed_.held_bytes = 0;
+  committed_.responses.forget_held_call();
   ++progress.resumes;
   ++record_.resumes;
   progress.carried_tokens = progress.tokens_produced();

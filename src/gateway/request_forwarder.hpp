@@ -20,6 +20,7 @@
 
 #include "core/routing/retry_policy.hpp"
 #include "core/http/sse_parser.hpp"
+#include "core/stream/responses_stream.hpp"
 #include "core/stream/stream_continuation.hpp"
 #include "core/routing/upstream_selector.hpp"
 #include "gateway/forwarder.hpp"
@@ -67,7 +68,7 @@ struct stream_state {
   std::vector<std::string> held;
   std::size_t held_bytes = 0;
   std::uint64_t events_sent = 0;  // ids are "<stream key>:<n>"
-  std::optional<std::int64_t> last_sequence;  // the Responses API's sequence_number sent last
+  core::responses_progress responses;         // a Responses stream, as the client received it
 };
 
 // Attempts racing for the client (a hedge): the first to claim it wins; claiming closes the
@@ -182,6 +183,8 @@ class request_forwarder final : public net::departure_listener {
   void append_event(std::string& out, core::sse_event& event, stream_state& st) const;
   void append_data_event(std::string& out, std::string data, stream_state& st) const;
   void release_held(std::string& out, stream_state& st) const;
+  void append_events(std::string& out, std::vector<core::sse_event>& events,
+                     stream_state& st) const;
 
   // An attempt writes to the client for the first time: it serves the request (the time to first
   // byte is the request's first such moment).
@@ -204,6 +207,7 @@ class request_forwarder final : public net::departure_listener {
   std::string stream_key_;
   request_kind kind_;
   std::string continuation_body_;
+  std::string responses_as_chat_;  // a Responses request in its chat form, once continued
   bool client_committed_ = false;  // the client has our response header
   bool continuing_ = false;        // attempts continue a broken stream
   unsigned attempts_at_resume_ = 0;  // attempts made before the latest resume

@@ -4,6 +4,7 @@
 // (backpressure). Tool-call parts are held back until the call is complete. A break is reported to
 // the attempt loop, which resumes the stream elsewhere or ends it explicitly.
 
+#include <boost/json.hpp>
 #include <fmt/format.h>
 
 #include "core/json/json_text.hpp"
@@ -17,6 +18,7 @@ namespace nines::gateway {
 using namespace net;
 using core::attempt_failure;
 using std::chrono::milliseconds;
+namespace json = boost::json;
 
 namespace {
 
@@ -46,8 +48,32 @@ void request_forwarder::append_data_event(std::string& out, std::string data,
   append_event(out, e, st);
 }
 
+void request_forwarder::append_events(std::string& out, std::vector<core::sse_event>& events,
+                                      stream_state& st) const {
+  for (auto& e : events) {
+    append_event(out, e, st);
+  }
+  events.clear();
+}
+
 void request_forwarder::release_held(std::string& out, stream_state& st) const {
+  const bool responses = kind_.dialect == core::stream_dialect::responses;
   for (auto& data : st.held) {
+    if (responses) {
+      // A Responses event: recorded as the client now receives it, under its own event type.
+      json::error_code ec;
+      auto parsed = json::parse(data, ec);
+      core::sse_event e;
+      if (const auto* obj = ec ? nullptr : parsed.if_object()) {
+        st.responses.record(*obj, &st.progress);
+        if (const auto* t = obj->if_contains("type"); t && t->is_string()) {
+          e.type = std::string(t->get_string());
+        }
+      }
+      e.data = std::move(data);
+      append_event(out, e, st);
+      continue;
+    }
     append_data_event(out, std::move(data), st);
   }
   if (!st.held.empty()) {
@@ -74,10 +100,15 @@ awaitable<attempt_result> request_forwarder::relay_stream(upstream_connection& c
   std::string why;
   const auto request_end = start_ + cfg_.timeouts.request;
   const auto dialect = kind_.dialect;
-  const bool chunks = dialect == core::stream_dialect::openai_chunks;
-  const bool typed = dialect == core::stream_dialect::responses ||
-                     dialect == core::stream_dialect::messages;
+  // A Responses stream is continued through chat (core/stream/responses_stream.hpp): the
+  // continuation's chunks become Responses events of the client's response.
+  const bool synthesize = continuing_ && dialect == core::stream_dialect::responses;
+  const bool chunks = dialect == core::stream_dialect::openai_chunks || synthesize;
+  const bool typed = !synthesize && (dialect == core::stream_dialect::responses ||
+                                     dialect == core::stream_dialect::messages);
+  const bool responses = !synthesize && dialect == core::stream_dialect::responses;
   const bool verbatim = dialect == core::stream_dialect::opaque;
+  std::vector<core::sse_event> made;  // Responses events made from one chat chunk
 
   while (state == phase::awaiting_first_byte || state == phase::relaying) {
     const auto now = steady::now();
@@ -112,6 +143,11 @@ awaitable<attempt_result> request_forwarder::relay_stream(upstream_connection& c
       }
       if (chunks && event.data == "[DONE]") {
         saw_done = true;
+        if (synthesize) {
+          st.responses.complete(st.progress, made);  // the client's response.completed
+          append_events(out, made, st);
+          continue;
+        }
         release_held(out, st);
         append_event(out, event, st);
         continue;
@@ -130,10 +166,30 @@ awaitable<attempt_result> request_forwarder::relay_stream(upstream_connection& c
           why = "upstream sent an error event: " + event.data.substr(0, 512);
           break;
         }
-        if (typed_event.sequence_number) {
-          st.last_sequence = typed_event.sequence_number;
-        }
         saw_done = core::is_terminal_event(dialect, typed_event.type);
+        if (responses) {
+          // Followed as the client receives it, so that a break can be continued; a function
+          // call is held back until it is complete.
+          json::error_code json_ec;
+          auto parsed = json::parse(event.data, json_ec);
+          const auto* obj = json_ec ? nullptr : parsed.if_object();
+          if (obj == nullptr) {
+            broke = attempt_failure::bad_response;
+            cause = core::stream_break::malformed;
+            why = "malformed event from upstream";
+            break;
+          }
+          if (!saw_done && st.responses.hold(*obj)) {
+            st.held_bytes += event.data.size();
+            if (st.held_bytes <= cfg_.limits.max_event_bytes) {
+              st.held.push_back(std::move(event.data));
+              continue;
+            }
+            st.responses.forget_held_call();  // too large to hold: passed on as it comes
+          }
+          release_held(out, st);
+          st.responses.record(*obj, &st.progress);
+        }
       }
       if (chunks) {
         auto chunk = core::read_stream_chunk(event.data);
@@ -162,6 +218,15 @@ awaitable<attempt_result> request_forwarder::relay_stream(upstream_connection& c
           }
           event.data = std::move(*rewritten);
           chunk = core::read_stream_chunk(event.data);  // as the client will read it
+        }
+        if (synthesize) {
+          // Tool calls are kept whole in st.responses and become items at the end.
+          auto text_only = chunk;
+          text_only.tool_calls = false;
+          st.progress.record(text_only);
+          st.responses.continue_with(event.data, chunk, made);
+          append_events(out, made, st);
+          continue;
         }
         if (chunk.tool_calls && !chunk.finish_reason) {
           st.held_bytes += event.data.size();

@@ -75,6 +75,9 @@ upstream_request request_forwarder::make_upstream_request(std::size_t upstream,
   if (target.starts_with("/v1")) {
     target.remove_prefix(3);
   }
+  if (continuing_ && !responses_as_chat_.empty()) {
+    target = "/chat/completions";  // a Responses stream continued through chat
+  }
   std::string path;
   path.reserve(u.base_path.size() + target.size());
   path.append(u.base_path).append(target);
@@ -119,8 +122,27 @@ awaitable<attempt_result> request_forwarder::attempt(std::size_t upstream, attem
   const auto lost = [&](attempt_result& r) { stop_cancelled(r, ctx); };
   const bool to_head = req_.method() == http::verb::head;
 
+  if (continuing_ && kind_.dialect == core::stream_dialect::responses) {
+    // Continued through chat: the request in its chat form, translated once.
+    if (!cfg_.upstreams[upstream].resume_responses) {
+      result.failure = attempt_failure::bad_response;
+      result.detail = "responses_resume is \"none\" for this upstream";
+      co_return result;
+    }
+    if (responses_as_chat_.empty()) {
+      auto chat = core::responses_as_chat(req_.body(), result.detail);
+      if (!chat) {
+        result.failure = attempt_failure::bad_response;
+        co_return result;
+      }
+      responses_as_chat_ = std::move(*chat);
+    }
+  }
   if (continuing_) {
-    auto body = core::build_continuation(req_.body(), kind_.chat, committed_.progress,
+    const bool via_chat = !responses_as_chat_.empty();
+    auto body = core::build_continuation(via_chat ? std::string_view(responses_as_chat_)
+                                                  : std::string_view(req_.body()),
+                                         kind_.chat || via_chat, committed_.progress,
                                          cfg_.upstreams[upstream].resume,
                                          cfg_.upstreams[upstream].resume_reasoning, result.detail);
     if (!body) {

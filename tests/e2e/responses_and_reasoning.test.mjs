@@ -73,6 +73,28 @@ test('a Responses stream that breaks ends with an error the SDK raises, never re
   }
 });
 
+test('a Responses stream broken in its thought or its answer is continued: the SDK sees one response', async () => {
+  const breaking = await startMock(['--thought-tokens', '10', '--faults', 'die_after=4']);
+  const late = await startMock(['--thought-tokens', '10', '--faults', 'die_after=15']);
+  const gw = await startGateway([breaking.url, late.url, thinker.url]);
+  try {
+    const sdk = new OpenAI({ baseURL: `${gw.url}/v1`, apiKey: 'k', maxRetries: 0 });
+    for (let i = 0; i < 5; i++) {
+      const input = `continue response ${i}`;
+      const expected = await direct.responses.create({ model: 'm', input });
+      // The SDK's accumulating helper checks item and content indexes as it goes.
+      const final = await sdk.responses.stream({ model: 'm', input }).finalResponse();
+      assert.equal(final.output_text, expected.output_text, `response ${i}`);
+      assert.equal(final.status, 'completed');
+      const thought = (r) => r.output.find((o) => o.type === 'reasoning').content[0].text;
+      assert.equal(thought(final), thought(expected), `response ${i}`);
+      assert.equal(final.usage.output_tokens, expected.usage.output_tokens);
+    }
+  } finally {
+    stopAll(gw, breaking, late);
+  }
+});
+
 test('a reasoning chat stream broken in its thought is continued: the SDK sees one ordinary stream', async () => {
   const breaking = await startMock(['--thought-tokens', '10', '--faults', 'die_after=5']);
   const gw = await startGateway([breaking.url, thinker.url]);

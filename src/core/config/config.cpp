@@ -474,7 +474,7 @@ struct reader : toml_reader {
     const std::string p = fmt::format("upstreams[{}].", index);
     unknown_keys(t, p, {"name", "url", "priority", "weight", "api_key", "api_keys", "api_key_file",
                         "token_url", "client_id", "client_secret_file", "scope", "tls_verify",
-                        "ca_file", "resume", "reasoning_resume", "max_requests", "max_connections", "max_pending",
+                        "ca_file", "resume", "reasoning_resume", "responses_resume", "max_requests", "max_connections", "max_pending",
                         "health_path"});
     integer(t, p, "max_requests", u.max_requests, 0, 1000000);
     integer(t, p, "max_connections", u.max_connections, 0, 1000000);
@@ -506,6 +506,14 @@ struct reader : toml_reader {
       } else {
         problem(p + "reasoning_resume", node,
                 "must be \"think_tags\", \"opened_think\" or \"none\"");
+      }
+    }
+    if (const toml::node* node = t.get("responses_resume")) {
+      const auto v = node->value_exact<std::string>();
+      if (v == "chat" || v == "none") {
+        u.resume_responses = v == "chat";
+      } else {
+        problem(p + "responses_resume", node, "must be \"chat\" or \"none\"");
       }
     }
     string(t, p, "name", u.name);

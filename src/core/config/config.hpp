@@ -58,6 +58,8 @@ struct upstream_config {
   resume_mode resume = resume_mode::continue_message;  // how a broken stream continues here
   // How a thought that reached the client is carried into a continuation (core/stream).
   reasoning_resume resume_reasoning = reasoning_resume::think_tags;
+  // A Responses stream continues here through chat completions (responses_resume = "chat").
+  bool resume_responses = true;
   unsigned max_requests = 0;      // attempts in flight at once, all workers; 0: unlimited
   unsigned max_connections = 0;   // open connections per worker; 0: unlimited
   unsigned max_pending = 64;      // requests per worker waiting for a connection at the limit

@@ -59,7 +59,7 @@ void place_reasoning(json::object& d, const stream_progress& progress) {
   if (auto* c = d.if_contains("content"); c && c->is_string()) {
     answer = std::string(c->get_string());
   }
-  if (progress.answer_began()) {
+  if (progress.thought_over()) {
     answer = thought + answer;
     thought.clear();
   } else if (const auto end = thought.find("</think>"); end != std::string::npos) {
@@ -368,7 +368,7 @@ void stream_progress::record(const stream_chunk& chunk) {
     unsupported_why = "the thought came in two fields with different texts";
   }
   if (!chunk.reasoning.empty()) {
-    if (answer_began() && !unsupported) {
+    if (thought_over() && !unsupported) {
       // A thought after the answer began has no place in "<think>...</think>answer".
       unsupported = true;
       unsupported_why = "reasoning after the answer began";
@@ -392,7 +392,7 @@ std::string produced_text(const stream_progress& progress, reasoning_resume form
   }
   std::string out = form == reasoning_resume::opened_think ? progress.reasoning
                                                            : "<think>" + progress.reasoning;
-  if (progress.answer_began()) {
+  if (progress.thought_over()) {
     out += "</think>";
     out += progress.text;
   }

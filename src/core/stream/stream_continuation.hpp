@@ -90,6 +90,7 @@ struct stream_progress {
   std::string reasoning;           // all reasoning text sent, choice 0
   std::size_t reasoning_chunks = 0;
   std::uint8_t reasoning_fields = 0;  // the field names the client saw the thought in
+  bool thought_closed = false;  // the thought is known to be over (a Responses reasoning item done)
   std::size_t carried_tokens = 0;  // tokens produced at the last resume (for usage)
   bool finished = false;           // a finish_reason was sent
   bool unsupported = false;        // tool calls or several choices: cannot be continued
@@ -100,6 +101,7 @@ struct stream_progress {
   // Chunks that carried reasoning or answer text: the completion tokens produced so far.
   std::size_t tokens_produced() const { return text_chunks + reasoning_chunks; }
   bool answer_began() const { return !text.empty(); }
+  bool thought_over() const { return answer_began() || thought_closed; }
 };
 
 // What the model produced so far as the raw text a continuation's assistant message carries:
