@@ -29,6 +29,7 @@ using std::chrono::microseconds;
 struct prepared_request {
   std::string body;
   std::string expected;  // full answer text when validating
+  std::string expected_thought;  // and the thought (reasoning_content or reasoning), if any
 };
 
 std::string make_image(std::size_t bytes) {
@@ -67,8 +68,11 @@ prepared_request prepare(const bench_options& o, std::size_t index, const std::s
   if (o.validate) {
     core::mock_plan plan;
     std::string error;
-    core::plan_mock_answer(body, chat, o.answer_tokens, plan, error);
-    p.expected = core::mock_answer_text(plan.seed, plan.first_token, plan.end_token);
+    core::plan_mock_answer(body, chat ? core::mock_api::chat : core::mock_api::completions,
+                           o.answer_tokens, o.thought_tokens, plan, error);
+    auto output = core::mock_output_text(plan);
+    p.expected = std::move(output.answer);
+    p.expected_thought = std::move(output.thought);
   }
   return p;
 }
@@ -82,7 +86,7 @@ struct content_read {
 
 // Extracts the generated text from one chunk or one whole response.
 content_read append_content(std::string_view data, bool chunk, std::string& out,
-                            std::vector<double>* event_delays = nullptr) {
+                            std::string& thought, std::vector<double>* event_delays = nullptr) {
   content_read r;
   // A stack arena: a load generator must not spend its CPU in malloc for every event.
   unsigned char arena[8192];
@@ -111,6 +115,7 @@ content_read append_content(std::string_view data, bool chunk, std::string& out,
   if (choices == nullptr || !choices->is_array()) {
     return {false, "no choices", false};
   }
+  bool r_has_text = false;
   for (const auto& c : choices->get_array()) {
     const auto* co = c.if_object();
     if (co == nullptr) {
@@ -120,7 +125,17 @@ content_read append_content(std::string_view data, bool chunk, std::string& out,
     if (text == nullptr) {
       const auto* holder = co->if_contains(chunk ? "delta" : "message");
       if (holder && holder->is_object()) {
-        text = holder->get_object().if_contains("content");
+        const auto& h = holder->get_object();
+        text = h.if_contains("content");
+        // A reasoning model's thought, in either field name (one, when a server sends both).
+        const auto* r = h.if_contains("reasoning_content");
+        if (r == nullptr || !r->is_string()) {
+          r = h.if_contains("reasoning");
+        }
+        if (r != nullptr && r->is_string() && !r->get_string().empty()) {
+          thought.append(r->get_string());
+          r_has_text = true;
+        }
       }
     }
     if (text && text->is_string() && !text->get_string().empty()) {
@@ -128,6 +143,7 @@ content_read append_content(std::string_view data, bool chunk, std::string& out,
       r.has_text = true;
     }
   }
+  r.has_text = r.has_text || r_has_text;
   return r;
 }
 
@@ -424,6 +440,7 @@ awaitable<void> bench_run::perform(worker_slot& slot, std::size_t index, steady:
   }
   beast::flat_buffer buffer;
   std::string content;
+  std::string thought;
   bool complete = false;
   if (s.failure.empty()) {
     http::request<http::string_body> req{http::verb::post, path_, 11};
@@ -475,7 +492,7 @@ awaitable<void> bench_run::perform(worker_slot& slot, std::size_t index, steady:
           if (!s.failure.empty()) {
             continue;
           }
-          const auto read = append_content(e.data, true, content, &results_.event_delays);
+          const auto read = append_content(e.data, true, content, thought, &results_.event_delays);
           if (!read.ok) {
             s.failure = read.failure;
             complete = false;
@@ -492,7 +509,7 @@ awaitable<void> bench_run::perform(worker_slot& slot, std::size_t index, steady:
         events.clear();
       }
       if (!ec && !sse && s.status == 200) {
-        const auto read = append_content(whole, false, content);
+        const auto read = append_content(whole, false, content, thought);
         complete = read.ok;
         if (!read.ok) {
           s.failure = read.failure;
@@ -522,6 +539,8 @@ awaitable<void> bench_run::perform(worker_slot& slot, std::size_t index, steady:
     s.failure = "incomplete stream (no [DONE])";
   } else if (o_.validate && content != prepared.expected) {
     s.failure = "wrong content";
+  } else if (o_.validate && thought != prepared.expected_thought) {
+    s.failure = "wrong thought";
   }
   s.ok = s.failure.empty();
   results_.total.record(micros(steady::now() - origin));
@@ -642,6 +661,8 @@ void add_bench_options(CLI::App& app, bench_options& o) {
   app.add_option("--prompts", o.prompts, "distinct prompts cycled through");
   app.add_option("--image-bytes", o.image_bytes, "base64 image part size per chat request");
   app.add_option("--answer-tokens", o.answer_tokens, "mock-llm --tokens, for validation");
+  app.add_option("--thought-tokens", o.thought_tokens,
+                 "mock-llm --thought-tokens: the thought is validated too");
   app.add_option("--max-tokens", o.max_tokens, "max_tokens sent with every request");
   app.add_option("--validate", o.validate, "compare content with mock-llm's answer");
   app.add_option("--header", o.headers, "\"name: value\" added to every request (repeatable)");

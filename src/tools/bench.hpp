@@ -35,6 +35,7 @@ struct bench_options {
   std::size_t prompts = 64;           // distinct prompts cycled through
   std::size_t image_bytes = 0;        // size of a base64 image part in each chat request
   std::size_t answer_tokens = 24;     // mock-llm's --tokens, for --validate
+  std::size_t thought_tokens = 0;     // mock-llm's --thought-tokens: the thought is checked too
   long max_tokens = -1;               // sent as max_tokens when >= 0
   bool validate = true;
   std::vector<std::string> headers;   // "name: value", added to every request

@@ -91,6 +91,9 @@ class topology {
     for (std::size_t i = 0; i < s_.upstreams; ++i) {
       std::vector<std::string> args{"mock-llm", "--tokens", std::to_string(s_.tokens), "--seed",
                                     std::to_string(i + 1)};
+      if (s_.thought_tokens > 0) {
+        args.insert(args.end(), {"--thought-tokens", std::to_string(s_.thought_tokens)});
+      }
       const auto faults = base_faults(i);
       if (!faults.empty()) {
         args.insert(args.end(), {"--faults", faults});
@@ -493,6 +496,8 @@ run_record run_one(const core::scenario& s, const std::string& proxy, const scen
                                  std::to_string(load.connections),
                                  "--answer-tokens",
                                  std::to_string(s.tokens),
+                                 "--thought-tokens",
+                                 std::to_string(s.thought_tokens),
                                  "--image-bytes",
                                  std::to_string(load.image_bytes),
                                  "--timeout",

@@ -158,9 +158,10 @@ scenario_result parse_scenario(std::string_view toml_text, std::string_view sour
   }
   if (const auto* t = r.section(root, "topology")) {
     const std::string p = "topology.";
-    r.unknown_keys(*t, p, {"upstreams", "tokens", "faults", "chaos", "upstream"});
+    r.unknown_keys(*t, p, {"upstreams", "tokens", "thought_tokens", "faults", "chaos", "upstream"});
     r.integer(*t, p, "upstreams", s.upstreams, 1, 16);
     r.integer(*t, p, "tokens", s.tokens, 1, 4096);
+    r.integer(*t, p, "thought_tokens", s.thought_tokens, 0, 4096);
     r.string(*t, p, "faults", s.faults);
     r.boolean(*t, p, "chaos", s.chaos);
     if (const toml::node* node = t->get("upstream")) {

@@ -56,6 +56,7 @@ struct scenario {
   std::string summary;
   std::size_t upstreams = 3;
   std::size_t tokens = 24;
+  std::size_t thought_tokens = 0;  // a reasoning model: mock-llm --thought-tokens
   std::string faults;   // mock-llm --faults for every upstream
   bool chaos = false;   // a chaos link in front of every upstream (link i → upstream i)
   std::vector<scenario_upstream> overrides;
