@@ -737,7 +737,8 @@ awaitable<void> forward_request(request& req, downstream& client, worker_state& 
   }
   const auto& cfg = *worker.gen->config;
   // Journaling by header (mode keyed) is a key's right; mode all is the operator's own choice.
-  if (kind.openai_json && wants_journal(req, cfg) &&
+  const bool journalable = kind.openai_json || kind.dialect == core::stream_dialect::responses;
+  if (journalable && wants_journal(req, cfg) &&
       (kind.may_journal || cfg.journal.mode == core::journal_mode::all)) {
     // The generation may outlive this request, and its ticket with it: it settles nothing (the
     // reservation stands).

@@ -122,8 +122,8 @@ class journal_sink final : public response_sink {
     finished_ = true;
     co_return error_code{};
   }
-  // Journaled requests are OpenAI chunk streams, which always end with an event of their own
-  // (core/stream/stream_dialect.hpp): the journal never holds a stream to cut.
+  // Journaled requests are OpenAI streams (chunks or Responses), which always end with an event
+  // of their own (core/stream/stream_dialect.hpp): the journal never holds a stream to cut.
   void break_stream() override {}
   bool failed() const override { return entry_->cancelled(steady::now()); }
   bool finished() const override { return finished_; }

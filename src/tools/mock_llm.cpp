@@ -375,22 +375,11 @@ awaitable<void> exchange::stream(bool chat, const core::mock_plan& plan, const j
   std::vector<std::string> emissions(content_end > plan.first_token ? content_end - plan.first_token
                                                                      : 0);
   if (call) {
-    // Cut the arguments into pieces at character boundaries: JSON strings are Unicode text.
-    const std::string_view args = call->arguments;
-    const std::size_t piece = (args.size() + call->pieces - 1) / call->pieces;
-    std::vector<std::string_view> pieces;
-    for (std::size_t at = 0; at < args.size();) {
-      std::size_t end = std::min(args.size(), at + piece);
-      while (end < args.size() && (static_cast<unsigned char>(args[end]) & 0xC0) == 0x80) {
-        ++end;
-      }
-      pieces.push_back(args.substr(at, end - at));
-      at = end;
-    }
+    const auto pieces = core::mock_argument_pieces(*call);
     for (std::size_t k = 0; k < pieces.size(); ++k) {
       std::string delta = "{\"index\":0,";
       if (k == 0) {
-        delta += "\"id\":\"call_" + std::to_string(plan.seed % 1000000) +
+        delta += "\"id\":\"" + core::mock_call_id(plan.seed) +
                  "\",\"type\":\"function\",\"function\":{\"name\":";
         core::append_json_string(delta, *tool_name);
         delta += ",\"arguments\":";
@@ -577,7 +566,9 @@ awaitable<void> exchange::generate_response() {
   if (faults.ttft.count() > 0) {
     co_await sleep_for(faults.ttft);
   }
-  const auto events = core::mock_response_events(plan, identity);
+  const auto tool = core::mock_responses_tool(body);
+  const auto events = core::mock_response_events(plan, identity, tool ? &*tool : nullptr,
+                                                 state_.options.answer_tokens);
   if (co_await write_with_faults(events, faults)) {
     if (!co_await client_.end_stream()) {
       state_.completed++;

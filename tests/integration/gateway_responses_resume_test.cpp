@@ -91,6 +91,9 @@ checked_response check_one_response(const std::string& body, const std::string& 
   for (std::size_t i = 0; i < output.size(); ++i) {
     const auto& item = output[i].as_object();
     EXPECT_EQ(item.at("id").as_string(), added[static_cast<std::int64_t>(i)]) << what;
+    if (item.at("type").as_string() == "function_call") {
+      continue;  // its arguments are checked where calls are
+    }
     const auto& content = item.at("content").as_array();
     EXPECT_EQ(content.size(), 1U) << what;
     if (content.size() != 1U) {
@@ -217,6 +220,96 @@ TEST_F(gateway_responses_resume, responses_resume_none_ends_with_the_explicit_si
   EXPECT_EQ(last.at("type").as_string(), "error");
   EXPECT_NE(std::string(last.at("message").as_string()).find("responses_resume"), std::string::npos);
   EXPECT_EQ(mock_stat(healthy_.port, "continuations"), 0U);
+}
+
+// A function call reaches the client whole or not at all: its events are held until the item is
+// done, so a break before that (in the thought, the message or inside the call) is continued, and
+// the client gets the message and one complete call — made again by the continuation when it was
+// cut.
+TEST_F(gateway_responses_resume, function_calls_are_never_half_delivered) {
+  start();
+  const std::string tools =
+      R"("tools":[{"type":"function","name":"tap","parameters":{"type":"object"}}])";
+  const auto split = core::plan_mock_tool_call(0, answer_tokens).split;
+  // The thought, the message's tokens up to the call, then the call's argument pieces.
+  const std::size_t emissions = thought_tokens + split + core::mock_tool_call::pieces;
+  for (std::size_t k = 0; k < emissions; ++k) {
+    set_fault("die_after", k);
+    const auto body = responses_body("tool " + std::to_string(k), tools);
+    auto r = http_call(gw_.port, "POST", "/v1/responses", body);
+    const std::string what = "die_after=" + std::to_string(k);
+    std::vector<std::string> argument_deltas;
+    int calls_added = 0;
+    for (const auto& e : sse_events(r.body)) {
+      auto o = json::parse(e.data).as_object();
+      if (o.at("type").as_string() == "response.function_call_arguments.delta") {
+        argument_deltas.emplace_back(o.at("delta").as_string());
+      }
+      if (o.at("type").as_string() == "response.output_item.added" &&
+          o.at("item").as_object().at("type").as_string() == "function_call") {
+        ++calls_added;
+      }
+    }
+    const auto got = check_one_response(r.body, what);
+    EXPECT_EQ(calls_added, 1) << what;
+    ASSERT_FALSE(got.final.empty()) << what;
+    const auto& output = got.final.at("output").as_array();
+    ASSERT_FALSE(output.empty()) << what;
+    const auto& call = output.back().as_object();
+    EXPECT_EQ(call.at("type").as_string(), "function_call") << what;
+    EXPECT_EQ(call.at("name").as_string(), "tap") << what;
+    // The arguments the uninterrupted answer has, whole, streamed once.
+    core::mock_plan plan;
+    std::string error;
+    ASSERT_TRUE(core::plan_mock_answer(json::parse(body).as_object(), core::mock_api::responses,
+                                       answer_tokens, thought_tokens, plan, error));
+    const auto whole = core::plan_mock_tool_call(plan.seed, answer_tokens).arguments;
+    EXPECT_EQ(call.at("arguments").as_string(), whole) << what;
+    std::string streamed;
+    for (const auto& d : argument_deltas) {
+      streamed += d;
+    }
+    EXPECT_EQ(streamed, whole) << what;
+    EXPECT_EQ(call.at("call_id").as_string(), core::mock_call_id(plan.seed)) << what;
+    const auto want = expected_output(body, core::mock_api::responses, thought_tokens);
+    EXPECT_EQ(got.thought, want.thought) << what;
+    // The message holds the answer's tokens up to the call.
+    EXPECT_EQ(got.answer, core::mock_answer_text(plan.seed, 0, split)) << what;
+  }
+}
+
+// The journal holds for Responses streams too: a client that dropped comes back with
+// Last-Event-ID and gets exactly the rest of the one response, while a break upstream was
+// continued meanwhile.
+TEST(gateway_responses_journal, a_dropped_client_gets_the_rest_with_last_event_id) {
+  auto breaking = start_mock({"--thought-tokens", std::to_string(thought_tokens), "--faults",
+                              "tpot_ms=20,die_after=9"});
+  auto healthy = start_mock({"--thought-tokens", std::to_string(thought_tokens), "--faults",
+                             "tpot_ms=20"});
+  auto gw = start_gateway("[journal]\nmode = \"keyed\"\n[outlier]\nenabled = false\n"
+                          "[[upstreams]]\nname = \"breaks\"\nurl = \"" + breaking.url() +
+                          "\"\npriority = 0\n[[upstreams]]\nname = \"continues\"\nurl = \"" +
+                          healthy.url() + "\"\npriority = 1\n");
+  const auto body = responses_body("journaled");
+  std::vector<core::sse_event> first;
+  {
+    stream_reader reader(gw.port, "/v1/responses", body, true, {{"X-Request-Id", "agent-1-step-9"}});
+    ASSERT_TRUE(reader.read_events(7));
+    first = reader.events();
+  }  // the client's connection drops here
+  auto rest = http_call(gw.port, "POST", "/v1/responses", body,
+                        {{"X-Request-Id", "agent-1-step-9"}, {"Last-Event-ID", *first.back().id}});
+  ASSERT_EQ(rest.status, 200U);
+  std::string whole;
+  for (const auto& e : first) {
+    core::append_sse_event(whole, e);
+  }
+  whole += rest.body;
+  const auto got = check_one_response(whole, "journaled");
+  const auto want = expected_output(body, core::mock_api::responses, thought_tokens);
+  EXPECT_EQ(got.thought, want.thought);
+  EXPECT_EQ(got.answer, want.answer);
+  EXPECT_EQ(mock_stat(healthy.port, "continuations"), 1U);
 }
 
 }  // namespace

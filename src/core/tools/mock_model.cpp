@@ -219,6 +219,23 @@ bool hash_responses_input(const json::object& request, std::uint64_t& h, std::si
 
 }  // namespace
 
+std::vector<std::string_view> mock_argument_pieces(const mock_tool_call& call) {
+  const std::string_view args = call.arguments;
+  const std::size_t piece = (args.size() + call.pieces - 1) / call.pieces;
+  std::vector<std::string_view> pieces;
+  for (std::size_t at = 0; at < args.size();) {
+    std::size_t end = std::min(args.size(), at + piece);
+    while (end < args.size() && (static_cast<unsigned char>(args[end]) & 0xC0) == 0x80) {
+      ++end;
+    }
+    pieces.push_back(args.substr(at, end - at));
+    at = end;
+  }
+  return pieces;
+}
+
+std::string mock_call_id(std::uint64_t seed) { return "call_" + std::to_string(seed % 1000000); }
+
 bool plan_mock_answer(const json::object& request, bool chat, std::size_t answer_tokens,
                       mock_plan& plan, std::string& error) {
   return plan_mock_answer(request, chat ? mock_api::chat : mock_api::completions, answer_tokens, 0,

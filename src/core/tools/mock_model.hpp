@@ -26,6 +26,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace nines::core {
 
@@ -78,6 +79,11 @@ struct mock_tool_call {
   static constexpr std::size_t pieces = 4;
 };
 mock_tool_call plan_mock_tool_call(std::uint64_t seed, std::size_t answer_tokens);
+// The call's arguments cut into its `pieces` deltas at character boundaries (JSON strings are
+// Unicode text).
+std::vector<std::string_view> mock_argument_pieces(const mock_tool_call& call);
+// The id chat and the Responses API give the call of the answer for `seed`.
+std::string mock_call_id(std::uint64_t seed);
 
 // Tokens [from, to) of the answer for `seed`, concatenated.
 std::string mock_answer_text(std::uint64_t seed, std::size_t from, std::size_t to);

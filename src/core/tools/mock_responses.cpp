@@ -96,14 +96,39 @@ json::array final_output(const mock_plan& plan, const mock_output& out) {
 
 }  // namespace
 
+std::optional<std::string> mock_responses_tool(const json::object& request) {
+  const auto* tools = request.if_contains("tools");
+  if (tools == nullptr || !tools->is_array()) {
+    return std::nullopt;
+  }
+  for (const auto& t : tools->get_array()) {
+    const auto* o = t.if_object();
+    const auto* type = o ? o->if_contains("type") : nullptr;
+    const auto* name = o ? o->if_contains("name") : nullptr;
+    if (type && type->is_string() && type->get_string() == "function" && name && name->is_string()) {
+      return std::string(name->get_string());
+    }
+  }
+  return std::nullopt;
+}
+
 std::vector<mock_sse_event> mock_response_events(const mock_plan& plan,
-                                                 const mock_response_identity& identity) {
-  builder b{plan, identity, {}, 0};
+                                                 const mock_response_identity& identity,
+                                                 const std::string* tool,
+                                                 std::size_t answer_tokens) {
+  std::optional<mock_tool_call> call;
+  mock_plan text_plan = plan;  // what the message holds: with a tool, up to the call
+  if (tool != nullptr) {
+    call = plan_mock_tool_call(plan.seed, answer_tokens);
+    text_plan.end_token = std::min(plan.end_token, plan.thought_tokens + call->split);
+  }
+  builder b{text_plan, identity, {}, 0};
+  const auto& plan_for_text = text_plan;
   b.emit("response.created",
          json::object{{"response", response_object(plan, identity, "in_progress", {})}});
   b.emit("response.in_progress",
          json::object{{"response", response_object(plan, identity, "in_progress", {})}});
-  const auto out = mock_output_text(plan);
+  const auto out = mock_output_text(plan_for_text);
   std::int64_t index = 0;
   if (!out.thought.empty()) {
     const auto id = item_id("rs_", plan);
@@ -112,7 +137,7 @@ std::vector<mock_sse_event> mock_response_events(const mock_plan& plan,
     b.emit("response.content_part.added",
            json::object{{"item_id", id}, {"output_index", index}, {"content_index", 0},
                         {"part", json::object{{"type", "reasoning_text"}, {"text", ""}}}});
-    for (std::size_t i = plan.first_token; i < plan.end_token && mock_in_thought(plan, i); ++i) {
+    for (std::size_t i = plan.first_token; i < plan_for_text.end_token && mock_in_thought(plan, i); ++i) {
       b.emit("response.reasoning_text.delta",
              json::object{{"item_id", id}, {"output_index", index}, {"content_index", 0},
                           {"delta", mock_output_token(plan, i)}},
@@ -134,7 +159,8 @@ std::vector<mock_sse_event> mock_response_events(const mock_plan& plan,
   b.emit("response.content_part.added",
          json::object{{"item_id", id}, {"output_index", index}, {"content_index", 0},
                       {"part", output_text("")}});
-  for (std::size_t i = std::max(plan.first_token, plan.thought_tokens); i < plan.end_token; ++i) {
+  for (std::size_t i = std::max(plan.first_token, plan.thought_tokens); i < plan_for_text.end_token;
+       ++i) {
     b.emit("response.output_text.delta",
            json::object{{"item_id", id}, {"output_index", index}, {"content_index", 0},
                         {"delta", mock_output_token(plan, i)}, {"logprobs", json::array{}}},
@@ -148,10 +174,31 @@ std::vector<mock_sse_event> mock_response_events(const mock_plan& plan,
                       {"part", output_text(out.answer)}});
   b.emit("response.output_item.done",
          json::object{{"output_index", index}, {"item", message_item(plan, out.answer, true)}});
+  auto output = final_output(plan, out);
+  if (call) {
+    ++index;
+    const std::string call_item_id = item_id("fc_", plan);
+    json::object item{{"id", call_item_id}, {"type", "function_call"},
+                      {"call_id", mock_call_id(plan.seed)}, {"name", *tool},
+                      {"arguments", ""}, {"status", "in_progress"}};
+    b.emit("response.output_item.added", json::object{{"output_index", index}, {"item", item}});
+    for (const auto piece : mock_argument_pieces(*call)) {
+      b.emit("response.function_call_arguments.delta",
+             json::object{{"item_id", call_item_id}, {"output_index", index}, {"delta", piece}},
+             true);
+    }
+    b.emit("response.function_call_arguments.done",
+           json::object{{"item_id", call_item_id}, {"output_index", index},
+                        {"arguments", call->arguments}});
+    item["arguments"] = call->arguments;
+    item["status"] = "completed";
+    b.emit("response.output_item.done", json::object{{"output_index", index}, {"item", item}});
+    output.push_back(item);
+  }
   const bool cut = plan.stopped_by_length;
   b.emit(cut ? "response.incomplete" : "response.completed",
          json::object{{"response", response_object(plan, identity, cut ? "incomplete" : "completed",
-                                                   final_output(plan, out))}});
+                                                   std::move(output))}});
   return std::move(b.events);
 }
 

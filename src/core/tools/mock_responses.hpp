@@ -13,7 +13,9 @@
 // — each with a "sequence_number" counting from 0 and no [DONE]. Shared with the tests, which
 // read the same events back.
 
+#include <boost/json/object.hpp>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -33,8 +35,17 @@ struct mock_sse_event {
   bool token = false;
 };
 
+// With `tool` (the request offered function tools: the first one's name), the answer is, as in
+// chat (core::plan_mock_tool_call), the message's first tokens and then one function_call item
+// whose arguments stream in the call's pieces (each a fault-counted token). `answer_tokens` is
+// the mock's --tokens.
 std::vector<mock_sse_event> mock_response_events(const mock_plan& plan,
-                                                 const mock_response_identity& identity);
+                                                 const mock_response_identity& identity,
+                                                 const std::string* tool = nullptr,
+                                                 std::size_t answer_tokens = 0);
+
+// The first function tool's name of a Responses request, if it offers one.
+std::optional<std::string> mock_responses_tool(const boost::json::object& request);
 
 // The whole response object, for a request without "stream".
 std::string mock_response_json(const mock_plan& plan, const mock_response_identity& identity);
