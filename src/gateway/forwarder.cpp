@@ -194,6 +194,9 @@ void request_forwarder::report_outcome(std::size_t upstream, const attempt_resul
       case attempt_failure::credential_rejected:
         outcome = "credential_rejected";  // the key's fault, not the server's: not counted
         break;
+      case attempt_failure::not_continuable:
+        outcome = "not_continuable";  // its settings say no; nothing was sent: not counted
+        break;
       case attempt_failure::none:
         live.record_success(upstream);
         break;
@@ -458,9 +461,19 @@ awaitable<bool> request_forwarder::begin_resume(std::size_t broken_upstream,
     co_await end_incomplete(reason);
     co_return false;
   }
+  if (responses && responses_as_chat_.empty()) {
+    // Continued through chat: the request in its chat form, once (or never: no exact form).
+    std::string no_form;
+    auto chat = core::responses_as_chat(req_.body(), no_form);
+    if (!chat) {
+      co_await end_incomplete(why + "; " + no_form);
+      co_return false;
+    }
+    responses_as_chat_ = std::move(*chat);
+  }
   committed_.held.clear();  // the client never saw them; the continuation makes the call again
   committed_.held_bytes = 0;
-  committed_.responses.forget_held_call();
+  committed_.responses.begin_continuation();
   ++progress.resumes;
   ++record_.resumes;
   progress.carried_tokens = progress.tokens_produced();
@@ -488,6 +501,7 @@ awaitable<void> request_forwarder::run() {
   } guard{worker_};
   std::uint64_t tried = 0;
   std::uint64_t credentials_refused = 0;  // upstreams that refused every credential tried
+  std::uint64_t cannot_continue = 0;  // upstreams whose settings refuse this continuation
   std::optional<std::size_t> previous;
   attempt_result last;
   std::optional<kept_response> kept;
@@ -522,6 +536,12 @@ awaitable<void> request_forwarder::run() {
         gen_->live.end_trial(*chosen, true);  // taken, not used
       }
     };
+    if (*chosen < 64 && (cannot_continue >> *chosen & 1U) != 0) {
+      // The only upstream left cannot continue this stream either (its resume settings).
+      history += " (no upstream left that can continue it)";
+      release_trial();
+      break;
+    }
     if (*chosen < 64 && (credentials_refused >> *chosen & 1U) != 0) {
       // Every credential of the only upstream left refused this request: another round would
       // only be refused again. The client gets the upstream's own answer.
@@ -606,6 +626,9 @@ awaitable<void> request_forwarder::run() {
     previous = chosen;
     if (last.failure == attempt_failure::credential_rejected && *chosen < 64) {
       credentials_refused |= std::uint64_t{1} << *chosen;
+    }
+    if (last.failure == attempt_failure::not_continuable && *chosen < 64) {
+      cannot_continue |= std::uint64_t{1} << *chosen;
     }
     if (last.response) {
       kept = std::move(last.response);  // the most recent upstream answer wins

@@ -76,8 +76,9 @@ void request_forwarder::release_held(std::string& out, stream_state& st) const {
     }
     append_data_event(out, std::move(data), st);
   }
-  if (!st.held.empty()) {
+  if (!st.held.empty() && !st.progress.unsupported) {
     st.progress.unsupported = true;  // the client has tool-call parts now
+    st.progress.unsupported_why = "tool-call parts reached the client";
   }
   st.held.clear();
   st.held_bytes = 0;
@@ -163,7 +164,8 @@ awaitable<attempt_result> request_forwarder::relay_stream(upstream_connection& c
         if (typed_event.type == "error") {
           broke = attempt_failure::bad_response;
           cause = core::stream_break::error_event;
-          why = "upstream sent an error event: " + event.data.substr(0, 512);
+          why = "upstream sent an error event: " +
+                std::string(core::utf8_prefix(event.data, 512));
           break;
         }
         saw_done = core::is_terminal_event(dialect, typed_event.type);
@@ -208,7 +210,8 @@ awaitable<attempt_result> request_forwarder::relay_stream(upstream_connection& c
         if (chunk.is_error) {
           broke = attempt_failure::bad_response;
           cause = core::stream_break::error_event;
-          why = "upstream sent an error event: " + event.data.substr(0, 512);
+          why = "upstream sent an error event: " +
+                std::string(core::utf8_prefix(event.data, 512));
           break;
         }
         if (continuing_) {
@@ -225,6 +228,16 @@ awaitable<attempt_result> request_forwarder::relay_stream(upstream_connection& c
           text_only.tool_calls = false;
           st.progress.record(text_only);
           st.responses.continue_with(event.data, chunk, made);
+          if (st.responses.unsupported()) {
+            // The continuation went where the client's response cannot follow: what it made
+            // is not sent, and the stream ends explicitly (begin_resume).
+            made.clear();
+            broke = attempt_failure::bad_response;
+            cause = core::stream_break::malformed;
+            why = "the continuation cannot be written into the response: " +
+                  st.responses.unsupported_why();
+            break;
+          }
           append_events(out, made, st);
           continue;
         }

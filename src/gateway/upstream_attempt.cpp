@@ -122,21 +122,11 @@ awaitable<attempt_result> request_forwarder::attempt(std::size_t upstream, attem
   const auto lost = [&](attempt_result& r) { stop_cancelled(r, ctx); };
   const bool to_head = req_.method() == http::verb::head;
 
-  if (continuing_ && kind_.dialect == core::stream_dialect::responses) {
-    // Continued through chat: the request in its chat form, translated once.
-    if (!cfg_.upstreams[upstream].resume_responses) {
-      result.failure = attempt_failure::bad_response;
-      result.detail = "responses_resume is \"none\" for this upstream";
-      co_return result;
-    }
-    if (responses_as_chat_.empty()) {
-      auto chat = core::responses_as_chat(req_.body(), result.detail);
-      if (!chat) {
-        result.failure = attempt_failure::bad_response;
-        co_return result;
-      }
-      responses_as_chat_ = std::move(*chat);
-    }
+  if (continuing_ && kind_.dialect == core::stream_dialect::responses &&
+      !cfg_.upstreams[upstream].resume_responses) {
+    result.failure = attempt_failure::not_continuable;
+    result.detail = "responses_resume is \"none\" for this upstream";
+    co_return result;
   }
   if (continuing_) {
     const bool via_chat = !responses_as_chat_.empty();
@@ -146,7 +136,8 @@ awaitable<attempt_result> request_forwarder::attempt(std::size_t upstream, attem
                                          cfg_.upstreams[upstream].resume,
                                          cfg_.upstreams[upstream].resume_reasoning, result.detail);
     if (!body) {
-      result.failure = attempt_failure::bad_response;
+      // Nothing was sent: the request or this upstream's settings say no. Not its failure.
+      result.failure = attempt_failure::not_continuable;
       co_return result;
     }
     continuation_body_ = std::move(*body);

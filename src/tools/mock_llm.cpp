@@ -216,6 +216,11 @@ class exchange {
   awaitable<void> run();
 
  private:
+  // The faults for this request: the mock's, or its x-mock-fault header's. False with `error`
+  // when the header is malformed.
+  bool request_faults(mock_faults& faults, std::string& error) const;
+  // Starts a streamed answer (header, then the time to first token); false when the client left.
+  awaitable<bool> open_stream(const mock_faults& faults);
   awaitable<void> generate(bool chat);
   awaitable<void> generate_response();
   awaitable<void> generate_message();
@@ -342,15 +347,8 @@ std::optional<std::string> first_tool_name(const json::object& body) {
 
 awaitable<void> exchange::stream(bool chat, const core::mock_plan& plan, const json::object& body,
                                  const mock_faults& faults) {
-  state_.streams++;
-  http::response<http::empty_body> header{http::status::ok, req_.version()};
-  header.set(http::field::content_type, "text/event-stream");
-  header.set(http::field::cache_control, "no-cache");
-  if (co_await client_.begin_stream(std::move(header))) {
+  if (!co_await open_stream(faults)) {
     co_return;
-  }
-  if (faults.ttft.count() > 0) {
-    co_await sleep_for(faults.ttft);
   }
   if (chat) {
     const std::string first = chunk(true, "", nullptr, true);
@@ -463,6 +461,28 @@ awaitable<void> exchange::stream(bool chat, const core::mock_plan& plan, const j
   }
 }
 
+bool exchange::request_faults(mock_faults& faults, std::string& error) const {
+  faults = state_.current_faults();
+  if (auto h = req_.find("x-mock-fault"); h != req_.end()) {
+    error = parse_mock_faults(h->value(), faults);
+  }
+  return error.empty();
+}
+
+awaitable<bool> exchange::open_stream(const mock_faults& faults) {
+  state_.streams++;
+  http::response<http::empty_body> header{http::status::ok, req_.version()};
+  header.set(http::field::content_type, "text/event-stream");
+  header.set(http::field::cache_control, "no-cache");
+  if (co_await client_.begin_stream(std::move(header))) {
+    co_return false;
+  }
+  if (faults.ttft.count() > 0) {
+    co_await sleep_for(faults.ttft);
+  }
+  co_return true;
+}
+
 awaitable<bool> exchange::write_with_faults(const std::vector<core::mock_sse_event>& events,
                                             const mock_faults& faults) {
   std::size_t emitted = 0;
@@ -531,13 +551,11 @@ awaitable<void> exchange::generate_response() {
     co_await send(http::status::bad_request, reply);
     co_return;
   }
-  mock_faults faults = state_.current_faults();
-  if (auto h = req_.find("x-mock-fault"); h != req_.end()) {
-    if (auto err = parse_mock_faults(h->value(), faults); !err.empty()) {
-      std::string reply = core::openai_error_body("invalid_request_error", err);
-      co_await send(http::status::bad_request, reply);
-      co_return;
-    }
+  mock_faults faults;
+  if (!request_faults(faults, error)) {
+    std::string reply = core::openai_error_body("invalid_request_error", error);
+    co_await send(http::status::bad_request, reply);
+    co_return;
   }
   core::mock_response_identity identity;
   identity.id = fmt::format("resp_{:016x}{:x}", plan.seed, ++worker_.counter);
@@ -556,15 +574,8 @@ awaitable<void> exchange::generate_response() {
     co_await send(http::status::ok, reply);
     co_return;
   }
-  state_.streams++;
-  http::response<http::empty_body> header{http::status::ok, req_.version()};
-  header.set(http::field::content_type, "text/event-stream");
-  header.set(http::field::cache_control, "no-cache");
-  if (co_await client_.begin_stream(std::move(header))) {
+  if (!co_await open_stream(faults)) {
     co_return;
-  }
-  if (faults.ttft.count() > 0) {
-    co_await sleep_for(faults.ttft);
   }
   const auto tool = core::mock_responses_tool(body);
   const auto events = core::mock_response_events(plan, identity, tool ? &*tool : nullptr,
@@ -592,14 +603,13 @@ awaitable<void> exchange::generate_message() {
     co_await send(http::status::bad_request, reply);
     co_return;
   }
-  mock_faults faults = state_.current_faults();
-  if (auto h = req_.find("x-mock-fault"); h != req_.end()) {
-    parse_mock_faults(h->value(), faults);
+  mock_faults faults;
+  if (!request_faults(faults, error)) {
+    std::string reply = core::openai_error_body("invalid_request_error", error);
+    co_await send(http::status::bad_request, reply);
+    co_return;
   }
-  state_.streams++;
-  http::response<http::empty_body> header{http::status::ok, req_.version()};
-  header.set(http::field::content_type, "text/event-stream");
-  if (co_await client_.begin_stream(std::move(header))) {
+  if (!co_await open_stream(faults)) {
     co_return;
   }
   const auto events = core::mock_message_events(
@@ -614,14 +624,13 @@ awaitable<void> exchange::generate_message() {
 // POST /v1/ticks: a stream in no protocol nines knows (lines that are not JSON), for tests of
 // routes.passthrough: eight "tick <n>" events, each a fault-counted token, then a clean end.
 awaitable<void> exchange::ticks() {
-  mock_faults faults = state_.current_faults();
-  if (auto h = req_.find("x-mock-fault"); h != req_.end()) {
-    parse_mock_faults(h->value(), faults);  // a bad one is ignored: this route has no error form
+  mock_faults faults;
+  std::string error;
+  if (!request_faults(faults, error)) {
+    co_await send(http::status::bad_request, error);
+    co_return;
   }
-  state_.streams++;
-  http::response<http::empty_body> header{http::status::ok, req_.version()};
-  header.set(http::field::content_type, "text/event-stream");
-  if (co_await client_.begin_stream(std::move(header))) {
+  if (!co_await open_stream(faults)) {
     co_return;
   }
   std::vector<core::mock_sse_event> events;
@@ -646,15 +655,11 @@ awaitable<void> exchange::generate(bool chat) {
     co_return;
   }
   auto& body = parsed.get_object();
-  mock_faults faults = state_.current_faults();
-  if (auto h = req_.find("x-mock-fault"); h != req_.end()) {
-    if (auto err = parse_mock_faults(h->value(), faults); !err.empty()) {
-      {
-        std::string reply = core::openai_error_body("invalid_request_error", err);
-        co_await send(http::status::bad_request, reply);
-      }
-      co_return;
-    }
+  mock_faults faults;
+  if (std::string err; !request_faults(faults, err)) {
+    std::string reply = core::openai_error_body("invalid_request_error", err);
+    co_await send(http::status::bad_request, reply);
+    co_return;
   }
   if (faults.error_rate > 0 && worker_.random.uniform01() < faults.error_rate) {
     state_.errors_503++;

@@ -72,11 +72,7 @@ class gateway_reasoning_resume : public ::testing::Test {
     const std::string thought = std::to_string(thought_tokens);
     breaking_ = start_mock({"--thought-tokens", thought, "--reasoning-field", field});
     healthy_ = start_mock({"--thought-tokens", thought, "--reasoning-field", continues_field});
-    gw_ = start_gateway("[timeouts]\nstream_idle_ms = 200\n[outlier]\nenabled = false\n"
-                        "[[upstreams]]\nname = \"breaks\"\nurl = \"" + breaking_.url() +
-                        "\"\npriority = 0\n" + upstream_extra +
-                        "[[upstreams]]\nname = \"continues\"\nurl = \"" + healthy_.url() +
-                        "\"\npriority = 1\n" + upstream_extra,
+    gw_ = start_gateway(breaks_then_continues_toml(breaking_.url(), healthy_.url(), upstream_extra),
                         {"--access-log", "stdout"});
   }
   void set_fault(const std::string& kind, std::size_t k) {

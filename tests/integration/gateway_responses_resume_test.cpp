@@ -112,11 +112,7 @@ class gateway_responses_resume : public ::testing::Test {
     const std::string thought = std::to_string(thought_tokens);
     breaking_ = start_mock({"--thought-tokens", thought});
     healthy_ = start_mock({"--thought-tokens", thought});
-    gw_ = start_gateway("[timeouts]\nstream_idle_ms = 200\n[outlier]\nenabled = false\n"
-                        "[[upstreams]]\nname = \"breaks\"\nurl = \"" + breaking_.url() +
-                            "\"\npriority = 0\n" + upstream_extra +
-                            "[[upstreams]]\nname = \"continues\"\nurl = \"" + healthy_.url() +
-                            "\"\npriority = 1\n" + upstream_extra,
+    gw_ = start_gateway(breaks_then_continues_toml(breaking_.url(), healthy_.url(), upstream_extra),
                         {"--access-log", "stdout"});
   }
   void set_fault(const std::string& kind, std::size_t k) {
@@ -286,10 +282,8 @@ TEST(gateway_responses_journal, a_dropped_client_gets_the_rest_with_last_event_i
                               "tpot_ms=20,die_after=9"});
   auto healthy = start_mock({"--thought-tokens", std::to_string(thought_tokens), "--faults",
                              "tpot_ms=20"});
-  auto gw = start_gateway("[journal]\nmode = \"keyed\"\n[outlier]\nenabled = false\n"
-                          "[[upstreams]]\nname = \"breaks\"\nurl = \"" + breaking.url() +
-                          "\"\npriority = 0\n[[upstreams]]\nname = \"continues\"\nurl = \"" +
-                          healthy.url() + "\"\npriority = 1\n");
+  auto gw = start_gateway("[journal]\nmode = \"keyed\"\n" +
+                          breaks_then_continues_toml(breaking.url(), healthy.url()));
   const auto body = responses_body("journaled");
   std::vector<core::sse_event> first;
   {

@@ -50,14 +50,8 @@ class gateway_resume : public ::testing::Test {
   void SetUp() override {
     breaking_ = start_mock();
     healthy_ = start_mock();
-    // The breaking upstream is always tried first; the healthy one continues.
-    // Outlier detection off: the breaking upstream must keep being chosen first, break after
-    // break, so that every break position is continued.
-    gw_ = start_gateway("[timeouts]\nstream_idle_ms = 200\n[outlier]\nenabled = false\n"
-                        "[[upstreams]]\nname = \"breaks\"\nurl = \"" + breaking_.url() +
-                        "\"\npriority = 0\n"
-                        "[[upstreams]]\nname = \"continues\"\nurl = \"" + healthy_.url() +
-                        "\"\npriority = 1\n", {"--access-log", "off"});
+    gw_ = start_gateway(breaks_then_continues_toml(breaking_.url(), healthy_.url()),
+                        {"--access-log", "off"});
   }
   // Replaces the breaking upstream's faults with one: {"<kind>": k}.
   void set_fault(const std::string& kind, int k) {

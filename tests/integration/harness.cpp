@@ -271,6 +271,15 @@ std::string stream_thought(const std::vector<core::sse_event>& events) {
   return text;
 }
 
+std::string breaks_then_continues_toml(const std::string& breaks_url,
+                                       const std::string& continues_url,
+                                       const std::string& upstream_extra) {
+  return "[timeouts]\nstream_idle_ms = 200\n[outlier]\nenabled = false\n"
+         "[[upstreams]]\nname = \"breaks\"\nurl = \"" + breaks_url + "\"\npriority = 0\n" +
+         upstream_extra + "[[upstreams]]\nname = \"continues\"\nurl = \"" + continues_url +
+         "\"\npriority = 1\n" + upstream_extra;
+}
+
 std::string chat_body(const std::string& prompt, bool stream, const std::string& extra) {
   json::object o{{"model", "mock-model"},
                  {"stream", stream},

@@ -48,6 +48,13 @@ unsigned short add_chaos_proxy(const server& chaos, const std::string& name,
                                unsigned short upstream_port);
 // A TOML [[upstreams]] block per URL, named u0, u1, ...
 std::string upstreams_toml(const std::vector<std::string>& urls);
+// The gateway config of the resume tests: upstream "breaks" (`breaks_url`) always tried first,
+// "continues" second, a 200 ms stream idle timeout, and outlier detection off so that the
+// breaking upstream keeps being chosen first, break after break. `upstream_extra` goes in both
+// upstream tables.
+std::string breaks_then_continues_toml(const std::string& breaks_url,
+                                       const std::string& continues_url,
+                                       const std::string& upstream_extra = {});
 
 using response = tools::http_result;
 

@@ -499,13 +499,15 @@ struct reader : toml_reader {
       const auto v = node->value_exact<std::string>();
       if (v == "think_tags") {
         u.resume_reasoning = reasoning_resume::think_tags;
+      } else if (v == "think_tags_newline") {
+        u.resume_reasoning = reasoning_resume::think_tags_newline;
       } else if (v == "opened_think") {
         u.resume_reasoning = reasoning_resume::opened_think;
       } else if (v == "none") {
         u.resume_reasoning = reasoning_resume::none;
       } else {
         problem(p + "reasoning_resume", node,
-                "must be \"think_tags\", \"opened_think\" or \"none\"");
+                "must be \"think_tags\", \"think_tags_newline\", \"opened_think\" or \"none\"");
       }
     }
     if (const toml::node* node = t.get("responses_resume")) {

@@ -1,6 +1,8 @@
 #include "core/json/json_probe.hpp"
 
 #include <boost/json/basic_parser_impl.hpp>
+
+#include "core/json/sax_handler.hpp"
 #include <fmt/format.h>
 
 namespace nines::core {
@@ -11,17 +13,11 @@ using json::error_code;
 using json::string_view;
 
 // Remembers which top-level key a value belongs to. Keys longer than 16 bytes are not ours.
-class facts_handler {
+class facts_handler : public sax_handler {
  public:
-  static constexpr std::size_t max_object_size = std::size_t(-1);
-  static constexpr std::size_t max_array_size = std::size_t(-1);
-  static constexpr std::size_t max_key_size = std::size_t(-1);
-  static constexpr std::size_t max_string_size = std::size_t(-1);
 
   json_facts facts;
 
-  bool on_document_begin(error_code&) { return true; }
-  bool on_document_end(error_code&) { return true; }
   bool on_object_begin(error_code&) {
     if (depth_ == 0) {
       facts.is_object = true;
@@ -79,7 +75,6 @@ class facts_handler {
     }
     return true;
   }
-  bool on_number_part(string_view, error_code&) { return true; }
   bool on_int64(std::int64_t v, string_view, error_code&) {
     if (depth_ == 1 && current_ == key::max_tokens && v >= 0) {
       facts.max_tokens = static_cast<std::uint64_t>(v);
@@ -100,8 +95,6 @@ class facts_handler {
     return true;
   }
   bool on_null(error_code&) { return true; }
-  bool on_comment_part(string_view, error_code&) { return true; }
-  bool on_comment(string_view, error_code&) { return true; }
 
  private:
   enum class key { other, stream, model, error, max_tokens };

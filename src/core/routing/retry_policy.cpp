@@ -19,6 +19,7 @@ std::string_view to_string(attempt_failure failure) {
     case attempt_failure::retryable_status: return "retryable_status";
     case attempt_failure::response_too_large: return "response_too_large";
     case attempt_failure::credential_rejected: return "credential_rejected";
+    case attempt_failure::not_continuable: return "not_continuable";
   }
   return "unknown";
 }

@@ -26,6 +26,7 @@ enum class attempt_failure {
   retryable_status,   // 429, 502, 503, 504 (configurable)
   response_too_large, // a non-streamed response over the limit
   credential_rejected, // 401/403 to every credential tried on this upstream (or none usable)
+  not_continuable,    // a broken stream cannot be continued on this upstream (its resume settings)
 };
 
 std::string_view to_string(attempt_failure failure);

@@ -1,5 +1,7 @@
 #include "core/stream/responses_stream.hpp"
 
+#include "core/json/json_text.hpp"
+
 #include <algorithm>
 #include <boost/json.hpp>
 
@@ -31,11 +33,45 @@ std::optional<std::int64_t> integer_of(const json::object& o, std::string_view k
   return std::nullopt;
 }
 
+constexpr std::int64_t max_sequence = std::int64_t{1} << 53;
+constexpr std::int64_t max_count = std::int64_t{1} << 40;
+constexpr std::size_t max_call_bytes = 1u << 20;
+
+// The event types this tracker follows; any other could carry what a final response written by
+// nines would leave out (annotations, audio, other tools), so a stream holding one is not
+// continued.
+bool known_event(std::string_view type) {
+  static constexpr std::string_view known[] = {
+      "response.created", "response.in_progress", "response.queued",
+      "response.output_item.added", "response.output_item.done",
+      "response.content_part.added", "response.content_part.done",
+      "response.output_text.delta", "response.output_text.done",
+      "response.reasoning_text.delta", "response.reasoning_text.done",
+      "response.function_call_arguments.delta", "response.function_call_arguments.done",
+      "response.completed", "response.failed", "response.incomplete"};
+  return std::find(std::begin(known), std::end(known), type) != std::end(known);
+}
+
+// A string field that must be there: false when it is missing or not a string.
+bool required_text(const json::object& o, std::string_view key, std::string_view& out) {
+  const auto* v = o.if_contains(key);
+  if (v == nullptr || !v->is_string()) {
+    return false;
+  }
+  out = v->get_string();
+  return true;
+}
+
 // One content part of a message input item, as a chat content part.
 std::optional<json::object> chat_part(const json::object& part, std::string& why) {
   const auto type = text_of(part, "type");
   if (type == "input_text" || type == "output_text" || type == "text") {
-    return json::object{{"type", "text"}, {"text", text_of(part, "text")}};
+    std::string_view text;
+    if (!required_text(part, "text", text)) {
+      why = "a text part without a string text";
+      return std::nullopt;
+    }
+    return json::object{{"type", "text"}, {"text", text}};
   }
   if (type == "input_image") {
     const auto* url = part.if_contains("image_url");
@@ -56,10 +92,15 @@ std::optional<json::object> chat_part(const json::object& part, std::string& why
 bool add_input_item(const json::object& item, json::array& messages, std::string& why) {
   const auto type = text_of(item, "type");
   if (type == "function_call") {
-    json::object call{{"id", text_of(item, "call_id")},
+    std::string_view call_id, name, arguments;
+    if (!required_text(item, "call_id", call_id) || !required_text(item, "name", name) ||
+        !required_text(item, "arguments", arguments)) {
+      why = "a function_call without a string call_id, name and arguments";
+      return false;
+    }
+    json::object call{{"id", call_id},
                       {"type", "function"},
-                      {"function", json::object{{"name", text_of(item, "name")},
-                                                {"arguments", text_of(item, "arguments")}}}};
+                      {"function", json::object{{"name", name}, {"arguments", arguments}}}};
     messages.push_back(json::object{{"role", "assistant"}, {"tool_calls", json::array{call}}});
     return true;
   }
@@ -69,8 +110,13 @@ bool add_input_item(const json::object& item, json::array& messages, std::string
       why = "a function_call_output whose output is not a string";
       return false;
     }
+    std::string_view call_id;
+    if (!required_text(item, "call_id", call_id)) {
+      why = "a function_call_output without a string call_id";
+      return false;
+    }
     messages.push_back(json::object{{"role", "tool"},
-                                    {"tool_call_id", text_of(item, "call_id")},
+                                    {"tool_call_id", call_id},
                                     {"content", output->get_string()}});
     return true;
   }
@@ -118,15 +164,22 @@ bool add_tools(const json::value& tools, json::object& chat, std::string& why) {
   json::array out;
   for (const auto& t : tools.get_array()) {
     const auto* to = t.if_object();
-    if (to == nullptr || text_of(*to, "type") != "function") {
-      why = "a tool that is not a function (built-in tools have no chat form)";
+    std::string_view name;
+    if (to == nullptr || text_of(*to, "type") != "function" || !required_text(*to, "name", name)) {
+      why = "a tool that is not a named function (built-in tools have no chat form)";
       return false;
     }
-    json::object function{{"name", text_of(*to, "name")}};
-    for (const char* key : {"description", "parameters", "strict"}) {
-      if (const auto* v = to->if_contains(key)) {
-        function[key] = *v;
+    json::object function{{"name", name}};
+    for (const auto& [key, value] : *to) {
+      if (key == "description" || key == "parameters" || key == "strict") {
+        function[key] = value;
+      } else if (key != "type" && key != "name") {
+        why = "a function tool with \"" + std::string(key) + "\"";
+        return false;
       }
+    }
+    if (!function.contains("strict")) {
+      function["strict"] = true;  // the Responses API's default; chat's is false
     }
     out.push_back(json::object{{"type", "function"}, {"function", std::move(function)}});
   }
@@ -177,16 +230,16 @@ bool add_text_format(const json::value& text, json::object& chat, std::string& w
 std::optional<std::string> responses_as_chat(std::string_view responses_body, std::string& why) {
   json::error_code ec;
   auto v = json::parse(responses_body, ec);
-  if (ec || !v.is_object()) {
-    why = "the original request is not a JSON object";
+  if (ec || !v.is_object() || has_non_finite_number(v)) {
+    why = "the original request is not a JSON object of finite numbers";
     return std::nullopt;
   }
   const auto& r = v.get_object();
   json::object chat;
   json::array messages;
   // Fields that only ask for bookkeeping (nothing the model sees) are left out.
-  static constexpr std::string_view ignored[] = {"stream",  "store",  "metadata", "include",
-                                                 "user",    "service_tier", "safety_identifier",
+  static constexpr std::string_view ignored[] = {"stream", "store", "metadata", "user",
+                                                 "service_tier", "safety_identifier",
                                                  "prompt_cache_key", "stream_options"};
   for (const auto& [key, value] : r) {
     const std::string_view k = key;
@@ -223,6 +276,19 @@ std::optional<std::string> responses_as_chat(std::string_view responses_body, st
         }
       } else if (!value.is_null()) {
         why = "reasoning that is not an object";
+        return std::nullopt;
+      }
+    } else if (k == "include") {
+      // Extra data in the output: logprobs would be in the client's deltas and not in ours.
+      const auto* list = value.if_array();
+      for (std::size_t i = 0; list != nullptr && i < list->size(); ++i) {
+        const auto* item = (*list)[i].if_string();
+        if (item == nullptr || item->find("logprobs") != json::string::npos) {
+          list = nullptr;
+        }
+      }
+      if (list == nullptr && !value.is_null()) {
+        why = "the request includes output (logprobs) a chat continuation would not carry";
         return std::nullopt;
       }
     } else if (k == "truncation" && value.is_string() && value.get_string() == "disabled") {
@@ -297,8 +363,20 @@ bool responses_progress::hold(const json::object& event) {
 
 void responses_progress::record(const json::object& event, stream_progress* chat) {
   const auto type = text_of(event, "type");
-  if (const auto n = integer_of(event, "sequence_number")) {
+  const auto n = integer_of(event, "sequence_number");
+  if (!n || *n < 0 || *n >= max_sequence || (last_sequence_ && *n != *last_sequence_ + 1) ||
+      (!last_sequence_ && *n != 0)) {
+    // Numbers nines could not go on from without a gap or a repeat.
+    note_unsupported("sequence numbers that do not count up from 0 by one");
+  }
+  if (n) {
     last_sequence_ = n;
+  }
+  if (!known_event(type)) {
+    note_unsupported("a " + std::string(type) + " event");
+  }
+  if (unsupported()) {
+    return;  // nothing more to follow: the stream will not be continued
   }
   const auto index = integer_of(event, "output_index");
   responses_item* item = index && *index >= 0 && static_cast<std::size_t>(*index) < items_.size()
@@ -324,7 +402,9 @@ void responses_progress::record(const json::object& event, stream_progress* chat
       }
     }
     if (next.type == "function_call") {
-      note_unsupported("a function call reached the client");
+      if (chat != nullptr) {  // the upstream's (a continuation's calls come at its very end)
+        note_unsupported("a function call reached the client");
+      }
     } else if (next.type != "reasoning" && next.type != "message") {
       note_unsupported("an output item of type " + next.type);
     }
@@ -347,8 +427,13 @@ void responses_progress::record(const json::object& event, stream_progress* chat
     }
   } else if (type == "response.output_text.delta" || type == "response.reasoning_text.delta") {
     const auto delta = text_of(event, "delta");
-    if (item == nullptr) {
-      note_unsupported("a delta for an item never added");
+    const bool thought = type == "response.reasoning_text.delta";
+    if (item == nullptr || item->done || item->type != (thought ? "reasoning" : "message")) {
+      note_unsupported("a delta for an item that is not open or not of its kind");
+      return;
+    }
+    if (thought && chat != nullptr && chat->thought_over()) {
+      note_unsupported("reasoning after the answer began");
       return;
     }
     item->text.append(delta);
@@ -370,16 +455,15 @@ void responses_progress::record(const json::object& event, stream_progress* chat
     if (const auto* done = object_of(event, "item")) {
       item->item = *done;
     }
-    if (item->type == "reasoning" && chat != nullptr) {
-      chat->thought_closed = true;
+    if (item->type == "reasoning" && chat != nullptr && !chat->reasoning.empty()) {
+      chat->thought_closed = true;  // (an empty thought is no thought: nothing to close)
     }
-  } else if (type == "response.refusal.delta" || type.starts_with("response.reasoning_summary")) {
-    note_unsupported("a " + std::string(type) + " event");
   }
 }
 
 void responses_progress::emit(std::string_view type, json::object fields,
                               std::vector<sse_event>& out) {
+  // record() keeps last_sequence_ below 2^53: the next one is always representable.
   json::object event{{"type", type}, {"sequence_number", last_sequence_ ? *last_sequence_ + 1 : 0}};
   for (auto& [k, v] : fields) {
     event[k] = std::move(v);
@@ -498,22 +582,45 @@ void responses_progress::continue_with(std::string_view rewritten_chunk, const s
                          : nullptr;
     const auto* delta = c0 ? object_of(*c0, "delta") : nullptr;
     const auto* calls = delta ? delta->if_contains("tool_calls") : nullptr;
+    if (chunk.tool_calls && (calls == nullptr || !calls->is_array())) {
+      note_unsupported("a tool call in a form nines does not read (function_call)");
+    }
     if (calls != nullptr && calls->is_array()) {
       for (const auto& call : calls->get_array()) {
         const auto* co = call.if_object();
         const auto at = co ? integer_of(*co, "index") : std::nullopt;
-        if (co == nullptr || !at || *at < 0 || *at > 64) {
-          continue;
+        if (co == nullptr || !at || *at < 0 || static_cast<std::size_t>(*at) > calls_.size() ||
+            *at >= 64) {
+          note_unsupported("tool-call parts with indexes out of order");
+          return;
         }
-        if (calls_.size() <= static_cast<std::size_t>(*at)) {
-          calls_.resize(static_cast<std::size_t>(*at) + 1);
+        if (calls_.size() == static_cast<std::size_t>(*at)) {
+          calls_.emplace_back();
         }
         auto& pending = calls_[static_cast<std::size_t>(*at)];
-        pending.call_id.append(text_of(*co, "id"));
+        const auto id = text_of(*co, "id");
+        pending.call_id.append(id);
+        call_bytes_ += id.size();
         if (const auto* f = object_of(*co, "function")) {
-          pending.name.append(text_of(*f, "name"));
-          pending.arguments.append(text_of(*f, "arguments"));
+          const auto name = text_of(*f, "name");
+          const auto arguments = text_of(*f, "arguments");
+          pending.name.append(name);
+          pending.arguments.append(arguments);
+          call_bytes_ += name.size() + arguments.size();
         }
+        if (call_bytes_ > max_call_bytes) {
+          note_unsupported("tool calls larger than 1 MiB");
+          return;
+        }
+      }
+    }
+  }
+  if (!chunk.text.empty() || !chunk.reasoning.empty()) {
+    // Text after the message the client saw complete: the model did not end where it had.
+    for (const auto& item : items_) {
+      if (item.type == "message" && (item.done || (!item.part_open && !item.text.empty()))) {
+        note_unsupported("the continuation went on after the message was complete");
+        return;
       }
     }
   }
@@ -555,6 +662,9 @@ void responses_progress::complete(const stream_progress& chat, std::vector<sse_e
   close_open_item(out);
   for (std::size_t k = 0; k < calls_.size(); ++k) {
     const auto& call = calls_[k];
+    if (call.call_id.empty() || call.name.empty()) {
+      note_unsupported("a tool call without an id or a name");
+    }
     const auto index = static_cast<std::int64_t>(items_.size());
     const auto id = new_item_id("fc", response_, items_.size());
     json::object item{{"id", id},         {"type", "function_call"}, {"call_id", call.call_id},
@@ -570,10 +680,12 @@ void responses_progress::complete(const stream_progress& chat, std::vector<sse_e
     emit("response.output_item.done", json::object{{"output_index", index}, {"item", item}}, out);
   }
   json::object response = response_;
-  const bool cut = finish_reason_ == "length";
+  const bool filtered = finish_reason_ == "content_filter";
+  const bool cut = finish_reason_ == "length" || filtered;
   response["status"] = cut ? "incomplete" : "completed";
   if (cut) {
-    response["incomplete_details"] = json::object{{"reason", "max_output_tokens"}};
+    response["incomplete_details"] =
+        json::object{{"reason", filtered ? "content_filter" : "max_output_tokens"}};
   } else {
     response["incomplete_details"] = nullptr;
   }
@@ -582,15 +694,16 @@ void responses_progress::complete(const stream_progress& chat, std::vector<sse_e
     output.push_back(item.item);
   }
   response["output"] = std::move(output);
-  if (!usage_.empty()) {
-    const auto input = integer_of(usage_, "prompt_tokens").value_or(0);
-    const auto produced = integer_of(usage_, "completion_tokens").value_or(0);
+  const auto input = integer_of(usage_, "prompt_tokens");
+  const auto produced = integer_of(usage_, "completion_tokens");
+  if (input && produced && *input >= 0 && *produced >= 0 && *input < max_count &&
+      *produced < max_count) {
     response["usage"] = json::object{
-        {"input_tokens", input},
+        {"input_tokens", *input},
         {"input_tokens_details", json::object{{"cached_tokens", 0}}},
-        {"output_tokens", produced},
+        {"output_tokens", *produced},
         {"output_tokens_details", json::object{{"reasoning_tokens", chat.reasoning_chunks}}},
-        {"total_tokens", input + produced}};
+        {"total_tokens", *input + *produced}};
   } else {
     response["usage"] = nullptr;
   }

@@ -63,6 +63,15 @@ class responses_progress {
   bool hold(const boost::json::object& event);
   // A break discarded the held call: the client never saw it.
   void forget_held_call() { call_in_progress_.clear(); }
+  // A continuation starts: what a previous one kept for its end (tool-call parts, its finish
+  // and usage) is dropped with it; the client never saw it.
+  void begin_continuation() {
+    call_in_progress_.clear();
+    calls_.clear();
+    call_bytes_ = 0;
+    finish_reason_.reset();
+    usage_ = {};
+  }
 
   bool unsupported() const { return !unsupported_why_.empty(); }
   const std::string& unsupported_why() const { return unsupported_why_; }
@@ -98,6 +107,7 @@ class responses_progress {
     std::string arguments;
   };
   std::vector<pending_call> calls_;
+  std::size_t call_bytes_ = 0;
   std::optional<std::string> finish_reason_;
   boost::json::object usage_;
 };

@@ -2,6 +2,9 @@
 
 #include <boost/json.hpp>
 #include <boost/json/basic_parser_impl.hpp>
+
+#include "core/json/json_text.hpp"
+#include "core/json/sax_handler.hpp"
 #include <climits>
 #include <vector>
 #include <cmath>
@@ -33,13 +36,13 @@ void shrink_budget(json::object& body, std::size_t produced) {
   }
 }
 
-// The text of a string field, or empty.
+// The text of a string field, removed; anything else is left as it is.
 std::string take_string(json::object& o, std::string_view key) {
   std::string out;
   if (auto* v = o.if_contains(key); v && v->is_string()) {
     out = std::string(v->get_string());
+    o.erase(key);
   }
-  o.erase(key);
   return out;
 }
 
@@ -47,7 +50,7 @@ std::string take_string(json::object& o, std::string_view key) {
 // reasoning parser sees only the continuation's output: a thought that goes on is reasoning up to
 // its "</think>" (split here if the parser left the tag in), and once the answer began every
 // token is answer, even if a parser that never saw "</think>" in its output calls it reasoning.
-void place_reasoning(json::object& d, const stream_progress& progress) {
+void place_reasoning(json::object& d, stream_progress& progress) {
   if (!d.contains("reasoning_content") && !d.contains("reasoning")) {
     return;
   }
@@ -65,6 +68,7 @@ void place_reasoning(json::object& d, const stream_progress& progress) {
   } else if (const auto end = thought.find("</think>"); end != std::string::npos) {
     answer = thought.substr(end + 8) + answer;
     thought.resize(end);
+    progress.thought_closed = true;  // even when the tag came alone: what follows is answer
   }
   if (!thought.empty()) {
     const auto fields = progress.reasoning_fields == 0 ? reasoning_content_field
@@ -89,18 +93,13 @@ namespace {
 
 // A SAX reader for one stream event: the few fields continuation needs, without building a DOM
 // or copying what it does not need. Runs for every event of every stream, so it must be cheap.
-class chunk_reader {
+class chunk_reader : public sax_handler {
  public:
-  static constexpr std::size_t max_object_size = std::size_t(-1);
-  static constexpr std::size_t max_array_size = std::size_t(-1);
-  static constexpr std::size_t max_key_size = std::size_t(-1);
-  static constexpr std::size_t max_string_size = std::size_t(-1);
 
   stream_chunk chunk;
   bool non_finite = false;
+  bool duplicate = false;  // a text field repeated
 
-  bool on_document_begin(json::error_code&) { return true; }
-  bool on_document_end(json::error_code&) { return true; }
   bool on_object_begin(json::error_code&) { return open(true); }
   bool on_object_end(std::size_t, json::error_code&) { return close(); }
   bool on_array_begin(json::error_code&) { return open(false); }
@@ -114,6 +113,13 @@ class chunk_reader {
     key_ = classify(key_text_);
     key_text_.clear();
     key_long_ = false;
+    if (here() == frame::delta || here() == frame::choice) {
+      // A text field given twice: this reader would join the two, a client keeps one of them.
+      // Which one the client shows is not something to guess: the event is malformed.
+      const auto bit = text_field_bit(key_);
+      duplicate = duplicate || (choice_.text_fields & bit) != 0;
+      choice_.text_fields |= bit;
+    }
     if (here() == frame::top && key_ == field::error) {
       chunk.is_error = true;
     }
@@ -139,7 +145,6 @@ class chunk_reader {
     note_tool_value();
     return true;
   }
-  bool on_number_part(json::string_view, json::error_code&) { return true; }
   bool on_int64(std::int64_t v, json::string_view, json::error_code&) {
     number(v);
     return true;
@@ -161,8 +166,6 @@ class chunk_reader {
     return true;
   }
   bool on_null(json::error_code&) { return true; }
-  bool on_comment_part(json::string_view, json::error_code&) { return true; }
-  bool on_comment(json::string_view, json::error_code&) { return true; }
 
  private:
   enum class frame { top, choices, choice, delta, usage, other };
@@ -177,12 +180,24 @@ class chunk_reader {
     std::string reasoning_content;
     std::string reasoning;
     std::uint8_t reasoning_fields = 0;
+    unsigned text_fields = 0;  // which text-carrying keys this choice (or its delta) had
     bool has_role = false;
     bool tool_calls = false;
     std::optional<std::string> finish_reason;
   };
 
   frame here() const { return stack_.empty() ? frame::other : stack_.back(); }
+
+  static unsigned text_field_bit(field f) {
+    switch (f) {
+      case field::content: return 1;
+      case field::text: return 2;
+      case field::reasoning_content: return 4;
+      case field::reasoning: return 8;
+      case field::finish_reason: return 16;
+      default: return 0;
+    }
+  }
 
   static field classify(std::string_view k) {
     static constexpr std::pair<std::string_view, field> names[] = {
@@ -345,7 +360,8 @@ stream_chunk read_stream_chunk(std::string_view data) {
   json::error_code ec;
   const std::size_t used = parser.write_some(false, data.data(), data.size(), ec);
   auto& reader = parser.handler();
-  if (ec || used != data.size() || !reader.top_is_object_ || reader.non_finite) {
+  if (ec || used != data.size() || !reader.top_is_object_ || reader.non_finite ||
+      reader.duplicate) {
     return stream_chunk{};
   }
   reader.chunk.valid = true;
@@ -390,8 +406,10 @@ std::string produced_text(const stream_progress& progress, reasoning_resume form
   if (progress.reasoning.empty()) {
     return progress.text;
   }
-  std::string out = form == reasoning_resume::opened_think ? progress.reasoning
-                                                           : "<think>" + progress.reasoning;
+  std::string out = form == reasoning_resume::opened_think         ? std::string()
+                    : form == reasoning_resume::think_tags_newline ? std::string("<think>\n")
+                                                                   : std::string("<think>");
+  out += progress.reasoning;
   if (progress.thought_over()) {
     out += "</think>";
     out += progress.text;
@@ -417,8 +435,8 @@ std::optional<std::string> build_continuation(std::string_view original_body, bo
   const std::string produced = produced_text(progress, reasoning);
   json::error_code ec;
   auto v = json::parse(original_body, ec);
-  if (ec || !v.is_object()) {
-    why = "the original request is not a JSON object";
+  if (ec || !v.is_object() || has_non_finite_number(v)) {
+    why = "the original request is not a JSON object of finite numbers";
     return std::nullopt;
   }
   auto& body = v.get_object();
@@ -465,7 +483,7 @@ std::optional<std::string> build_continuation(std::string_view original_body, bo
 }
 
 std::optional<std::string> rewrite_continuation_chunk(std::string_view data,
-                                                      const stream_progress& progress) {
+                                                      stream_progress& progress) {
   json::error_code ec;
   auto v = json::parse(data, ec);
   if (ec || !v.is_object()) {

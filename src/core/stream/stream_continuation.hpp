@@ -36,11 +36,13 @@ namespace nines::core {
 
 enum class resume_mode { continue_message, prefill, none };
 // How a continuation's assistant message carries a thought that reached the client:
-//   think_tags    "<think>" + thought [+ "</think>" + answer]   (the model writes the tag itself)
-//   opened_think  thought [+ "</think>" + answer]               (the template's generation prompt
-//                                                                 opened the thought)
-//   none          not at all: such a stream is not continued
-enum class reasoning_resume { think_tags, opened_think, none };
+//   think_tags          "<think>" + thought [+ "</think>" + answer]  (the model writes the tag)
+//   think_tags_newline  "<think>\n" + thought [+ ...]  (a generation prompt that ends "<think>\n",
+//                       rendered after the final message by vLLM: DeepSeek-R1, QwQ)
+//   opened_think        thought [+ "</think>" + answer]  (SGLang appends the prefix after a
+//                       generation prompt that already opened the thought)
+//   none                not at all: such a stream is not continued
+enum class reasoning_resume { think_tags, think_tags_newline, opened_think, none };
 
 // The delta fields a reasoning server may use for the thought (a bit each).
 inline constexpr std::uint8_t reasoning_content_field = 1;  // "reasoning_content"
@@ -118,7 +120,8 @@ std::optional<std::string> build_continuation(std::string_view original_body, bo
 // no role; reasoning and answer text in the fields the client expects; usage counting the tokens
 // produced before the resume. Returns nullopt when the event carries nothing for the client (the
 // continuation's opening role chunk).
+// A "</think>" the server's parser left in the thought closes it in `progress`.
 std::optional<std::string> rewrite_continuation_chunk(std::string_view data,
-                                                      const stream_progress& progress);
+                                                      stream_progress& progress);
 
 }  // namespace nines::core

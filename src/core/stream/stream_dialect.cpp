@@ -3,6 +3,8 @@
 #include <boost/json.hpp>
 #include <boost/json/basic_parser_impl.hpp>
 
+#include "core/json/sax_handler.hpp"
+
 #include "core/http/openai_error.hpp"
 #include "core/json/json_text.hpp"
 
@@ -13,20 +15,14 @@ namespace json = boost::json;
 
 // A SAX reader for the two top-level fields of a typed event; everything else is skipped without
 // being copied.
-class typed_event_reader {
+class typed_event_reader : public sax_handler {
  public:
-  static constexpr std::size_t max_object_size = std::size_t(-1);
-  static constexpr std::size_t max_array_size = std::size_t(-1);
-  static constexpr std::size_t max_key_size = std::size_t(-1);
-  static constexpr std::size_t max_string_size = std::size_t(-1);
 
   typed_event event;
   bool top_is_object = false;
   bool type_seen = false;
   bool bad = false;  // a repeated "type", or a non-finite number
 
-  bool on_document_begin(json::error_code&) { return true; }
-  bool on_document_end(json::error_code&) { return true; }
   bool on_object_begin(json::error_code&) { return open(true); }
   bool on_object_end(std::size_t, json::error_code&) { return close(); }
   bool on_array_begin(json::error_code&) { return open(false); }
@@ -59,7 +55,6 @@ class typed_event_reader {
     key_.clear();
     return true;
   }
-  bool on_number_part(json::string_view, json::error_code&) { return true; }
   bool on_int64(std::int64_t v, json::string_view, json::error_code&) {
     if (at("sequence_number")) {
       event.sequence_number = v;
@@ -84,8 +79,6 @@ class typed_event_reader {
     key_.clear();
     return true;
   }
-  bool on_comment_part(json::string_view, json::error_code&) { return true; }
-  bool on_comment(json::string_view, json::error_code&) { return true; }
 
  private:
   bool at(std::string_view key) const { return depth_ == 1 && key_ == key; }
@@ -172,7 +165,9 @@ incomplete_event make_incomplete_event(stream_dialect dialect, std::string_view 
       out.data = R"({"type":"error","code":"stream_incomplete","message":)";
       append_json_string(out.data, message);
       out.data += R"(,"param":null,"sequence_number":)";
-      out.data += std::to_string(last_sequence ? *last_sequence + 1 : 0);
+      out.data += std::to_string(!last_sequence ? 0
+                                 : *last_sequence < (std::int64_t{1} << 53) ? *last_sequence + 1
+                                                                            : *last_sequence);
       out.data += R"(,"error":{"type":"stream_incomplete","code":"upstream_stream_broken","message":)";
       append_json_string(out.data, message);
       out.data += "}}";

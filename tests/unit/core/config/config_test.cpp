@@ -61,6 +61,37 @@ TEST(config, url_without_path_means_v1) {
   EXPECT_EQ(u.port, 443);
 }
 
+TEST(config, how_a_continuation_carries_a_thought_or_a_responses_stream_is_per_upstream) {
+  auto ok = parse_config(R"([[upstreams]]
+url = "http://127.0.0.1:1"
+reasoning_resume = "opened_think"
+responses_resume = "none"
+[[upstreams]]
+url = "http://127.0.0.1:2"
+reasoning_resume = "think_tags_newline"
+[[upstreams]]
+url = "http://127.0.0.1:3"
+)",
+                         "ok.toml");
+  ASSERT_TRUE(ok.value);
+  EXPECT_EQ(ok.value->upstreams[0].resume_reasoning, reasoning_resume::opened_think);
+  EXPECT_FALSE(ok.value->upstreams[0].resume_responses);
+  EXPECT_EQ(ok.value->upstreams[1].resume_reasoning, reasoning_resume::think_tags_newline);
+  EXPECT_EQ(ok.value->upstreams[2].resume_reasoning, reasoning_resume::think_tags);
+  EXPECT_TRUE(ok.value->upstreams[2].resume_responses);
+  auto bad = parse_config(R"([[upstreams]]
+url = "http://127.0.0.1:1"
+reasoning_resume = "think"
+responses_resume = true
+)",
+                          "bad.toml");
+  EXPECT_FALSE(bad.value);
+  ASSERT_EQ(bad.problems.size(), 2U);
+  EXPECT_EQ(bad.problems[0].key, "upstreams[0].reasoning_resume");
+  EXPECT_EQ(bad.problems[0].line, 3);
+  EXPECT_EQ(bad.problems[1].key, "upstreams[0].responses_resume");
+}
+
 TEST(config, lists_every_problem_with_key_and_line) {
   auto r = parse_config(R"([gateway]
 listen = "nonsense"

@@ -86,6 +86,26 @@ TEST(responses_as_chat, server_side_state_builtin_tools_and_unknown_fields_are_r
   }
 }
 
+TEST(responses_as_chat, what_would_change_the_meaning_is_refused_or_made_explicit) {
+  // A function tool is strict unless it says otherwise in the Responses API; not in chat.
+  auto c = chat_of(R"({"input":"x","tools":[{"type":"function","name":"tap"}]})");
+  EXPECT_TRUE(c["tools"].as_array()[0].as_object().at("function").as_object().at("strict").as_bool());
+  for (const char* body : {
+           R"({"input":[{"type":"function_call","name":"tap","arguments":"{}"}]})",
+           R"({"input":[{"type":"function_call_output","output":"ok"}]})",
+           R"({"input":[{"role":"user","content":[{"type":"input_text"}]}]})",
+           R"({"input":"x","tools":[{"type":"function","name":"tap","cache":true}]})",
+           R"({"input":"x","include":["message.output_text.logprobs"]})",
+           R"({"input":"x","temperature":1e999})",
+       }) {
+    std::string why;
+    EXPECT_FALSE(responses_as_chat(body, why)) << body;
+  }
+  std::string why;
+  EXPECT_TRUE(responses_as_chat(R"({"input":"x","include":["reasoning.encrypted_content"]})", why))
+      << why;
+}
+
 json::object event(const std::string& text) { return json::parse(text).as_object(); }
 
 // The start of a stream with a thought: created, a reasoning item, two thought deltas.
@@ -222,6 +242,92 @@ TEST(responses_progress, function_call_parts_are_held_until_the_call_is_complete
   EXPECT_TRUE(r.hold(added));
   r.forget_held_call();  // a break: the client never saw it
   EXPECT_FALSE(r.hold(next));
+}
+
+TEST(responses_progress, sequence_numbers_must_count_up_by_one_from_zero) {
+  for (std::vector<const char*> events : std::vector<std::vector<const char*>>{
+           {R"({"type":"response.created","sequence_number":1,"response":{}})"},
+           {R"({"type":"response.created","response":{}})"},
+           {R"({"type":"response.created","sequence_number":0,"response":{}})",
+            R"({"type":"response.in_progress","sequence_number":2})"},
+           {R"({"type":"response.created","sequence_number":0,"response":{}})",
+            R"({"type":"response.in_progress","sequence_number":0})"},
+           {R"({"type":"response.created","sequence_number":9223372036854775807,"response":{}})"},
+       }) {
+    responses_progress r;
+    for (const char* e : events) {
+      r.record(event(e), nullptr);
+    }
+    EXPECT_TRUE(r.unsupported()) << events.back();
+  }
+}
+
+TEST(responses_progress, a_thought_after_the_answer_and_events_nines_does_not_follow_are_marked) {
+  responses_progress r;
+  stream_progress chat;
+  record_thinking(r, chat);
+  r.record(event(R"({"type":"response.output_item.done","sequence_number":5,"output_index":0,"item":{"id":"rs_1","type":"reasoning"}})"), &chat);
+  r.record(event(R"({"type":"response.output_item.added","sequence_number":6,"output_index":1,"item":{"id":"m","type":"message"}})"), &chat);
+  EXPECT_FALSE(r.unsupported());
+  r.record(event(R"({"type":"response.reasoning_text.delta","sequence_number":7,"output_index":0,"delta":"late"})"), &chat);
+  EXPECT_TRUE(r.unsupported());
+  responses_progress annotated;
+  stream_progress chat2;
+  record_thinking(annotated, chat2);
+  annotated.record(event(R"({"type":"response.output_text.annotation.added","sequence_number":5})"), &chat2);
+  EXPECT_TRUE(annotated.unsupported());
+}
+
+// The model ended its message where the client saw it end; a continuation that writes more is
+// not spliced in as a second message.
+TEST(responses_progress, text_after_a_complete_message_is_not_written) {
+  responses_progress r;
+  stream_progress chat;
+  for (const char* e : {
+           R"({"type":"response.created","sequence_number":0,"response":{"id":"resp_x"}})",
+           R"({"type":"response.output_item.added","sequence_number":1,"output_index":0,"item":{"id":"m","type":"message"}})",
+           R"({"type":"response.content_part.added","sequence_number":2,"item_id":"m","output_index":0,"content_index":0,"part":{"type":"output_text","text":""}})",
+           R"({"type":"response.output_text.delta","sequence_number":3,"item_id":"m","output_index":0,"content_index":0,"delta":"a "})",
+           R"({"type":"response.output_text.done","sequence_number":4,"item_id":"m","output_index":0,"content_index":0,"text":"a "})",
+           R"({"type":"response.content_part.done","sequence_number":5,"item_id":"m","output_index":0,"content_index":0,"part":{}})",
+       }) {
+    r.record(event(e), &chat);
+  }
+  EXPECT_FALSE(r.unsupported());
+  std::vector<sse_event> out;
+  stream_chunk more;
+  more.text = "b ";
+  r.continue_with("{}", more, out);
+  EXPECT_TRUE(r.unsupported());
+  EXPECT_TRUE(out.empty());
+}
+
+// What one continuation kept for its end is not carried into the next one.
+TEST(responses_progress, a_new_continuation_starts_without_the_last_ones_tool_call_parts) {
+  responses_progress r;
+  stream_progress chat;
+  record_thinking(r, chat);
+  std::vector<sse_event> out;
+  stream_chunk call;
+  call.tool_calls = true;
+  r.continue_with(
+      R"({"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"call_A","function":{"name":"tap","arguments":"{\"x"}}]}}]})",
+      call, out);
+  r.begin_continuation();
+  r.continue_with(
+      R"({"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"call_B","function":{"name":"tap","arguments":"{}"}}]}}]})",
+      call, out);
+  r.complete(chat, out);
+  auto done = json::parse(out.back().data).as_object()["response"].as_object();
+  const auto& last = done["output"].as_array().back().as_object();
+  EXPECT_EQ(last.at("call_id").as_string(), "call_B");
+  EXPECT_EQ(last.at("arguments").as_string(), "{}");
+  // Parts with an index that skips one are refused, not filled in.
+  responses_progress gap;
+  gap.continue_with(
+      R"({"choices":[{"index":0,"delta":{"tool_calls":[{"index":1,"id":"c","function":{"name":"t","arguments":""}}]}}]})",
+      call, out);
+  EXPECT_TRUE(gap.unsupported());
 }
 
 TEST(responses_progress, what_cannot_be_continued_exactly_is_marked) {

@@ -144,6 +144,7 @@ TEST(stream_continuation, opened_think_carries_the_thought_without_its_opening_t
   p.record(answer);
   EXPECT_EQ(produced_text(p, reasoning_resume::opened_think), "r1 </think>a ");
   EXPECT_EQ(produced_text(p, reasoning_resume::think_tags), "<think>r1 </think>a ");
+  EXPECT_EQ(produced_text(p, reasoning_resume::think_tags_newline), "<think>\nr1 </think>a ");
   std::string why;
   auto body = build_continuation(R"({"messages":[{"role":"user","content":"hi"}]})", true, p,
                                  resume_mode::continue_message, reasoning_resume::opened_think, why);
@@ -207,6 +208,49 @@ TEST(stream_continuation, continuation_deltas_go_back_to_the_fields_the_client_e
   EXPECT_EQ(d["content"].as_string(), "a2 ");
   EXPECT_FALSE(d.contains("reasoning_content"));
   EXPECT_FALSE(d.contains("reasoning"));
+}
+
+// A text field given twice would be joined by the reader and shown once by a client: which one
+// is not guessed, the event is malformed.
+TEST(stream_continuation, a_repeated_text_field_makes_the_event_malformed) {
+  EXPECT_FALSE(read_stream_chunk(
+                   R"({"choices":[{"index":0,"delta":{"content":"a","content":"b"}}]})")
+                   .valid);
+  EXPECT_FALSE(read_stream_chunk(
+                   R"({"choices":[{"index":0,"delta":{"reasoning_content":"a","reasoning_content":"b"}}]})")
+                   .valid);
+  EXPECT_FALSE(read_stream_chunk(R"({"choices":[{"index":0,"text":"a","text":"b"}]})").valid);
+  // The same key in different objects is fine.
+  EXPECT_TRUE(read_stream_chunk(
+                  R"({"choices":[{"index":0,"delta":{"content":"a"},"logprobs":{"content":[]}}]})")
+                  .valid);
+}
+
+TEST(stream_continuation, a_closing_tag_alone_ends_the_thought) {
+  stream_progress p;
+  p.record(thought_chunk("t "));
+  // The tag came as a delta of its own: nothing to send, but what follows is answer, even if
+  // the server's parser goes on calling it reasoning.
+  EXPECT_FALSE(rewrite_continuation_chunk(
+      R"({"choices":[{"index":0,"delta":{"reasoning_content":"</think>"},"finish_reason":null}]})", p));
+  EXPECT_TRUE(p.thought_closed);
+  auto after = rewrite_continuation_chunk(
+      R"({"choices":[{"index":0,"delta":{"reasoning_content":"a "},"finish_reason":null}]})", p);
+  ASSERT_TRUE(after);
+  auto d = json::parse(*after).as_object()["choices"].as_array()[0].as_object()["delta"].as_object();
+  EXPECT_EQ(d["content"].as_string(), "a ");
+  EXPECT_FALSE(d.contains("reasoning_content"));
+}
+
+TEST(stream_continuation, a_request_with_a_number_json_cannot_hold_is_not_continued) {
+  stream_progress p;
+  stream_chunk c;
+  c.text = "a ";
+  p.record(c);
+  std::string why;
+  EXPECT_FALSE(build_continuation(R"({"messages":[{"role":"user","content":"hi"}],"temperature":1e999})",
+                                  true, p, resume_mode::continue_message,
+                                  reasoning_resume::think_tags, why));
 }
 
 TEST(stream_continuation, tool_calls_are_not_continued) {

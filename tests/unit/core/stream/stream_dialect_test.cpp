@@ -69,5 +69,10 @@ TEST(stream_dialect, the_incomplete_signal_is_in_each_apis_own_form) {
             "stream_incomplete");
 }
 
+TEST(stream_dialect, the_next_sequence_number_never_overflows) {
+  auto r = make_incomplete_event(stream_dialect::responses, "m", INT64_MAX);
+  EXPECT_NE(r.data.find("\"sequence_number\":9223372036854775807"), std::string::npos) << r.data;
+}
+
 }  // namespace
 }  // namespace nines::core
