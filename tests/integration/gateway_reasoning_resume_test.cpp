@@ -5,6 +5,7 @@
 
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
+#include <set>
 
 #include "harness.hpp"
 
@@ -206,6 +207,73 @@ TEST_F(gateway_reasoning_resume, reasoning_resume_none_ends_with_the_explicit_si
   EXPECT_EQ(whole.thought, full.thought);
   EXPECT_EQ(whole.answer, full.answer);
   EXPECT_TRUE(whole.done);
+}
+
+// Tool-call holding holds with a thought: a break in the thought, the content or inside the call
+// gives the client the thought, the content and one whole call, once each.
+TEST_F(gateway_reasoning_resume, a_tool_call_after_a_thought_is_never_half_delivered) {
+  start();
+  const std::string tools =
+      R"("tools":[{"type":"function","function":{"name":"tap","parameters":{"type":"object"}}}])";
+  const auto split = core::plan_mock_tool_call(0, answer_tokens).split;
+  for (std::size_t k = 0; k < thought_tokens + split + core::mock_tool_call::pieces; ++k) {
+    set_fault("die_after", k);
+    const auto chat = chat_body("tool " + std::to_string(k), true, tools);
+    auto r = http_call(gw_.port, "POST", "/v1/chat/completions", chat);
+    const auto got = read_parts(r.body);
+    std::string arguments;
+    int call_starts = 0;
+    for (const auto& e : sse_events(r.body)) {
+      if (e.data == "[DONE]") {
+        continue;
+      }
+      auto o = json::parse(e.data).as_object();
+      const auto& delta = o["choices"].as_array()[0].as_object().at("delta").as_object();
+      if (const auto* calls = delta.if_contains("tool_calls")) {
+        const auto& call = calls->as_array()[0].as_object();
+        call_starts += call.contains("id") ? 1 : 0;
+        arguments += call.at("function").as_object().at("arguments").as_string();
+      }
+    }
+    core::mock_plan plan;
+    std::string error;
+    ASSERT_TRUE(core::plan_mock_answer(json::parse(chat).as_object(), core::mock_api::chat,
+                                       answer_tokens, thought_tokens, plan, error));
+    const std::string what = "die_after=" + std::to_string(k);
+    EXPECT_EQ(got.thought, expected_output(chat, core::mock_api::chat, thought_tokens).thought) << what;
+    EXPECT_EQ(got.answer, core::mock_answer_text(plan.seed, 0, split)) << what;
+    EXPECT_EQ(arguments, core::plan_mock_tool_call(plan.seed, answer_tokens).arguments) << what;
+    EXPECT_EQ(call_starts, 1) << what;
+    EXPECT_TRUE(got.done) << what;
+  }
+}
+
+// The journal holds with a thought: a client that dropped during the thought gets the rest with
+// Last-Event-ID, and the whole equals the uninterrupted thought and answer.
+TEST(gateway_reasoning_journal, a_dropped_client_gets_the_rest_of_the_thought_and_the_answer) {
+  auto mock = start_mock({"--thought-tokens", std::to_string(thought_tokens), "--faults", "tpot_ms=20"});
+  auto gw = start_gateway(upstreams_toml({mock.url()}) + "\n[journal]\nmode = \"keyed\"\n");
+  const auto chat = chat_body("journaled thought", true);
+  std::vector<core::sse_event> first;
+  {
+    stream_reader reader(gw.port, "/v1/chat/completions", chat, true, {{"X-Request-Id", "step-5"}});
+    ASSERT_TRUE(reader.read_events(4));  // the role and three thought tokens
+    first = reader.events();
+  }
+  auto rest = http_call(gw.port, "POST", "/v1/chat/completions", chat,
+                        {{"X-Request-Id", "step-5"}, {"Last-Event-ID", *first.back().id}});
+  ASSERT_EQ(rest.status, 200U);
+  std::string whole;
+  for (const auto& e : first) {
+    core::append_sse_event(whole, e);
+  }
+  whole += rest.body;
+  const auto got = read_parts(whole);
+  const auto want = expected_output(chat, core::mock_api::chat, thought_tokens);
+  EXPECT_EQ(got.thought, want.thought);
+  EXPECT_EQ(got.answer, want.answer);
+  EXPECT_TRUE(got.done);
+  EXPECT_EQ(mock_stat(mock.port, "streams"), 1U);
 }
 
 }  // namespace
