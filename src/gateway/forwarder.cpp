@@ -441,6 +441,10 @@ awaitable<bool> request_forwarder::begin_resume(std::size_t broken_upstream,
     if (responses) {
       std::vector<core::sse_event> end;
       committed_.responses.complete(progress, end);
+      if (end.empty()) {
+        co_await end_incomplete(why + "; " + committed_.responses.unsupported_why());
+        co_return false;
+      }
       append_events(done, end, committed_);
     } else {
       append_data_event(done, "[DONE]", committed_);

@@ -146,6 +146,14 @@ awaitable<attempt_result> request_forwarder::relay_stream(upstream_connection& c
         saw_done = true;
         if (synthesize) {
           st.responses.complete(st.progress, made);  // the client's response.completed
+          if (st.responses.unsupported()) {
+            saw_done = false;
+            broke = attempt_failure::bad_response;
+            cause = core::stream_break::malformed;
+            why = "the continuation cannot be written into the response: " +
+                  st.responses.unsupported_why();
+            break;
+          }
           append_events(out, made, st);
           continue;
         }

@@ -567,6 +567,9 @@ void responses_progress::close_open_item(std::vector<sse_event>& out) {
 
 void responses_progress::continue_with(std::string_view rewritten_chunk, const stream_chunk& chunk,
                                        std::vector<sse_event>& out) {
+  if (unsupported()) {
+    return;
+  }
   if (chunk.tool_calls || chunk.has_usage) {
     json::error_code ec;
     auto v = json::parse(rewritten_chunk, ec);
@@ -630,6 +633,9 @@ void responses_progress::continue_with(std::string_view rewritten_chunk, const s
       close_open_item(out);
       open_reasoning(out);
       item = open_item();
+      if (item == nullptr) {
+        return;  // the item could not be opened (the response is not one nines can follow)
+      }
     }
     emit("response.reasoning_text.delta",
          json::object{{"item_id", item->id},
@@ -644,6 +650,9 @@ void responses_progress::continue_with(std::string_view rewritten_chunk, const s
       close_open_item(out);
       open_message(out);
       item = open_item();
+      if (item == nullptr) {
+        return;  // the item could not be opened (the response is not one nines can follow)
+      }
     }
     emit("response.output_text.delta",
          json::object{{"item_id", item->id},
@@ -659,12 +668,17 @@ void responses_progress::continue_with(std::string_view rewritten_chunk, const s
 }
 
 void responses_progress::complete(const stream_progress& chat, std::vector<sse_event>& out) {
-  close_open_item(out);
-  for (std::size_t k = 0; k < calls_.size(); ++k) {
-    const auto& call = calls_[k];
+  for (const auto& call : calls_) {
     if (call.call_id.empty() || call.name.empty()) {
       note_unsupported("a tool call without an id or a name");
     }
+  }
+  if (unsupported()) {
+    return;  // nothing is written: the caller ends the stream explicitly instead
+  }
+  close_open_item(out);
+  for (std::size_t k = 0; k < calls_.size(); ++k) {
+    const auto& call = calls_[k];
     const auto index = static_cast<std::int64_t>(items_.size());
     const auto id = new_item_id("fc", response_, items_.size());
     json::object item{{"id", id},         {"type", "function_call"}, {"call_id", call.call_id},

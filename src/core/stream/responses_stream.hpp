@@ -84,7 +84,8 @@ class responses_progress {
   void continue_with(std::string_view rewritten_chunk, const stream_chunk& chunk,
                      std::vector<sse_event>& out);
   // The continuation ended ([DONE]): the open item closed, kept function calls as items, then
-  // response.completed (response.incomplete when the chat stream stopped for length).
+  // response.completed (response.incomplete when the chat stream stopped for length). Writes
+  // nothing when the response cannot be completed (unsupported(): the caller ends explicitly).
   void complete(const stream_progress& chat, std::vector<sse_event>& out);
 
  private:
