@@ -23,6 +23,7 @@ namespace nines::gateway {
 struct request_kind {
   core::api_route route = core::api_route::passthrough;
   bool openai_json = false;  // POST /v1/chat/completions, /v1/completions or /v1/embeddings
+                             // (their bodies are validated JSON objects)
   bool chat = false;         // /v1/chat/completions
   core::stream_dialect dialect = core::stream_dialect::opaque;  // how its streams end
   // Who asks (core/access): with client keys, the client's Authorization never goes upstream,

@@ -1,8 +1,11 @@
 // A streamed answer on its way to the client: events are parsed as they arrive (WHATWG SSE rules,
-// bounded), checked (JSON or [DONE] on OpenAI routes; an error object is a break), given our own
-// ids, and written to the client one read at a time, each write awaited before the next read
-// (backpressure). Tool-call parts are held back until the call is complete. A break is reported to
-// the attempt loop, which resumes the stream elsewhere or ends it explicitly.
+// bounded), checked by the route's dialect (core/stream/stream_dialect.hpp: chat chunks and
+// [DONE]; typed Responses and messages events and their final event; a passthrough stream's bytes
+// as they come), given our own ids, and written to the client one read at a time, each write
+// awaited before the next read (backpressure). Tool-call parts and Responses function calls are
+// held back until the call is complete. A continued Responses stream arrives as chat chunks and
+// leaves as events of the client's response (core/stream/responses_stream.hpp). A break is
+// reported to the attempt loop, which resumes the stream elsewhere or ends it explicitly.
 
 #include <boost/json.hpp>
 #include <fmt/format.h>

@@ -22,6 +22,8 @@
 // thought reached the client is not continued (the client gets the explicit incomplete signal).
 // docs/streams.md says which model families continue exactly this way.
 //
+// The Responses API is continued through the same functions: core/stream/responses_stream.hpp.
+//
 // Limits: choice 0 only (n = 1); a stream whose tool-call parts reached the client is not
 // continued (the gateway holds tool-call chunks back until the call is complete, so this happens
 // only past its hold limit); "tokens produced" counts chunks that carried text, which is exact
