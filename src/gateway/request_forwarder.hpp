@@ -185,6 +185,7 @@ class request_forwarder final : public net::departure_listener {
   void release_held(std::string& out, stream_state& st) const;
   void append_events(std::string& out, std::vector<core::sse_event>& events,
                      stream_state& st) const;
+  void note_response_usage(const boost::json::object& final_event);
 
   // An attempt writes to the client for the first time: it serves the request (the time to first
   // byte is the request's first such moment).

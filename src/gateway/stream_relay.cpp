@@ -87,6 +87,24 @@ void request_forwarder::release_held(std::string& out, stream_state& st) const {
   st.held_bytes = 0;
 }
 
+void request_forwarder::note_response_usage(const json::object& final_event) {
+  // The Responses API's usage, on its final event: for the access log and the key's token limit.
+  const auto* response = final_event.if_contains("response");
+  const auto* usage = response && response->is_object() ? response->get_object().if_contains("usage")
+                                                        : nullptr;
+  const auto* total = usage && usage->is_object() ? usage->get_object().if_contains("total_tokens")
+                                                  : nullptr;
+  json::error_code ec;
+  const auto tokens = total ? total->to_number<std::uint64_t>(ec) : 0;
+  if (total == nullptr || ec || tokens >= (std::uint64_t{1} << 40)) {
+    return;
+  }
+  record_.usage_tokens = tokens;
+  if (kind_.ticket != nullptr) {
+    kind_.ticket->settle_tokens(tokens, steady::now());
+  }
+}
+
 awaitable<attempt_result> request_forwarder::relay_stream(upstream_connection& conn,
                                                           upstream_response& response,
                                                           std::size_t upstream, bool& reusable,
@@ -202,6 +220,9 @@ awaitable<attempt_result> request_forwarder::relay_stream(upstream_connection& c
           }
           release_held(out, st);
           st.responses.record(*obj, &st.progress);
+          if (saw_done) {
+            note_response_usage(*obj);
+          }
         }
       }
       if (chunks) {

@@ -81,6 +81,13 @@ TEST_F(gateway_stream_dialects, a_healthy_responses_stream_ends_with_response_co
   auto line = gw_.proc->wait_for_output(R"("route":"/v1/responses")");
   ASSERT_TRUE(line);
   EXPECT_NE(line->find(R"("outcome":"ok")"), std::string::npos) << *line;
+  // The usage of response.completed is the request's, as a chat stream's usage chunk is.
+  core::mock_plan plan;
+  std::string error;
+  ASSERT_TRUE(core::plan_mock_answer(json::parse(responses_body("tap 0")).as_object(),
+                                     core::mock_api::responses, 24, thought_tokens, plan, error));
+  const auto total = plan.prompt_tokens + (plan.end_token - plan.first_token);
+  EXPECT_NE(line->find("\"tokens\":" + std::to_string(total) + ","), std::string::npos) << *line;
 }
 
 // When nothing can be saved (here: the only upstream breaks every stream after k tokens, and one
