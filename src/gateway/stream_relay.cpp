@@ -131,6 +131,19 @@ awaitable<attempt_result> request_forwarder::relay_stream(upstream_connection& c
   const bool responses = !synthesize && dialect == core::stream_dialect::responses;
   const bool verbatim = dialect == core::stream_dialect::opaque;
   std::vector<core::sse_event> made;  // Responses events made from one chat chunk
+  // The continuation went where the client's response cannot follow: what it made is not sent,
+  // and the stream ends explicitly (begin_resume sees the response as not continuable).
+  const auto cannot_follow = [&] {
+    if (!st.responses.unsupported()) {
+      return false;
+    }
+    made.clear();
+    broke = attempt_failure::bad_response;
+    cause = core::stream_break::malformed;
+    why = "the continuation cannot be written into the response: " +
+          st.responses.unsupported_why();
+    return true;
+  };
 
   while (state == phase::awaiting_first_byte || state == phase::relaying) {
     const auto now = steady::now();
@@ -167,12 +180,8 @@ awaitable<attempt_result> request_forwarder::relay_stream(upstream_connection& c
         saw_done = true;
         if (synthesize) {
           st.responses.complete(st.progress, made);  // the client's response.completed
-          if (st.responses.unsupported()) {
+          if (cannot_follow()) {
             saw_done = false;
-            broke = attempt_failure::bad_response;
-            cause = core::stream_break::malformed;
-            why = "the continuation cannot be written into the response: " +
-                  st.responses.unsupported_why();
             break;
           }
           append_events(out, made, st);
@@ -260,14 +269,7 @@ awaitable<attempt_result> request_forwarder::relay_stream(upstream_connection& c
           text_only.tool_calls = false;
           st.progress.record(text_only);
           st.responses.continue_with(event.data, chunk, made);
-          if (st.responses.unsupported()) {
-            // The continuation went where the client's response cannot follow: what it made
-            // is not sent, and the stream ends explicitly (begin_resume).
-            made.clear();
-            broke = attempt_failure::bad_response;
-            cause = core::stream_break::malformed;
-            why = "the continuation cannot be written into the response: " +
-                  st.responses.unsupported_why();
+          if (cannot_follow()) {
             break;
           }
           append_events(out, made, st);

@@ -221,6 +221,10 @@ class exchange {
   bool request_faults(mock_faults& faults, std::string& error) const;
   // Starts a streamed answer (header, then the time to first token); false when the client left.
   awaitable<bool> open_stream(const mock_faults& faults);
+  // Reads the body as JSON, plans its answer for `api` and takes the request's faults; returns
+  // what is wrong with the request ("" when nothing).
+  std::string read_request(core::mock_api api, std::size_t thought_tokens, json::value& parsed,
+                           core::mock_plan& plan, mock_faults& faults) const;
   awaitable<void> generate(bool chat);
   awaitable<void> generate_response();
   awaitable<void> generate_message();
@@ -537,22 +541,30 @@ awaitable<bool> exchange::write_with_faults(const std::vector<core::mock_sse_eve
 }
 
 // POST /v1/responses: the same answer as chat gives to the messages the input stands for.
-awaitable<void> exchange::generate_response() {
+std::string exchange::read_request(core::mock_api api, std::size_t thought_tokens,
+                                   json::value& parsed, core::mock_plan& plan,
+                                   mock_faults& faults) const {
   json::error_code ec;
-  auto parsed = json::parse(req_.body(), ec);
-  core::mock_plan plan;
-  std::string error = ec || !parsed.is_object() ? "body must be a JSON object" : "";
-  const bool planned = error.empty() &&
-                       core::plan_mock_answer(parsed.get_object(), core::mock_api::responses,
-                                              state_.options.answer_tokens,
-                                              state_.options.thought_tokens, plan, error);
-  if (!planned) {
-    std::string reply = core::openai_error_body("invalid_request_error", error);
-    co_await send(http::status::bad_request, reply);
-    co_return;
+  parsed = json::parse(req_.body(), ec);
+  if (ec || !parsed.is_object()) {
+    return "body must be a JSON object";
   }
+  std::string error;
+  if (!core::plan_mock_answer(parsed.get_object(), api, state_.options.answer_tokens,
+                              thought_tokens, plan, error) ||
+      !request_faults(faults, error)) {
+    return error;
+  }
+  return {};
+}
+
+awaitable<void> exchange::generate_response() {
+  json::value parsed;
+  core::mock_plan plan;
   mock_faults faults;
-  if (!request_faults(faults, error)) {
+  if (auto error = read_request(core::mock_api::responses, state_.options.thought_tokens, parsed,
+                                plan, faults);
+      !error.empty()) {
     std::string reply = core::openai_error_body("invalid_request_error", error);
     co_await send(http::status::bad_request, reply);
     co_return;
@@ -591,20 +603,10 @@ awaitable<void> exchange::generate_response() {
 
 // POST /v1/messages (Anthropic-style), streamed: the chat answer to the same messages.
 awaitable<void> exchange::generate_message() {
-  json::error_code ec;
-  auto parsed = json::parse(req_.body(), ec);
+  json::value parsed;
   core::mock_plan plan;
-  std::string error = ec || !parsed.is_object() ? "body must be a JSON object" : "";
-  const bool planned = error.empty() &&
-                       core::plan_mock_answer(parsed.get_object(), core::mock_api::chat,
-                                              state_.options.answer_tokens, 0, plan, error);
-  if (!planned) {
-    std::string reply = core::openai_error_body("invalid_request_error", error);
-    co_await send(http::status::bad_request, reply);
-    co_return;
-  }
   mock_faults faults;
-  if (!request_faults(faults, error)) {
+  if (auto error = read_request(core::mock_api::chat, 0, parsed, plan, faults); !error.empty()) {
     std::string reply = core::openai_error_body("invalid_request_error", error);
     co_await send(http::status::bad_request, reply);
     co_return;
