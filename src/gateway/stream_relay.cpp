@@ -150,7 +150,7 @@ awaitable<attempt_result> request_forwarder::relay_stream(upstream_connection& c
     const auto limit = state == phase::awaiting_first_byte
                            ? std::min<steady::duration>(cfg_.timeouts.first_byte, deadline_ - now)
                            : std::min<steady::duration>(cfg_.timeouts.stream_idle, request_end - now);
-    conn.tcp().expires_after(clamp_ms(limit));
+    conn.expires_after(clamp_ms(limit));
     std::size_t got = 0;
     error_code ec;
     if (!response.done()) {
@@ -380,7 +380,7 @@ awaitable<attempt_result> request_forwarder::relay_stream(upstream_connection& c
       co_return result;
     }
     // Read the end of the upstream body (normally already there) so the connection can be reused.
-    conn.tcp().expires_after(milliseconds(1000));
+    conn.expires_after(milliseconds(1000));
     while (!response.done()) {
       std::size_t got = 0;
       if (co_await response.read_some(buf, sizeof buf, got)) {

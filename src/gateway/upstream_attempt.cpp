@@ -49,7 +49,7 @@ awaitable<kept_error> keep_error_answer(upstream_response& response, upstream_co
   out.answer.status = response.head().result_int();
   copy_response_headers(response.head(), out.answer.headers);
   char buf[read_chunk_bytes];
-  conn.tcp().expires_after(std::min(milliseconds(2000), time_left));
+  conn.expires_after(std::min(milliseconds(2000), time_left));
   while (!response.done() && out.answer.body.size() < kept_error_body_bytes) {
     std::size_t got = 0;
     if (co_await response.read_some(buf, sizeof buf, got)) {
@@ -187,13 +187,11 @@ awaitable<attempt_result> request_forwarder::attempt(std::size_t upstream, attem
       ctx.track(conn.get());
     }
     const bool reused = conn->reused();
-    conn->tcp().expires_after(std::min(cfg_.timeouts.first_byte, time_left()));
+    conn->expires_after(std::min(cfg_.timeouts.first_byte, time_left()));
     const std::array<asio::const_buffer, 2> wire{
         asio::buffer(request_head),
         asio::buffer(upstream_req->body().data(), upstream_req->body().size())};
-    auto [wec, wn] = co_await conn->visit([&](auto& s) {
-      return asio::async_write(s, wire, use_nothrow);
-    });
+    auto [wec, wn] = co_await conn->write(wire);
     if (!wec) {
       response.emplace(*conn, to_head, 64 * 1024, cfg_.limits.max_chunk_meta_bytes);
       const auto rec = co_await response->read_head();
@@ -328,7 +326,7 @@ awaitable<attempt_result> request_forwarder::attempt(std::size_t upstream, attem
     // and the client never gets a 200 that is not complete.
     std::string body;
     char buf[read_chunk_bytes];
-    conn->tcp().expires_after(clamp_ms(start_ + cfg_.timeouts.request - steady::now()));
+    conn->expires_after(clamp_ms(start_ + cfg_.timeouts.request - steady::now()));
     while (!response->done()) {
       std::size_t got = 0;
       if (auto ec = co_await response->read_some(buf, sizeof buf, got)) {

@@ -280,10 +280,9 @@ awaitable<void> upstream_monitor::probe_loop(std::shared_ptr<upstream_state> s, 
           s->certificate_expiry->set(*left);
         }
       }
-      conn.tcp().expires_after(timeout);
-      auto [wec, wn] = co_await conn.visit([&](auto& stream) {
-        return asio::async_write(stream, asio::buffer(s->request), use_nothrow);
-      });
+      conn.expires_after(timeout);
+      const std::array<asio::const_buffer, 1> wire{asio::buffer(s->request)};
+      auto [wec, wn] = co_await conn.write(wire);
       whole_response answer;
       answer.error = wec;
       if (!wec) {

@@ -1,5 +1,6 @@
 #include "net/client_transport.hpp"
 
+#include "net/deadline_sweep.hpp"
 #include "net/departure_watch.hpp"
 
 namespace nines::net {
@@ -8,22 +9,20 @@ namespace {
 class tcp_transport final : public client_transport {
  public:
   explicit tcp_transport(tcp::socket socket)
-      : stream_(std::move(socket)), watch_(stream_.socket(), false) {
+      : socket_(std::move(socket)), reading_(socket_), writing_(socket_), watch_(socket_, false) {
     error_code ignored;
-    stream_.socket().set_option(tcp::no_delay(true), ignored);
+    socket_.set_option(tcp::no_delay(true), ignored);
   }
 
   awaitable<io_result> read_some(asio::mutable_buffer buffer, time_point deadline) override {
-    stream_.expires_at(deadline);
-    auto [ec, n] = co_await stream_.async_read_some(buffer, use_nothrow);
-    co_return io_result{ec, n};
+    reading_.arm(deadline);
+    co_return reading_.finish(co_await socket_.async_read_some(buffer, use_nothrow));
   }
 
   awaitable<io_result> write(std::span<const asio::const_buffer> buffers,
                              std::chrono::milliseconds timeout) override {
-    stream_.expires_after(timeout);
-    auto [ec, n] = co_await asio::async_write(stream_, buffers, use_nothrow);
-    co_return io_result{ec, n};
+    writing_.arm(std::chrono::steady_clock::now() + timeout);
+    co_return writing_.finish(co_await asio::async_write(socket_, buffers, use_nothrow));
   }
 
   void watch_departure(std::function<void()> on_gone) override { watch_.start(std::move(on_gone)); }
@@ -31,20 +30,22 @@ class tcp_transport final : public client_transport {
 
   awaitable<void> end_sending(time_point) override {
     error_code ignored;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    socket_.shutdown(tcp::socket::shutdown_send, ignored);
     co_return;
   }
 
   void abort(bool reset) override {
     error_code ignored;
     if (reset) {
-      stream_.socket().set_option(asio::socket_base::linger(true, 0), ignored);
+      socket_.set_option(asio::socket_base::linger(true, 0), ignored);
     }
-    stream_.socket().close(ignored);
+    socket_.close(ignored);
   }
 
  private:
-  beast::tcp_stream stream_;
+  tcp::socket socket_;
+  deadline reading_;
+  deadline writing_;
   departure_watch watch_;
 };
 

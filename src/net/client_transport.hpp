@@ -46,7 +46,8 @@ class client_transport {
   virtual void abort(bool reset) = 0;
 };
 
-// A plain TCP connection. Deadlines are Beast's per-operation timers (tcp_stream).
+// A plain TCP connection. Deadlines are its slots in the worker's deadline sweep
+// (net/deadline_sweep.hpp): no timer is touched per read or write.
 std::unique_ptr<client_transport> make_tcp_transport(tcp::socket socket);
 
 class tls_server_identity;

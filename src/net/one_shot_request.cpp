@@ -36,8 +36,8 @@ awaitable<one_shot_answer> send_one_shot(std::string url, http::request<http::st
   req.version(11);
   req.keep_alive(false);
   req.prepare_payload();
-  conn.tcp().expires_after(timeout);
-  auto [wec, wn] = co_await conn.visit([&](auto& s) { return http::async_write(s, req, use_nothrow); });
+  conn.expires_after(timeout);
+  auto [wec, wn] = co_await conn.write_message(req);
   (void)wn;
   if (wec) {
     conn.close();

@@ -7,13 +7,14 @@
 #include <openssl/ssl.h>
 
 #include "net/client_transport.hpp"
+#include "net/deadline_sweep.hpp"
 #include "net/departure_watch.hpp"
 #include "net/tls_server_identity.hpp"
 
 namespace nines::net {
 namespace {
 
-using tls_stream = beast::ssl_stream<beast::tcp_stream>;
+using tls_stream = beast::ssl_stream<tcp::socket>;
 
 // What a client sending plain HTTP to the TLS port reads (it cannot read anything encrypted).
 constexpr std::string_view plain_http_answer =
@@ -29,16 +30,20 @@ class tls_transport final : public client_transport {
  public:
   tls_transport(tcp::socket socket, std::shared_ptr<const tls_server_identity> identity)
       : identity_(std::move(identity)),
-        stream_(beast::tcp_stream(std::move(socket)), identity_->initial_context()),
-        watch_(beast::get_lowest_layer(stream_).socket(), true) {
+        stream_(std::move(socket), identity_->initial_context()),
+        reading_(stream_.next_layer()), writing_(stream_.next_layer()),
+        watch_(stream_.next_layer(), true) {
     error_code ignored;
-    beast::get_lowest_layer(stream_).socket().set_option(tcp::no_delay(true), ignored);
+    stream_.next_layer().set_option(tcp::no_delay(true), ignored);
   }
 
   awaitable<bool> handshake(time_point deadline, tls_handshake_failure& failure) {
-    auto& low = beast::get_lowest_layer(stream_);
-    low.expires_at(deadline);
+    auto& low = stream_.next_layer();
+    reading_.arm(deadline);
     auto [ec] = co_await stream_.async_handshake(asio::ssl::stream_base::server, use_nothrow);
+    if (reading_.disarm()) {
+      ec = beast::error::timeout;
+    }
     if (!ec) {
       co_return true;
     }
@@ -46,15 +51,17 @@ class tls_transport final : public client_transport {
     if (failure.reason == "plain_http") {
       const std::array<asio::const_buffer, 1> wire{
           asio::buffer(plain_http_answer.data(), plain_http_answer.size())};
-      low.expires_after(std::chrono::seconds(1));
-      co_await asio::async_write(low, wire, use_nothrow);
+      const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+      writing_.arm(until);
+      writing_.finish(co_await asio::async_write(low, wire, use_nothrow));
       error_code ignored;
-      low.socket().shutdown(tcp::socket::shutdown_send, ignored);
+      low.shutdown(tcp::socket::shutdown_send, ignored);
       // Read what the client is still sending (at most 64 KiB, within the same second), so that
       // closing with unread bytes does not reset the connection before it read the answer.
       char sink[4096];
       for (std::size_t drained = 0; drained < 64 * 1024;) {
-        auto [rec, n] = co_await low.async_read_some(asio::buffer(sink), use_nothrow);
+        reading_.arm(until);
+        auto [rec, n] = reading_.finish(co_await low.async_read_some(asio::buffer(sink), use_nothrow));
         if (rec) {
           break;
         }
@@ -65,31 +72,30 @@ class tls_transport final : public client_transport {
   }
 
   awaitable<io_result> read_some(asio::mutable_buffer buffer, time_point deadline) override {
-    beast::get_lowest_layer(stream_).expires_at(deadline);
-    auto [ec, n] = co_await stream_.async_read_some(buffer, use_nothrow);
-    co_return io_result{ec, n};
+    reading_.arm(deadline);
+    co_return reading_.finish(co_await stream_.async_read_some(buffer, use_nothrow));
   }
 
   awaitable<io_result> write(std::span<const asio::const_buffer> buffers,
                              std::chrono::milliseconds timeout) override {
-    beast::get_lowest_layer(stream_).expires_after(timeout);
-    auto [ec, n] = co_await asio::async_write(stream_, buffers, use_nothrow);
-    co_return io_result{ec, n};
+    writing_.arm(std::chrono::steady_clock::now() + timeout);
+    co_return writing_.finish(co_await asio::async_write(stream_, buffers, use_nothrow));
   }
 
   void watch_departure(std::function<void()> on_gone) override { watch_.start(std::move(on_gone)); }
   void stop_watching() override { watch_.stop(); }
 
   awaitable<void> end_sending(time_point deadline) override {
-    auto& low = beast::get_lowest_layer(stream_);
-    low.expires_at(deadline);
+    auto& low = stream_.next_layer();
+    reading_.arm(deadline);
     co_await stream_.async_shutdown(use_nothrow);  // close_notify; theirs, or the deadline
+    reading_.disarm();
     error_code ignored;
-    low.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    low.shutdown(tcp::socket::shutdown_send, ignored);
   }
 
   void abort(bool reset) override {
-    auto& socket = beast::get_lowest_layer(stream_).socket();
+    auto& socket = stream_.next_layer();
     error_code ignored;
     if (reset) {
       socket.set_option(asio::socket_base::linger(true, 0), ignored);
@@ -129,6 +135,8 @@ class tls_transport final : public client_transport {
 
   std::shared_ptr<const tls_server_identity> identity_;  // outlives the SSL object using it
   tls_stream stream_;
+  deadline reading_;  // also the handshake's and the shutdown's
+  deadline writing_;
   departure_watch watch_;
 };
 

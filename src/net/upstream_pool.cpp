@@ -45,8 +45,8 @@ upstream_connection::~upstream_connection() { capacity_->release(); }
 
 void upstream_connection::close() {
   error_code ignored;
-  tcp().socket().shutdown(tcp::socket::shutdown_both, ignored);
-  tcp().socket().close(ignored);
+  socket().shutdown(tcp::socket::shutdown_both, ignored);
+  socket().close(ignored);
 }
 
 upstream_pool::upstream_pool(asio::any_io_executor executor, upstream_target target,
@@ -61,7 +61,7 @@ upstream_pool::~upstream_pool() {
 
 bool upstream_pool::fresh(upstream_connection& c, steady::time_point now) {
   if (now - c.idle_since() >= settings_.idle_timeout || now - c.opened() >= settings_.max_lifetime ||
-      !c.tcp().socket().is_open()) {
+      !c.socket().is_open()) {
     return false;
   }
   // Nothing may arrive on an idle connection: a close, or bytes sent unasked (a stray or late
@@ -70,7 +70,7 @@ bool upstream_pool::fresh(upstream_connection& c, steady::time_point now) {
   // A TLS 1.3 server sends session tickets after the handshake, which a pre-warmed connection has
   // not read yet: there, only the close is looked for.
   char byte;
-  const auto n = ::recv(c.tcp().socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  const auto n = ::recv(c.socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
   bool tls = false;
   const bool tls_pending = c.visit([&tls](auto& s) {
     if constexpr (std::is_same_v<std::decay_t<decltype(s)>, upstream_connection::tls_stream>) {
@@ -161,7 +161,7 @@ void upstream_pool::give_back(std::unique_ptr<upstream_connection> connection,
     return;  // its destructor frees its place and wakes a waiter
   }
   connection->mark_reused();
-  connection->tcp().expires_never();
+  connection->expires_never();
   idle_.push_back(std::move(connection));
   if (!capacity_->waiting.empty()) {
     capacity_->waiting.front()->notify();
@@ -218,21 +218,31 @@ core::attempt_failure classify_connect_error(const error_code& ec) {
 awaitable<connect_outcome> upstream_pool::connect(std::chrono::milliseconds timeout) {
   auto executor = co_await asio::this_coro::executor;
   connect_outcome out;
-  beast::tcp_stream stream(executor);
-  stream.expires_after(timeout);
+  tcp::socket socket(executor);
+  const auto until = steady::now() + timeout;
   error_code ec;
-  const auto address = asio::ip::make_address(target_.host, ec);
-  if (!ec) {
-    auto [cec] = co_await stream.async_connect(tcp::endpoint(address, target_.port), use_nothrow);
-    ec = cec;
-  } else {
-    tcp::resolver resolver(executor);
-    auto [rec, results] =
-        co_await resolver.async_resolve(target_.host, std::to_string(target_.port), use_nothrow);
-    ec = rec;
+  {
+    deadline connecting(socket);
+    const auto address = asio::ip::make_address(target_.host, ec);
     if (!ec) {
-      auto [cec, endpoint] = co_await stream.async_connect(results, use_nothrow);
-      ec = cec;
+      connecting.arm(until);
+      std::tie(ec) = co_await socket.async_connect(tcp::endpoint(address, target_.port), use_nothrow);
+      if (connecting.disarm()) {
+        ec = beast::error::timeout;
+      }
+    } else {
+      tcp::resolver resolver(executor);
+      auto [rec, results] =
+          co_await resolver.async_resolve(target_.host, std::to_string(target_.port), use_nothrow);
+      ec = rec;
+      if (!ec) {
+        connecting.arm(until);
+        tcp::endpoint endpoint;
+        std::tie(ec, endpoint) = co_await asio::async_connect(socket, results, use_nothrow);
+        if (connecting.disarm()) {
+          ec = beast::error::timeout;
+        }
+      }
     }
   }
   if (ec) {
@@ -240,13 +250,12 @@ awaitable<connect_outcome> upstream_pool::connect(std::chrono::milliseconds time
     out.failure = classify_connect_error(ec);
     co_return out;
   }
-  stream.socket().set_option(tcp::no_delay(true), ec);
+  socket.set_option(tcp::no_delay(true), ec);
   if (!target_.tls) {
-    stream.expires_never();
-    out.connection = std::make_unique<upstream_connection>(std::move(stream), capacity_);
+    out.connection = std::make_unique<upstream_connection>(std::move(socket), capacity_);
     co_return out;
   }
-  upstream_connection::tls_stream tls(std::move(stream), *target_.tls_context);
+  upstream_connection::tls_stream tls(std::move(socket), *target_.tls_context);
   // SNI, and the certificate must name the host we dialled.
   if (!SSL_set_tlsext_host_name(tls.native_handle(), target_.host.c_str())) {
     out.error = error_code(static_cast<int>(::ERR_get_error()), asio::error::get_ssl_category());
@@ -254,7 +263,15 @@ awaitable<connect_outcome> upstream_pool::connect(std::chrono::milliseconds time
     co_return out;
   }
   tls.set_verify_callback(asio::ssl::host_name_verification(target_.host));
-  auto [hec] = co_await tls.async_handshake(asio::ssl::stream_base::client, use_nothrow);
+  error_code hec;
+  {
+    deadline handshaking(tls.next_layer());
+    handshaking.arm(until);
+    std::tie(hec) = co_await tls.async_handshake(asio::ssl::stream_base::client, use_nothrow);
+    if (handshaking.disarm()) {
+      hec = beast::error::timeout;
+    }
+  }
   if (hec) {
     out.error = hec;
     out.failure = hec == beast::error::timeout ? core::attempt_failure::connect_timeout
@@ -264,7 +281,6 @@ awaitable<connect_outcome> upstream_pool::connect(std::chrono::milliseconds time
     }
     co_return out;
   }
-  beast::get_lowest_layer(tls).expires_never();
   out.connection = std::make_unique<upstream_connection>(std::move(tls), capacity_);
   co_return out;
 }

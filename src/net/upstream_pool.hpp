@@ -22,11 +22,13 @@
 #include <chrono>
 #include <deque>
 #include <memory>
+#include <span>
 #include <variant>
 #include <vector>
 
 #include "core/routing/retry_policy.hpp"
 #include "net/asio.hpp"
+#include "net/deadline_sweep.hpp"
 #include "net/read_buffer.hpp"
 #include "net/wakeup.hpp"
 
@@ -42,8 +44,9 @@ struct pool_capacity {
 
 class upstream_connection {
  public:
-  using plain_stream = beast::tcp_stream;
-  using tls_stream = beast::ssl_stream<beast::tcp_stream>;
+  using plain_stream = tcp::socket;
+  using tls_stream = beast::ssl_stream<tcp::socket>;
+  using time_point = std::chrono::steady_clock::time_point;
 
   upstream_connection(plain_stream stream, std::shared_ptr<pool_capacity> capacity);
   upstream_connection(tls_stream stream, std::shared_ptr<pool_capacity> capacity);
@@ -51,12 +54,37 @@ class upstream_connection {
   upstream_connection(const upstream_connection&) = delete;
   upstream_connection& operator=(const upstream_connection&) = delete;
 
-  beast::tcp_stream& tcp() {
-    return std::visit([](auto& s) -> beast::tcp_stream& { return beast::get_lowest_layer(s); },
-                      stream_);
+  tcp::socket& socket() {
+    return std::visit([](auto& s) -> tcp::socket& { return beast::get_lowest_layer(s); }, stream_);
   }
   // Bytes read from the upstream and not yet used (bounded: one head and a little more).
   read_buffer& buffer() { return buffer_; }
+
+  // The deadline of the reads and writes that follow, until changed (as Beast's tcp_stream
+  // expires_after): past it, the operation under way ends with beast::error::timeout and the
+  // connection is closed. Enforced by the worker's deadline sweep (net/deadline_sweep.hpp).
+  void expires_after(std::chrono::steady_clock::duration d) {
+    due_ = std::chrono::steady_clock::now() + d;
+  }
+  void expires_never() { due_ = time_point::max(); }
+
+  awaitable<io_result> read_some(asio::mutable_buffer buffer) {
+    reading_.arm(due_);
+    co_return reading_.finish(co_await std::visit(
+        [&](auto& s) { return s.async_read_some(buffer, use_nothrow); }, stream_));
+  }
+  awaitable<io_result> write(std::span<const asio::const_buffer> buffers) {
+    writing_.arm(due_);
+    co_return writing_.finish(co_await std::visit(
+        [&](auto& s) { return asio::async_write(s, buffers, use_nothrow); }, stream_));
+  }
+  // Writes a whole Beast message (the gateway's own small requests: probes, webhooks).
+  template <class Message>
+  awaitable<io_result> write_message(Message& message) {
+    writing_.arm(due_);
+    co_return writing_.finish(co_await std::visit(
+        [&](auto& s) { return http::async_write(s, message, use_nothrow); }, stream_));
+  }
 
   // Calls f(stream) with the concrete stream type; f returns the same type for both.
   template <class F>
@@ -69,20 +97,23 @@ class upstream_connection {
   bool used() const { return used_; }
   void mark_used() { used_ = true; }
   void mark_reused() { reused_ = true; }
-  std::chrono::steady_clock::time_point idle_since() const { return idle_since_; }
-  void set_idle_since(std::chrono::steady_clock::time_point t) { idle_since_ = t; }
-  std::chrono::steady_clock::time_point opened() const { return opened_; }
+  time_point idle_since() const { return idle_since_; }
+  void set_idle_since(time_point t) { idle_since_ = t; }
+  time_point opened() const { return opened_; }
 
   void close();
 
  private:
   std::variant<plain_stream, tls_stream> stream_;
+  deadline reading_{socket()};
+  deadline writing_{socket()};
+  time_point due_ = time_point::max();
   std::shared_ptr<pool_capacity> capacity_;
   read_buffer buffer_{(64u << 10) + 16384};
   bool reused_ = false;
   bool used_ = false;
-  std::chrono::steady_clock::time_point idle_since_{};
-  std::chrono::steady_clock::time_point opened_ = std::chrono::steady_clock::now();
+  time_point idle_since_{};
+  time_point opened_ = std::chrono::steady_clock::now();
 };
 
 struct upstream_target {

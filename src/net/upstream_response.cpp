@@ -51,16 +51,13 @@ awaitable<io_result> upstream_response::read_more() {
   if (space.size() == 0) {
     co_return io_result{make_error_code(upstream_wire_error::bad_message), 0};
   }
-  auto [ec, n] = co_await connection_.visit(
-      [&](auto& s) { return s.async_read_some(space, use_nothrow); });
+  auto [ec, n] = co_await connection_.read_some(space);
   buf.commit(n);
   co_return io_result{ec, n};
 }
 
 awaitable<io_result> upstream_response::read_into(char* out, std::size_t size) {
-  auto [ec, n] = co_await connection_.visit(
-      [&](auto& s) { return s.async_read_some(asio::buffer(out, size), use_nothrow); });
-  co_return io_result{ec, n};
+  co_return co_await connection_.read_some(asio::buffer(out, size));
 }
 
 awaitable<error_code> upstream_response::read_head() {

@@ -11,7 +11,7 @@
 // byte beyond it has arrived. Anything else closes the connection, so that bytes an upstream
 // sends beyond its answer can never reach the next request.
 //
-// Deadlines are the caller's (upstream_connection::tcp().expires_after before each read).
+// Deadlines are the caller's (upstream_connection::expires_after before reading).
 // Threading: the connection's worker thread.
 
 #include <optional>
