@@ -9,12 +9,12 @@ want=build
 
 build_pkgs=(g++ cmake ninja-build ccache pkg-config
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
-  libssl-dev libtomlplusplus-dev libspdlog-dev libfmt-dev libcli11-dev libgtest-dev
+  libssl-dev libmimalloc-dev libtomlplusplus-dev libspdlog-dev libfmt-dev libcli11-dev libgtest-dev
   curl ca-certificates nodejs npm)
 # prometheus: promtool and a server for the rules tests; chromium and a font: the dashboard's
 # browser test; testssl.sh: what nines tls-check is compared with.
 test_pkgs=(clang-14 libclang-rt-14-dev openssl prometheus chromium fonts-dejavu-core testssl.sh)
-bench_pkgs=(nginx wrk haproxy python3)
+bench_pkgs=(nginx wrk haproxy python3 linux-perf)
 
 pkgs=("${build_pkgs[@]}")
 case "$want" in

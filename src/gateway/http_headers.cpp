@@ -28,14 +28,14 @@ bool stays_on_this_hop(const net::http::fields::value_type& h,
 
 }  // namespace
 
-void copy_request_headers(const net::http::fields& from, net::http::fields& to,
-                          bool replace_authorization) {
+void append_request_headers(const net::http::fields& from, std::string& head,
+                            bool replace_authorization) {
   const auto named = connection_options_of(from);
   for (const auto& h : from) {
     const auto f = h.name();
     const auto name = h.name_string();
     // x-nines-* headers are for the gateway (x-nines-hedge); the upstream gets its own
-    // traceparent, X-Request-Id and Last-Event-ID semantics are the gateway's too.
+    // traceparent and X-Request-Id; Last-Event-ID semantics are the gateway's too.
     const bool ours = (name.size() >= 8 && core::iequals(name.substr(0, 8), "x-nines-")) ||
                       core::iequals(name, "traceparent") || core::iequals(name, "last-event-id") ||
                       core::iequals(name, "idempotency-key");
@@ -43,10 +43,13 @@ void copy_request_headers(const net::http::fields& from, net::http::fields& to,
     // "Content_Length" could pass for "Content-Length" behind us): not forwarded, as in nginx.
     const bool underscore = name.find('_') != std::string_view::npos;
     if (ours || underscore || stays_on_this_hop(h, named) || f == field::host || f == field::expect ||
-        f == field::accept_encoding || (replace_authorization && f == field::authorization)) {
+        f == field::accept_encoding || (replace_authorization && f == field::authorization) ||
+        core::iequals(name, "x-request-id")) {
       continue;
     }
-    to.insert(f, name, h.value());
+    const auto value = h.value();
+    head.append(name.data(), name.size()).append(": ").append(value.data(), value.size());
+    head.append("\r\n");
   }
 }
 

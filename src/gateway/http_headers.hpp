@@ -4,16 +4,21 @@
 // names, in both directions. Host and Authorization are set per upstream; Accept-Encoding is
 // dropped so that event streams come back uncompressed and can be checked event by event.
 
+#include <string>
+
 #include "net/asio.hpp"
 
 namespace nines::gateway {
 
-// Copies the client's request headers that an upstream should see: not the hop-by-hop ones, not
+// Writes the client's request headers that an upstream should see straight into the upstream
+// request's head ("Name: value\r\n" each; no intermediate message): not the hop-by-hop ones, not
 // those the gateway answers itself (x-nines-*, Last-Event-ID, Idempotency-Key), not traceparent
-// (the upstream gets the gateway's span), not Content-Length (set for each hop), not names with an
-// underscore (servers disagree on what they mean).
-void copy_request_headers(const net::http::fields& from, net::http::fields& to,
-                          bool replace_authorization);
+// (the upstream gets the gateway's span), not X-Request-Id (the gateway sets its own, the client's
+// when it gave a usable one), not Content-Length (set for each hop), not names with an underscore
+// (servers disagree on what they mean), and Authorization only when `replace_authorization` is
+// false.
+void append_request_headers(const net::http::fields& from, std::string& head,
+                            bool replace_authorization);
 
 // Copies an upstream's response headers that the client should see (not framing, not hop-by-hop).
 void copy_response_headers(const net::http::fields& from, net::http::fields& to);

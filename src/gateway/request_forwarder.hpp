@@ -29,7 +29,6 @@
 
 namespace nines::gateway {
 
-using upstream_request = net::http::request<net::http::span_body<const char>>;
 using steady = std::chrono::steady_clock;
 
 enum class phase {
@@ -168,8 +167,10 @@ class request_forwarder final : public net::departure_listener {
 
   // upstream_attempt.cpp
   net::awaitable<attempt_result> attempt(std::size_t upstream, attempt_context& ctx);
-  // The request for `upstream`, carrying `secret` (its credential) when not null.
-  upstream_request make_upstream_request(std::size_t upstream, const std::string* secret) const;
+  // The head of the request for `upstream`, carrying `secret` (its credential) when not null,
+  // written by hand into `head` (its body is body_).
+  void append_upstream_request_head(std::string& head, std::size_t upstream,
+                                    const std::string* secret) const;
   // A TLS failure with its diagnosis in the log, at most every 10 s per upstream and worker.
   void log_tls_failure(std::size_t upstream, const std::string& why);
   // The end of an attempt that must stop (client gone, or a hedge that lost).

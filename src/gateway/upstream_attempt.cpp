@@ -64,12 +64,9 @@ awaitable<kept_error> keep_error_answer(upstream_response& response, upstream_co
 
 }  // namespace
 
-upstream_request request_forwarder::make_upstream_request(std::size_t upstream,
-                                                           const std::string* secret) const {
+void request_forwarder::append_upstream_request_head(std::string& head, std::size_t upstream,
+                                                     const std::string* secret) const {
   const auto& u = cfg_.upstreams[upstream];
-  upstream_request out;
-  out.method(req_.method());
-  out.version(11);
   // Client path /v1/<rest> maps to <upstream base path>/<rest>.
   std::string_view target = req_.target();
   if (target.starts_with("/v1")) {
@@ -78,28 +75,41 @@ upstream_request request_forwarder::make_upstream_request(std::size_t upstream,
   if (continuing_ && !responses_as_chat_.empty()) {
     target = "/chat/completions";  // a Responses stream continued through chat
   }
-  std::string path;
-  path.reserve(u.base_path.size() + target.size());
-  path.append(u.base_path).append(target);
-  out.target(path);
+  const auto method = req_.method_string();
+  head.append(method.data(), method.size()).push_back(' ');
+  head.append(u.base_path).append(target).append(" HTTP/1.1\r\n");
   // A client key is the gateway's own credential: never forwarded, even where the upstream
   // takes none.
-  copy_request_headers(req_.base(), out.base(),
-                       gen_->credentials[upstream] != nullptr || kind_.client_key);
-  const bool default_port = u.port == (u.tls ? 443 : 80);
-  out.set(http::field::host, default_port ? u.host : u.host + ":" + std::to_string(u.port));
+  append_request_headers(req_.base(), head,
+                         gen_->credentials[upstream] != nullptr || kind_.client_key);
+  head.append("Host: ").append(u.host);
+  if (u.port != (u.tls ? 443 : 80)) {
+    head.push_back(':');
+    append_decimal(head, u.port);
+  }
+  head.append("\r\n");
   if (secret != nullptr) {
-    out.set(http::field::authorization, "Bearer " + *secret);
+    head.append("Authorization: Bearer ").append(*secret).append("\r\n");
   }
-  out.set("x-request-id", record_.id);
+  head.append("x-request-id: ").append(record_.id).append("\r\n");
   if (!record_.trace_id.empty()) {
-    out.set("traceparent", fmt::format("00-{}-{}-{:02x}", record_.trace_id, record_.span_id,
-                                       record_.trace_flags));
+    static constexpr char hex[] = "0123456789abcdef";
+    head.append("traceparent: 00-").append(record_.trace_id).push_back('-');
+    head.append(record_.span_id).push_back('-');
+    head.push_back(hex[record_.trace_flags >> 4]);
+    head.push_back(hex[record_.trace_flags & 0xf]);
+    head.append("\r\n");
   }
-  out.keep_alive(true);
-  out.body() = boost::span<const char>(body_.data(), body_.size());
-  out.prepare_payload();
-  return out;
+  // As Beast's prepare_payload: a length whenever there is a body, and for the methods that
+  // expect one even when it is empty.
+  const auto verb = req_.method();
+  if (!body_.empty() || verb == http::verb::post || verb == http::verb::put ||
+      verb == http::verb::options) {
+    head.append("Content-Length: ");
+    append_decimal(head, body_.size());
+    head.append("\r\n");
+  }
+  head.append("\r\n");
 }
 
 void request_forwarder::stop_cancelled(attempt_result& r, const attempt_context& ctx) {
@@ -155,15 +165,14 @@ awaitable<attempt_result> request_forwarder::attempt(std::size_t upstream, attem
       co_return result;
     }
   }
-  std::optional<upstream_request> upstream_req;
   std::string request_head;
   std::optional<upstream_response> response;
   std::unique_ptr<upstream_connection> conn;
   tracked_connection untrack_at_exit{ctx};
   for (unsigned credential_try = 1;; ++credential_try) {  // once per credential sent
-  upstream_req.emplace(make_upstream_request(upstream, credential ? credential->secret.get() : nullptr));
   request_head.clear();
-  append_request_header(request_head, upstream_req->base());
+  append_upstream_request_head(request_head, upstream,
+                               credential ? credential->secret.get() : nullptr);
   response.reset();
   for (int round = 0;; ++round) {
     if (!conn) {
@@ -190,7 +199,7 @@ awaitable<attempt_result> request_forwarder::attempt(std::size_t upstream, attem
     conn->expires_after(std::min(cfg_.timeouts.first_byte, time_left()));
     const std::array<asio::const_buffer, 2> wire{
         asio::buffer(request_head),
-        asio::buffer(upstream_req->body().data(), upstream_req->body().size())};
+        asio::buffer(body_.data(), body_.size())};
     auto [wec, wn] = co_await conn->write(wire);
     if (!wec) {
       response.emplace(*conn, to_head, 64 * 1024, cfg_.limits.max_chunk_meta_bytes);

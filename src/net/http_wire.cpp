@@ -34,14 +34,10 @@ void append_response_header(std::string& out, const http::response_header<>& hea
   append_fields(out, header);
 }
 
-void append_request_header(std::string& out, const http::request_header<>& header) {
-  const auto method = header.method_string();
-  const auto target = header.target();
-  out.append(method.data(), method.size()).push_back(' ');
-  out.append(target.data(), target.size()).push_back(' ');
-  append_version(out, header.version());
-  out.append("\r\n");
-  append_fields(out, header);
+void append_decimal(std::string& out, std::uint64_t value) {
+  char digits[20];
+  auto [end, ec] = std::to_chars(digits, digits + sizeof digits, value);
+  out.append(digits, end);
 }
 
 void append_chunk_size(std::string& out, std::size_t size) {

@@ -14,8 +14,8 @@ namespace nines::net {
 // Connection) must already be set on the header.
 void append_response_header(std::string& out, const http::response_header<>& header);
 
-// "POST /v1/x HTTP/1.1\r\n" + fields + "\r\n".
-void append_request_header(std::string& out, const http::request_header<>& header);
+// A decimal number.
+void append_decimal(std::string& out, std::uint64_t value);
 
 // The framing of one chunk of a chunked body: "<hex size>\r\n".
 void append_chunk_size(std::string& out, std::size_t size);
