@@ -1,5 +1,6 @@
 #include "gateway/router.hpp"
 
+#include <charconv>
 #include <fmt/format.h>
 
 #include "core/http/openai_error.hpp"
@@ -21,8 +22,20 @@ std::string request_id(const request& req, worker_state& worker) {
   // Unique per process run: worker index, a per-worker counter, and a random run prefix.
   static const std::uint64_t run = core::splitmix_rng(
       static_cast<std::uint64_t>(steady::now().time_since_epoch().count())).next();
-  return fmt::format("{:08x}{:02x}{:010x}", static_cast<std::uint32_t>(run), worker.index,
-                     ++worker.next_request_number);
+  // fmt's "{:08x}{:02x}{:010x}" by hand (zero-padded, wider when the value needs it): this runs
+  // for every request.
+  std::string id;
+  id.reserve(24);
+  const auto put = [&](std::size_t width, std::uint64_t value) {
+    char digits[16];
+    const auto end = std::to_chars(digits, digits + sizeof digits, value, 16).ptr;
+    const auto n = static_cast<std::size_t>(end - digits);
+    id.append(n < width ? width - n : 0, '0').append(digits, n);
+  };
+  put(8, static_cast<std::uint32_t>(run));
+  put(2, worker.index);
+  put(10, ++worker.next_request_number);
+  return id;
 }
 
 awaitable<void> send_json(downstream& client, obs::request_record& record, http::status status,

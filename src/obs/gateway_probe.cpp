@@ -1,5 +1,7 @@
 #include "obs/gateway_probe.hpp"
 
+#include <charconv>
+
 #include <fmt/format.h>
 
 namespace nines::obs {
@@ -46,41 +48,56 @@ histogram& gateway_probe::cached_histogram(std::string key, std::string_view nam
   return *it->second;
 }
 
+std::string_view gateway_probe::key_of(std::initializer_list<std::string_view> parts) {
+  key_.clear();
+  for (const auto part : parts) {
+    if (!key_.empty()) {
+      key_.push_back('|');
+    }
+    key_.append(part);
+  }
+  return key_;
+}
+
 void gateway_probe::request_finished(std::string_view route, unsigned status,
                                      std::string_view outcome, std::string_view upstream,
                                      double seconds) {
   if (upstream.empty()) {
     upstream = "none";
   }
-  cached_counter(fmt::format("req|{}|{}|{}|{}", route, status, outcome, upstream),
-                 "nines_requests_total",
+  char digits[12];
+  const auto end = std::to_chars(digits, digits + sizeof digits, status).ptr;
+  const std::string_view status_text(digits, static_cast<std::size_t>(end - digits));
+  cached_counter(key_of({"req", route, status_text, outcome, upstream}), "nines_requests_total",
                  "Client requests answered, by route, HTTP status, outcome and the upstream that "
                  "served them (none: the gateway answered itself).",
-                 {{"route", std::string(route)},
-                  {"status", std::to_string(status)},
-                  {"outcome", std::string(outcome)},
-                  {"upstream", std::string(upstream)}})
+                 [&] {
+                   return labels{{"route", std::string(route)},
+                                 {"status", std::string(status_text)},
+                                 {"outcome", std::string(outcome)},
+                                 {"upstream", std::string(upstream)}};
+                 })
       .add(worker_);
-  cached_histogram(fmt::format("dur|{}", route), "nines_request_duration_seconds",
+  cached_histogram(key_of({"dur", route}), "nines_request_duration_seconds",
                    "Time from a request's arrival to the end of its answer, by route.",
-                   latency_buckets(), {{"route", std::string(route)}})
+                   latency_buckets(), [&] { return labels{{"route", std::string(route)}}; })
       .observe(worker_, seconds);
 }
 
 void gateway_probe::first_token(std::string_view route, double seconds) {
-  cached_histogram(fmt::format("ttft|{}", route), "nines_time_to_first_byte_seconds",
+  cached_histogram(key_of({"ttft", route}), "nines_time_to_first_byte_seconds",
                    "Time from a request's arrival to the first byte of its answer sent to the "
                    "client (for a stream: its first event), by route.",
-                   latency_buckets(), {{"route", std::string(route)}})
+                   latency_buckets(), [&] { return labels{{"route", std::string(route)}}; })
       .observe(worker_, seconds);
 }
 
 histogram& gateway_probe::inter_token(std::string_view route) {
-  return cached_histogram(fmt::format("itl|{}", route), "nines_inter_token_seconds",
+  return cached_histogram(key_of({"itl", route}), "nines_inter_token_seconds",
                           "Gaps between two writes of a stream to the client (each carries one "
                           "or more events), by route; a resume's gap is "
                           "nines_stream_resume_gap_seconds.",
-                          gap_buckets(), {{"route", std::string(route)}});
+                          gap_buckets(), [&] { return labels{{"route", std::string(route)}}; });
 }
 
 void gateway_probe::stream_resumed(core::stream_break cause, const std::string& from,
@@ -105,10 +122,10 @@ void gateway_probe::stream_resumed(core::stream_break cause, const std::string& 
 }
 
 void gateway_probe::attempt_finished(const std::string& upstream, std::string_view outcome) {
-  cached_counter(fmt::format("att|{}|{}", upstream, outcome), "nines_upstream_attempts_total",
+  cached_counter(key_of({"att", upstream, outcome}), "nines_upstream_attempts_total",
                  "Attempts sent to each upstream, by how they ended (ok, broken mid-stream, "
                  "connect_refused, retryable_status, rate_limited, ...).",
-                 {{"upstream", upstream}, {"outcome", std::string(outcome)}})
+                 [&] { return labels{{"upstream", upstream}, {"outcome", std::string(outcome)}}; })
       .add(worker_);
 }
 

@@ -62,11 +62,35 @@ class gateway_probe {
                           const labels& l);
   histogram& cached_histogram(std::string key, std::string_view name, std::string_view help,
                               std::span<const double> bounds, const labels& l);
+  // The per-request ones: the key is built in a reused buffer (key_of) and the labels only made
+  // when the series is new, so that a request's metrics allocate nothing once warm.
+  template <class MakeLabels>
+  counter& cached_counter(std::string_view key, std::string_view name, std::string_view help,
+                          MakeLabels make_labels) {
+    if (auto it = counters_.find(key); it != counters_.end()) {
+      return *it->second;
+    }
+    return *counters_.emplace(std::string(key), &metrics_.counter_of(name, help, make_labels()))
+                .first->second;
+  }
+  template <class MakeLabels>
+  histogram& cached_histogram(std::string_view key, std::string_view name, std::string_view help,
+                              std::span<const double> bounds, MakeLabels make_labels) {
+    if (auto it = histograms_.find(key); it != histograms_.end()) {
+      return *it->second;
+    }
+    return *histograms_
+                .emplace(std::string(key), &metrics_.histogram_of(name, help, bounds, make_labels()))
+                .first->second;
+  }
+  // "part|part|...", in key_ (valid until the next call).
+  std::string_view key_of(std::initializer_list<std::string_view> parts);
 
   registry& metrics_;
   unsigned worker_;
   std::map<std::string, counter*, std::less<>> counters_;
   std::map<std::string, histogram*, std::less<>> histograms_;
+  std::string key_;
 };
 
 }  // namespace nines::obs

@@ -17,11 +17,16 @@ bool all_zero(std::string_view s) {
 }
 
 std::string random_hex(rng& random, std::size_t digits) {
-  std::string out;
-  while (out.size() < digits) {
-    out += fmt::format("{:016x}", random.next());
+  static constexpr char hex[] = "0123456789abcdef";
+  std::string out(digits, '0');
+  std::uint64_t bits = 0;
+  for (std::size_t i = 0; i < digits; ++i) {
+    if (i % 16 == 0) {
+      bits = random.next();
+    }
+    out[i] = hex[bits >> 60];
+    bits <<= 4;
   }
-  out.resize(digits);
   if (all_zero(out)) {
     out.back() = '1';  // an all-zero id is invalid
   }
