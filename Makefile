@@ -48,6 +48,8 @@ bench:
 	@$(MAKE) --no-print-directory build
 	@bench/run.sh
 	@bench/tls.sh | tee -a bench/results/latest.md
+	@bench/lean.sh
+	@bench/soak.sh
 
 # The scenario suite through nines, nginx and HAProxy side by side: docs/reliability.md and .json.
 reliability:

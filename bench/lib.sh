@@ -45,6 +45,7 @@ start_static_upstream() {  # dir port
   server {
     listen 127.0.0.1:$2 reuseport backlog=4096;
     keepalive_requests 1000000;
+    client_max_body_size 8m;  # the 2 MB body row of bench/lean.sh
     location / { default_type application/json; return 200 '$body'; }
   }"
 }

@@ -25,7 +25,10 @@ namespace json = boost::json;
 
 namespace {
 
-constexpr std::size_t read_chunk_bytes = 16 * 1024;
+// What one read hands the relay: events are a few hundred bytes, and what arrived beyond this
+// stays in the connection's buffer for the next round (no syscall). Kept small: it lives in the
+// coroutine frame of every running stream.
+constexpr std::size_t read_chunk_bytes = 4 * 1024;
 
 template <class Rep, class Period>
 milliseconds clamp_ms(std::chrono::duration<Rep, Period> d) {

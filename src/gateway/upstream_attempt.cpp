@@ -3,6 +3,7 @@
 // completely before anything is sent), or a stream (stream_relay.cpp).
 
 #include <fmt/format.h>
+#include <memory>
 #include <spdlog/spdlog.h>
 
 #include "core/stream/stream_journal.hpp"
@@ -334,11 +335,12 @@ awaitable<attempt_result> request_forwarder::attempt(std::size_t upstream, attem
     // A whole response is read before anything is sent: a break in its middle can be retried,
     // and the client never gets a 200 that is not complete.
     std::string body;
-    char buf[read_chunk_bytes];
+    // On the heap, not in the frame: a running stream's frame keeps everything in it alive.
+    const auto buf = std::make_unique_for_overwrite<char[]>(read_chunk_bytes);
     conn->expires_after(clamp_ms(start_ + cfg_.timeouts.request - steady::now()));
     while (!response->done()) {
       std::size_t got = 0;
-      if (auto ec = co_await response->read_some(buf, sizeof buf, got)) {
+      if (auto ec = co_await response->read_some(buf.get(), read_chunk_bytes, got)) {
         conn->close();
         if (ctx.cancelled()) {
           lost(result);
@@ -351,7 +353,7 @@ awaitable<attempt_result> request_forwarder::attempt(std::size_t upstream, attem
                         (response->problem().empty() ? ec.message() : response->problem());
         co_return result;
       }
-      body.append(buf, got);
+      body.append(buf.get(), got);
       if (body.size() > cfg_.limits.max_response_bytes) {
         conn->close();
         result.failure = attempt_failure::response_too_large;
