@@ -415,7 +415,7 @@ int run_gateway(const core::config& cfg, const std::string& config_path) {
     spdlog::default_logger()->set_formatter(obs::json_log_formatter());
   }
   const unsigned workers =
-      cfg.gateway.workers > 0 ? cfg.gateway.workers : std::max(1U, std::thread::hardware_concurrency());
+      cfg.gateway.workers > 0 ? cfg.gateway.workers : net::usable_cpus();
   // The control thread's context (it runs below): token sources and key files live there. It is
   // declared first so that it outlives everything holding its timers (shared_state's credentials).
   asio::io_context control;

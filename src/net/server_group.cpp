@@ -1,5 +1,8 @@
 #include "net/server_group.hpp"
 
+#include <sched.h>
+#include <thread>
+
 #include <array>
 
 #include <boost/asio/post.hpp>
@@ -12,6 +15,15 @@
 #include "net/spawn.hpp"
 
 namespace nines::net {
+
+unsigned usable_cpus() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (::sched_getaffinity(0, sizeof set, &set) == 0) {
+    return std::max(1, CPU_COUNT(&set));
+  }
+  return std::max(1U, std::thread::hardware_concurrency());
+}
 
 struct server_group::shared_counts {
   std::atomic<unsigned> open{0};

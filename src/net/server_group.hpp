@@ -29,6 +29,10 @@
 
 namespace nines::net {
 
+// The CPUs this process may run on: its affinity mask (a container's cpuset, `taskset`), not the
+// machine's core count; at least 1. The default number of workers.
+unsigned usable_cpus();
+
 struct listener_spec {
   std::string host;
   std::uint16_t port = 0;

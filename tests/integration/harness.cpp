@@ -57,12 +57,15 @@ server start_mock(std::vector<std::string> args) {
   return s;
 }
 
-server start_gateway(const std::string& toml, std::vector<std::string> extra_args) {
+namespace {
+
+server launch_gateway(std::vector<std::string> argv, const std::string& toml,
+                      const std::string& workers_line, std::vector<std::string> extra_args) {
   const auto path = temp_path(".toml");
   const bool own_admin = toml.find("[admin]") != std::string::npos;
-  std::ofstream(path) << "[gateway]\nlisten = \"127.0.0.1:0\"\nworkers = 2\n"
+  std::ofstream(path) << "[gateway]\nlisten = \"127.0.0.1:0\"\n" << workers_line
                       << (own_admin ? "" : "[admin]\nlisten = \"127.0.0.1:0\"\n") << toml;
-  std::vector<std::string> argv{binary(), "gateway", "--config", path};
+  argv.insert(argv.end(), {binary(), "gateway", "--config", path});
   argv.insert(argv.end(), extra_args.begin(), extra_args.end());
   server s;
   s.proc = std::make_unique<process>(argv);
@@ -85,6 +88,16 @@ server start_gateway(const std::string& toml, std::vector<std::string> extra_arg
   const auto admin_url = admin->substr(0, admin->find(" (admin key"));
   s.admin_port = port_from(admin_url);
   return s;
+}
+
+}  // namespace
+
+server start_gateway(const std::string& toml, std::vector<std::string> extra_args) {
+  return launch_gateway({}, toml, "workers = 2\n", std::move(extra_args));
+}
+
+server start_gateway_under(std::vector<std::string> launcher, const std::string& toml) {
+  return launch_gateway(std::move(launcher), toml, "", {});
 }
 
 server start_chaos(std::vector<std::string> args) {

@@ -40,6 +40,9 @@ struct server {
 server start_mock(std::vector<std::string> args = {});
 // `nines gateway --config <file with toml>`, once it listens. The config's listen is replaced.
 server start_gateway(const std::string& toml, std::vector<std::string> extra_args = {});
+// The same with the default number of workers, run by `launcher` (an absolute path and its
+// arguments: `/usr/bin/taskset -c 0`, say).
+server start_gateway_under(std::vector<std::string> launcher, const std::string& toml);
 // `nines chaos --api 127.0.0.1:0 <args...>`, once its API listens (port is the API's).
 server start_chaos(std::vector<std::string> args = {});
 // Creates a chaos proxy listening on an ephemeral port in front of `upstream_port`; returns its
