@@ -63,12 +63,6 @@ run() {  # pid port path [script]
     'BEGIN { printf "%s %.2f\n", r, t * 1e6 / hz / n }'
 }
 
-median_spread() {  # values... -> "median (min–max)"
-  printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END {
-    m = NR % 2 ? v[(NR+1)/2] : (v[NR/2] + v[NR/2+1]) / 2;
-    printf "%.2f (%.2f–%.2f)", m, v[1], v[NR] }'
-}
-
 # Warm-up, unmeasured.
 run "$this_pid" 19203 /v1/models >/dev/null
 run "$other_pid" 19204 /v1/models >/dev/null

@@ -43,42 +43,8 @@ source bench/lib.sh
 
 # --- subjects ----------------------------------------------------------------------------------
 start_static_upstream "$work/up" 19501
-start_nginx "$work/px" '
-  upstream models { server 127.0.0.1:19501; keepalive 128; }
-  server {
-    listen 127.0.0.1:19502 reuseport backlog=4096;
-    keepalive_requests 1000000;
-    client_max_body_size 8m;
-    client_body_buffer_size 4m;
-    location / {
-      proxy_pass http://models;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_next_upstream error timeout http_502 http_503 http_504 http_429;
-    }
-  }'
-cat > "$work/haproxy.cfg" <<CONF
-global
-  nbthread 1
-  maxconn 8000
-defaults
-  mode http
-  timeout connect 5s
-  timeout client 60s
-  timeout server 60s
-  option http-keep-alive
-  http-reuse always
-  retries 3
-  option redispatch 1
-  retry-on conn-failure empty-response response-timeout 502 503 504
-frontend fe
-  bind 127.0.0.1:19503
-  default_backend models
-backend models
-  server up 127.0.0.1:19501
-CONF
-haproxy -db -f "$work/haproxy.cfg" 2>"$work/haproxy.log" & pids+=($!)
-haproxy_pid=$!
+start_nginx_proxy "$work/px" 19502 19501
+start_haproxy "$work/ha" 19503 19501
 "$bin" gateway --admin-listen 127.0.0.1:0 --upstream http://127.0.0.1:19501/v1 \
   --listen 127.0.0.1:19504 --workers 1 --access-log off 2>"$work/nines.log" & pids+=($!)
 nines_pid=$!
@@ -123,10 +89,6 @@ declare -A conns_of=([get]=$CONNECTIONS [post]=$CONNECTIONS [post2m]=4)
 declare -A title_of=([get]="GET /v1/models" [post]="POST /v1/chat/completions (small)"
                      [post2m]="POST /v1/chat/completions (2 MB body)")
 
-to_ms() {  # wrk latency like 1.23ms / 850.00us / 1.2s -> ms
-  awk -v v="$1" 'BEGIN { n=v+0; if (v ~ /us$/) n/=1000; else if (v ~ /ms$/) n=n; else if (v ~ /s$/) n*=1000; printf "%.3f", n }'
-}
-
 # One wrk run against a subject: "rps p50 p99 cpu_us_per_request".
 run_one() {  # subject kind seconds
   local s=$1 kind=$2 secs=$3
@@ -148,13 +110,6 @@ run_one() {  # subject kind seconds
   awk -v r="$rps" -v a="$p50" -v b="$p99" -v t=$((after - before)) -v n="$n" \
     'BEGIN { printf "%s %s %s %.2f\n", r, a, b, t / 1000 / n }'
 }
-
-median_spread() {  # values... -> "median (min–max)"
-  printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END {
-    m = NR % 2 ? v[(NR+1)/2] : (v[NR/2] + v[NR/2+1]) / 2;
-    printf "%.2f (%.2f–%.2f)", m, v[1], v[NR] }'
-}
-median() { printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END { printf "%.2f", NR % 2 ? v[(NR+1)/2] : (v[NR/2] + v[NR/2+1]) / 2 }'; }
 
 {
 echo "# The lean path: CPU per request and per event, side by side"

@@ -33,43 +33,9 @@ source bench/lib.sh
 # --- the upstream for small requests: nginx answering a fixed JSON body, one worker -----------
 start_static_upstream "$work/up" 19101
 
-# --- nginx as the proxy: one worker, keep-alive to the upstream, as an operator would set it --
-start_nginx "$work/px" '
-  upstream models { server 127.0.0.1:19101; keepalive 128; }
-  server {
-    listen 127.0.0.1:19102 reuseport backlog=4096;
-    keepalive_requests 1000000;
-    location / {
-      proxy_pass http://models;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_next_upstream error timeout http_502 http_503 http_504 http_429;
-    }
-  }'
-
-# --- HAProxy as the proxy: one thread, keep-alive and connection reuse, retries as an operator
-# would set them (retry-on has no 429 in HAProxy 2.6) -------------------------------------------
-cat > "$work/haproxy.cfg" <<CONF
-global
-  nbthread 1
-  maxconn 8000
-defaults
-  mode http
-  timeout connect 5s
-  timeout client 60s
-  timeout server 60s
-  option http-keep-alive
-  http-reuse always
-  retries 3
-  option redispatch 1
-  retry-on conn-failure empty-response response-timeout 502 503 504
-frontend fe
-  bind 127.0.0.1:19104
-  default_backend models
-backend models
-  server up 127.0.0.1:19101
-CONF
-haproxy -db -f "$work/haproxy.cfg" 2>"$work/haproxy.log" & pids+=($!)
+# --- nginx and HAProxy as the proxies (bench/lib.sh), as an operator would set them ----------
+start_nginx_proxy "$work/px" 19102 19101
+start_haproxy "$work/ha" 19104 19101
 
 "$bin" gateway --admin-listen 127.0.0.1:0 --upstream http://127.0.0.1:19101/v1 --listen 127.0.0.1:19103 --workers 1 \
   --access-log off 2>"$work/nines.log" & pids+=($!)
@@ -95,9 +61,6 @@ run_wrk() {  # name url [script]
   errors=$(awk '/Non-2xx|Socket errors/' "$work/wrk-$name.txt")
   [ -n "$errors" ] && echo "$name: $errors" >&2
   return 0
-}
-to_ms() {  # wrk latency like 1.23ms / 850.00us / 1.2s -> ms
-  awk -v v="$1" 'BEGIN { n=v+0; if (v ~ /us$/) n/=1000; else if (v ~ /ms$/) n=n; else if (v ~ /s$/) n*=1000; printf "%.3f", n }'
 }
 
 for kind in get post; do

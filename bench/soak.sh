@@ -29,11 +29,11 @@ wait_port 19532
 
 # Half the rate streamed, half whole answers, each for the whole soak.
 "$bin" bench --url http://127.0.0.1:19532 --rate $((RATE / 2)) --duration "$SOAK_SECONDS" \
-  --concurrency 512 --stream true --answer-tokens 20 --max-seconds $((SOAK_SECONDS + 60)) \
+  --requests $((RATE / 2 * SOAK_SECONDS)) --concurrency 512 --stream true --answer-tokens 20 --max-seconds $((SOAK_SECONDS + 60)) \
   --json "$work/stream.json" > "$work/stream.txt" 2>&1 & pids+=($!)
 load1=$!
 "$bin" bench --url http://127.0.0.1:19532 --rate $((RATE / 2)) --duration "$SOAK_SECONDS" \
-  --concurrency 512 --stream false --answer-tokens 20 --max-seconds $((SOAK_SECONDS + 60)) \
+  --requests $((RATE / 2 * SOAK_SECONDS)) --concurrency 512 --stream false --answer-tokens 20 --max-seconds $((SOAK_SECONDS + 60)) \
   --json "$work/whole.json" > "$work/whole.txt" 2>&1 & pids+=($!)
 load2=$!
 

@@ -8,6 +8,7 @@
 
 #include "net/departure_watch.hpp"
 #include "net/spawn.hpp"
+#include "loopback_pair.hpp"
 
 namespace nines::net {
 namespace {
@@ -15,15 +16,7 @@ namespace {
 using steady = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
-struct socket_pair {
-  tcp::socket server;
-  tcp::socket client;
-  explicit socket_pair(asio::io_context& ioc) : server(ioc), client(ioc) {
-    tcp::acceptor acceptor(ioc, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
-    client.connect(acceptor.local_endpoint());
-    acceptor.accept(server);
-  }
-};
+using socket_pair = test::loopback_pair;
 
 TEST(departure_watch, a_client_that_closes_is_noticed_after_the_start_delay) {
   asio::io_context ioc{1};
