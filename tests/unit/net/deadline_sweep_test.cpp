@@ -124,7 +124,7 @@ TEST(deadline_sweep, each_deadline_fires_at_its_own_time) {
   const auto start = steady::now();
   steady::duration late_took{};
   auto task5 = [&]() -> awaitable<void> {
-    auto [ec, n] = co_await guarded_read(late.server, late_d, start + 80ms);
+    auto [ec, n] = co_await guarded_read(late.server, late_d, start + 1s);
     order.push_back(ec == beast::error::timeout ? "late timed out" : ec.message());
     late_took = steady::now() - start;
   };
@@ -132,12 +132,12 @@ TEST(deadline_sweep, each_deadline_fires_at_its_own_time) {
   auto task6 = [&]() -> awaitable<void> {
     auto [ec, n] = co_await guarded_read(early.server, early_d, start + 20ms);
     order.push_back(ec == beast::error::timeout ? "early timed out" : ec.message());
-    EXPECT_TRUE(late.server.is_open()) << "the later deadline is not due yet";
+    EXPECT_TRUE(late.server.is_open()) << "the later deadline (a second after) is not due yet";
   };
   spawn(ioc.get_executor(), task6(), "early");
   ioc.run();
   EXPECT_EQ(order, (std::vector<std::string>{"early timed out", "late timed out"}));
-  EXPECT_GE(late_took, 80ms);
+  EXPECT_GE(late_took, 1s);
 }
 
 TEST(deadline_sweep, a_deadline_armed_earlier_than_the_timer_resets_it) {
