@@ -151,6 +151,18 @@ TEST_F(headers, the_gateway_sets_host_and_its_own_fields_do_not_leave_it) {
   EXPECT_EQ(seen.headers.at("traceparent").find("b7ad6b7169203331"), std::string::npos);
 }
 
+// The upstream head is written by hand (request_forwarder::append_upstream_request_head): each
+// field the gateway sets appears once, whatever the client sent of it (the client's Host is
+// replaced by the upstream's), and a GET carries no length.
+TEST_F(headers, the_fields_the_gateway_sets_appear_once_in_the_upstream_head) {
+  const auto seen = forward("X-Request-Id: first\r\nX-Request-Id: second\r\n");
+  EXPECT_EQ(seen.headers.at("x-request-id"), "first") << seen.head;  // joined if repeated
+  EXPECT_EQ(seen.headers.at("host"), "127.0.0.1:" + std::to_string(env_->upstream.port()));
+  EXPECT_FALSE(seen.has("content-length")) << seen.head;
+  EXPECT_TRUE(seen.head.starts_with(seen.method + " " + seen.target + " HTTP/1.1\r\n")) << seen.head;
+  EXPECT_TRUE(seen.head.ends_with("\r\n\r\n")) << seen.head;
+}
+
 // Names with '_' are read differently by different servers (CGI maps '-' to '_'): not forwarded,
 // as nginx does by default.
 TEST_F(headers, field_names_with_underscores_are_not_forwarded) {
