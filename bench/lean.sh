@@ -289,9 +289,9 @@ echo
 echo "| subject | requests | succeeded | total p50 ms | total p99 ms | total max ms |"
 echo "|---|---:|---:|---:|---:|---:|"
 } >> "$out"
+declare -A o_port=([direct]=19521 [nginx]=19523 [nines]=19522)
 for s in direct nginx nines; do
-  port=$([ $s = direct ] && echo 19521 || ([ $s = nginx ] && echo 19523 || echo 19522))
-  "$bin" bench --url "http://127.0.0.1:$port" --rate "$RATE" --duration 10 --requests $((RATE * 10)) \
+  "$bin" bench --url "http://127.0.0.1:${o_port[$s]}" --rate "$RATE" --duration 10 --requests $((RATE * 10)) \
     --concurrency 256 \
     --stream false --max-seconds 30 --json "$work/o.json" > "$work/o.txt" 2>&1
   python3 - "$work/o.json" "$s" >> "$out" <<'PY'

@@ -6,6 +6,7 @@
 #include <memory>
 #include <spdlog/spdlog.h>
 
+#include "core/obs/trace_context.hpp"
 #include "core/stream/stream_journal.hpp"
 #include "gateway/http_headers.hpp"
 #include "gateway/request_forwarder.hpp"
@@ -94,11 +95,8 @@ void request_forwarder::append_upstream_request_head(std::string& head, std::siz
   }
   head.append("x-request-id: ").append(record_.id).append("\r\n");
   if (!record_.trace_id.empty()) {
-    static constexpr char hex[] = "0123456789abcdef";
-    head.append("traceparent: 00-").append(record_.trace_id).push_back('-');
-    head.append(record_.span_id).push_back('-');
-    head.push_back(hex[record_.trace_flags >> 4]);
-    head.push_back(hex[record_.trace_flags & 0xf]);
+    head.append("traceparent: ");
+    core::append_traceparent(head, record_.trace_id, record_.span_id, record_.trace_flags);
     head.append("\r\n");
   }
   // As Beast's prepare_payload: a length whenever there is a body, and for the methods that

@@ -31,21 +31,13 @@ std::string_view route_label(std::string_view method, std::string_view path) {
 
 counter& gateway_probe::cached_counter(std::string key, std::string_view name,
                                        std::string_view help, const labels& l) {
-  auto it = counters_.find(key);
-  if (it == counters_.end()) {
-    it = counters_.emplace(std::move(key), &metrics_.counter_of(name, help, l)).first;
-  }
-  return *it->second;
+  return cached_counter(std::string_view(key), name, help, [&] { return l; });
 }
 
 histogram& gateway_probe::cached_histogram(std::string key, std::string_view name,
                                            std::string_view help, std::span<const double> bounds,
                                            const labels& l) {
-  auto it = histograms_.find(key);
-  if (it == histograms_.end()) {
-    it = histograms_.emplace(std::move(key), &metrics_.histogram_of(name, help, bounds, l)).first;
-  }
-  return *it->second;
+  return cached_histogram(std::string_view(key), name, help, bounds, [&] { return l; });
 }
 
 std::string_view gateway_probe::key_of(std::initializer_list<std::string_view> parts) {

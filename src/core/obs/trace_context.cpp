@@ -1,7 +1,6 @@
 #include "core/obs/trace_context.hpp"
 
 #include <algorithm>
-#include <fmt/format.h>
 
 namespace nines::core {
 namespace {
@@ -35,8 +34,19 @@ std::string random_hex(rng& random, std::size_t digits) {
 
 }  // namespace
 
+void append_traceparent(std::string& out, std::string_view trace_id, std::string_view span_id,
+                        std::uint8_t flags) {
+  static constexpr char hex[] = "0123456789abcdef";
+  out.append("00-").append(trace_id).push_back('-');
+  out.append(span_id).push_back('-');
+  out.push_back(hex[flags >> 4]);
+  out.push_back(hex[flags & 0xf]);
+}
+
 std::string trace_context::traceparent() const {
-  return fmt::format("00-{}-{}-{:02x}", trace_id, span_id, flags);
+  std::string out;
+  append_traceparent(out, trace_id, span_id, flags);
+  return out;
 }
 
 std::optional<trace_context> parse_traceparent(std::string_view h) {

@@ -24,6 +24,10 @@ struct trace_context {
   std::string traceparent() const;
 };
 
+// Appends "00-<trace id>-<span id>-<flags: 2 hex>": the traceparent a hop sends on.
+void append_traceparent(std::string& out, std::string_view trace_id, std::string_view span_id,
+                        std::uint8_t flags);
+
 // Reads a traceparent; nullopt when it is not a valid version-00 value (then a new trace starts,
 // as the specification asks). Upper-case hex, all-zero ids and version ff are invalid.
 std::optional<trace_context> parse_traceparent(std::string_view header);
