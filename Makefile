@@ -50,6 +50,7 @@ bench:
 	@bench/tls.sh | tee -a bench/results/latest.md
 	@bench/lean.sh
 	@bench/soak.sh
+	@bench/edge.sh
 
 # The scenario suite through nines, nginx and HAProxy side by side: docs/reliability.md and .json.
 reliability:

@@ -12,8 +12,10 @@ build_pkgs=(g++ cmake ninja-build ccache pkg-config
   libssl-dev libmimalloc-dev libtomlplusplus-dev libspdlog-dev libfmt-dev libcli11-dev libgtest-dev
   curl ca-certificates nodejs npm)
 # prometheus: promtool and a server for the rules tests; chromium and a font: the dashboard's
-# browser test; testssl.sh: what nines tls-check is compared with.
-test_pkgs=(clang-14 libclang-rt-14-dev openssl prometheus chromium fonts-dejavu-core testssl.sh)
+# browser test; testssl.sh: what nines tls-check is compared with; iproute2: the veth links of
+# the tests whose hosts live in network namespaces (tests/netns).
+test_pkgs=(clang-14 libclang-rt-14-dev openssl prometheus chromium fonts-dejavu-core testssl.sh
+  iproute2)
 bench_pkgs=(nginx wrk haproxy python3 linux-perf)
 
 pkgs=("${build_pkgs[@]}")

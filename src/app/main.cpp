@@ -2,20 +2,14 @@
 // command line, reads the config, and hands over to the role.
 
 #include <CLI/CLI.hpp>
-#include <fstream>
 #include <iostream>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
-#include <sstream>
 #include <unistd.h>
 
+#include "app/proxy_command.hpp"
 #include "core/config/config.hpp"
 #include "core/access/client_keys.hpp"
-#include "gateway/gateway.hpp"
-#include "gateway/keys_file.hpp"
-#include "gateway/upstream_credentials.hpp"
-#include "net/tls_server_identity.hpp"
-#include "net/upstream_pool.hpp"
 #include "tools/bench.hpp"
 #include "tools/chaos.hpp"
 #include "tools/mock_llm.hpp"
@@ -26,16 +20,7 @@
 
 namespace {
 
-constexpr int exit_bad_config = 2;
-
-int print_problems(std::string_view source, const std::vector<nines::core::config_problem>& problems) {
-  std::cerr << "nines: invalid configuration (" << problems.size() << " problem"
-            << (problems.size() == 1 ? "" : "s") << "):\n";
-  for (const auto& p : problems) {
-    std::cerr << "  " << nines::core::format_problem(source, p) << "\n";
-  }
-  return exit_bad_config;
-}
+using nines::app::exit_bad_config;
 
 }  // namespace
 
@@ -46,36 +31,11 @@ int main(int argc, char** argv) {
   CLI::App app{"nines: a high-availability connection layer for LLM agent fleets"};
   app.require_subcommand(1);
 
-  auto* gateway = app.add_subcommand("gateway", "OpenAI-compatible failover proxy");
-  std::string config_path;
-  std::vector<std::string> upstream_urls;
-  std::string listen = "127.0.0.1:8080";
-  unsigned workers = 0;
-  std::string access_log;
-  gateway->add_option("--config", config_path, "TOML config file (docs/config.md)");
-  gateway->add_option("--upstream", upstream_urls, "upstream base URL (repeatable), without --config");
-  gateway->add_option("--listen", listen, "host:port to listen on, without --config");
-  gateway->add_option("--workers", workers, "worker threads (0: one per core); overrides the config");
-  gateway->add_option("--access-log", access_log, "stdout, off, or a file; overrides the config");
-  std::string log_format;
-  gateway->add_option("--log-format", log_format, "text or json: the operational log on stderr")
-      ->check(CLI::IsMember({"text", "json"}));
-  std::string journal_mode;
-  gateway->add_option("--journal", journal_mode,
-                      "off, keyed or all: which requests are journaled; overrides the config")
-      ->check(CLI::IsMember({"off", "keyed", "all"}));
-  nines::core::gateway_flags flags;
-  gateway->add_option("--keys", flags.keys_file, "client keys file (TOML [[keys]]), without --config");
-  gateway->add_option("--auth", flags.auth_mode, "keys or open, without --config")
-      ->check(CLI::IsMember({"keys", "open"}));
-  gateway->add_option("--admin-listen", flags.admin_listen,
-                      "host:port of the admin listener (/metrics, /status, /dashboard), without "
-                      "--config");
-  gateway->add_option("--tls-cert", flags.tls_cert,
-                      "PEM certificate chain: the API listener speaks TLS (with --tls-key)");
-  gateway->add_option("--tls-key", flags.tls_key, "PEM private key of --tls-cert");
-  bool check_only = false;
-  gateway->add_flag("--check", check_only, "validate the configuration and exit");
+  nines::app::proxy_options gateway_opts;
+  auto* gateway = nines::app::add_proxy_command(app, gateway_opts);
+  nines::app::proxy_options edge_opts;
+  edge_opts.role = nines::core::config_role::edge;
+  auto* edge = nines::app::add_proxy_command(app, edge_opts);
 
   auto* keys = app.add_subcommand("keys", "client keys for the gateway's keys file");
   auto* keys_new = keys->add_subcommand("new", "print a new secret, once, and its [[keys]] entry");
@@ -162,104 +122,10 @@ int main(int argc, char** argv) {
 
   try {
     if (*gateway) {
-      nines::core::config_result result;
-      std::string source = "command line";
-      if (!config_path.empty()) {
-        std::ifstream in(config_path);
-        if (!in) {
-          std::cerr << "nines: cannot read config file " << config_path << "\n";
-          return exit_bad_config;
-        }
-        std::stringstream text;
-        text << in.rdbuf();
-        source = config_path;
-        result = nines::core::parse_config(text.str(), config_path);
-        if (!upstream_urls.empty()) {
-          result.problems.push_back({"--upstream", 0, 0, "cannot be combined with --config"});
-          result.value.reset();
-        }
-      } else {
-        flags.listen = listen;
-        flags.upstreams = upstream_urls;
-        result = nines::core::config_from_flags(flags);
-      }
-      if (!result.problems.empty()) {
-        return print_problems(source, result.problems);
-      }
-      auto cfg = *result.value;
-      if (!config_path.empty() && (!flags.tls_cert.empty() || !flags.tls_key.empty())) {
-        // The flags name the listener's certificate over the config's.
-        if (flags.tls_cert.empty() || flags.tls_key.empty()) {
-          return print_problems("command line",
-                                {{flags.tls_cert.empty() ? "--tls-cert" : "--tls-key", 0, 0,
-                                  "is required with " + std::string(flags.tls_cert.empty()
-                                                                        ? "--tls-key"
-                                                                        : "--tls-cert")}});
-        }
-        cfg.tls.cert_file = flags.tls_cert;
-        cfg.tls.key_file = flags.tls_key;
-      }
-      if (workers > 0) {
-        cfg.gateway.workers = workers;
-      }
-      if (!access_log.empty()) {
-        cfg.gateway.access_log = access_log;
-      }
-      if (!log_format.empty()) {
-        cfg.gateway.log_format = log_format;
-      }
-      if (!journal_mode.empty()) {
-        cfg.journal.mode = journal_mode == "keyed" ? nines::core::journal_mode::keyed
-                           : journal_mode == "all" ? nines::core::journal_mode::all
-                                                   : nines::core::journal_mode::off;
-      }
-      // Every referenced file must exist and parse: CA files as PEM certificates...
-      std::vector<nines::core::config_problem> file_problems;
-      for (std::size_t i = 0; i < cfg.upstreams.size(); ++i) {
-        const auto& u = cfg.upstreams[i];
-        if (u.tls && !u.ca_file.empty()) {
-          try {
-            nines::net::make_client_tls_context(u.tls_verify, u.ca_file);
-          } catch (const std::exception& e) {
-            file_problems.push_back({"upstreams[" + std::to_string(i) + "].ca_file", 0, 0,
-                                     "cannot be read as PEM certificates: " + u.ca_file + " (" +
-                                         e.what() + ")"});
-          }
-        }
-      }
-      // ... key files and OAuth client secrets as one visible-ASCII secret each ...
-      for (std::size_t i = 0; i < cfg.upstreams.size(); ++i) {
-        const auto& u = cfg.upstreams[i];
-        const std::string at = "upstreams[" + std::to_string(i) + "].";
-        for (const auto& [key, path] : {std::pair{"api_key_file", u.api_key_file},
-                                        std::pair{"client_secret_file", u.oauth.client_secret_file}}) {
-          std::string why;
-          if (!path.empty() && nines::gateway::read_key_file(path, why).empty()) {
-            file_problems.push_back({at + key, 0, 0, path + " " + why});
-          }
-        }
-      }
-      // ... the listener's certificates, keys and client CA ...
-      if (cfg.tls.enabled()) {
-        auto tls = nines::net::tls_server_identity::load(cfg.tls);
-        file_problems.insert(file_problems.end(), tls.problems.begin(), tls.problems.end());
-      }
-      if (!file_problems.empty()) {
-        return print_problems(source, file_problems);
-      }
-      if (nines::core::effective_auth_mode(cfg.auth) == nines::core::auth_mode::keys) {
-        // ... and the keys file as keys, named with its own places.
-        const auto keys_read = nines::gateway::read_keys_file(cfg.auth.keys_file);
-        if (!keys_read.problems.empty()) {
-          return print_problems(cfg.auth.keys_file, keys_read.problems);
-        }
-      }
-      if (check_only) {
-        std::cout << source << ": configuration is valid (" << cfg.upstreams.size()
-                  << " upstreams)\n";
-        return 0;
-      }
-      return nines::gateway::run_gateway(cfg, config_path);
+      return nines::app::run_proxy_command(gateway_opts);
+    }
+    if (*edge) {
+      return nines::app::run_proxy_command(edge_opts);
     }
     if (*keys_new) {
       // The secret is printed once, here; the file holds only its digest.

@@ -40,15 +40,46 @@ void request_cancellation::cancel() {
 
 void request_forwarder::client_departed() { cancellation_.cancel(); }
 
+void attempt_race::stop(unsigned k) {
+  cancelled[k] = true;
+  if (request != nullptr) {
+    request->acquiring[k].cancel();
+  }
+  if (connections[k] != nullptr) {
+    connections[k]->close();
+  }
+}
+
+bool attempt_race::path_works(unsigned k, steady::time_point now) {
+  if (!connected[k] && sent_at[k] && connections[k] != nullptr &&
+      connections[k]->acknowledged_within(
+          std::chrono::duration_cast<milliseconds>(now - *sent_at[k]))) {
+    connected[k] = true;  // a pooled connection whose peer acknowledged the request
+  }
+  return connected[k];
+}
+
+void attempt_race::connected_first(unsigned id) {
+  connected[id] = true;
+  const unsigned other = 1 - id;
+  if (!connect_race || !started[other] || cancelled[other] || winner ||
+      path_works(other, steady::now())) {
+    return;
+  }
+  // Only the first attempt had a head start; a pool at its limit says nothing about the path.
+  outpaced[other] = other == 0 && (request == nullptr || request->acquiring[other].waiting == nullptr);
+  stop(other);  // it ends as a lost race; outpaced, it counts as a slow path to its upstream
+}
+
 bool attempt_race::claim(unsigned id) {
+  if (cancelled[id]) {
+    return false;  // given up already (a connect race decided against it)
+  }
   if (!winner) {
     winner = id;
     for (unsigned k = 0; k < connections.size(); ++k) {
-      if (k != id) {
-        cancelled[k] = true;
-        if (connections[k] != nullptr) {
-          connections[k]->close();  // its server stops generating
-        }
+      if (k != id && started[k]) {
+        stop(k);
       }
     }
     return true;
@@ -153,10 +184,17 @@ void request_forwarder::log_tls_failure(std::size_t upstream, const std::string&
 }
 
 void request_forwarder::report_outcome(std::size_t upstream, const attempt_result& r) {
+  auto& live = gen_->live;
+  if (r.slow_connect) {
+    // Another path connected while this one was still trying: avoided for a while, as a
+    // refused one is, so that the next requests do not wait for the race again.
+    live.record_connect_failure(upstream, steady::now(), worker_.shared->cooldown);
+    worker_.probe.attempt_finished(cfg_.upstreams[upstream].name, "connect_slow");
+    return;
+  }
   if (r.lost_race || r.overflow || r.client_left) {
     return;  // says nothing about the upstream
   }
-  auto& live = gen_->live;
   auto& tokens = *pools_->retry_tokens[upstream];
   std::string_view outcome = "ok";
   bool failed = false;
@@ -266,23 +304,44 @@ awaitable<void> request_forwarder::hedge_child(std::size_t upstream, bool retry,
   slots->wake.notify();
 }
 
-awaitable<attempt_result> request_forwarder::hedged_attempt(std::size_t first, bool trial,
-                                                            milliseconds delay,
-                                                            std::uint64_t& tried,
-                                                            const routing_snapshot& routing) {
+awaitable<attempt_result> request_forwarder::hedged_attempt(
+    std::size_t first, bool trial, std::optional<milliseconds> hedge_delay,
+    std::optional<milliseconds> connect_race, std::uint64_t& tried,
+    const routing_snapshot& routing) {
   const auto executor = co_await asio::this_coro::executor;
   attempt_race race;
+  race.request = &cancellation_;
+  race.started[0] = true;
   auto slots = std::make_shared<hedge_slots>(executor);
   slots->running = 1;
   spawn(executor, hedge_child(first, false, trial, &race, 0, slots), "hedged attempt");
-  const auto hedge_at = steady::now() + delay;
+  const auto start = steady::now();
+  const auto never = steady::time_point::max();
+  const auto hedge_at = hedge_delay ? start + *hedge_delay : never;
+  const auto race_at = connect_race ? start + *connect_race : never;
+  bool racing_connect = false;
   cancellation_.waiting = &slots->wake;  // a departure ends the waits below at once
-  while (slots->running > 0 && !race.winner && !slots->results[0] && steady::now() < hedge_at &&
-         !cancellation_.client_gone) {
-    co_await slots->wake.wait(hedge_at);
+  while (slots->running > 0 && !race.winner && !slots->results[0] && !cancellation_.client_gone) {
+    // Connected in time, the connect race is off; the hedge still waits for a first byte.
+    const auto until = race.connected[0] ? hedge_at : std::min(hedge_at, race_at);
+    const auto now = steady::now();
+    if (now >= until && until == race_at && race.path_works(0, now)) {
+      continue;  // its request was acknowledged: no race; the hedge (if any) still waits
+    }
+    if (now >= until) {
+      racing_connect = until == race_at && !race.connected[0];
+      break;
+    }
+    if (until == never) {
+      co_await slots->wake.wait();
+    } else {
+      co_await slots->wake.wait(until);
+    }
   }
-  if (!slots->results[0] && !race.winner && !cancellation_.client_gone) {
-    // The first attempt has sent nothing after the hedge delay: a second one, elsewhere.
+  if (slots->running > 0 && !slots->results[0] && !race.winner && !cancellation_.client_gone &&
+      (hedge_delay || racing_connect)) {
+    // The first attempt has sent nothing after the hedge delay, or has no connection after the
+    // connect race's: a second one, elsewhere.
     auto c = candidates(routing);
     bool second_trial = false;
     const auto second = choose(c, tried, true, routing, second_trial);
@@ -292,9 +351,16 @@ awaitable<attempt_result> request_forwarder::hedged_attempt(std::size_t first, b
         tried |= std::uint64_t{1} << *second;
       }
       ++record_.attempts;
-      ++record_.hedges;
       record_.upstreams.push_back(cfg_.upstreams[*second].name);
-      worker_.probe.hedge("sent");
+      if (racing_connect) {
+        race.connect_race = true;
+        ++record_.connect_races;
+        worker_.probe.connect_race("sent");
+      } else {
+        ++record_.hedges;
+        worker_.probe.hedge("sent");
+      }
+      race.started[1] = true;
       ++slots->running;
       spawn(executor, hedge_child(*second, true, second_trial, &race, 1, slots), "hedged attempt");
     } else if (second_trial) {
@@ -307,15 +373,32 @@ awaitable<attempt_result> request_forwarder::hedged_attempt(std::size_t first, b
   cancellation_.waiting = nullptr;
   if (race.winner) {
     if (slots->results[1]) {
-      worker_.probe.hedge(*race.winner == 1 ? "won" : "lost");
-      if (*race.winner == 1 && slots->results[0]->lost_race) {
+      const std::string_view verdict = *race.winner == 1 ? "won" : "lost";
+      if (racing_connect) {
+        worker_.probe.connect_race(verdict);
+      } else {
+        worker_.probe.hedge(verdict);
+      }
+      if (*race.winner == 1 && slots->results[0]->lost_race && !slots->results[0]->slow_connect) {
         gen_->live.record_race_lost(first, steady::now());  // slower despite its head start
       }
     }
     co_return std::move(*slots->results[*race.winner]);
   }
-  // Neither reached the client: the later failure speaks for both.
-  co_return std::move(slots->results[1] ? *slots->results[1] : *slots->results[0]);
+  // Neither reached the client: the later failure speaks for both, unless it only gave way to
+  // the other (a connect race decided before the winner failed on its own).
+  if (slots->results[1] && (!slots->results[1]->lost_race || slots->results[0]->lost_race)) {
+    co_return std::move(*slots->results[1]);
+  }
+  co_return std::move(*slots->results[0]);
+}
+
+std::optional<milliseconds> request_forwarder::connect_race_delay() const {
+  // A continuation's body is built per attempt into one buffer: two at once would share it.
+  if (continuing_ || cfg_.routing.connect_race.count() == 0 || cfg_.upstreams.size() < 2) {
+    return std::nullopt;
+  }
+  return cfg_.routing.connect_race;
 }
 
 std::optional<milliseconds> request_forwarder::hedge_delay_for(std::size_t upstream) const {
@@ -597,8 +680,9 @@ awaitable<void> request_forwarder::run() {
     ++record_.attempts;
     record_.upstreams.push_back(cfg_.upstreams[*chosen].name);
     const auto hedge_delay = previous ? std::nullopt : hedge_delay_for(*chosen);
-    if (hedge_delay) {
-      last = co_await hedged_attempt(*chosen, trial, *hedge_delay, tried, *routing);
+    const auto connect_race = previous ? std::nullopt : connect_race_delay();
+    if (hedge_delay || connect_race) {
+      last = co_await hedged_attempt(*chosen, trial, hedge_delay, connect_race, tried, *routing);
     } else {
       last = co_await run_attempt(*chosen, charged, trial, nullptr, 0);
     }

@@ -206,7 +206,7 @@ std::shared_ptr<generation> build_generation(const core::config& cfg, std::uint6
   gen->routes = core::route_table(cfg.routes.passthrough);
   for (std::size_t i = 0; i < cfg.upstreams.size(); ++i) {
     const auto& u = cfg.upstreams[i];
-    upstream_target target{u.host, u.port, u.tls, nullptr};
+    upstream_target target{u.host, u.port, u.tls, nullptr, u.bind_address, u.bind_interface};
     if (u.tls) {
       target.tls_context = make_client_tls_context(u.tls_verify, u.ca_file);
     }
@@ -294,13 +294,14 @@ class config_reloader {
     stamp_ = stamp_of(path_);  // whatever triggered it, this version of the file is now seen
     keys_stamp_ = stamp_of(shared_->current.load()->config->auth.keys_file);
     if (path_.empty()) {
-      spdlog::warn("reload ({}) ignored: the gateway was started without --config", why);
+      spdlog::warn("reload ({}) ignored: nines {} was started without --config", why,
+                   core::names_of(shared_->current.load()->config->role).role);
       return;
     }
     std::ifstream in(path_);
     std::stringstream text;
     text << in.rdbuf();
-    auto result = core::parse_config(text.str(), path_);
+    auto result = core::parse_config(text.str(), path_, shared_->current.load()->config->role);
     if (!in || !result.value) {
       spdlog::error("reload ({}): {} is invalid; the running configuration stays ({} problem{})",
                     why, path_, result.problems.size(), result.problems.size() == 1 ? "" : "s");
@@ -357,8 +358,8 @@ class config_reloader {
     shared_->current.store(gen);
     shared_->keys.store(keys);
     monitor_.adopt(gen);
-    spdlog::info("configuration reloaded ({}): version {}, {} upstreams", why, gen->version,
-                 next.upstreams.size());
+    spdlog::info("configuration reloaded ({}): version {}, {} {}", why, gen->version,
+                 next.upstreams.size(), core::names_of(next.role).links);
     if (tls_changed) {
       reload_tls("the [tls] settings changed");
     }
@@ -562,8 +563,9 @@ int run_gateway(const core::config& cfg, const std::string& config_path) {
                                                                  : "");
     }
   }
-  spdlog::info("nines gateway listening on {} with {} workers and {} upstreams{}", urls,
-               group.size(), cfg.upstreams.size(),
+  const auto names = core::names_of(cfg.role);
+  spdlog::info("nines {} listening on {} with {} workers and {} {}{}", names.role, urls,
+               group.size(), cfg.upstreams.size(), names.links,
                shared->keys.load() ? ", client keys required" : "");
   group.run();
   admin.stop();
@@ -578,7 +580,7 @@ int run_gateway(const core::config& cfg, const std::string& config_path) {
   });
   control_thread.join();
   states.clear();  // flushes the access log buffers
-  spdlog::info("nines gateway stopped");
+  spdlog::info("nines {} stopped", names.role);
   return 0;
 }
 

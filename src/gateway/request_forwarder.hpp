@@ -55,6 +55,9 @@ struct attempt_result {
   std::optional<kept_response> response;
   bool overflow = false;  // no connection: the upstream's pool limits were reached
   bool lost_race = false;  // a hedge that another attempt beat
+  // ... while still connecting, to a racing attempt that connected first: a slow path, counted
+  // against its upstream as a failed connect.
+  bool slow_connect = false;
   bool client_left = false;  // the client went away: the attempt was cancelled
 };
 
@@ -70,13 +73,36 @@ struct stream_state {
   core::responses_progress responses;         // a Responses stream, as the client received it
 };
 
+struct request_cancellation;
+
 // Attempts racing for the client (a hedge): the first to claim it wins; claiming closes the
 // others' connections so that their servers stop generating.
 struct attempt_race {
+  request_cancellation* request = nullptr;  // its slots stop an attempt's connect or wait
   std::optional<unsigned> winner;
   std::array<net::upstream_connection*, 2> connections{};
   std::array<bool, 2> cancelled{};
+  // The attempt's path is known to work: a connect just done, or, on a pooled connection, its
+  // request acknowledged or answered.
+  std::array<bool, 2> connected{};
+  std::array<bool, 2> started{};   // the attempt exists
+  // The second attempt was started by the connect race (not by a hedge): then the first path
+  // that works gives the other up. A hedge waits for a first byte instead.
+  bool connect_race = false;
+  std::array<bool, 2> outpaced{};  // given up because the other's path worked first
+  std::array<std::optional<std::chrono::steady_clock::time_point>, 2> sent_at{};  // pooled: when
+                                                                               // its request went
   bool claim(unsigned id);
+  // The attempt's path works: the other, whose path has not shown it works yet (a connect under
+  // way, a pooled connection whose request nobody acknowledged), is given up. A connect race is
+  // decided; the request goes on along one path.
+  void connected_first(unsigned id);
+  // Attempt k's path is known to work now (a pooled connection's peer may just have acknowledged
+  // its request: looked at, and remembered).
+  bool path_works(unsigned k, std::chrono::steady_clock::time_point now);
+  // Ends attempt `k`: cancelled, its connect or wait for a connection stopped, its connection
+  // closed (so that its server stops generating).
+  void stop(unsigned k);
 };
 
 // What a client's departure must reach at once: the upstream connections of the request's
@@ -148,10 +174,12 @@ class request_forwarder final : public net::departure_listener {
   net::awaitable<attempt_result> run_attempt(std::size_t upstream, bool retry, bool trial,
                                              attempt_race* race, unsigned id);
   struct hedge_slots;
-  net::awaitable<attempt_result> hedged_attempt(std::size_t first, bool trial,
-                                                std::chrono::milliseconds delay,
-                                                std::uint64_t& tried,
-                                                const routing_snapshot& routing);
+  // An attempt with a second one elsewhere, started when the first has sent nothing after
+  // `hedge_delay`, or has no connection yet after `connect_race` (either may be unset).
+  net::awaitable<attempt_result> hedged_attempt(
+      std::size_t first, bool trial, std::optional<std::chrono::milliseconds> hedge_delay,
+      std::optional<std::chrono::milliseconds> connect_race, std::uint64_t& tried,
+      const routing_snapshot& routing);
   net::awaitable<void> hedge_child(std::size_t upstream, bool retry, bool trial,
                                    attempt_race* race, unsigned id,
                                    std::shared_ptr<hedge_slots> slots);
@@ -164,6 +192,14 @@ class request_forwarder final : public net::departure_listener {
   net::awaitable<bool> begin_resume(std::size_t broken_upstream, core::stream_break cause,
                                     const std::string& why);
   std::optional<std::chrono::milliseconds> hedge_delay_for(std::size_t upstream) const;
+  // A request that two servers may both receive without a second effect: the model routes (at
+  // temperature 0 a copy is the same work) and reads. Only these are raced once sent.
+  bool may_send_twice() const {
+    const auto verb = req_.method();
+    return kind_.openai_json || kind_.dialect != core::stream_dialect::opaque ||
+           verb == net::http::verb::get || verb == net::http::verb::head;
+  }
+  std::optional<std::chrono::milliseconds> connect_race_delay() const;
 
   // upstream_attempt.cpp
   net::awaitable<attempt_result> attempt(std::size_t upstream, attempt_context& ctx);

@@ -119,8 +119,10 @@ void request_forwarder::stop_cancelled(attempt_result& r, const attempt_context&
     return;
   }
   r.lost_race = true;
+  r.slow_connect = ctx.race != nullptr && ctx.race->outpaced[ctx.id];
   r.failure = attempt_failure::reset;
-  r.detail = "another attempt answered first (hedge)";
+  r.detail = r.slow_connect ? "another path worked first (connect race)"
+                            : "another attempt answered first (hedge)";
 }
 
 awaitable<attempt_result> request_forwarder::attempt(std::size_t upstream, attempt_context& ctx) {
@@ -175,9 +177,19 @@ awaitable<attempt_result> request_forwarder::attempt(std::size_t upstream, attem
   response.reset();
   for (int round = 0;; ++round) {
     if (!conn) {
+      if (ctx.cancelled()) {
+        lost(result);  // claimed by the other attempt before this one began
+        co_return result;
+      }
       auto& cancel = ctx.request->acquiring[ctx.id];
+      if (!ctx.request->client_gone) {
+        cancel = acquire_cancel{};  // an earlier attempt's (a lost connect race) is over
+      }
       auto outcome = co_await pool.acquire(std::min(cfg_.timeouts.connect, time_left()), &cancel);
       if (ctx.cancelled()) {
+        if (outcome.connection) {
+          pool.give_back(std::move(outcome.connection), steady::now());  // unused: kept warm
+        }
         lost(result);
         co_return result;
       }
@@ -193,6 +205,16 @@ awaitable<attempt_result> request_forwarder::attempt(std::size_t upstream, attem
       }
       conn = std::move(outcome.connection);
       ctx.track(conn.get());
+      // A connect just done: the path works. A request sent on a pooled connection shows it
+      // by being acknowledged; but only one that may be sent twice is raced once sent (the
+      // model routes and reads: at temperature 0 a second copy is the same work, not a second
+      // effect). Any other is raced only while it connects.
+      if (ctx.race != nullptr && (!conn->reused() || !may_send_twice())) {
+        ctx.race->connected_first(ctx.id);
+      }
+    }
+    if (ctx.race != nullptr && conn->reused() && may_send_twice()) {
+      ctx.race->sent_at[ctx.id] = steady::now();
     }
     const bool reused = conn->reused();
     conn->expires_after(std::min(cfg_.timeouts.first_byte, time_left()));
@@ -204,6 +226,13 @@ awaitable<attempt_result> request_forwarder::attempt(std::size_t upstream, attem
       response.emplace(*conn, to_head, 64 * 1024, cfg_.limits.max_chunk_meta_bytes);
       const auto rec = co_await response->read_head();
       if (!rec) {
+        if (ctx.cancelled()) {
+          lost(result);  // given up while its answer was on the way
+          co_return result;
+        }
+        if (ctx.race != nullptr && !ctx.race->connected[ctx.id]) {
+          ctx.race->connected_first(ctx.id);  // it answered: the path works
+        }
         break;
       }
       wec = rec;

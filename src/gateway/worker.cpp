@@ -6,8 +6,8 @@ namespace nines::gateway {
 
 std::string upstream_identity(const core::upstream_config& u) {
   // What its connections depend on; credentials are per request and need no new connection.
-  return fmt::format("{}|{}|{}|{}|{}|{}", u.name, u.url, u.tls_verify, u.ca_file,
-                     u.max_connections, u.max_pending);
+  return fmt::format("{}|{}|{}|{}|{}|{}|{}|{}", u.name, u.url, u.tls_verify, u.ca_file,
+                     u.max_connections, u.max_pending, u.bind_address, u.bind_interface);
 }
 
 worker_state::worker_state(unsigned worker_index, asio_executor worker_executor,

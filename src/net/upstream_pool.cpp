@@ -9,6 +9,9 @@
 #include <openssl/ssl.h>
 
 #include "net/tls_diagnosis.hpp"
+#include <linux/sockios.h>
+#include <netinet/tcp.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <cerrno>
 #include <type_traits>
@@ -57,6 +60,20 @@ upstream_pool::~upstream_pool() {
   for (auto& c : idle_) {
     c->close();
   }
+}
+
+bool upstream_connection::acknowledged_within(std::chrono::milliseconds elapsed) {
+  const int fd = socket().native_handle();
+  int queued = 0;  // bytes sent and not acknowledged, or not sent yet
+  if (::ioctl(fd, SIOCOUTQ, &queued) == 0 && queued == 0) {
+    return true;
+  }
+  tcp_info info{};
+  socklen_t size = sizeof info;
+  if (::getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &size) != 0) {
+    return false;
+  }
+  return info.tcpi_last_ack_recv < static_cast<std::uint64_t>(elapsed.count());
 }
 
 bool upstream_pool::fresh(upstream_connection& c, steady::time_point now) {
@@ -119,7 +136,7 @@ awaitable<connect_outcome> upstream_pool::acquire(std::chrono::milliseconds time
     }
     if (settings_.max_connections == 0 || capacity_->open < settings_.max_connections) {
       const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - steady::now());
-      co_return co_await connect(std::max(left, std::chrono::milliseconds(1)));
+      co_return co_await connect(std::max(left, std::chrono::milliseconds(1)), cancel);
     }
     connect_outcome out;
     if (capacity_->waiting.size() >= settings_.max_pending) {
@@ -213,36 +230,107 @@ core::attempt_failure classify_connect_error(const error_code& ec) {
   return core::attempt_failure::connect_error;
 }
 
+// Opens `socket` for `to` on the target's path out: bound to its interface (SO_BINDTODEVICE) and
+// to its source address. What cannot be done is said in `why`, naming the setting.
+error_code open_on_path(tcp::socket& socket, const tcp::endpoint& to, const upstream_target& t,
+                        std::string& why) {
+  error_code ec;
+  socket.open(to.protocol(), ec);
+  if (ec) {
+    return ec;
+  }
+  if (!t.bind_interface.empty() &&
+      ::setsockopt(socket.native_handle(), SOL_SOCKET, SO_BINDTODEVICE, t.bind_interface.data(),
+                   static_cast<socklen_t>(t.bind_interface.size())) != 0) {
+    ec = error_code(errno, asio::error::get_system_category());
+    why = "bind_interface " + t.bind_interface + ": " + ec.message();
+    return ec;
+  }
+  if (!t.bind_address.empty()) {
+    const auto source = asio::ip::make_address(t.bind_address, ec);
+    if (!ec) {
+      // The port is chosen at connect, per destination: a bound source does not take one of the
+      // ephemeral ports for every connection it makes.
+      const int on = 1;
+      ::setsockopt(socket.native_handle(), IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &on, sizeof on);
+      socket.bind(tcp::endpoint(source, 0), ec);
+    }
+    if (ec) {
+      why = "bind_address " + t.bind_address + ": " + ec.message();
+    }
+  }
+  return ec;
+}
+
 }  // namespace
 
-awaitable<connect_outcome> upstream_pool::connect(std::chrono::milliseconds timeout) {
+awaitable<connect_outcome> upstream_pool::connect(std::chrono::milliseconds timeout,
+                                                  acquire_cancel* cancel) {
   auto executor = co_await asio::this_coro::executor;
   connect_outcome out;
   tcp::socket socket(executor);
   const auto until = steady::now() + timeout;
   error_code ec;
-  {
+  std::vector<tcp::endpoint> endpoints;
+  if (const auto address = asio::ip::make_address(target_.host, ec); !ec) {
+    endpoints.emplace_back(address, target_.port);
+  } else {
+    tcp::resolver resolver(executor);
+    auto [rec, results] =
+        co_await resolver.async_resolve(target_.host, std::to_string(target_.port), use_nothrow);
+    ec = rec;
+    for (const auto& r : results) {
+      endpoints.push_back(r.endpoint());
+    }
+    if (!ec && endpoints.empty()) {
+      ec = asio::error::host_not_found;
+    }
+  }
+  if (cancel != nullptr) {
+    cancel->connecting = &socket;
+  }
+  // A source address takes the addresses of its own family only.
+  std::optional<bool> source_v4;
+  if (!target_.bind_address.empty()) {
+    error_code bad;
+    const auto source = asio::ip::make_address(target_.bind_address, bad);
+    source_v4 = !bad && source.is_v4();
+  }
+  bool tried = false;
+  // Each address in turn, within the one deadline; a cancel closes the socket under the connect.
+  for (const auto& endpoint : endpoints) {
+    if (cancel != nullptr && cancel->cancelled) {
+      ec = asio::error::operation_aborted;
+      break;
+    }
+    if (source_v4 && *source_v4 != endpoint.address().is_v4()) {
+      continue;
+    }
+    tried = true;
+    error_code ignored;
+    socket.close(ignored);
+    if ((ec = open_on_path(socket, endpoint, target_, out.problem))) {
+      break;  // the path out itself is wrong: every address of the family would fail alike
+    }
     deadline connecting(socket);
-    const auto address = asio::ip::make_address(target_.host, ec);
-    if (!ec) {
-      connecting.arm(until);
-      std::tie(ec) = co_await socket.async_connect(tcp::endpoint(address, target_.port), use_nothrow);
-      if (connecting.disarm()) {
-        ec = beast::error::timeout;
-      }
-    } else {
-      tcp::resolver resolver(executor);
-      auto [rec, results] =
-          co_await resolver.async_resolve(target_.host, std::to_string(target_.port), use_nothrow);
-      ec = rec;
-      if (!ec) {
-        connecting.arm(until);
-        tcp::endpoint endpoint;
-        std::tie(ec, endpoint) = co_await asio::async_connect(socket, results, use_nothrow);
-        if (connecting.disarm()) {
-          ec = beast::error::timeout;
-        }
-      }
+    connecting.arm(until);
+    std::tie(ec) = co_await socket.async_connect(endpoint, use_nothrow);
+    if (connecting.disarm()) {
+      ec = beast::error::timeout;
+    }
+    if (!ec || ec == beast::error::timeout) {
+      break;
+    }
+  }
+  if (!ec && !tried && !endpoints.empty()) {
+    ec = asio::error::address_family_not_supported;
+    out.problem = "bind_address " + target_.bind_address + ": no address of " + target_.host +
+                  " is of its family";
+  }
+  if (cancel != nullptr) {
+    cancel->connecting = nullptr;
+    if (cancel->cancelled) {
+      ec = asio::error::operation_aborted;  // even a connect done just before: it was given up
     }
   }
   if (ec) {
@@ -264,6 +352,9 @@ awaitable<connect_outcome> upstream_pool::connect(std::chrono::milliseconds time
   }
   tls.set_verify_callback(asio::ssl::host_name_verification(target_.host));
   error_code hec;
+  if (cancel != nullptr) {
+    cancel->connecting = &tls.next_layer();  // a handshake over a silent path is given up too
+  }
   {
     deadline handshaking(tls.next_layer());
     handshaking.arm(until);
@@ -272,12 +363,20 @@ awaitable<connect_outcome> upstream_pool::connect(std::chrono::milliseconds time
       hec = beast::error::timeout;
     }
   }
+  if (cancel != nullptr) {
+    cancel->connecting = nullptr;
+    if (cancel->cancelled) {
+      out.error = asio::error::operation_aborted;
+      out.failure = core::attempt_failure::connect_error;
+      co_return out;
+    }
+  }
   if (hec) {
     out.error = hec;
     out.failure = hec == beast::error::timeout ? core::attempt_failure::connect_timeout
                                                : core::attempt_failure::tls_error;
     if (out.failure == core::attempt_failure::tls_error) {
-      out.tls_problem = diagnose_handshake_failure(tls.native_handle(), target_.host, hec);
+      out.problem = diagnose_handshake_failure(tls.native_handle(), target_.host, hec);
     }
     co_return out;
   }

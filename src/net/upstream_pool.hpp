@@ -60,6 +60,11 @@ class upstream_connection {
   // Bytes read from the upstream and not yet used (bounded: one head and a little more).
   read_buffer& buffer() { return buffer_; }
 
+  // The path to the peer answered within the last `elapsed`: what was sent is all acknowledged,
+  // or an acknowledgement arrived since then (the kernel's TCP_INFO and send queue; no bytes
+  // read). False on a path that went silent, such as a pooled connection whose link dropped.
+  bool acknowledged_within(std::chrono::milliseconds elapsed);
+
   // The deadline of the reads and writes that follow, until changed (as Beast's tcp_stream
   // expires_after): past it, the operation under way ends with beast::error::timeout and the
   // connection is closed. Enforced by the worker's deadline sweep (net/deadline_sweep.hpp).
@@ -121,6 +126,10 @@ struct upstream_target {
   std::uint16_t port = 0;
   bool tls = false;
   std::shared_ptr<asio::ssl::context> tls_context;  // set when tls
+  // The path out (config: bind_address, bind_interface): the source address connections leave
+  // from, and the interface they are bound to (SO_BINDTODEVICE). Empty: as the routes say.
+  std::string bind_address;
+  std::string bind_interface;
 };
 
 struct pool_settings {
@@ -137,11 +146,16 @@ struct pool_settings {
 // client left): cancel() wakes it, and it returns without a connection.
 struct acquire_cancel {
   bool cancelled = false;
-  wakeup* waiting = nullptr;  // set by acquire() while it waits
+  wakeup* waiting = nullptr;        // set by acquire() while it waits for a connection slot
+  tcp::socket* connecting = nullptr;  // set by acquire() while it connects (and shakes hands)
   void cancel() {
     cancelled = true;
     if (waiting != nullptr) {
       waiting->notify();
+    }
+    if (connecting != nullptr) {
+      error_code ignored;
+      connecting->close(ignored);  // the connect ends at once (operation_aborted)
     }
   }
 };
@@ -151,11 +165,12 @@ struct connect_outcome {
   core::attempt_failure failure = core::attempt_failure::none;
   error_code error;
   bool overflow = false;  // max_connections open and max_pending already waiting
-  // A failed TLS handshake, diagnosed (net/tls_diagnosis.hpp): "tls: expired: ...; ...", naming
-  // each problem code; empty otherwise.
-  std::string tls_problem;
+  // What went wrong beyond the error code: a failed TLS handshake, diagnosed
+  // (net/tls_diagnosis.hpp): "tls: expired: ...; ...", naming each problem code; or the path out
+  // that could not be taken ("bind_interface wlan0: No such device"); empty otherwise.
+  std::string problem;
   // What went wrong, in words: the diagnosis when there is one, else the error's message.
-  std::string why() const { return tls_problem.empty() ? error.message() : tls_problem; }
+  std::string why() const { return problem.empty() ? error.message() : problem; }
 };
 
 class upstream_pool : public std::enable_shared_from_this<upstream_pool> {
@@ -164,7 +179,7 @@ class upstream_pool : public std::enable_shared_from_this<upstream_pool> {
   ~upstream_pool();
 
   // An idle connection, or a new one, within `timeout` (see above). `cancel`, when given, may
-  // end a wait for a connection early.
+  // end a wait for a connection, or a connect, early.
   awaitable<connect_outcome> acquire(std::chrono::milliseconds timeout,
                                      acquire_cancel* cancel = nullptr);
   void give_back(std::unique_ptr<upstream_connection> connection,
@@ -205,7 +220,8 @@ class upstream_pool : public std::enable_shared_from_this<upstream_pool> {
 
  private:
   std::unique_ptr<upstream_connection> take_idle(std::chrono::steady_clock::time_point now);
-  awaitable<connect_outcome> connect(std::chrono::milliseconds timeout);
+  awaitable<connect_outcome> connect(std::chrono::milliseconds timeout,
+                                     acquire_cancel* cancel = nullptr);
   awaitable<void> prewarm(std::shared_ptr<upstream_pool> self);
   bool fresh(upstream_connection& c, std::chrono::steady_clock::time_point now);
 

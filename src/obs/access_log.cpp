@@ -65,6 +65,9 @@ std::string format_access_line(const request_record& r) {
   if (r.hedges > 0) {
     fmt::format_to(std::back_inserter(line), ",\"hedges\":{}", r.hedges);
   }
+  if (r.connect_races > 0) {
+    fmt::format_to(std::back_inserter(line), ",\"connect_races\":{}", r.connect_races);
+  }
   line.append(",\"upstreams\":[");
   for (std::size_t i = 0; i < r.upstreams.size(); ++i) {
     if (i > 0) {

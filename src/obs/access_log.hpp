@@ -30,6 +30,7 @@ struct request_record {
                                        // of a resumed stream); empty when none did
   unsigned attempts = 0;
   unsigned hedges = 0;                  // attempts sent as hedges
+  unsigned connect_races = 0;           // attempts sent because a connect was slow
   unsigned resumes = 0;                 // continuations of a broken stream
   std::string resume_log;               // JSON objects, comma-separated: cause, from, to, gap
   bool stream = false;

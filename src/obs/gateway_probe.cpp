@@ -141,6 +141,7 @@ gateway_probe::gateway_probe(registry& metrics, unsigned worker)
   budget_exhausted();
   for (const char* what : {"sent", "won", "lost"}) {
     hedges(what);
+    connect_races(what);
   }
   overflows("max_requests");
   for (const char* kind : {"last_event_id", "idempotency"}) {
@@ -184,6 +185,15 @@ void gateway_probe::retry(bool failover) {
 void gateway_probe::retry_budget_exhausted() { budget_exhausted().add(worker_); }
 
 void gateway_probe::hedge(std::string_view what) { hedges(what).add(worker_); }
+
+counter& gateway_probe::connect_races(std::string_view what) {
+  return cached_counter(fmt::format("connect_race|{}", what), "nines_connect_races_total",
+                        "Attempts started because a connect was slow (routing.connect_race_ms): "
+                        "sent, and whether the racing attempt won or lost.",
+                        {{"result", std::string(what)}});
+}
+
+void gateway_probe::connect_race(std::string_view what) { connect_races(what).add(worker_); }
 
 counter& gateway_probe::overflows(std::string_view limit) {
   return cached_counter(fmt::format("overflow|{}", limit), "nines_overflow_total",

@@ -40,6 +40,8 @@ class gateway_probe {
   void retry(bool failover);
   void retry_budget_exhausted();
   void hedge(std::string_view what);  // "sent", "won" (the hedge answered first), "lost"
+  // "sent", "won" (the racing attempt carried the request), "lost"
+  void connect_race(std::string_view what);
   void overflow(std::string_view limit);  // every upstream at its limit
   void journal_replay(std::string_view kind);  // "last_event_id" or "idempotency"
   void journal_refused(std::string_view reason);  // "unknown_id", "idempotency_conflict", "lost"
@@ -55,6 +57,7 @@ class gateway_probe {
   counter& failovers();
   counter& budget_exhausted();
   counter& hedges(std::string_view what);
+  counter& connect_races(std::string_view what);
   counter& overflows(std::string_view limit);
   counter& replays(std::string_view kind);
   counter& refusals(std::string_view reason);

@@ -60,19 +60,20 @@ server start_mock(std::vector<std::string> args) {
 namespace {
 
 server launch_gateway(std::vector<std::string> argv, const std::string& toml,
-                      const std::string& workers_line, std::vector<std::string> extra_args) {
+                      const std::string& workers_line, std::vector<std::string> extra_args,
+                      const std::string& role = "gateway") {
   const auto path = temp_path(".toml");
   const bool own_admin = toml.find("[admin]") != std::string::npos;
-  std::ofstream(path) << "[gateway]\nlisten = \"127.0.0.1:0\"\n" << workers_line
+  std::ofstream(path) << "[" << role << "]\nlisten = \"127.0.0.1:0\"\n" << workers_line
                       << (own_admin ? "" : "[admin]\nlisten = \"127.0.0.1:0\"\n") << toml;
-  argv.insert(argv.end(), {binary(), "gateway", "--config", path});
+  argv.insert(argv.end(), {binary(), role, "--config", path});
   argv.insert(argv.end(), extra_args.begin(), extra_args.end());
   server s;
   s.proc = std::make_unique<process>(argv);
   auto admin = s.proc->wait_for_output("nines admin listening on");
-  auto line = s.proc->wait_for_output("nines gateway listening on");
+  auto line = s.proc->wait_for_output("nines " + role + " listening on");
   if (!line || !admin) {
-    throw std::runtime_error("gateway did not start: " + s.proc->output());
+    throw std::runtime_error(role + " did not start: " + s.proc->output());
   }
   // "listening on http://h:p with ...", "on https://h:p with ...", or "on http://h:p and
   // https://h:p with ...".
@@ -94,6 +95,10 @@ server launch_gateway(std::vector<std::string> argv, const std::string& toml,
 
 server start_gateway(const std::string& toml, std::vector<std::string> extra_args) {
   return launch_gateway({}, toml, "workers = 2\n", std::move(extra_args));
+}
+
+server start_edge(const std::string& toml, std::vector<std::string> extra_args) {
+  return launch_gateway({}, toml, "workers = 2\n", std::move(extra_args), "edge");
 }
 
 server start_gateway_under(std::vector<std::string> launcher, const std::string& toml) {

@@ -40,6 +40,8 @@ struct server {
 server start_mock(std::vector<std::string> args = {});
 // `nines gateway --config <file with toml>`, once it listens. The config's listen is replaced.
 server start_gateway(const std::string& toml, std::vector<std::string> extra_args = {});
+// The same for `nines edge`: the file gets an [edge] table, and `toml` names [[uplinks]].
+server start_edge(const std::string& toml, std::vector<std::string> extra_args = {});
 // The same with the default number of workers, run by `launcher` (an absolute path and its
 // arguments: `/usr/bin/taskset -c 0`, say).
 server start_gateway_under(std::vector<std::string> launcher, const std::string& toml);

@@ -5,6 +5,8 @@
 #include <cctype>
 #include <charconv>
 #include <fmt/format.h>
+#include <net/if.h>
+#include <arpa/inet.h>
 #include <set>
 
 #include "core/access/secret_digest.hpp"
@@ -14,10 +16,12 @@ namespace nines::core {
 namespace {
 
 struct reader : toml_reader {
-  using toml_reader::toml_reader;
+  reader(std::vector<config_problem>& problems, role_names n) : toml_reader(problems), names(n) {}
+
+  role_names names;
 
   void read_gateway(const toml::table& t, gateway_settings& g) {
-    const std::string p = "gateway.";
+    const std::string p = std::string(names.role) + ".";
     unknown_keys(t, p, {"listen", "workers", "drain_timeout_ms", "access_log", "log_format"});
     string(t, p, "log_format", g.log_format);
     if (g.log_format != "text" && g.log_format != "json") {
@@ -157,8 +161,10 @@ struct reader : toml_reader {
 
   void read_routing(const toml::table& t, routing_settings& r) {
     const std::string p = "routing.";
-    unknown_keys(t, p, {"leave_tier_below", "tier_hysteresis_ms", "panic_threshold_percent"});
+    unknown_keys(t, p, {"leave_tier_below", "tier_hysteresis_ms", "panic_threshold_percent",
+                        "connect_race_ms"});
     number(t, p, "leave_tier_below", r.tiers.leave_below, 0, 1);
+    duration(t, p, "connect_race_ms", r.connect_race, 0);
     duration(t, p, "tier_hysteresis_ms", r.tiers.hysteresis, 0);
     double percent = r.panic_threshold * 100;
     number(t, p, "panic_threshold_percent", percent, 0, 100);
@@ -466,16 +472,34 @@ struct reader : toml_reader {
     }
   }
 
+  // Where the connections leave from: an address of this host, an interface, or both.
+  void read_source_binding(const toml::table& t, const std::string& p, upstream_config& u) {
+    string(t, p, "bind_address", u.bind_address);
+    if (t.contains("bind_address") && !is_ip_literal(u.bind_address)) {
+      problem(p + "bind_address", t.get("bind_address"),
+              "must be an IPv4 or IPv6 address of this host, e.g. \"192.168.1.20\"");
+    }
+    string(t, p, "bind_interface", u.bind_interface);
+    if (t.contains("bind_interface") && !is_interface_name(u.bind_interface)) {
+      problem(p + "bind_interface", t.get("bind_interface"),
+              fmt::format("must be a network interface name of 1 to {} characters without "
+                          "'/', ':' or spaces, e.g. \"wlan0\"",
+                          IFNAMSIZ - 1));
+    }
+  }
+
   static bool is_loopback_host(std::string_view h) {
     return h.starts_with("127.") || h == "[::1]" || h == "::1";
   }
 
   void read_upstream(const toml::table& t, std::size_t index, upstream_config& u) {
-    const std::string p = fmt::format("upstreams[{}].", index);
+    const std::string p = fmt::format("{}[{}].", names.links, index);
     unknown_keys(t, p, {"name", "url", "priority", "weight", "api_key", "api_keys", "api_key_file",
                         "token_url", "client_id", "client_secret_file", "scope", "tls_verify",
-                        "ca_file", "resume", "reasoning_resume", "responses_resume", "max_requests", "max_connections", "max_pending",
-                        "health_path"});
+                        "ca_file", "resume", "reasoning_resume", "responses_resume",
+                        "max_requests", "max_connections", "max_pending", "health_path",
+                        "bind_address", "bind_interface"});
+    read_source_binding(t, p, u);
     integer(t, p, "max_requests", u.max_requests, 0, 1000000);
     integer(t, p, "max_connections", u.max_connections, 0, 1000000);
     integer(t, p, "max_pending", u.max_pending, 0, 1000000);
@@ -520,7 +544,7 @@ struct reader : toml_reader {
     }
     string(t, p, "name", u.name);
     if (u.name.empty()) {
-      u.name = fmt::format("upstream-{}", index);
+      u.name = fmt::format("{}-{}", names.link, index);
     }
     if (const toml::node* node = t.get("url")) {
       string(t, p, "url", u.url);
@@ -629,17 +653,56 @@ std::string resolve_upstream_url(upstream_config& u) {
   return {};
 }
 
+role_names names_of(config_role role) {
+  if (role == config_role::edge) {
+    return {"edge", "uplinks", "uplink"};
+  }
+  return {"gateway", "upstreams", "upstream"};
+}
+
+config defaults_of(config_role role) {
+  config c;
+  c.role = role;
+  if (role == config_role::edge) {
+    c.gateway.listen.port = 8081;
+    c.admin.listen.port = 9902;
+    c.health.path = "/readyz";
+    c.routing.connect_race = milliseconds(250);
+  }
+  return c;
+}
+
+bool is_ip_literal(std::string_view text) {
+  if (text.empty() || text.size() >= INET6_ADDRSTRLEN) {
+    return false;
+  }
+  const std::string s(text);
+  unsigned char out[16];
+  return ::inet_pton(AF_INET, s.c_str(), out) == 1 || ::inet_pton(AF_INET6, s.c_str(), out) == 1;
+}
+
+bool is_interface_name(std::string_view name) {
+  return !name.empty() && name.size() < IFNAMSIZ && name != "." && name != ".." &&
+         std::all_of(name.begin(), name.end(), [](char ch) {
+           const auto u = static_cast<unsigned char>(ch);
+           return u > 0x20 && u < 0x7f && ch != '/' && ch != ':';
+         });
+}
+
 void validate(const config& c, std::vector<config_problem>& problems) {
+  const auto n = names_of(c.role);
   if (c.upstreams.empty()) {
-    problems.push_back({"upstreams", 0, 0, "at least one upstream is required"});
+    problems.push_back({std::string(n.links), 0, 0,
+                        fmt::format("at least one {} is required", n.link)});
   }
   std::set<std::string> names;
   for (std::size_t i = 0; i < c.upstreams.size(); ++i) {
     if (!names.insert(c.upstreams[i].name).second) {
-      problems.push_back({fmt::format("upstreams[{}].name", i), 0, 0,
-                          fmt::format("duplicate upstream name \"{}\"", c.upstreams[i].name)});
+      problems.push_back({fmt::format("{}[{}].name", n.links, i), 0, 0,
+                          fmt::format("duplicate {} name \"{}\"", n.link, c.upstreams[i].name)});
     }
   }
+  const std::string listen_key = std::string(n.role) + ".listen";
   if (c.outlier.max_ejection < c.outlier.base_ejection) {
     problems.push_back({"outlier.max_ejection_ms", 0, 0, "must not be below outlier.base_ejection_ms"});
   }
@@ -655,9 +718,9 @@ void validate(const config& c, std::vector<config_problem>& problems) {
     problems.push_back({"auth.keys_file", 0, 0, "is required with auth.mode = \"keys\""});
   }
   const auto listeners = api_listeners_of(c);
-  for (const auto& [key, addr] : {std::pair{"gateway.listen", listeners.plain},
-                                  std::pair{c.tls.listen ? "tls.listen" : "gateway.listen",
-                                            listeners.tls}}) {
+  for (const auto& [key, addr] :
+       {std::pair{listen_key, listeners.plain},
+        std::pair{c.tls.listen ? std::string("tls.listen") : listen_key, listeners.tls}}) {
     if (mode == auth_mode::open && !c.auth.mode && addr && !is_loopback(*addr)) {
       problems.push_back({key, 0, 0,
                           fmt::format("listens beyond loopback ({}), so it needs client keys "
@@ -676,7 +739,7 @@ void validate(const config& c, std::vector<config_problem>& problems) {
   };
   if (c.tls.enabled() && c.tls.listen && same(*c.tls.listen, c.gateway.listen)) {
     problems.push_back({"tls.listen", 0, 0,
-                        "must differ from gateway.listen (leave it out to serve TLS there)"});
+                        "must differ from " + listen_key + " (leave it out to serve TLS there)"});
   }
   if (c.tls.enabled() && c.tls.listen && same(*c.tls.listen, c.admin.listen)) {
     problems.push_back({"tls.listen", 0, 0, "must not be the admin listener's address"});
@@ -692,7 +755,8 @@ void validate(const config& c, std::vector<config_problem>& problems) {
   }
 }
 
-config_result parse_config(std::string_view toml_text, std::string_view source) {
+config_result parse_config(std::string_view toml_text, std::string_view source,
+                           config_role role) {
   config_result result;
   auto& problems = result.problems;
   auto parsed = parse_toml(toml_text, source, problems);
@@ -700,13 +764,30 @@ config_result parse_config(std::string_view toml_text, std::string_view source) 
     return result;
   }
   const toml::table& root = *parsed;
-  config c;
-  reader r(problems);
+  const auto names = names_of(role);
+  config c = defaults_of(role);
+  reader r(problems, names);
   std::vector<int> upstream_lines;
-  r.unknown_keys(root, "", {"gateway", "tls", "auth", "admin", "limits", "timeouts", "retry", "journal",
-                            "health", "outlier", "routing", "hedge", "routes", "alerting",
-                            "upstreams"});
-  if (const auto* t = r.section(root, "gateway")) {
+  const std::string role_table(names.role);
+  const std::string links(names.links);
+  // The other role's tables: said so, since a file meant for one given to the other is the
+  // likeliest way to meet them.
+  const auto other = names_of(role == config_role::edge ? config_role::gateway : config_role::edge);
+  const std::string other_table(other.role);
+  const std::string other_links(other.links);
+  r.unknown_keys(root, "", {role_table, "tls", "auth", "admin", "limits", "timeouts", "retry",
+                            "journal", "health", "outlier", "routing", "hedge", "routes",
+                            "alerting", links, other_table, other_links});
+  for (const auto& [theirs, ours] : {std::pair{other_table, role_table},
+                                     std::pair{other_links, links}}) {
+    if (const toml::node* node = root.get(theirs)) {
+      r.problem(theirs, node,
+                fmt::format("belongs to a nines {} configuration; nines {} reads [{}{}{}]",
+                            other.role, names.role, theirs == other_links ? "[" : "", ours,
+                            theirs == other_links ? "]" : ""));
+    }
+  }
+  if (const auto* t = r.section(root, role_table)) {
     r.read_gateway(*t, c.gateway);
   }
   if (const auto* t = r.section(root, "tls")) {
@@ -748,15 +829,15 @@ config_result parse_config(std::string_view toml_text, std::string_view source) 
   if (const auto* t = r.section(root, "alerting")) {
     r.read_alerting(*t, c.alerting);
   }
-  if (const toml::node* node = root.get("upstreams")) {
+  if (const toml::node* node = root.get(links)) {
     const toml::array* arr = node->as_array();
     if (arr == nullptr) {
-      r.problem("upstreams", node, "must be an array of tables ([[upstreams]])");
+      r.problem(links, node, fmt::format("must be an array of tables ([[{}]])", links));
     } else {
       for (std::size_t i = 0; i < arr->size(); ++i) {
         const toml::table* t = (*arr)[i].as_table();
         if (t == nullptr) {
-          r.problem(fmt::format("upstreams[{}]", i), &(*arr)[i], "must be a table");
+          r.problem(fmt::format("{}[{}]", links, i), &(*arr)[i], "must be a table");
           continue;
         }
         upstream_config u;
@@ -771,7 +852,7 @@ config_result parse_config(std::string_view toml_text, std::string_view source) 
   // Relational problems have no node of their own: place them at their upstream's table.
   for (std::size_t i = before; i < problems.size(); ++i) {
     for (std::size_t u = 0; u < upstream_lines.size(); ++u) {
-      if (problems[i].key.starts_with(fmt::format("upstreams[{}]", u))) {
+      if (problems[i].key.starts_with(fmt::format("{}[{}]", links, u))) {
         problems[i].line = upstream_lines[u];
       }
     }
@@ -787,9 +868,12 @@ config_result parse_config(std::string_view toml_text, std::string_view source) 
 
 config_result config_from_flags(const gateway_flags& flags) {
   config_result result;
-  config c;
+  config c = defaults_of(flags.role);
+  const auto names = names_of(flags.role);
   const auto& urls = flags.upstreams;
-  if (auto addr = parse_listen_address(flags.listen)) {
+  if (flags.listen.empty()) {
+    // the role's default
+  } else if (auto addr = parse_listen_address(flags.listen)) {
     c.gateway.listen = *addr;
   } else {
     result.problems.push_back({"--listen", 0, 0, "must be \"host:port\""});
@@ -818,10 +902,10 @@ config_result config_from_flags(const gateway_flags& flags) {
   }
   for (std::size_t i = 0; i < urls.size(); ++i) {
     upstream_config u;
-    u.name = fmt::format("upstream-{}", i);
+    u.name = fmt::format("{}-{}", names.link, i);
     u.url = urls[i];
     if (auto why = resolve_upstream_url(u); !why.empty()) {
-      result.problems.push_back({fmt::format("--upstream[{}]", i), 0, 0, why});
+      result.problems.push_back({fmt::format("--{}[{}]", names.link, i), 0, 0, why});
     }
     c.upstreams.push_back(std::move(u));
   }

@@ -64,6 +64,10 @@ struct upstream_config {
   unsigned max_connections = 0;   // open connections per worker; 0: unlimited
   unsigned max_pending = 64;      // requests per worker waiting for a connection at the limit
   std::string health_path;        // probe path for this upstream; empty: [health] probe_path
+  // The path out: connections leave from this source address and/or through this interface
+  // (SO_BINDTODEVICE), so that WiFi and cellular can be two uplinks. Empty: as routed.
+  std::string bind_address;    // an IP address literal of this host
+  std::string bind_interface;  // an interface name, e.g. "wlan0"
 };
 
 struct gateway_settings {
@@ -121,6 +125,9 @@ struct health_settings {
 struct routing_settings {
   tier_settings tiers{};
   double panic_threshold = 0.5;  // a tier with a smaller share of usable upstreams panics
+  // A connect not done after this is raced by an attempt on the next upstream (Happy Eyeballs,
+  // RFC 8305's 250 ms); the first to connect carries the request. 0: no racing.
+  milliseconds connect_race{0};
 };
 
 // The SLA objective and the built-in alerting (core/obs/alert_rules.hpp).
@@ -196,7 +203,21 @@ struct tls_listener_settings {
   bool enabled() const { return !cert_file.empty(); }
 };
 
+// Which role reads the configuration. The edge (beside the agents, in front of uplinks) takes the
+// same file as the gateway with `[edge]` for `[gateway]` and `[[uplinks]]` for `[[upstreams]]`,
+// and its own defaults (edge_defaults).
+enum class config_role { gateway, edge };
+
+// The names a role's file and messages use.
+struct role_names {
+  std::string_view role;   // "gateway", "edge": the listener's table, and the command
+  std::string_view links;  // "upstreams", "uplinks": the array of tables
+  std::string_view link;   // "upstream", "uplink"
+};
+role_names names_of(config_role role);
+
 struct config {
+  config_role role = config_role::gateway;
   gateway_settings gateway{};
   tls_listener_settings tls{};
   auth_settings auth{};
@@ -219,12 +240,20 @@ struct config_result {
   std::vector<config_problem> problems;
 };
 
-// Reads a TOML document. `source` names it in messages (a file path).
-config_result parse_config(std::string_view toml_text, std::string_view source);
+// The defaults of a role: the gateway's are the member initialisers; the edge listens on
+// 127.0.0.1:8081 (admin 127.0.0.1:9902), probes its uplinks' /readyz (a nines gateway's readiness
+// on its API port) and races a slow connect after 250 ms.
+config defaults_of(config_role role);
 
-// What `nines gateway` takes as flags without a config file.
+// Reads a TOML document. `source` names it in messages (a file path).
+config_result parse_config(std::string_view toml_text, std::string_view source,
+                           config_role role = config_role::gateway);
+
+// What `nines gateway` (and `nines edge`) takes as flags without a config file.
 struct gateway_flags {
-  std::string listen = "127.0.0.1:8080";
+  config_role role = config_role::gateway;
+  std::string listen;        // "" : the role's default
+
   std::vector<std::string> upstreams;
   std::string keys_file;     // --keys
   std::string auth_mode;     // --auth: "keys" or "open" ("" : by the keys file and the address)
@@ -233,7 +262,8 @@ struct gateway_flags {
   std::string tls_key;       // --tls-key
 };
 
-// Builds a config from flags: each URL an upstream named "upstream-N" in priority 0.
+// Builds a config from flags: each URL an upstream named "upstream-N" (an uplink "uplink-N") in
+// priority 0.
 config_result config_from_flags(const gateway_flags& flags);
 inline config_result config_from_flags(std::string_view listen,
                                        const std::vector<std::string>& urls) {
@@ -245,6 +275,11 @@ inline config_result config_from_flags(std::string_view listen,
 
 // Checks relations between fields (unique names, at least one upstream, ...). Used by both readers.
 void validate(const config& c, std::vector<config_problem>& problems);
+
+// An IPv4 or IPv6 address literal ("192.168.1.20", "fe80::1"): a bind_address.
+bool is_ip_literal(std::string_view text);
+// A Linux network interface name (below IFNAMSIZ, visible ASCII without '/' or ':').
+bool is_interface_name(std::string_view name);
 
 // "host:port" or "[v6]:port".
 std::optional<listen_address> parse_listen_address(std::string_view text);
