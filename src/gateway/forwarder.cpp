@@ -792,6 +792,29 @@ std::optional<core::access_refusal> check_access(const request& req, worker_stat
                      steady::now(), ticket);
 }
 
+// x-nines-heartbeat-ms: milliseconds from 100 to 60000, given once; anything else is refused
+// (a value nines would have to guess at).
+struct heartbeat_request {
+  bool ok = true;
+  std::optional<milliseconds> every;
+  std::string problem;
+};
+heartbeat_request read_heartbeat_request(const request& req) {
+  heartbeat_request out;
+  const auto [first, last] = req.equal_range("x-nines-heartbeat-ms");
+  if (first == last) {
+    return out;
+  }
+  const auto ms = core::parse_count(first->value());
+  if (std::next(first) != last || !ms || *ms < 100 || *ms > 60000) {
+    out.ok = false;
+    out.problem = "x-nines-heartbeat-ms must be given once, as milliseconds from 100 to 60000";
+    return out;
+  }
+  out.every = milliseconds(*ms);
+  return out;
+}
+
 awaitable<void> refuse_access(downstream& client, obs::request_record& record,
                               const core::access_refusal& refusal) {
   record.outcome = "rejected";
@@ -845,6 +868,16 @@ awaitable<void> forward_request(request& req, downstream& client, worker_state& 
     if (ticket.limits_tokens()) {
       kind.ticket = &ticket;
     }
+  }
+  if (const auto beat = read_heartbeat_request(req); !beat.ok) {
+    record.outcome = "rejected";
+    record.status = 400;
+    auto res = json_error_response(req.version(), http::status::bad_request,
+                                   "invalid_request_error", beat.problem, "invalid_heartbeat");
+    co_await client.send(std::move(res));
+    co_return;
+  } else {
+    kind.heartbeat = beat.every;
   }
   const auto& cfg = *worker.gen->config;
   // Journaling by header (mode keyed) is a key's right; mode all is the operator's own choice.

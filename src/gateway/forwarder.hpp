@@ -34,6 +34,9 @@ struct request_kind {
   // The request's place in its key's limits: settled as soon as the answer's usage is known,
   // before the client reads it (so that its next request sees the settled count).
   core::access_ticket* ticket = nullptr;
+  // x-nines-heartbeat-ms: a streamed answer carries an SSE comment whenever nothing else was sent
+  // for this long (a client that watches for silence, such as nines edge, knows the path lives).
+  std::optional<std::chrono::milliseconds> heartbeat;
 };
 
 request_kind classify_request(core::api_route route);

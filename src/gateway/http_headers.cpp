@@ -56,7 +56,9 @@ void append_request_headers(const net::http::fields& from, std::string& head,
 void copy_response_headers(const net::http::fields& from, net::http::fields& to) {
   const auto named = connection_options_of(from);
   for (const auto& h : from) {
-    if (stays_on_this_hop(h, named)) {
+    // An upstream's x-nines-heartbeat-ms speaks of that hop's heartbeats (a nines uplink's),
+    // not of this one's: this hop says its own.
+    if (stays_on_this_hop(h, named) || core::iequals(h.name_string(), "x-nines-heartbeat-ms")) {
       continue;
     }
     to.insert(h.name(), h.name_string(), h.value());

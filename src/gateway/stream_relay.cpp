@@ -133,6 +133,15 @@ awaitable<attempt_result> request_forwarder::relay_stream(upstream_connection& c
                                      dialect == core::stream_dialect::messages);
   const bool responses = !synthesize && dialect == core::stream_dialect::responses;
   const bool verbatim = dialect == core::stream_dialect::opaque;
+  // An uplink that is a nines gateway beats on an idle stream when asked (and says so in its
+  // head): then silence longer than three beats is a silent cut, not a slow model.
+  const auto& link = cfg_.upstreams[upstream];
+  const bool beating = link.heartbeat.count() > 0 &&
+                       response.head()["x-nines-heartbeat-ms"] ==
+                           std::to_string(link.heartbeat.count());
+  const auto stream_idle = beating ? std::min<steady::duration>(cfg_.timeouts.stream_idle,
+                                                                3 * link.heartbeat)
+                                   : steady::duration(cfg_.timeouts.stream_idle);
   std::vector<core::sse_event> made;  // Responses events made from one chat chunk
   // The continuation went where the client's response cannot follow: what it made is not sent,
   // and the stream ends explicitly (begin_resume sees the response as not continuable).
@@ -152,7 +161,7 @@ awaitable<attempt_result> request_forwarder::relay_stream(upstream_connection& c
     const auto now = steady::now();
     const auto limit = state == phase::awaiting_first_byte
                            ? std::min<steady::duration>(cfg_.timeouts.first_byte, deadline_ - now)
-                           : std::min<steady::duration>(cfg_.timeouts.stream_idle, request_end - now);
+                           : std::min<steady::duration>(stream_idle, request_end - now);
     conn.expires_after(clamp_ms(limit));
     std::size_t got = 0;
     error_code ec;
@@ -303,11 +312,18 @@ awaitable<attempt_result> request_forwarder::relay_stream(upstream_connection& c
         copy_response_headers(response.head(), header.base());
         header.set(http::field::cache_control, "no-cache");
         header.set("x-request-id", record_.id);
+        const bool beats = kind_.heartbeat && !verbatim;
+        if (beats) {
+          header.set("x-nines-heartbeat-ms", std::to_string(kind_.heartbeat->count()));
+        }
         record_.status = response.status();
         client_committed_ = true;
         if (co_await client_.begin_stream(std::move(header))) {
           state = phase::failed;
           break;
+        }
+        if (beats) {
+          client_.beat_while_idle(worker_.executor, *kind_.heartbeat, ":\n\n");  // SSE comment
         }
       }
       const auto written_at = steady::now();
@@ -350,7 +366,8 @@ awaitable<attempt_result> request_forwarder::relay_stream(upstream_connection& c
         cause = core::stream_break::stall;
         why = state == phase::awaiting_first_byte
                   ? "no event in time"
-                  : fmt::format("stalled: no data for {} ms", cfg_.timeouts.stream_idle.count());
+                  : fmt::format("stalled: no data for {} ms",
+                                std::chrono::duration_cast<milliseconds>(stream_idle).count());
       } else if (ec == upstream_wire_error::bad_message) {
         broke = attempt_failure::bad_response;
         cause = core::stream_break::malformed;

@@ -94,6 +94,12 @@ void request_forwarder::append_upstream_request_head(std::string& head, std::siz
     head.append("Authorization: Bearer ").append(*secret).append("\r\n");
   }
   head.append("x-request-id: ").append(record_.id).append("\r\n");
+  if (u.heartbeat.count() > 0) {
+    // A nines gateway beats on this stream's silences; another server ignores the field.
+    head.append("x-nines-heartbeat-ms: ");
+    append_decimal(head, static_cast<std::uint64_t>(u.heartbeat.count()));
+    head.append("\r\n");
+  }
   if (!record_.trace_id.empty()) {
     head.append("traceparent: ");
     core::append_traceparent(head, record_.trace_id, record_.span_id, record_.trace_flags);

@@ -12,14 +12,37 @@
 #include "net/http_wire.hpp"
 #include "net/read_buffer.hpp"
 #include "net/spawn.hpp"
+#include "net/wakeup.hpp"
 
 namespace nines::net {
 
 using steady = std::chrono::steady_clock;
 
+struct downstream::heartbeat {
+  heartbeat(const asio::any_io_executor& executor, milliseconds interval, std::string bytes)
+      : timer(executor), gate(executor), done(executor), every(interval), beat(std::move(bytes)) {}
+  asio::steady_timer timer;
+  wakeup gate;  // a write that waits for a beat on the wire
+  wakeup done;  // join_heartbeat's
+  milliseconds every;
+  std::string beat;  // framed as the body is (a chunk of its own when chunked)
+  steady::time_point last_write;
+  bool stopped = false;
+  bool running = true;
+};
+
 template <std::size_t N>
 awaitable<error_code> downstream::write_buffers(const std::array<asio::const_buffer, N>& buffers) {
+  while (writing_ && heartbeat_) {
+    co_await heartbeat_->gate.wait();  // a heartbeat is on the wire: this goes after it
+  }
+  writing_ = true;
   auto [ec, n] = co_await transport_.write(buffers, write_timeout_);
+  writing_ = false;
+  if (heartbeat_) {
+    heartbeat_->last_write = steady::now();
+    heartbeat_->gate.notify();
+  }
   bytes_sent_ += n;
   if (ec) {
     failed_ = true;
@@ -27,7 +50,60 @@ awaitable<error_code> downstream::write_buffers(const std::array<asio::const_buf
   co_return ec;
 }
 
+void downstream::beat_while_idle(const asio::any_io_executor& executor, milliseconds every,
+                                 std::string_view beat) {
+  if (heartbeat_ || !started_ || finished_ || failed_ || beat.empty()) {
+    return;
+  }
+  std::string framed;
+  if (chunked_) {
+    append_chunk_size(framed, beat.size());
+    framed.append(beat).append("\r\n");
+  } else {
+    framed.assign(beat);
+  }
+  heartbeat_ = std::make_shared<heartbeat>(executor, every, std::move(framed));
+  heartbeat_->last_write = steady::now();
+  spawn(executor, this->beat(heartbeat_), "stream heartbeat");
+}
+
+awaitable<void> downstream::beat(std::shared_ptr<heartbeat> h) {
+  while (!h->stopped && !failed_ && !finished_) {
+    h->timer.expires_at(h->last_write + h->every);
+    co_await h->timer.async_wait(use_nothrow);
+    if (h->stopped || failed_ || finished_) {
+      break;
+    }
+    if (writing_ || steady::now() - h->last_write < h->every) {
+      continue;  // something was written meanwhile: that was the sign of life
+    }
+    const std::array<asio::const_buffer, 1> buffers{asio::buffer(h->beat)};
+    co_await write_buffers(buffers);
+  }
+  h->running = false;
+  h->done.notify();
+}
+
+void downstream::stop_heartbeat() {
+  if (heartbeat_ && !heartbeat_->stopped) {
+    heartbeat_->stopped = true;
+    heartbeat_->timer.cancel();
+  }
+}
+
+awaitable<void> downstream::join_heartbeat() {
+  if (!heartbeat_) {
+    co_return;
+  }
+  stop_heartbeat();
+  while (heartbeat_->running) {
+    co_await heartbeat_->done.wait();
+  }
+  heartbeat_.reset();
+}
+
 awaitable<error_code> downstream::send(http::response<http::string_body> response) {
+  stop_heartbeat();
   started_ = true;
   response.version(version_);
   response.keep_alive(keep_alive_);
@@ -91,6 +167,7 @@ awaitable<error_code> downstream::write_chunk(std::string_view data) {
 awaitable<error_code> downstream::end_stream() { co_return co_await finish_stream({}); }
 
 awaitable<error_code> downstream::finish_stream(std::string_view data) {
+  stop_heartbeat();  // nothing may follow the body's end
   if (!chunked_) {
     auto ec = co_await write_chunk(data);
     finished_ = !ec;
@@ -111,6 +188,7 @@ awaitable<error_code> downstream::finish_stream(std::string_view data) {
 }
 
 void downstream::abort(bool reset) {
+  stop_heartbeat();
   failed_ = true;
   keep_alive_ = false;
   transport_.abort(reset);
@@ -424,6 +502,7 @@ awaitable<void> serve(std::unique_ptr<client_transport> transport, request_handl
       t.watch_departure([&down] { down.client_departed(); });
     }
     co_await handler(req, down);
+    co_await down.join_heartbeat();  // its coroutine uses `down`: gone before it is
     t.stop_watching();
     if (down.failed() || !down.keep_alive() || !down.finished()) {
       break;  // an answer that did not end properly leaves the framing in doubt

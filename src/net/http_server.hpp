@@ -57,6 +57,12 @@ class downstream final : public response_sink {
   // A chunked body is cut before its last chunk (a FIN: what was written can still be read); a
   // close-delimited one (HTTP/1.0), whose FIN would read as its end, with a reset.
   void break_stream() override { abort(version_ < 11); }
+  // Heartbeats on a streamed body (one writer at a time: a write waits for a beat on the wire).
+  // They stop when the body ends; join_heartbeat() waits for the beating coroutine to be gone,
+  // which the connection's session does before this object is.
+  void beat_while_idle(const asio::any_io_executor& executor, std::chrono::milliseconds every,
+                       std::string_view beat) override;
+  awaitable<void> join_heartbeat();
 
   // Drops the connection at once; with `reset`, the peer sees a TCP RST.
   void abort(bool reset);
@@ -80,6 +86,9 @@ class downstream final : public response_sink {
  private:
   template <std::size_t N>
   awaitable<error_code> write_buffers(const std::array<asio::const_buffer, N>& buffers);
+  struct heartbeat;
+  awaitable<void> beat(std::shared_ptr<heartbeat> h);
+  void stop_heartbeat();
 
   client_transport& transport_;
   unsigned version_;
@@ -94,6 +103,8 @@ class downstream final : public response_sink {
   departure_listener* listener_ = nullptr;
   std::size_t bytes_sent_ = 0;
   std::string frame_;  // serialised header or chunk framing, reused across writes
+  bool writing_ = false;  // a write is on the wire
+  std::shared_ptr<heartbeat> heartbeat_;
 };
 
 using request_handler = std::function<awaitable<void>(request&, downstream&)>;

@@ -5,6 +5,9 @@
 //
 // Threading: used from one worker thread at a time.
 
+#include <chrono>
+#include <string_view>
+
 #include "net/asio.hpp"
 
 namespace nines::net {
@@ -32,6 +35,11 @@ class response_sink {
   // The streamed body cannot be completed, and its protocol is not one the writer can say so in:
   // end it so that the reader sees a broken transfer, never a complete one.
   virtual void break_stream() = 0;
+  // From now until the streamed body ends, `beat` (bytes the body's protocol ignores: an SSE
+  // comment) is written whenever nothing else was for `every`: a reader that watches for silence
+  // knows the path is alive. A sink that cannot (the journal) ignores it.
+  virtual void beat_while_idle(const asio::any_io_executor& executor,
+                               std::chrono::milliseconds every, std::string_view beat) {}
 
   // Nobody will read what is written any more (the client went away, or was cancelled).
   virtual bool failed() const = 0;

@@ -498,8 +498,13 @@ struct reader : toml_reader {
                         "token_url", "client_id", "client_secret_file", "scope", "tls_verify",
                         "ca_file", "resume", "reasoning_resume", "responses_resume",
                         "max_requests", "max_connections", "max_pending", "health_path",
-                        "bind_address", "bind_interface"});
+                        "bind_address", "bind_interface", "heartbeat_ms"});
     read_source_binding(t, p, u);
+    u.heartbeat = link_defaults(names).heartbeat;
+    duration(t, p, "heartbeat_ms", u.heartbeat, 0);
+    if (u.heartbeat.count() != 0 && (u.heartbeat.count() < 100 || u.heartbeat.count() > 60000)) {
+      problem(p + "heartbeat_ms", t.get("heartbeat_ms"), "must be 0 (off) or from 100 to 60000");
+    }
     integer(t, p, "max_requests", u.max_requests, 0, 1000000);
     integer(t, p, "max_connections", u.max_connections, 0, 1000000);
     integer(t, p, "max_pending", u.max_pending, 0, 1000000);
@@ -658,6 +663,14 @@ role_names names_of(config_role role) {
     return {"edge", "uplinks", "uplink"};
   }
   return {"gateway", "upstreams", "upstream"};
+}
+
+upstream_config link_defaults(role_names names) {
+  upstream_config u;
+  if (names.role == "edge") {
+    u.heartbeat = milliseconds(250);  // its uplinks are nines gateways: a cut shows in 750 ms
+  }
+  return u;
 }
 
 config defaults_of(config_role role) {
@@ -901,7 +914,7 @@ config_result config_from_flags(const gateway_flags& flags) {
     result.problems.push_back({"--auth", 0, 0, "must be \"keys\" or \"open\""});
   }
   for (std::size_t i = 0; i < urls.size(); ++i) {
-    upstream_config u;
+    upstream_config u = link_defaults(names);
     u.name = fmt::format("{}-{}", names.link, i);
     u.url = urls[i];
     if (auto why = resolve_upstream_url(u); !why.empty()) {

@@ -68,6 +68,10 @@ struct upstream_config {
   // (SO_BINDTODEVICE), so that WiFi and cellular can be two uplinks. Empty: as routed.
   std::string bind_address;    // an IP address literal of this host
   std::string bind_interface;  // an interface name, e.g. "wlan0"
+  // Asked of the upstream (x-nines-heartbeat-ms; a nines gateway honours it): an SSE comment on
+  // a stream's silences. When the upstream says it beats, silence longer than three beats breaks
+  // the stream (then resumed elsewhere), instead of timeouts.stream_idle. 0: not asked.
+  milliseconds heartbeat{0};
 };
 
 struct gateway_settings {
@@ -244,6 +248,8 @@ struct config_result {
 // 127.0.0.1:8081 (admin 127.0.0.1:9902), probes its uplinks' /readyz (a nines gateway's readiness
 // on its API port) and races a slow connect after 250 ms.
 config defaults_of(config_role role);
+// An upstream's defaults in a role (the edge asks its uplinks for heartbeats every 250 ms).
+upstream_config link_defaults(role_names names);
 
 // Reads a TOML document. `source` names it in messages (a file path).
 config_result parse_config(std::string_view toml_text, std::string_view source,

@@ -151,6 +151,30 @@ TEST(edge_config, flags_build_uplinks_on_the_edge_default_listener) {
   EXPECT_EQ(bad.problems[0].key, "--uplink[0]");
 }
 
+TEST(edge_config, uplinks_ask_for_heartbeats_and_upstreams_do_not) {
+  auto edge = parse_config(R"(
+[[uplinks]]
+url = "http://127.0.0.1:1/v1"
+[[uplinks]]
+url = "http://127.0.0.1:2/v1"
+heartbeat_ms = 0
+)",
+                           "edge.toml", config_role::edge);
+  ASSERT_TRUE(edge.problems.empty());
+  EXPECT_EQ(edge.value->upstreams[0].heartbeat, milliseconds(250));
+  EXPECT_EQ(edge.value->upstreams[1].heartbeat, milliseconds(0));
+  auto gateway = parse_config("[[upstreams]]\nurl = \"http://127.0.0.1:1/v1\"\n", "gw.toml");
+  ASSERT_TRUE(gateway.problems.empty());
+  EXPECT_EQ(gateway.value->upstreams[0].heartbeat, milliseconds(0));
+  for (const char* bad : {"50", "60001", "\"250\""}) {
+    auto r = parse_config(std::string("[[uplinks]]\nurl = \"http://127.0.0.1:1/v1\"\nheartbeat_ms = ") +
+                              bad + "\n",
+                          "edge.toml", config_role::edge);
+    EXPECT_FALSE(r.value) << bad;
+    EXPECT_FALSE(r.problems.empty() || r.problems[0].key != "uplinks[0].heartbeat_ms") << bad;
+  }
+}
+
 TEST(edge_config, addresses_and_interface_names) {
   EXPECT_TRUE(is_ip_literal("192.168.1.20"));
   EXPECT_TRUE(is_ip_literal("::1"));
