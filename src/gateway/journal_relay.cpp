@@ -210,7 +210,8 @@ awaitable<void> end_unserved(downstream& client, obs::request_record& record, bo
 // caller has attached `reader` to the entry; it is detached here.
 awaitable<void> relay_entry(std::shared_ptr<core::journal_entry> entry, std::uint64_t reader,
                             std::uint64_t after, downstream& client, worker_state& worker,
-                            obs::request_record& record) {
+                            obs::request_record& record,
+                            std::optional<std::chrono::milliseconds> heartbeat) {
   const auto& cfg = *worker.gen->config;
   const auto start = steady::now();
   const auto deadline = start + cfg.timeouts.request;
@@ -241,11 +242,19 @@ awaitable<void> relay_entry(std::shared_ptr<core::journal_entry> entry, std::uin
       if (!begun) {
         http::response<http::empty_body> header{http::status::ok, client.version()};
         apply_head(*v.head, header);
+        // This reader's own heartbeats, whatever the request that started the generation asked.
+        header.erase("x-nines-heartbeat-ms");
+        if (heartbeat) {
+          header.set("x-nines-heartbeat-ms", std::to_string(heartbeat->count()));
+        }
         record.status = v.head->status;
         begun = true;
         record.ttfb_ms = std::chrono::duration<double, std::milli>(steady::now() - start).count();
         if (co_await client.begin_stream(std::move(header))) {
           break;
+        }
+        if (heartbeat) {
+          client.beat_while_idle(worker.executor, *heartbeat, ":\n\n");  // SSE comment
         }
       }
       after = v.next_seq;
@@ -328,7 +337,7 @@ awaitable<void> serve_journaled(request& req, downstream& client, worker_state& 
     worker.probe.journal_replay("last_event_id");
     record.journal = "last_event_id";
     const auto reader = entry->attach(id->seq, now);
-    co_await relay_entry(entry, reader, id->seq, client, worker, record);
+    co_await relay_entry(entry, reader, id->seq, client, worker, record, kind.heartbeat);
     co_return;
   }
   std::optional<std::string> idempotency;
@@ -359,7 +368,7 @@ awaitable<void> serve_journaled(request& req, downstream& client, worker_state& 
     worker.probe.journal_replay("idempotency");
     record.journal = "idempotency";
     const auto reader = opened.entry->attach(0, now);
-    co_await relay_entry(opened.entry, reader, 0, client, worker, record);
+    co_await relay_entry(opened.entry, reader, 0, client, worker, record, kind.heartbeat);
     co_return;
   }
   record.journal = "new";
@@ -369,7 +378,7 @@ awaitable<void> serve_journaled(request& req, downstream& client, worker_state& 
                                                   worker.gen->config->timeouts.stream_idle,
                                                   journal.settings().stalled_reader);
   spawn(co_await asio::this_coro::executor, run_generation(g, worker, kind), "journaled generation");
-  co_await relay_entry(opened.entry, reader, 0, client, worker, record);
+  co_await relay_entry(opened.entry, reader, 0, client, worker, record, kind.heartbeat);
 }
 
 }  // namespace nines::gateway

@@ -312,7 +312,8 @@ awaitable<attempt_result> request_forwarder::relay_stream(upstream_connection& c
         copy_response_headers(response.head(), header.base());
         header.set(http::field::cache_control, "no-cache");
         header.set("x-request-id", record_.id);
-        const bool beats = kind_.heartbeat && !verbatim;
+        // Promised only where it can be kept (a journaled stream's reader beats for its client).
+        const bool beats = kind_.heartbeat && !verbatim && client_.can_beat();
         if (beats) {
           header.set("x-nines-heartbeat-ms", std::to_string(kind_.heartbeat->count()));
         }

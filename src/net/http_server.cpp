@@ -36,6 +36,9 @@ awaitable<error_code> downstream::write_buffers(const std::array<asio::const_buf
   while (writing_ && heartbeat_) {
     co_await heartbeat_->gate.wait();  // a heartbeat is on the wire: this goes after it
   }
+  if (failed_) {
+    co_return make_error_code(asio::error::broken_pipe);  // the beat's write failed meanwhile
+  }
   writing_ = true;
   auto [ec, n] = co_await transport_.write(buffers, write_timeout_);
   writing_ = false;
@@ -68,20 +71,30 @@ void downstream::beat_while_idle(const asio::any_io_executor& executor, millisec
 }
 
 awaitable<void> downstream::beat(std::shared_ptr<heartbeat> h) {
+  struct ended {  // join_heartbeat waits for this, whatever way the loop is left
+    heartbeat& h;
+    ~ended() {
+      h.running = false;
+      h.done.notify();
+    }
+  } at_end{*h};
   while (!h->stopped && !failed_ && !finished_) {
     h->timer.expires_at(h->last_write + h->every);
     co_await h->timer.async_wait(use_nothrow);
     if (h->stopped || failed_ || finished_) {
       break;
     }
-    if (writing_ || steady::now() - h->last_write < h->every) {
-      continue;  // something was written meanwhile: that was the sign of life
+    const auto now = steady::now();
+    if (writing_) {
+      h->last_write = now;  // a write under way (a slow reader) is the sign of life: no spin
+      continue;
+    }
+    if (now - h->last_write < h->every) {
+      continue;  // something was written meanwhile
     }
     const std::array<asio::const_buffer, 1> buffers{asio::buffer(h->beat)};
     co_await write_buffers(buffers);
   }
-  h->running = false;
-  h->done.notify();
 }
 
 void downstream::stop_heartbeat() {
@@ -501,8 +514,16 @@ awaitable<void> serve(std::unique_ptr<client_transport> transport, request_handl
     if (limits.watch_departure) {
       t.watch_departure([&down] { down.client_departed(); });
     }
-    co_await handler(req, down);
+    std::exception_ptr escaped;  // a bug: the handler returns errors as values
+    try {
+      co_await handler(req, down);
+    } catch (...) {
+      escaped = std::current_exception();
+    }
     co_await down.join_heartbeat();  // its coroutine uses `down`: gone before it is
+    if (escaped) {
+      std::rethrow_exception(escaped);
+    }
     t.stop_watching();
     if (down.failed() || !down.keep_alive() || !down.finished()) {
       break;  // an answer that did not end properly leaves the framing in doubt

@@ -44,6 +44,9 @@ class downstream final : public response_sink {
              milliseconds write_timeout)
       : transport_(transport), version_(version), keep_alive_(keep_alive),
         head_request_(head_request), write_timeout_(write_timeout) {}
+  ~downstream() { stop_heartbeat(); }  // joined before this by the session; a second guard
+  downstream(const downstream&) = delete;
+  downstream& operator=(const downstream&) = delete;
 
   // A complete response. Content-Length is set from the body, except where a response has no body
   // (1xx, 204, 304: none is sent; an answer to HEAD: the length given, else the body's, and no
@@ -62,6 +65,7 @@ class downstream final : public response_sink {
   // which the connection's session does before this object is.
   void beat_while_idle(const asio::any_io_executor& executor, std::chrono::milliseconds every,
                        std::string_view beat) override;
+  bool can_beat() const override { return true; }
   awaitable<void> join_heartbeat();
 
   // Drops the connection at once; with `reset`, the peer sees a TCP RST.

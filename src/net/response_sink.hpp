@@ -40,6 +40,7 @@ class response_sink {
   // knows the path is alive. A sink that cannot (the journal) ignores it.
   virtual void beat_while_idle(const asio::any_io_executor& executor,
                                std::chrono::milliseconds every, std::string_view beat) {}
+  virtual bool can_beat() const { return false; }
 
   // Nobody will read what is written any more (the client went away, or was cancelled).
   virtual bool failed() const = 0;

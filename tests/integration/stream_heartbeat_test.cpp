@@ -40,6 +40,23 @@ TEST(stream_heartbeat, a_slow_stream_carries_beats_between_its_events_when_asked
   EXPECT_EQ(plain.headers.count("x-nines-heartbeat-ms"), 0U);
 }
 
+// A journaled stream's reader beats for its own client (the generation runs apart from it).
+TEST(stream_heartbeat, a_journaled_stream_beats_for_the_client_that_asked) {
+  auto slow = start_mock({"--tokens", "3", "--faults", "tpot_ms=400"});
+  auto gw = start_gateway(upstreams_toml({slow.url()}) + "\n[journal]\nmode = \"all\"\n");
+  const auto body = chat_body("journaled", true);
+  auto asked = http_call(gw.port, "POST", "/v1/chat/completions", body,
+                         {{"x-nines-heartbeat-ms", "100"}});
+  ASSERT_EQ(asked.status, 200U) << asked.body;
+  EXPECT_EQ(asked.headers["x-nines-heartbeat-ms"], "100");
+  EXPECT_EQ(stream_text(sse_events(asked.body)), expected_answer(body, true, 3));
+  EXPECT_GE(beats_in(asked.body), 3U);
+  auto plain = http_call(gw.port, "POST", "/v1/chat/completions", chat_body("other", true));
+  ASSERT_EQ(plain.status, 200U);
+  EXPECT_EQ(beats_in(plain.body), 0U);
+  EXPECT_EQ(plain.headers.count("x-nines-heartbeat-ms"), 0U);
+}
+
 TEST(stream_heartbeat, a_whole_answer_is_unchanged_by_the_field) {
   auto model = start_mock();
   auto gw = start_gateway(upstreams_toml({model.url()}));
