@@ -247,5 +247,27 @@ TEST_P(hostile_stream, the_client_gets_one_stream_it_can_trust_or_the_explicit_s
 INSTANTIATE_TEST_SUITE_P(hostile, hostile_stream, ::testing::ValuesIn(cases()),
                          [](const auto& info) { return info.param.name; });
 
+// An upstream that promises heartbeats nobody asked for: its field stays on its hop (the client,
+// which asked for nothing, is promised nothing), and the stream is relayed as any other.
+TEST(hostile_stream_heartbeat, an_upstream_promise_nobody_asked_for_stays_on_its_hop) {
+  hostile_env env({}, [](const seen_request&) {
+    auto reply = stream_reply({chat_chunk(R"({"role":"assistant","content":""})"),
+                               chat_chunk(R"({"content":"a "})"), chat_chunk("{}", "\"stop\""),
+                               "data: [DONE]\n\n"},
+                              true);
+    reply.insert(reply.find("\r\n\r\n"), "\r\nX-Nines-Heartbeat-Ms: 100");
+    return upstream_reply{reply, true};
+  });
+  const auto r = exchange(env.port(), chat_request);
+  ASSERT_TRUE(r) << "no answer";
+  EXPECT_EQ(r->status, 200U) << r->body;
+  EXPECT_TRUE(r->complete);
+  EXPECT_EQ(r->header("x-nines-heartbeat-ms"), "");
+  EXPECT_NE(r->body.find("data: [DONE]"), std::string::npos) << r->body;
+  const auto seen = env.upstream.requests();
+  ASSERT_EQ(seen.size(), 1U);
+  EXPECT_FALSE(seen[0].has("x-nines-heartbeat-ms"));  // the gateway asks for none by default
+}
+
 }  // namespace
 }  // namespace nines::hostile

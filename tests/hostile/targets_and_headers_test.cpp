@@ -138,9 +138,10 @@ TEST_F(headers, fixed_hop_by_hop_fields_stay_on_the_client_hop) {
 TEST_F(headers, the_gateway_sets_host_and_its_own_fields_do_not_leave_it) {
   const auto seen = forward("X-Nines-Hedge: 5\r\nTraceparent: 00-0af7651916cd43dd8448eb211c80319c-"
                             "b7ad6b7169203331-01\r\nIdempotency-Key: k1\r\nLast-Event-ID: a:1\r\n"
-                            "Accept-Encoding: gzip\r\n");
+                            "Accept-Encoding: gzip\r\nX-Nines-Heartbeat-Ms: 100\r\n");
   EXPECT_EQ(seen.headers.at("host"), "127.0.0.1:" + std::to_string(env_->upstream.port()));
   EXPECT_FALSE(seen.has("x-nines-hedge"));
+  EXPECT_FALSE(seen.has("x-nines-heartbeat-ms"));  // asked of this hop, not of the next
   EXPECT_FALSE(seen.has("idempotency-key"));
   EXPECT_FALSE(seen.has("last-event-id"));
   EXPECT_FALSE(seen.has("accept-encoding"));
