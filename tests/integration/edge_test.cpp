@@ -76,12 +76,6 @@ std::vector<json::object> access_records(const std::string& path) {
   return out;
 }
 
-std::string temp_file(const std::string& suffix) {
-  static int counter = 0;
-  return "/tmp/nines-edge-test-" + std::to_string(::getpid()) + "-" + std::to_string(++counter) +
-         suffix;
-}
-
 // Established connections in /proc/net/tcp from `local_ip` to `remote_port` on 127.0.0.1.
 std::size_t connections_from(const std::string& local_ip, unsigned short remote_port) {
   in_addr a{};
@@ -141,7 +135,7 @@ TEST(edge, a_connect_that_hangs_is_raced_on_the_next_uplink) {
   connect_blackhole hole;
   auto cellular = start_mock();
   const auto uplinks = uplink("wifi", hole.url(), 0) + uplink("cellular", cellular.url() + "/v1", 1);
-  const auto log = temp_file(".log");
+  const auto log = temp_path(".log");
   auto edge = start_edge(uplinks + "[timeouts]\nconnect_ms = 2000\n", {"--access-log", log});
   const auto body = chat_body("tap the icon", false);
   auto r = http_call(edge.port, "POST", "/v1/chat/completions", body);
@@ -165,7 +159,7 @@ TEST(edge, a_connect_that_hangs_is_raced_on_the_next_uplink) {
   EXPECT_EQ(json::value_to<std::string>(second.at("served_by")), "cellular");
 
   // The control: the race off, the request waits for wifi's connect timeout before failing over.
-  const auto log_off = temp_file(".log");
+  const auto log_off = temp_path(".log");
   auto plain = start_edge(uplinks + "[timeouts]\nconnect_ms = 2000\n[routing]\nconnect_race_ms = 0\n",
                           {"--access-log", log_off});
   auto slow = http_call(plain.port, "POST", "/v1/chat/completions", body);
@@ -184,7 +178,7 @@ TEST(edge, a_connect_that_hangs_is_raced_on_the_next_uplink) {
 TEST(edge, a_slow_answer_over_a_live_pooled_connection_is_not_raced) {
   auto slow = start_mock({"--faults", "ttft_ms=600"});
   auto other = start_mock();
-  const auto log = temp_file(".log");
+  const auto log = temp_path(".log");
   auto edge = start_edge(uplink("wifi", slow.url() + "/v1", 0) +
                              uplink("cellular", other.url() + "/v1", 1),
                          {"--access-log", log, "--workers", "1"});
@@ -257,14 +251,14 @@ TEST(edge, an_uplink_bound_to_the_loopback_interface_connects) {
 }
 
 TEST(edge, check_reads_an_edge_file_and_refuses_a_gateway_one) {
-  const auto edge_file = temp_file(".toml");
+  const auto edge_file = temp_path(".toml");
   std::ofstream(edge_file) << "[edge]\nlisten = \"127.0.0.1:0\"\n"
                            << uplink("wifi", "http://127.0.0.1:9/v1", 0);
   process ok({NINES_BINARY, "edge", "--config", edge_file, "--check"});
   EXPECT_EQ(ok.wait_exit(milliseconds(10000)), 0) << ok.output();
   EXPECT_NE(ok.output().find("1 uplinks"), std::string::npos) << ok.output();
 
-  const auto gateway_file = temp_file(".toml");
+  const auto gateway_file = temp_path(".toml");
   std::ofstream(gateway_file) << "[gateway]\nlisten = \"127.0.0.1:0\"\n"
                               << "[[upstreams]]\nurl = \"http://127.0.0.1:9/v1\"\n";
   process refused({NINES_BINARY, "edge", "--config", gateway_file, "--check"});

@@ -20,16 +20,16 @@ namespace http = beast::http;
 namespace json = boost::json;
 using tcp = asio::ip::tcp;
 
+std::string temp_path(const std::string& suffix) {
+  static int counter = 0;
+  return "/tmp/nines-test-" + std::to_string(::getpid()) + "-" + std::to_string(++counter) + suffix;
+}
+
 namespace {
 
 unsigned short port_from(const std::string& line) {
   const auto at = line.rfind(':');
   return static_cast<unsigned short>(std::stoi(line.substr(at + 1)));
-}
-
-std::string temp_path(const std::string& suffix) {
-  static int counter = 0;
-  return "/tmp/nines-test-" + std::to_string(::getpid()) + "-" + std::to_string(++counter) + suffix;
 }
 
 // The binary under test: this build's, or NINES_TEST_BINARY (to run a suite against another

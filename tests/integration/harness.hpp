@@ -129,6 +129,9 @@ std::uint64_t metric_value(unsigned short port, const std::string& series);
 // GET /mock/stats as a number for one key.
 std::uint64_t mock_stat(unsigned short port, const std::string& key);
 
+// A path in /tmp no other test uses, ending in `suffix` (".toml", ".log").
+std::string temp_path(const std::string& suffix);
+
 // The whole content of a file ("" when it cannot be read).
 std::string read_file(const std::string& path);
 
