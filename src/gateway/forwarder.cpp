@@ -4,6 +4,8 @@
 
 #include "gateway/forwarder.hpp"
 
+#include "gateway/upload_endpoint.hpp"
+
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
@@ -835,6 +837,19 @@ awaitable<void> refuse_access(downstream& client, obs::request_record& record,
 awaitable<void> forward_request(request& req, downstream& client, worker_state& worker,
                                 obs::request_record& record, core::api_route route) {
   auto kind = classify_request(route);
+  // A finished upload named by Nines-Upload is the body (gateway/upload_endpoint.hpp).
+  const auto upload = take_upload_body(req, worker, kind.openai_json);
+  if (upload.refusal) {
+    record.outcome = "rejected";
+    record.status = upload.refusal->status;
+    record.detail = upload.refusal->code;
+    auto res = json_error_response(req.version(), static_cast<http::status>(upload.refusal->status),
+                                   upload.refusal->status == 401 ? "authentication_error"
+                                                                 : "invalid_request_error",
+                                   upload.refusal->message, upload.refusal->code);
+    co_await client.send(std::move(res));
+    co_return;
+  }
   std::optional<core::json_probe_result> probe;
   if (kind.openai_json ||
       ((route == core::api_route::responses || route == core::api_route::messages) &&
@@ -893,6 +908,9 @@ awaitable<void> forward_request(request& req, downstream& client, worker_state& 
   }
   if (record.usage_tokens) {
     ticket.settle_tokens(*record.usage_tokens, steady::now());  // unless settled already
+  }
+  if (client.finished() && record.status / 100 == 2) {
+    upload_served(upload, worker);  // it was the body of a request that got its answer
   }
 }
 

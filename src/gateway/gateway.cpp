@@ -16,6 +16,7 @@
 #include "gateway/file_stamp.hpp"
 #include "gateway/keys_file.hpp"
 #include "gateway/router.hpp"
+#include "gateway/upload_endpoint.hpp"
 #include "gateway/upstream_monitor.hpp"
 #include "net/server_group.hpp"
 #include "net/spawn.hpp"
@@ -56,6 +57,9 @@ awaitable<void> housekeeping(worker_state& worker, const std::atomic<bool>& drai
     }
     if (tick % 10 == worker.index % 10) {
       worker.shared->journal->sweep(now);
+      if (worker.shared->uploads) {
+        worker.shared->uploads->sweep(now);
+      }
     }
   }
 }
@@ -83,6 +87,27 @@ void register_gauges(obs::registry& metrics, const core::stream_journal& journal
                                  std::memory_order_relaxed));
                            });
   metrics.gauge_of("nines_build_info", "The running build.", {{"version", NINES_VERSION}}).set(1);
+}
+
+void register_upload_metrics(obs::registry& metrics, const upload_store& store) {
+  metrics.gauge_function("nines_uploads", "tus uploads held (unfinished, or finished and not yet "
+                         "used).", {}, [&store] {
+                           return static_cast<double>(store.read_stats().uploads);
+                         });
+  metrics.gauge_function("nines_upload_stored_bytes", "Bytes the uploads held have stored.", {},
+                         [&store] {
+                           return static_cast<double>(store.read_stats().stored_bytes);
+                         });
+  metrics.counter_function("nines_upload_bytes_received_total",
+                           "Bytes of upload appends, kept or refused (fenced by a newer append, "
+                           "past the length, a checksum mismatch).",
+                           {{"result", "kept"}},
+                           [&store] { return static_cast<double>(store.bytes_kept()); });
+  metrics.counter_function("nines_upload_bytes_received_total", "", {{"result", "refused"}},
+                           [&store] { return static_cast<double>(store.bytes_refused()); });
+  metrics.counter_function("nines_upload_resumed_appends_total",
+                           "Appends that resumed an upload at a stored offset above 0.", {},
+                           [&store] { return static_cast<double>(store.resumed_appends()); });
 }
 
 // The cap on client connections: as configured, or derived from the descriptor limit (raised to
@@ -431,6 +456,15 @@ int run_gateway(const core::config& cfg, const std::string& config_path) {
   shared->credentials = std::make_unique<credential_keeper>(control, *shared->metrics, workers);
   shared->current.store(build_generation(cfg, 1, nullptr, *shared->credentials));
   register_gauges(*shared->metrics, *shared->journal);
+  if (cfg.uploads.enabled()) {
+    core::upload_limits upload_limits;
+    upload_limits.max_upload_bytes = cfg.uploads.max_upload_bytes;
+    upload_limits.max_total_bytes = cfg.uploads.max_bytes;
+    upload_limits.max_uploads = cfg.uploads.max_uploads;
+    upload_limits.ttl = cfg.uploads.ttl;
+    shared->uploads = std::make_unique<upload_store>(cfg.uploads.dir, upload_limits);
+    register_upload_metrics(*shared->metrics, *shared->uploads);
+  }
   if (core::effective_auth_mode(cfg.auth) == core::auth_mode::keys) {
     auto keys = read_keys_file(cfg.auth.keys_file);
     if (!keys.value) {
@@ -453,6 +487,9 @@ int run_gateway(const core::config& cfg, const std::string& config_path) {
   limits.max_connections = client_connection_limit(cfg, workers);
   limits.max_connections_per_worker = cfg.limits.max_client_connections_per_worker;
   limits.handshake_timeout = cfg.timeouts.tls_handshake;
+  if (shared->uploads) {
+    limits.streams_body = streams_upload_body;  // an append's bytes are kept as they arrive
+  }
   // The API listeners: plain, TLS, or both side by side (core::api_listeners_of).
   std::shared_ptr<tls_server_store> tls;
   if (cfg.tls.enabled()) {

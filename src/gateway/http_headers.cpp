@@ -35,10 +35,11 @@ void append_request_headers(const net::http::fields& from, std::string& head,
     const auto f = h.name();
     const auto name = h.name_string();
     // x-nines-* headers are for the gateway (x-nines-hedge); the upstream gets its own
-    // traceparent and X-Request-Id; Last-Event-ID semantics are the gateway's too.
+    // traceparent and X-Request-Id; Last-Event-ID semantics are the gateway's too, and a
+    // Nines-Upload names an upload of this gateway's (it is the body).
     const bool ours = (name.size() >= 8 && core::iequals(name.substr(0, 8), "x-nines-")) ||
                       core::iequals(name, "traceparent") || core::iequals(name, "last-event-id") ||
-                      core::iequals(name, "idempotency-key");
+                      core::iequals(name, "idempotency-key") || core::iequals(name, "nines-upload");
     // A name with '_' is read differently by different servers (CGI maps '-' to '_', so
     // "Content_Length" could pass for "Content-Length" behind us): not forwarded, as in nginx.
     const bool underscore = name.find('_') != std::string_view::npos;

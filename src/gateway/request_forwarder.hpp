@@ -23,6 +23,7 @@
 #include "core/stream/responses_stream.hpp"
 #include "core/stream/stream_continuation.hpp"
 #include "core/routing/upstream_selector.hpp"
+#include "edge/upload_sender.hpp"
 #include "gateway/forwarder.hpp"
 #include "net/upstream_response.hpp"
 #include "net/wakeup.hpp"
@@ -206,7 +207,10 @@ class request_forwarder final : public net::departure_listener {
   // The head of the request for `upstream`, carrying `secret` (its credential) when not null,
   // written by hand into `head` (its body is body_).
   void append_upstream_request_head(std::string& head, std::size_t upstream,
-                                    const std::string* secret) const;
+                                    const std::string* secret,
+                                    std::string_view upload_location = {}) const;
+  // Whether this attempt's body goes to `upstream` as a tus upload first (edge/upload_sender).
+  bool wants_upload(std::size_t upstream) const;
   // A TLS failure with its diagnosis in the log, at most every 10 s per upstream and worker.
   void log_tls_failure(std::size_t upstream, const std::string& why);
   // The end of an attempt that must stop (client gone, or a hedge that lost).
@@ -246,6 +250,7 @@ class request_forwarder final : public net::departure_listener {
   request_kind kind_;
   std::string continuation_body_;
   std::string responses_as_chat_;  // a Responses request in its chat form, once continued
+  edge::body_upload upload_;        // the body's upload, when an uplink takes it that way
   bool client_committed_ = false;  // the client has our response header
   bool continuing_ = false;        // attempts continue a broken stream
   unsigned attempts_at_resume_ = 0;  // attempts made before the latest resume

@@ -7,6 +7,7 @@
 #include "core/obs/trace_context.hpp"
 #include "gateway/forwarder.hpp"
 #include "gateway/admin.hpp"
+#include "gateway/upload_endpoint.hpp"
 
 namespace nines::gateway {
 namespace {
@@ -77,6 +78,8 @@ awaitable<void> handle_request(request& req, downstream& client, worker_state& w
   unsigned health_status = 0;
   if (co_await answer_health(req, client, *worker.shared, record.path, health_status)) {
     record.status = health_status;
+  } else if (worker.shared->uploads && is_upload_path(record.path)) {
+    co_await serve_upload(req, client, worker, record);
   } else if (const auto route = worker.gen->routes.match(req.method_string(), record.path);
              route.kind == core::route_match_kind::found) {
     co_await forward_request(req, client, worker, record, route.route);

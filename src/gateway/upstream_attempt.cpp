@@ -66,8 +66,17 @@ awaitable<kept_error> keep_error_answer(upstream_response& response, upstream_co
 
 }  // namespace
 
+bool request_forwarder::wants_upload(std::size_t upstream) const {
+  const auto threshold = cfg_.upstreams[upstream].upload_threshold;
+  return threshold > 0 && body_.size() > threshold && !continuing_ && kind_.openai_json &&
+         req_.method() == http::verb::post && !upload_.busy &&
+         gen_->live[upstream].no_uploads_until.load(std::memory_order_relaxed) <=
+             steady::now().time_since_epoch().count();
+}
+
 void request_forwarder::append_upstream_request_head(std::string& head, std::size_t upstream,
-                                                     const std::string* secret) const {
+                                                     const std::string* secret,
+                                                     std::string_view upload_location) const {
   const auto& u = cfg_.upstreams[upstream];
   // Client path /v1/<rest> maps to <upstream base path>/<rest>.
   std::string_view target = req_.target();
@@ -108,8 +117,11 @@ void request_forwarder::append_upstream_request_head(std::string& head, std::siz
   // As Beast's prepare_payload: a length whenever there is a body, and for the methods that
   // expect one even when it is empty.
   const auto verb = req_.method();
-  if (!body_.empty() || verb == http::verb::post || verb == http::verb::put ||
-      verb == http::verb::options) {
+  if (!upload_location.empty()) {
+    // The body is an upload of the uplink's (edge/upload_sender.hpp): named, not sent.
+    head.append("Nines-Upload: ").append(upload_location).append("\r\nContent-Length: 0\r\n");
+  } else if (!body_.empty() || verb == http::verb::post || verb == http::verb::put ||
+             verb == http::verb::options) {
     head.append("Content-Length: ");
     append_decimal(head, body_.size());
     head.append("\r\n");
@@ -173,6 +185,8 @@ awaitable<attempt_result> request_forwarder::attempt(std::size_t upstream, attem
     }
   }
   std::string request_head;
+  std::string upload_head;  // the request naming its upload, when the body went as one
+  bool via_upload = false;
   std::optional<upstream_response> response;
   std::unique_ptr<upstream_connection> conn;
   tracked_connection untrack_at_exit{ctx};
@@ -223,10 +237,66 @@ awaitable<attempt_result> request_forwarder::attempt(std::size_t upstream, attem
       ctx.race->sent_at[ctx.id] = steady::now();
     }
     const bool reused = conn->reused();
+    std::string_view send_head = request_head;
+    std::string_view send_body = body_;
+    via_upload = false;
+    if (wants_upload(upstream)) {
+      // The body goes first as an upload, resumed where the gateway has it after a cut.
+      const auto& u = cfg_.upstreams[upstream];
+      std::string host(u.host);
+      if (u.port != (u.tls ? 443 : 80)) {
+        host.push_back(':');
+        append_decimal(host, u.port);
+      }
+      const edge::upload_exchange how{u.base_path, host,
+                                      credential ? credential->secret.get() : nullptr, record_.id,
+                                      std::min(cfg_.timeouts.first_byte, time_left())};
+      upload_.busy = true;
+      const auto up = co_await edge::send_as_upload(*conn, how, upload_, body_);
+      upload_.busy = false;
+      const std::string_view how_it_went =
+          up.result == edge::upload_result::failed        ? "failed"
+          : up.result == edge::upload_result::inline_body ? "inline"
+          : up.resumed                                    ? "resumed"
+                                                          : "ready";
+      worker_.probe.edge_upload(how_it_went, up.bytes_sent, up.bytes_resent);
+      if (ctx.cancelled()) {
+        lost(result);
+        co_return result;
+      }
+      if (up.result == edge::upload_result::failed) {
+        const bool gone = up.error == asio::error::eof ||
+                          up.error == asio::error::connection_reset ||
+                          up.error == asio::error::broken_pipe;
+        if (reused && round == 0 && gone && up.bytes_sent == 0) {
+          ctx.track(nullptr);  // a pooled connection the uplink had closed: once more, fresh
+          conn.reset();
+          continue;
+        }
+        result.failure = up.error == beast::error::timeout ? attempt_failure::first_byte_timeout
+                                                            : attempt_failure::reset;
+        result.detail = up.detail;
+        co_return result;
+      }
+      if (up.result == edge::upload_result::inline_body && up.remember_refusal) {
+        gen_->live[upstream].no_uploads_until.store(
+            (steady::now() + std::chrono::minutes(5)).time_since_epoch().count(),
+            std::memory_order_relaxed);
+      }
+      if (up.result == edge::upload_result::ready) {
+        via_upload = true;
+        upload_head.clear();
+        append_upstream_request_head(upload_head, upstream,
+                                     credential ? credential->secret.get() : nullptr,
+                                     upload_.location);
+        send_head = upload_head;
+        send_body = {};
+      }
+    }
     conn->expires_after(std::min(cfg_.timeouts.first_byte, time_left()));
     const std::array<asio::const_buffer, 2> wire{
-        asio::buffer(request_head),
-        asio::buffer(body_.data(), body_.size())};
+        asio::buffer(send_head.data(), send_head.size()),
+        asio::buffer(send_body.data(), send_body.size())};
     auto [wec, wn] = co_await conn->write(wire);
     if (!wec) {
       response.emplace(*conn, to_head, 64 * 1024, cfg_.limits.max_chunk_meta_bytes);
@@ -393,6 +463,16 @@ awaitable<attempt_result> request_forwarder::attempt(std::size_t upstream, attem
         result.detail = fmt::format("response over {} bytes", cfg_.limits.max_response_bytes);
         co_return result;
       }
+    }
+    if (via_upload && (status == 404 || status == 409 || status == 410) &&
+        body.find("\"upload_") != std::string::npos) {
+      // The gateway no longer has the upload (used by an answer this edge never got, or
+      // expired): the next attempt uploads again.
+      upload_ = edge::body_upload{};
+      release();
+      result.failure = attempt_failure::reset;
+      result.detail = fmt::format("the uplink no longer has the upload (status {})", status);
+      co_return result;
     }
     if (!ctx.claim()) {
       conn->close();

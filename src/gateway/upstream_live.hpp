@@ -36,6 +36,9 @@ class upstream_live {
     std::atomic<std::int64_t> race_lost_at{0};       // the latest such loss (steady ticks)
     std::atomic<std::int64_t> cooldown_until{0};     // after connection failures (steady ticks)
     std::atomic<std::int64_t> retry_after_until{0};  // as the upstream asked (steady ticks)
+    // An uplink that answered a tus creation 404/405/501 takes no uploads: bodies go inline to
+    // it until then (steady ticks), when it is asked again.
+    std::atomic<std::int64_t> no_uploads_until{0};
     std::atomic<std::uint64_t> successes{0};   // since the monitor's last tick
     std::atomic<std::uint64_t> gateway_failures{0};
     std::atomic<std::uint64_t> connect_failures{0};

@@ -27,6 +27,7 @@
 #include "core/stream/stream_journal.hpp"
 #include "core/routing/upstream_cooldown.hpp"
 #include "gateway/sla.hpp"
+#include "gateway/upload_store.hpp"
 #include "gateway/upstream_credentials.hpp"
 #include "gateway/upstream_live.hpp"
 #include "net/upstream_pool.hpp"
@@ -100,6 +101,8 @@ struct shared_state {
   std::atomic<std::shared_ptr<const core::key_registry>> keys;
   // The upstreams' credentials, kept across reloads (the control thread's).
   std::unique_ptr<credential_keeper> credentials;
+  // tus uploads ([uploads], read at start); null when off.
+  std::unique_ptr<upload_store> uploads;
 };
 
 // A worker's pools and per-upstream bookkeeping for one generation.

@@ -339,54 +339,105 @@ request make_request(const core::request_head& head, const core::canonical_targe
   return req;
 }
 
-// Reads a body of `length` bytes: what is buffered first, the rest straight into the body, which
-// grows as bytes arrive (a declared length is a claim, not an allocation). False when the
-// connection ended first.
-awaitable<bool> read_length_body(client_transport& t, read_buffer& buf, std::uint64_t length,
-                                 steady::time_point deadline, std::string& body) {
-  const auto total = static_cast<std::size_t>(length);
-  body.resize(std::min(total, std::max<std::size_t>(buf.size(), 64u << 10)));
-  std::size_t have = buf.take(body.data(), body.size());
-  while (have < total) {
-    if (have == body.size()) {
-      body.resize(std::min(total, body.size() * 2));
-    }
-    auto [ec, n] = co_await t.read_some(asio::buffer(body.data() + have, body.size() - have),
-                                        deadline);
-    if (ec) {
-      co_return false;
-    }
-    have += n;
+}  // namespace
+
+request_body_reader::request_body_reader(client_transport& transport, read_buffer& buffer,
+                                         const core::request_framing& framing,
+                                         const server_limits& limits)
+    : transport_(transport), buffer_(buffer), framing_(framing), limits_(limits),
+      progress_timeout_(limits.header_timeout) {
+  if (framing.body == core::body_framing::chunked) {
+    chunked_.emplace(limits.max_chunk_meta_bytes, limits.max_body_bytes);
   }
-  co_return true;
+  done_ = framing.body == core::body_framing::none ||
+          (framing.body == core::body_framing::length && framing.length == 0);
 }
 
-enum class body_end { complete, closed, refused };
+std::optional<std::uint64_t> request_body_reader::declared_length() const {
+  if (framing_.body == core::body_framing::length) {
+    return framing_.length;
+  }
+  if (framing_.body == core::body_framing::none) {
+    return 0;
+  }
+  return std::nullopt;
+}
 
-awaitable<body_end> read_chunked_body(client_transport& t, read_buffer& buf,
-                                      const server_limits& limits, steady::time_point deadline,
-                                      std::string& body, core::request_refusal& refusal) {
-  core::chunked_decoder decoder(limits.max_chunk_meta_bytes, limits.max_body_bytes);
-  while (!decoder.done()) {
-    if (!buf.empty()) {
-      const auto step = decoder.next(buf.data());
-      body.append(step.data);
-      buf.consume(step.consumed);
-      if (decoder.failed()) {
-        refusal = refusal_for(decoder.problem(), limits);
-        co_return body_end::refused;
+awaitable<request_body_reader::piece> request_body_reader::read_some(
+    asio::mutable_buffer out, steady::time_point until) {
+  piece p;
+  if (done_ || out.size() == 0) {
+    co_return p;
+  }
+  auto* dest = static_cast<char*>(out.data());
+  if (!chunked_) {
+    // A length: what is buffered first, then straight from the connection into `out`.
+    const auto left = framing_.length - received_;
+    const auto room = static_cast<std::size_t>(std::min<std::uint64_t>(left, out.size()));
+    p.n = buffer_.take(dest, room);
+    if (p.n == 0) {
+      auto [ec, n] = co_await transport_.read_some(asio::buffer(dest, room), until);
+      p.ec = ec;
+      p.n = ec ? 0 : n;
+    }
+    received_ += p.n;
+    done_ = received_ == framing_.length;
+    co_return p;
+  }
+  for (;;) {
+    if (!buffer_.empty()) {
+      // At most what fits in `out`: the decoder is given only that much of a chunk's data.
+      const auto in = buffer_.data();
+      const auto step = chunked_->next(in.substr(0, std::min(in.size(), out.size())));
+      std::memcpy(dest, step.data.data(), step.data.size());
+      buffer_.consume(step.consumed);
+      if (chunked_->failed()) {
+        refusal_ = refusal_for(chunked_->problem(), limits_);
+        p.ec = make_error_code(asio::error::invalid_argument);
+        co_return p;
+      }
+      done_ = chunked_->done();
+      if (!step.data.empty() || done_) {
+        p.n = step.data.size();
+        received_ += p.n;
+        co_return p;
       }
       if (step.consumed > 0) {
         continue;
       }
     }
-    auto [ec, n] = co_await t.read_some(buf.space(), deadline);
+    auto [ec, n] = co_await transport_.read_some(buffer_.space(), until);
     if (ec) {
-      co_return body_end::closed;
+      p.ec = ec;
+      co_return p;
     }
-    buf.commit(n);
+    buffer_.commit(n);
   }
-  co_return body_end::complete;
+}
+
+namespace {
+
+// Reads a whole body into `body`, which grows as bytes arrive (a declared length is a claim, not
+// an allocation). False when the connection ended first or the framing was refused.
+awaitable<bool> read_whole_body(request_body_reader& reader, steady::time_point deadline,
+                                std::string& body) {
+  const auto declared = reader.declared_length();
+  std::size_t have = 0;
+  body.resize(declared ? std::min<std::size_t>(*declared, 64u << 10) : 16384);
+  while (!reader.done()) {
+    if (have == body.size()) {
+      const std::size_t grown = body.size() * 2;
+      body.resize(declared ? std::min<std::size_t>(*declared, grown) : grown);
+    }
+    const auto p = co_await reader.read_some(asio::buffer(body.data() + have, body.size() - have),
+                                             deadline);
+    if (p.ec) {
+      co_return false;
+    }
+    have += p.n;
+  }
+  body.resize(have);
+  co_return true;
 }
 
 awaitable<void> serve(std::unique_ptr<client_transport> transport, request_handler handler,
@@ -488,29 +539,31 @@ awaitable<void> serve(std::unique_ptr<client_transport> transport, request_handl
       }
     }
     deadline = steady::now() + limits.header_timeout;
-    std::string body;
-    if (framing.body == core::body_framing::length) {
-      if (!co_await read_length_body(t, buf, framing.length, deadline, body)) {
+    request_body_reader body_reader(t, buf, framing, limits);
+    const bool streamed = limits.streams_body != nullptr && !body_reader.done() &&
+                          limits.streams_body(req);
+    if (!streamed && !body_reader.done()) {
+      std::string body;
+      if (!co_await read_whole_body(body_reader, deadline, body)) {
+        if (const auto* why = body_reader.refusal()) {
+          co_await reject(t, *why, limits.write_timeout);
+        }
         break;
       }
-    } else if (framing.body == core::body_framing::chunked) {
-      core::request_refusal chunk_refusal;
-      const auto end = co_await read_chunked_body(t, buf, limits, deadline, body, chunk_refusal);
-      if (end == body_end::refused) {
-        co_await reject(t, chunk_refusal, limits.write_timeout);
+      if (framing.body == core::body_framing::chunked) {
+        // Trailers were dropped; to the handler the request looks as if its length was declared.
+        req.erase(http::field::transfer_encoding);
+        req.content_length(body.size());
       }
-      if (end != body_end::complete) {
-        break;
-      }
-      // Trailers were dropped; to the handler the request looks as if its length was declared.
-      req.erase(http::field::transfer_encoding);
-      req.content_length(body.size());
+      req.body() = std::move(body);
     }
-    req.body() = std::move(body);
 
     // 3. The answer.
     downstream down(t, version, framing.keep_alive && !idle.draining(), head_request,
                     limits.write_timeout);
+    if (streamed) {
+      down.stream_body_from(&body_reader);
+    }
     if (limits.watch_departure) {
       t.watch_departure([&down] { down.client_departed(); });
     }
@@ -525,8 +578,8 @@ awaitable<void> serve(std::unique_ptr<client_transport> transport, request_handl
       std::rethrow_exception(escaped);
     }
     t.stop_watching();
-    if (down.failed() || !down.keep_alive() || !down.finished()) {
-      break;  // an answer that did not end properly leaves the framing in doubt
+    if (down.failed() || !down.keep_alive() || !down.finished() || !body_reader.done()) {
+      break;  // an answer that did not end properly, or a body left unread: the framing is in doubt
     }
   }
   // Over TLS a close_notify first, and a moment for the client's (a few bytes; bounded).

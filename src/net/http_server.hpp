@@ -15,7 +15,10 @@
 #include <memory>
 #include <string_view>
 
+#include "core/http/chunked_decoder.hpp"
+#include "core/http/message_framing.hpp"
 #include "net/client_transport.hpp"
+#include "net/read_buffer.hpp"
 #include "net/response_sink.hpp"
 
 namespace nines::net {
@@ -35,6 +38,47 @@ struct server_limits {
   bool watch_departure = false;        // notice a client leaving while its request is served
   unsigned max_connections = 0;        // open client connections, all workers; 0: no limit
   unsigned max_connections_per_worker = 0;  // 0: no limit of its own
+  // Requests whose handler reads the body itself as it arrives (downstream::streamed_body), so
+  // that what came before a cut is kept (a tus upload's PATCH); null: every body is read whole
+  // before the handler runs.
+  bool (*streams_body)(const request& head) = nullptr;
+};
+
+// A request body as it arrives, decoded from its framing (a length or chunks) and bounded as a
+// whole body is. Used by the server to read whole bodies, and by a handler that streams one.
+class request_body_reader {
+ public:
+  request_body_reader(client_transport& transport, read_buffer& buffer,
+                      const core::request_framing& framing, const server_limits& limits);
+
+  struct piece {
+    error_code ec;      // the connection ended or stalled, or the chunked framing is bad
+    std::size_t n = 0;  // bytes put in `out`; 0 without an error: the body's end
+  };
+  // Up to `out.size()` bytes of the body (out must not be empty).
+  awaitable<piece> read_some(asio::mutable_buffer out, std::chrono::steady_clock::time_point until);
+  // As above, with `progress_timeout` from now: a body that stalls that long is given up.
+  awaitable<piece> read_some(asio::mutable_buffer out) {
+    co_return co_await read_some(out, std::chrono::steady_clock::now() + progress_timeout_);
+  }
+
+  bool done() const { return done_; }
+  std::uint64_t received() const { return received_; }
+  // Content-Length, when the body declared one.
+  std::optional<std::uint64_t> declared_length() const;
+  // Why the chunked framing was refused (after an error from read_some), else null.
+  const core::request_refusal* refusal() const { return refusal_ ? &*refusal_ : nullptr; }
+
+ private:
+  client_transport& transport_;
+  read_buffer& buffer_;
+  core::request_framing framing_;
+  std::optional<core::chunked_decoder> chunked_;
+  std::optional<core::request_refusal> refusal_;
+  const server_limits& limits_;
+  milliseconds progress_timeout_;
+  std::uint64_t received_ = 0;
+  bool done_ = false;
 };
 
 // The response side of one exchange: the client's connection.
@@ -75,6 +119,11 @@ class downstream final : public response_sink {
   // client that only closed its sending side can read it.
   void client_departed();
   void on_departure(departure_listener* listener) override { listener_ = listener; }
+  // The request's body, for a request the handler streams (server_limits::streams_body): null
+  // otherwise (its body is in the request). Read to its end or not, the server then knows: a
+  // body left unread closes the connection.
+  request_body_reader* streamed_body() const { return streamed_body_; }
+  void stream_body_from(request_body_reader* reader) { streamed_body_ = reader; }
   bool departed() const override { return departed_; }
 
   bool keep_alive() const { return keep_alive_; }
@@ -105,6 +154,7 @@ class downstream final : public response_sink {
   bool failed_ = false;
   bool departed_ = false;
   departure_listener* listener_ = nullptr;
+  request_body_reader* streamed_body_ = nullptr;
   std::size_t bytes_sent_ = 0;
   std::string frame_;  // serialised header or chunk framing, reused across writes
   bool writing_ = false;  // a write is on the wire

@@ -200,6 +200,7 @@ awaitable<whole_response> read_whole_response(upstream_connection& connection, b
   out.error = co_await response.read_head();
   if (!out.error) {
     out.status = response.status();
+    out.head = response.head();
     char buf[16384];
     while (!response.done() && !out.error) {
       std::size_t got = 0;

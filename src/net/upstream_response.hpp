@@ -85,6 +85,7 @@ class upstream_response {
 struct whole_response {
   error_code error;
   unsigned status = 0;
+  http::response_header<> head;  // its fields (a tus answer's Location and Upload-Offset)
   std::string body;
   bool reusable = false;
   std::string problem;  // for upstream_wire_error::bad_message

@@ -195,6 +195,22 @@ counter& gateway_probe::connect_races(std::string_view what) {
 
 void gateway_probe::connect_race(std::string_view what) { connect_races(what).add(worker_); }
 
+void gateway_probe::edge_upload(std::string_view result, std::uint64_t sent,
+                                std::uint64_t resent) {
+  cached_counter(fmt::format("edge_upload|{}", result), "nines_edge_uploads_total",
+                 "Request bodies sent to an uplink as tus uploads, by how it went: ready, "
+                 "resumed (an earlier upload continued), inline (the uplink took none), failed.",
+                 {{"result", std::string(result)}})
+      .add(worker_);
+  for (const auto& [kind, n] : {std::pair{"sent", sent}, std::pair{"resent", resent}}) {
+    cached_counter(fmt::format("edge_upload_bytes|{}", kind), "nines_edge_upload_bytes_total",
+                   "Body bytes written toward uplinks' uploads; resent: bytes written a second "
+                   "time because the gateway had not stored them when a connection broke.",
+                   {{"kind", kind}})
+        .add(worker_, n);
+  }
+}
+
 counter& gateway_probe::overflows(std::string_view limit) {
   return cached_counter(fmt::format("overflow|{}", limit), "nines_overflow_total",
                         "Requests refused with 503 because every upstream was at a limit.",

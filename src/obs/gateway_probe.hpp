@@ -42,6 +42,10 @@ class gateway_probe {
   void hedge(std::string_view what);  // "sent", "won" (the hedge answered first), "lost"
   // "sent", "won" (the racing attempt carried the request), "lost"
   void connect_race(std::string_view what);
+  // A body sent to an uplink as a tus upload (edge/upload_sender.hpp): "ready" (stored whole),
+  // "resumed" (stored whole after continuing an earlier upload), "inline" (the uplink took none),
+  // "failed" (the connection broke or timed out); and its body bytes, sent and sent again.
+  void edge_upload(std::string_view result, std::uint64_t sent, std::uint64_t resent);
   void overflow(std::string_view limit);  // every upstream at its limit
   void journal_replay(std::string_view kind);  // "last_event_id" or "idempotency"
   void journal_refused(std::string_view reason);  // "unknown_id", "idempotency_conflict", "lost"

@@ -46,6 +46,7 @@ http_result http_call(const std::string& host, unsigned short port, const std::s
   do {
     holder.emplace();
     holder->body_limit(boost::none);
+    holder->skip(method == "HEAD");  // an answer to HEAD has no body, whatever its fields say
     http::read(stream, buffer, *holder, ec);
   } while (!ec && holder->get().result_int() / 100 == 1);  // skip 100 Continue
   auto& parser = *holder;

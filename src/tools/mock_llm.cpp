@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <thread>
 
+#include "core/access/secret_digest.hpp"
 #include "core/random.hpp"
 #include "core/config/config.hpp"
 #include "core/json/json_text.hpp"
@@ -241,7 +242,15 @@ class exchange {
   // (double destruction), so no coroutine call in this project takes one.
   awaitable<void> send(http::status status, std::string& body) {
     auto res = json_response(req_.version(), status, std::move(body));
+    stamp_body_digest(res.base());
     co_await client_.send(std::move(res));
+  }
+  // With `x-mock-digest: sha256`, the answer says what body arrived ("sha256:<hex>"), for tests
+  // of bodies that took another way (a tus upload).
+  void stamp_body_digest(http::fields& f) const {
+    if (const auto h = req_.find("x-mock-digest"); h != req_.end() && h->value() == "sha256") {
+      f.set("x-mock-body-sha256", core::format_secret_digest(core::sha256_of(req_.body())));
+    }
   }
   std::string chunk(bool chat, std::string_view text, const char* finish_reason,
                     bool role) const;
@@ -478,6 +487,7 @@ awaitable<bool> exchange::open_stream(const mock_faults& faults) {
   http::response<http::empty_body> header{http::status::ok, req_.version()};
   header.set(http::field::content_type, "text/event-stream");
   header.set(http::field::cache_control, "no-cache");
+  stamp_body_digest(header.base());
   if (co_await client_.begin_stream(std::move(header))) {
     co_return false;
   }

@@ -30,7 +30,7 @@ if [ ! -f "$out/core.a" ] || [ -n "$(find src/core -newer "$out/core.a")" ]; the
   done
   ar rcs "$out/core.a" "$out"/core-*.o
 fi
-for target in sse_parser json_probe config stream_chunk control_input request_framing; do
+for target in sse_parser json_probe config stream_chunk control_input request_framing tus_headers; do
   corpus=${target%%_*}
   [ "$target" = json_probe ] && corpus=json
   "$cxx" "${flags[@]}" "tests/fuzz/${target}_fuzz.cpp" "$out/core.a" "${libs[@]}" -o "$out/$target"

@@ -102,13 +102,9 @@ void access_ticket::settle_tokens(std::uint64_t used, std::chrono::steady_clock:
                         std::max(admitted_at_, now));
 }
 
-std::optional<access_refusal> admit(std::shared_ptr<const key_registry> registry,
-                                    std::string_view authorization,
-                                    std::optional<std::string_view> model,
-                                    std::uint64_t token_estimate, wall_time wall_now,
-                                    std::chrono::steady_clock::time_point now,
-                                    access_ticket& ticket) {
-  const auto m = registry->keys.find(authorization, wall_now);
+std::optional<access_refusal> identify(const key_registry& registry, std::string_view authorization,
+                                       wall_time wall_now, const client_key*& key) {
+  const auto m = registry.keys.find(authorization, wall_now);
   switch (m.result) {
     case client_keys::verdict::missing:
       return unauthorized("missing_api_key",
@@ -127,7 +123,21 @@ std::optional<access_refusal> admit(std::shared_ptr<const key_registry> registry
     case client_keys::verdict::ok:
       break;
   }
-  const client_key& k = *m.key;
+  key = m.key;
+  return std::nullopt;
+}
+
+std::optional<access_refusal> admit(std::shared_ptr<const key_registry> registry,
+                                    std::string_view authorization,
+                                    std::optional<std::string_view> model,
+                                    std::uint64_t token_estimate, wall_time wall_now,
+                                    std::chrono::steady_clock::time_point now,
+                                    access_ticket& ticket) {
+  const client_key* key = nullptr;
+  if (auto refused = identify(*registry, authorization, wall_now, key)) {
+    return refused;
+  }
+  const client_key& k = *key;
   if (model && !model_allowed(k, *model)) {
     access_refusal r;
     r.status = 403;

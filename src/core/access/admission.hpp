@@ -86,6 +86,11 @@ class access_ticket {
   bool holds_place_ = false;
 };
 
+// Who asks: nullopt when `authorization` names a usable key (then `key` is it), else the 401.
+// Limits are not touched (a tus upload's requests are identified, not counted).
+std::optional<access_refusal> identify(const key_registry& registry, std::string_view authorization,
+                                       wall_time wall_now, const client_key*& key);
+
 // Checks a request against the keys: nullopt when it may go on (then `ticket` holds its place).
 // `model`: the body's model, when the route has one.
 std::optional<access_refusal> admit(std::shared_ptr<const key_registry> registry,

@@ -407,6 +407,16 @@ struct reader : toml_reader {
     duration(t, p, "ttl_ms", j.ttl);
   }
 
+  void read_uploads(const toml::table& t, upload_settings& u) {
+    const std::string p = "uploads.";
+    unknown_keys(t, p, {"dir", "max_bytes", "max_upload_bytes", "max_uploads", "ttl_ms"});
+    string(t, p, "dir", u.dir);
+    integer(t, p, "max_bytes", u.max_bytes, 1024, 1LL << 40);
+    integer(t, p, "max_upload_bytes", u.max_upload_bytes, 1, 1LL << 34);
+    integer(t, p, "max_uploads", u.max_uploads, 1, 1000000);
+    duration(t, p, "ttl_ms", u.ttl, 1000);
+  }
+
   // api_key, api_keys, api_key_file, or token_url with client_id, client_secret_file and scope:
   // one source at most, since two would leave which one is sent to a guess.
   void read_upstream_credentials(const toml::table& t, const std::string& p, upstream_config& u) {
@@ -498,9 +508,16 @@ struct reader : toml_reader {
                         "token_url", "client_id", "client_secret_file", "scope", "tls_verify",
                         "ca_file", "resume", "reasoning_resume", "responses_resume",
                         "max_requests", "max_connections", "max_pending", "health_path",
-                        "bind_address", "bind_interface", "heartbeat_ms"});
+                        "bind_address", "bind_interface", "heartbeat_ms",
+                        "upload_threshold_bytes"});
     read_source_binding(t, p, u);
     u.heartbeat = link_defaults(names).heartbeat;
+    u.upload_threshold = link_defaults(names).upload_threshold;
+    integer(t, p, "upload_threshold_bytes", u.upload_threshold, 0, 1LL << 34);
+    if (u.upload_threshold > 0 && u.upload_threshold < 4096) {
+      problem(p + "upload_threshold_bytes", t.get("upload_threshold_bytes"),
+              "must be 0 (bodies inline) or at least 4096");
+    }
     duration(t, p, "heartbeat_ms", u.heartbeat, 0);
     if (u.heartbeat.count() != 0 && (u.heartbeat.count() < 100 || u.heartbeat.count() > 60000)) {
       problem(p + "heartbeat_ms", t.get("heartbeat_ms"), "must be 0 (off) or from 100 to 60000");
@@ -669,6 +686,7 @@ upstream_config link_defaults(role_names names) {
   upstream_config u;
   if (names.role == "edge") {
     u.heartbeat = milliseconds(250);  // its uplinks are nines gateways: a cut shows in 750 ms
+    u.upload_threshold = 256u << 10;  // a screenshot's body survives a cut in its upload
   }
   return u;
 }
@@ -730,6 +748,20 @@ void validate(const config& c, std::vector<config_problem>& problems) {
   if (mode == auth_mode::keys && c.auth.keys_file.empty()) {
     problems.push_back({"auth.keys_file", 0, 0, "is required with auth.mode = \"keys\""});
   }
+  // An upload belongs to the client key that made it: without keys it would be anyone's.
+  if (c.uploads.enabled() && mode != auth_mode::keys) {
+    problems.push_back({"uploads.dir", 0, 0,
+                        "uploads are for client keys only: set [auth] keys_file (auth.mode "
+                        "\"keys\")"});
+  }
+  if (c.uploads.enabled() && c.uploads.max_upload_bytes > c.limits.max_body_bytes) {
+    problems.push_back({"uploads.max_upload_bytes", 0, 0,
+                        "must not be above limits.max_body_bytes: a finished upload becomes a "
+                        "request body"});
+  }
+  if (c.uploads.enabled() && c.uploads.max_upload_bytes > c.uploads.max_bytes) {
+    problems.push_back({"uploads.max_upload_bytes", 0, 0, "must not be above uploads.max_bytes"});
+  }
   const auto listeners = api_listeners_of(c);
   for (const auto& [key, addr] :
        {std::pair{listen_key, listeners.plain},
@@ -789,8 +821,8 @@ config_result parse_config(std::string_view toml_text, std::string_view source,
   const std::string other_table(other.role);
   const std::string other_links(other.links);
   r.unknown_keys(root, "", {role_table, "tls", "auth", "admin", "limits", "timeouts", "retry",
-                            "journal", "health", "outlier", "routing", "hedge", "routes",
-                            "alerting", links, other_table, other_links});
+                            "journal", "uploads", "health", "outlier", "routing", "hedge",
+                            "routes", "alerting", links, other_table, other_links});
   for (const auto& [theirs, ours] : {std::pair{other_table, role_table},
                                      std::pair{other_links, links}}) {
     if (const toml::node* node = root.get(theirs)) {
@@ -823,6 +855,9 @@ config_result parse_config(std::string_view toml_text, std::string_view source,
   }
   if (const auto* t = r.section(root, "journal")) {
     r.read_journal(*t, c.journal);
+  }
+  if (const auto* t = r.section(root, "uploads")) {
+    r.read_uploads(*t, c.uploads);
   }
   if (const auto* t = r.section(root, "health")) {
     r.read_health(*t, c.health);

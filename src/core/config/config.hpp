@@ -72,6 +72,10 @@ struct upstream_config {
   // a stream's silences. When the upstream says it beats, silence longer than three beats breaks
   // the stream (then resumed elsewhere), instead of timeouts.stream_idle. 0: not asked.
   milliseconds heartbeat{0};
+  // A request body larger than this goes to the upstream as a tus upload first (a nines gateway
+  // with [uploads]), resumed from the stored offset after a cut, and the request then names it
+  // (Nines-Upload). 0: bodies go inline (the gateway's default; the edge's is 256 KiB).
+  std::size_t upload_threshold = 0;
 };
 
 struct gateway_settings {
@@ -171,6 +175,17 @@ struct journal_settings_config {
   milliseconds ttl{120000};           // kept after the end; a generation alone runs this long
 };
 
+// tus uploads at /v1/uploads (gateway/upload_endpoint.hpp), for client keys only. Off while dir is
+// empty.
+struct upload_settings {
+  std::string dir;                             // made 0700 if missing; owned by the gateway
+  std::uint64_t max_bytes = 1u << 30;          // every live upload's declared length together
+  std::uint64_t max_upload_bytes = 32u << 20;  // one upload (at most limits.max_body_bytes)
+  std::size_t max_uploads = 4096;
+  milliseconds ttl{600000};                    // after the upload's last change
+  bool enabled() const { return !dir.empty(); }
+};
+
 // Who may use the API listener (core/access/client_keys.hpp). Beyond loopback nobody gets in
 // without a key, unless the operator says `mode = "open"` in so many words.
 enum class auth_mode { keys, open };
@@ -230,6 +245,7 @@ struct config {
   timeout_settings timeouts{};
   retry_settings retry{};
   journal_settings_config journal{};
+  upload_settings uploads{};
   health_settings health{};
   outlier_settings outlier{};
   routing_settings routing{};

@@ -1,0 +1,190 @@
+#include "edge/upload_sender.hpp"
+
+#include <fmt/format.h>
+
+#include <array>
+
+#include "core/access/secret_digest.hpp"
+#include "core/codec/base64.hpp"
+#include "core/upload/tus_headers.hpp"
+#include "net/http_wire.hpp"
+#include "net/upstream_response.hpp"
+
+namespace nines::edge {
+namespace {
+
+using namespace net;
+
+struct exchanged {
+  whole_response response;
+  std::size_t body_written = 0;  // of the body given, bytes the connection took
+};
+
+std::string request_head(std::string_view method, std::string_view target,
+                         const upload_exchange& how, std::string_view fields,
+                         std::optional<std::uint64_t> content_length) {
+  std::string head;
+  head.append(method).append(" ").append(target).append(" HTTP/1.1\r\nHost: ");
+  head.append(how.host).append("\r\n");
+  if (how.secret != nullptr) {
+    head.append("Authorization: Bearer ").append(*how.secret).append("\r\n");
+  }
+  head.append("Tus-Resumable: ").append(core::tus_version).append("\r\n");
+  if (!how.request_id.empty()) {
+    head.append("x-request-id: ").append(how.request_id).append("\r\n");
+  }
+  head.append(fields);
+  if (content_length) {
+    head.append("Content-Length: ");
+    append_decimal(head, *content_length);
+    head.append("\r\n");
+  }
+  head.append("\r\n");
+  return head;
+}
+
+awaitable<exchanged> exchange(upstream_connection& conn, const std::string& head,
+                              std::string_view body, bool to_head,
+                              std::chrono::milliseconds timeout) {
+  exchanged out;
+  conn.expires_after(timeout);
+  const std::array<asio::const_buffer, 2> wire{asio::buffer(head),
+                                               asio::buffer(body.data(), body.size())};
+  auto [ec, n] = co_await conn.write(wire);
+  out.body_written = n > head.size() ? n - head.size() : 0;
+  if (ec) {
+    out.response.error = ec;
+    co_return out;
+  }
+  out.response = co_await read_whole_response(conn, to_head, 64u << 10);
+  co_return out;
+}
+
+std::optional<std::uint64_t> number_field(const whole_response& r, std::string_view name) {
+  const auto [first, last] = r.head.equal_range(name);
+  if (first == last || std::next(first) != last) {
+    return std::nullopt;
+  }
+  return core::parse_upload_number(first->value());
+}
+
+upload_outcome failed(upload_outcome out, const whole_response& r, std::string what) {
+  out.result = upload_result::failed;
+  out.error = r.error ? r.error : make_error_code(asio::error::connection_aborted);
+  out.detail = fmt::format("upload {}: {}", what,
+                           !r.problem.empty() ? r.problem
+                           : r.error          ? r.error.message()
+                                              : "the uplink closed the connection");
+  return out;
+}
+
+}  // namespace
+
+awaitable<upload_outcome> send_as_upload(upstream_connection& conn, const upload_exchange& how,
+                                         body_upload& state, std::string_view body) {
+  upload_outcome out;
+  const std::uint64_t length = body.size();
+  if (state.sha256.empty()) {
+    const auto digest = core::sha256_of(body);
+    state.sha256 = core::base64_encode(
+        std::string_view(reinterpret_cast<const char*>(digest.data()), digest.size()));
+  }
+  const auto give_up = [&](upload_result why, std::string detail) {
+    out.result = why;
+    out.detail = std::move(detail);
+    return out;
+  };
+  // The offset the gateway has: known after a creation or an append this call made, else asked.
+  bool offset_known = !state.location.empty() && state.stored == length;
+  for (int step = 0; step < 6; ++step) {
+    if (state.location.empty()) {
+      const auto fields =
+          fmt::format("Upload-Length: {}\r\nUpload-Metadata: sha256 {}\r\n", length, state.sha256);
+      const auto head =
+          request_head("POST", fmt::format("{}/uploads", how.base_path), how, fields, 0);
+      auto x = co_await exchange(conn, head, {}, false, how.timeout);
+      const auto& r = x.response;
+      if (r.error || !r.reusable) {
+        co_return failed(out, r, "creation");
+      }
+      if (r.status == 404 || r.status == 405 || r.status == 501) {
+        out.remember_refusal = true;
+        co_return give_up(upload_result::inline_body, "the uplink takes no uploads");
+      }
+      const auto location = r.head.find(http::field::location);
+      const auto id =
+          location == r.head.end() ? std::nullopt : core::upload_id_of(location->value());
+      if (r.status != 201 || !id) {
+        co_return give_up(upload_result::inline_body,
+                          fmt::format("the uplink refused the upload (status {})", r.status));
+      }
+      state.location = fmt::format("{}/uploads/{}", how.base_path, *id);
+      state.stored = 0;
+      state.sent_mark = 0;
+      offset_known = true;
+    }
+    if (!offset_known) {
+      const auto head = request_head("HEAD", state.location, how, {}, std::nullopt);
+      auto x = co_await exchange(conn, head, {}, true, how.timeout);
+      const auto& r = x.response;
+      if (r.error || !r.reusable) {
+        co_return failed(out, r, "offset request");
+      }
+      const auto offset = number_field(r, "upload-offset");
+      const auto declared = number_field(r, "upload-length");
+      if (r.status == 404 || r.status == 410 || (r.status == 200 && declared != length)) {
+        state.location.clear();  // not this gateway's, or ended: start again here
+        continue;
+      }
+      if (r.status != 200 || !offset || *offset > length) {
+        co_return give_up(
+            upload_result::inline_body,
+            fmt::format("the uplink's offset answer was not usable (status {})", r.status));
+      }
+      state.stored = *offset;
+      out.resumed = true;
+      offset_known = true;
+    }
+    if (state.stored == length) {
+      out.result = upload_result::ready;
+      co_return out;
+    }
+    const auto rest = body.substr(static_cast<std::size_t>(state.stored));
+    out.bytes_resent += state.sent_mark > state.stored ? state.sent_mark - state.stored : 0;
+    const auto fields = fmt::format(
+        "Upload-Offset: {}\r\nContent-Type: application/offset+octet-stream\r\n", state.stored);
+    const auto head = request_head("PATCH", state.location, how, fields, rest.size());
+    auto x = co_await exchange(conn, head, rest, false, how.timeout);
+    out.bytes_sent += x.body_written;
+    state.sent_mark = std::max(state.sent_mark, state.stored + x.body_written);
+    const auto& r = x.response;
+    if (r.error || (!r.reusable && r.status != 204)) {
+      co_return failed(out, r, "append");
+    }
+    if (r.status == 204) {
+      const auto offset = number_field(r, "upload-offset");
+      if (!offset || *offset > length || *offset < state.stored) {
+        co_return give_up(upload_result::inline_body, "the uplink's append answer was not usable");
+      }
+      state.stored = *offset;
+      if (!r.reusable) {
+        co_return failed(out, r, "append");
+      }
+      continue;  // ready at the top, or the rest once more
+    }
+    if (r.status == 409) {
+      offset_known = false;  // ask again
+      continue;
+    }
+    if (r.status == 404 || r.status == 410) {
+      state.location.clear();
+      continue;
+    }
+    state.location.clear();  // 460 (the content is not the body's), 413, ...: not this way
+    co_return give_up(upload_result::inline_body,
+                      fmt::format("the uplink refused the append (status {})", r.status));
+  }
+  co_return give_up(upload_result::inline_body, "the upload did not settle in six exchanges");
+}
+
+}  // namespace nines::edge
