@@ -80,6 +80,10 @@ upload_outcome failed(upload_outcome out, const whole_response& r, std::string w
 
 }  // namespace
 
+std::string body_upload::reference() const {
+  return fmt::format("{}/{}", core::uploads_path, id);
+}
+
 awaitable<upload_outcome> send_as_upload(upstream_connection& conn, const upload_exchange& how,
                                          body_upload& state, std::string_view body) {
   upload_outcome out;
@@ -94,37 +98,45 @@ awaitable<upload_outcome> send_as_upload(upstream_connection& conn, const upload
     out.detail = std::move(detail);
     return out;
   };
-  // The offset the gateway has: known after a creation or an append this call made, else asked.
-  bool offset_known = !state.location.empty() && state.stored == length;
+  const auto target = [&] { return fmt::format("{}/uploads/{}", how.base_path, state.id); };
+  // The offset is known when this uplink said it (a creation or an append made here); through
+  // another uplink, or after a cut, it is asked.
+  bool offset_known = !state.id.empty() && state.heard_from == how.uplink;
   for (int step = 0; step < 6; ++step) {
-    if (state.location.empty()) {
+    if (state.id.empty()) {
       const auto fields =
           fmt::format("Upload-Length: {}\r\nUpload-Metadata: sha256 {}\r\n", length, state.sha256);
       const auto head =
           request_head("POST", fmt::format("{}/uploads", how.base_path), how, fields, 0);
       auto x = co_await exchange(conn, head, {}, false, how.timeout);
       const auto& r = x.response;
-      if (r.error || !r.reusable) {
+      if (r.error) {
         co_return failed(out, r, "creation");
+      }
+      const auto location = r.head.find(http::field::location);
+      const auto id =
+          location == r.head.end() ? std::nullopt : core::upload_id_of(location->value());
+      if (r.status == 201 && id) {
+        state.id = std::string(*id);
+        state.heard_from = how.uplink;
+        state.stored = 0;
+        state.sent_mark = 0;
+        offset_known = true;
+      }
+      if (!r.reusable) {
+        co_return failed(out, r, "creation");  // a retry finds the upload, if it was made
       }
       if (r.status == 404 || r.status == 405 || r.status == 501) {
         out.remember_refusal = true;
         co_return give_up(upload_result::inline_body, "the uplink takes no uploads");
       }
-      const auto location = r.head.find(http::field::location);
-      const auto id =
-          location == r.head.end() ? std::nullopt : core::upload_id_of(location->value());
-      if (r.status != 201 || !id) {
+      if (state.id.empty()) {
         co_return give_up(upload_result::inline_body,
                           fmt::format("the uplink refused the upload (status {})", r.status));
       }
-      state.location = fmt::format("{}/uploads/{}", how.base_path, *id);
-      state.stored = 0;
-      state.sent_mark = 0;
-      offset_known = true;
     }
     if (!offset_known) {
-      const auto head = request_head("HEAD", state.location, how, {}, std::nullopt);
+      const auto head = request_head("HEAD", target(), how, {}, std::nullopt);
       auto x = co_await exchange(conn, head, {}, true, how.timeout);
       const auto& r = x.response;
       if (r.error || !r.reusable) {
@@ -133,7 +145,7 @@ awaitable<upload_outcome> send_as_upload(upstream_connection& conn, const upload
       const auto offset = number_field(r, "upload-offset");
       const auto declared = number_field(r, "upload-length");
       if (r.status == 404 || r.status == 410 || (r.status == 200 && declared != length)) {
-        state.location.clear();  // not this gateway's, or ended: start again here
+        state.id.clear();  // not this gateway's, or ended: start again here
         continue;
       }
       if (r.status != 200 || !offset || *offset > length) {
@@ -141,8 +153,9 @@ awaitable<upload_outcome> send_as_upload(upstream_connection& conn, const upload
             upload_result::inline_body,
             fmt::format("the uplink's offset answer was not usable (status {})", r.status));
       }
+      out.resumed = out.resumed || *offset > 0;
       state.stored = *offset;
-      out.resumed = true;
+      state.heard_from = how.uplink;
       offset_known = true;
     }
     if (state.stored == length) {
@@ -150,39 +163,42 @@ awaitable<upload_outcome> send_as_upload(upstream_connection& conn, const upload
       co_return out;
     }
     const auto rest = body.substr(static_cast<std::size_t>(state.stored));
-    out.bytes_resent += state.sent_mark > state.stored ? state.sent_mark - state.stored : 0;
-    const auto fields = fmt::format(
-        "Upload-Offset: {}\r\nContent-Type: application/offset+octet-stream\r\n", state.stored);
-    const auto head = request_head("PATCH", state.location, how, fields, rest.size());
+    const auto head = request_head("PATCH", target(), how,
+                                   fmt::format("Upload-Offset: {}\r\nContent-Type: "
+                                               "application/offset+octet-stream\r\n",
+                                               state.stored),
+                                   rest.size());
     auto x = co_await exchange(conn, head, rest, false, how.timeout);
     out.bytes_sent += x.body_written;
+    // Written before and now again: what was in flight when an earlier connection broke.
+    const auto again = state.sent_mark > state.stored ? state.sent_mark - state.stored : 0;
+    out.bytes_resent += std::min<std::uint64_t>(again, x.body_written);
     state.sent_mark = std::max(state.sent_mark, state.stored + x.body_written);
     const auto& r = x.response;
-    if (r.error || (!r.reusable && r.status != 204)) {
+    if (r.error) {
+      state.heard_from = static_cast<std::size_t>(-1);  // what it stored: to be asked, anywhere
       co_return failed(out, r, "append");
     }
+    // The status first (a refusal of a body the gateway did not read closes the connection).
     if (r.status == 204) {
       const auto offset = number_field(r, "upload-offset");
       if (!offset || *offset > length || *offset < state.stored) {
         co_return give_up(upload_result::inline_body, "the uplink's append answer was not usable");
       }
       state.stored = *offset;
-      if (!r.reusable) {
-        co_return failed(out, r, "append");
-      }
-      continue;  // ready at the top, or the rest once more
-    }
-    if (r.status == 409) {
+      state.heard_from = how.uplink;
+    } else if (r.status == 409) {
       offset_known = false;  // ask again
-      continue;
+    } else if (r.status == 404 || r.status == 410) {
+      state.id.clear();
+    } else {
+      state.id.clear();  // 460 (the content is not the body's), 413, ...: not this way
+      co_return give_up(upload_result::inline_body,
+                        fmt::format("the uplink refused the append (status {})", r.status));
     }
-    if (r.status == 404 || r.status == 410) {
-      state.location.clear();
-      continue;
+    if (!r.reusable) {
+      co_return failed(out, r, "append");
     }
-    state.location.clear();  // 460 (the content is not the body's), 413, ...: not this way
-    co_return give_up(upload_result::inline_body,
-                      fmt::format("the uplink refused the append (status {})", r.status));
   }
   co_return give_up(upload_result::inline_body, "the upload did not settle in six exchanges");
 }

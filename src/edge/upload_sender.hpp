@@ -22,14 +22,18 @@ namespace nines::edge {
 
 // One request body's upload, as far as the edge knows.
 struct body_upload {
-  std::string location;         // "/v1/uploads/<id>" of the gateway that holds it; empty: none
+  std::string id;               // the upload's at the gateway that holds it; empty: none yet
+  std::size_t heard_from = 0;   // the uplink whose answer `stored` is
   std::uint64_t stored = 0;     // its offset there, as last heard
   std::uint64_t sent_mark = 0;  // the furthest byte ever written toward it
   std::string sha256;           // base64 of the body's digest, computed once
   bool busy = false;            // an attempt is sending it (a hedge or a race sends inline)
+  // What the request names: the gateway's own path, whatever prefix the uplink's URL has.
+  std::string reference() const;
 };
 
 struct upload_exchange {
+  std::size_t uplink = 0;               // which one this connection goes to
   std::string_view base_path;           // the uplink's ("/v1")
   std::string_view host;                // Host header value
   const std::string* secret = nullptr;  // the uplink's credential, if any

@@ -838,7 +838,7 @@ awaitable<void> forward_request(request& req, downstream& client, worker_state& 
                                 obs::request_record& record, core::api_route route) {
   auto kind = classify_request(route);
   // A finished upload named by Nines-Upload is the body (gateway/upload_endpoint.hpp).
-  const auto upload = take_upload_body(req, worker, kind.openai_json);
+  auto upload = take_upload_body(req, worker, kind.openai_json);
   if (upload.refusal) {
     record.outcome = "rejected";
     record.status = upload.refusal->status;
@@ -910,7 +910,7 @@ awaitable<void> forward_request(request& req, downstream& client, worker_state& 
     ticket.settle_tokens(*record.usage_tokens, steady::now());  // unless settled already
   }
   if (client.finished() && record.status / 100 == 2) {
-    upload_served(upload, worker);  // it was the body of a request that got its answer
+    upload_served(upload);  // it was the body of a request that got its answer
   }
 }
 

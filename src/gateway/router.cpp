@@ -80,6 +80,9 @@ awaitable<void> handle_request(request& req, downstream& client, worker_state& w
     record.status = health_status;
   } else if (worker.shared->uploads && is_upload_path(record.path)) {
     co_await serve_upload(req, client, worker, record);
+    if (const auto* body = client.streamed_body()) {
+      record.bytes_in = body->received();
+    }
   } else if (const auto route = worker.gen->routes.match(req.method_string(), record.path);
              route.kind == core::route_match_kind::found) {
     co_await forward_request(req, client, worker, record, route.route);

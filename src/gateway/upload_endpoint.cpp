@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <utility>
+
 #include "core/codec/base64.hpp"
 #include "core/codec/sha256_stream.hpp"
 #include "core/http/openai_error.hpp"
@@ -45,6 +47,10 @@ refusal refusal_of(upload_problem p) {
       return {413, "upload_too_large", "the bytes go past the upload's length or limit"};
     case upload_problem::storage_full:
       return {503, "upload_storage_full", "the gateway's upload storage is full; retry later"};
+    case upload_problem::in_use:
+      return {409, "upload_in_use", "the upload is the body of another request right now"};
+    case upload_problem::incomplete:
+      return {409, "upload_incomplete", "the upload is not finished: send the rest of it first"};
     case upload_problem::fenced:
       return {409, "upload_taken_over", "a newer request on this upload took it over"};
     case upload_problem::digest_mismatch:
@@ -89,7 +95,8 @@ awaitable<void> refuse(const request& req, downstream& client, obs::request_reco
     res.set("Tus-Version", core::tus_version);
   }
   if (r.status == 405) {
-    res.set(http::field::allow, "OPTIONS, HEAD, PATCH, DELETE");
+    res.set(http::field::allow,
+            r.code == "collection_method" ? "OPTIONS, POST" : "OPTIONS, HEAD, PATCH, DELETE");
   }
   const std::string_view type = r.status == 401   ? "authentication_error"
                                 : r.status == 413 ? "request_too_large"
@@ -191,6 +198,9 @@ std::optional<refusal> read_checksum(const request& req, std::optional<core::upl
     return refusal{400, "bad_upload_checksum",
                    "Upload-Checksum must be \"sha256 <base64 digest>\""};
   }
+  if (out->algorithm == "sha256" && out->digest.size() != 32) {
+    return refusal{400, "bad_upload_checksum", "a sha256 Upload-Checksum is a 32-byte digest"};
+  }
   if (out->algorithm != "sha256") {
     return refusal{400, "unsupported_checksum_algorithm",
                    fmt::format("Upload-Checksum algorithm \"{}\" is not supported; "
@@ -253,6 +263,12 @@ awaitable<void> create_upload(request& req, downstream& client, obs::request_rec
     co_return;
   }
   std::optional<std::string> expected;
+  if (metadata_text && metadata_text->size() > 4096) {
+    const refusal refused_with{400, "bad_upload_metadata",
+                               "Upload-Metadata is longer than 4096 bytes"};
+    co_await refuse(req, client, record, refused_with);
+    co_return;
+  }
   if (metadata_text) {
     std::vector<core::upload_metadata_entry> entries;
     if (auto why = core::parse_upload_metadata(*metadata_text, entries); !why.empty()) {
@@ -311,6 +327,10 @@ awaitable<void> create_upload(request& req, downstream& client, obs::request_rec
       co_return;
     }
     const auto end = co_await receive_append(client, append, checksum, store);
+    if (end.cut || end.refused) {
+      // Its client never learnt its URL: nobody can resume it.
+      store.remove(made.id, owner, steady::now());
+    }
     if (end.cut) {
       record.outcome = "client_closed";
       co_return;
@@ -327,8 +347,7 @@ awaitable<void> create_upload(request& req, downstream& client, obs::request_rec
   if (with_body) {
     res.set("Upload-Offset", std::to_string(offset));
   }
-  const auto state = store.take_over(made.id, owner, steady::now());
-  set_expires(res.base(), state.expires);
+  set_expires(res.base(), store.expiry_of(made.id).value_or(steady::now()));
   record.status = 201;
   co_await client.send(std::move(res));
 }
@@ -413,7 +432,7 @@ awaitable<void> append_to_upload(request& req, downstream& client, obs::request_
   }
   auto res = tus_answer(req, 204);
   res.set("Upload-Offset", std::to_string(append.offset_after()));
-  set_expires(res.base(), now + store.limits().ttl);
+  set_expires(res.base(), store.expiry_of(id).value_or(steady::now()));
   record.status = 204;
   co_await client.send(std::move(res));
 }
@@ -447,8 +466,7 @@ awaitable<void> serve_upload(request& req, downstream& client, worker_state& wor
     co_await refuse(req, client, record, refused_with);
     co_return;
   }
-  const auto method = req.method();
-  if (method == http::verb::options) {
+  if (req.method() == http::verb::options) {
     co_await answer_options(req, client, record, store);
     co_return;
   }
@@ -461,11 +479,22 @@ awaitable<void> serve_upload(request& req, downstream& client, worker_state& wor
     co_await refuse(req, client, record, refused_with);
     co_return;
   }
-  if (req.find("x-http-method-override") != req.end()) {
-    const refusal refused_with{400, "method_override_refused",
-                               "X-HTTP-Method-Override is not accepted: send the method itself"};
-    co_await refuse(req, client, record, refused_with);
-    co_return;
+  // X-HTTP-Method-Override (tus 1.0: for clients behind proxies that pass only GET and POST):
+  // honoured from a POST on an upload to PATCH or DELETE, once; anywhere else it is a second
+  // opinion about what the request is, and refused.
+  auto method = req.method();
+  if (const auto [o, o_end] = req.equal_range("x-http-method-override"); o != o_end) {
+    const bool single_override = std::next(o) == o_end;
+    const auto wanted = http::string_to_verb(o->value());
+    if (!single_override || collection || method != http::verb::post ||
+        (wanted != http::verb::patch && wanted != http::verb::delete_)) {
+      const refusal refused_with{400, "method_override_refused",
+                                 "X-HTTP-Method-Override is taken once, on a POST to an upload, "
+                                 "as PATCH or DELETE"};
+      co_await refuse(req, client, record, refused_with);
+      co_return;
+    }
+    method = wanted;
   }
   std::string owner;
   if (auto why = identify_client(req, worker, owner)) {
@@ -498,10 +527,23 @@ awaitable<void> serve_upload(request& req, downstream& client, worker_state& wor
     co_await client.send(std::move(res));
     co_return;
   }
-  const refusal not_allowed{405, "method_not_allowed",
-                            collection ? "/v1/uploads takes POST (a creation) and OPTIONS"
-                                       : "an upload takes HEAD, PATCH, DELETE and OPTIONS"};
+  const refusal not_allowed =
+      collection
+          ? refusal{405, "collection_method", "/v1/uploads takes POST (a creation) and OPTIONS"}
+          : refusal{405, "method_not_allowed", "an upload takes HEAD, PATCH, DELETE and OPTIONS"};
   co_await refuse(req, client, record, not_allowed);
+}
+
+upload_body::upload_body(upload_body&& other) noexcept
+    : refusal(std::move(other.refusal)),
+      store_(std::exchange(other.store_, nullptr)),
+      id_(std::move(other.id_)),
+      owner_(std::move(other.owner_)) {}
+
+upload_body::~upload_body() {
+  if (store_ != nullptr) {
+    store_->release(id_);  // the request did not use it up: a retry may
+  }
 }
 
 upload_body take_upload_body(request& req, worker_state& worker, bool model_route) {
@@ -512,53 +554,57 @@ upload_body take_upload_body(request& req, worker_state& worker, bool model_rout
   }
   const auto refuse_with = [&](unsigned status, std::string code, std::string message) {
     out.refusal = upload_refusal{status, std::move(code), std::move(message)};
-    return out;
   };
   if (std::next(first) != last) {
-    return refuse_with(400, "ambiguous_upload", "Nines-Upload is given twice");
+    refuse_with(400, "ambiguous_upload", "Nines-Upload is given twice");
+    return out;
   }
   if (!model_route || req.method() != http::verb::post) {
-    return refuse_with(400, "upload_not_accepted",
-                       "Nines-Upload is taken by POST /v1/chat/completions, /v1/completions and "
-                       "/v1/embeddings");
+    refuse_with(400, "upload_not_accepted",
+                "Nines-Upload is taken by POST /v1/chat/completions, /v1/completions and "
+                "/v1/embeddings");
+    return out;
   }
   if (!req.body().empty()) {
-    return refuse_with(400, "ambiguous_upload",
-                       "a request with Nines-Upload has no body of its own");
+    refuse_with(400, "ambiguous_upload", "a request with Nines-Upload has no body of its own");
+    return out;
   }
   if (!worker.shared->uploads) {
-    return refuse_with(400, "uploads_off", "this server takes no uploads ([uploads] dir)");
+    refuse_with(400, "uploads_off", "this server takes no uploads ([uploads] dir)");
+    return out;
   }
   const auto id = core::upload_id_of(first->value());
   if (!id) {
-    return refuse_with(400, "bad_upload_reference",
-                       "Nines-Upload must be an upload's URL, /v1/uploads/<id>");
+    refuse_with(400, "bad_upload_reference",
+                "Nines-Upload must be an upload's URL, /v1/uploads/<id>");
+    return out;
   }
   std::string owner;
   if (auto why = identify_client(req, worker, owner)) {
-    return refuse_with(why->status, std::string(why->code), why->message);
+    refuse_with(why->status, std::string(why->code), why->message);
+    return out;
   }
   std::string body;
-  const auto p = worker.shared->uploads->read_complete(*id, owner, steady::now(), body);
-  if (p == upload_problem::offset_mismatch) {
-    return refuse_with(409, "upload_incomplete",
-                       "the upload is not finished: send the rest of it first");
-  }
-  if (p != upload_problem::none) {
+  auto& store = *worker.shared->uploads;
+  if (const auto p = store.claim_complete(*id, owner, steady::now(), body);
+      p != upload_problem::none) {
     const auto r = refusal_of(p);
-    return refuse_with(r.status, std::string(r.code), r.message);
+    refuse_with(r.status, std::string(r.code), r.message);
+    return out;
   }
-  out.id = std::string(*id);
-  out.owner = std::move(owner);
+  out.store_ = &store;
+  out.id_ = std::string(*id);
+  out.owner_ = std::move(owner);
   req.body() = std::move(body);
   req.content_length(req.body().size());
   req.erase("nines-upload");
   return out;
 }
 
-void upload_served(const upload_body& used, worker_state& worker) {
-  if (!used.id.empty() && worker.shared->uploads) {
-    worker.shared->uploads->remove(used.id, used.owner, steady::now());
+void upload_served(upload_body& used) {
+  if (used.store_ != nullptr) {
+    used.store_->remove(used.id_, used.owner_, steady::now());
+    used.store_ = nullptr;
   }
 }
 

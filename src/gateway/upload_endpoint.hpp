@@ -19,6 +19,7 @@
 #include <optional>
 #include <string>
 
+#include "gateway/upload_store.hpp"
 #include "gateway/worker.hpp"
 #include "net/http_server.hpp"
 #include "obs/access_log.hpp"
@@ -33,20 +34,32 @@ bool streams_upload_body(const net::request& request);
 net::awaitable<void> serve_upload(net::request& request, net::downstream& client,
                                   worker_state& worker, obs::request_record& record);
 
-// A request that names a finished upload (Nines-Upload) gets its content as body; the upload is
-// kept until the request's answer is complete (upload_served). A refusal is returned to send.
+// A request that names a finished upload (Nines-Upload) gets its content as body, the upload held
+// for it alone until the request ends: used up when its answer is complete (upload_served), else
+// given back for a retry. A refusal is returned to send.
 struct upload_refusal {
   unsigned status = 400;
   std::string code;
   std::string message;
 };
-struct upload_body {
+class upload_body {
+ public:
+  upload_body() = default;
+  upload_body(upload_body&& other) noexcept;
+  upload_body& operator=(upload_body&&) = delete;
+  ~upload_body();  // gives the upload back, unless it was used up
+
   std::optional<upload_refusal> refusal;
-  std::string id;     // the upload used, when one was
-  std::string owner;  // its client key's id
+
+ private:
+  friend upload_body take_upload_body(net::request&, worker_state&, bool);
+  friend void upload_served(upload_body&);
+  upload_store* store_ = nullptr;  // set while the upload is held
+  std::string id_;
+  std::string owner_;
 };
 upload_body take_upload_body(net::request& request, worker_state& worker, bool model_route);
 // The request it was the body of got its whole answer: the upload ends.
-void upload_served(const upload_body& used, worker_state& worker);
+void upload_served(upload_body& used);
 
 }  // namespace nines::gateway

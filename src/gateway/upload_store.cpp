@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <openssl/rand.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -80,6 +81,14 @@ upload_store::upload_store(std::string dir, core::upload_limits limits)
     throw std::runtime_error(fmt::format(
         "uploads.dir {}: must belong to this user and be closed to others (mode 0700)", dir_));
   }
+  // One gateway per directory: another one's uploads (a rolling restart sharing it) are not
+  // this one's to remove.
+  dir_lock_ = ::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir_lock_ < 0 || ::flock(dir_lock_, LOCK_EX | LOCK_NB) != 0) {
+    throw std::runtime_error(fmt::format(
+        "uploads.dir {}: another process holds it (each gateway needs a directory of its own)",
+        dir_));
+  }
   // Part files of an earlier run: their uploads are gone with its ledger.
   if (DIR* d = ::opendir(dir_.c_str())) {
     while (const dirent* e = ::readdir(d)) {
@@ -92,7 +101,11 @@ upload_store::upload_store(std::string dir, core::upload_limits limits)
   }
 }
 
-upload_store::~upload_store() = default;
+upload_store::~upload_store() {
+  if (dir_lock_ >= 0) {
+    ::close(dir_lock_);
+  }
+}
 
 std::string upload_store::path_of(std::string_view id) const {
   return fmt::format("{}/{}{}", dir_, id, part_suffix);
@@ -203,7 +216,7 @@ core::upload_problem upload_store::append::write(std::string_view bytes, time_po
   auto& ledger = store_->ledger_;
   const auto* u = ledger.peek(id_);
   if (u == nullptr || !ledger.current(id_, epoch_)) {
-    return core::upload_problem::fenced;
+    return u == nullptr ? core::upload_problem::gone : core::upload_problem::fenced;
   }
   if (bytes.size() > u->length - u->offset) {
     return core::upload_problem::too_large;
@@ -226,7 +239,7 @@ core::upload_problem upload_store::append::stage(std::string_view bytes) {
   auto& ledger = store_->ledger_;
   const auto* u = ledger.peek(id_);
   if (u == nullptr || !ledger.current(id_, epoch_)) {
-    return core::upload_problem::fenced;
+    return u == nullptr ? core::upload_problem::gone : core::upload_problem::fenced;
   }
   if (bytes.size() > u->length - base_ - staged_) {
     return core::upload_problem::too_large;
@@ -234,30 +247,27 @@ core::upload_problem upload_store::append::stage(std::string_view bytes) {
   if (!write_all_at(fd_, bytes, base_ + staged_)) {
     return core::upload_problem::io_failed;
   }
+  if (!tentative_) {
+    tentative_ = u->content.copy();  // nobody else writes while this append is current
+  }
+  tentative_->update(bytes);
   staged_ += bytes.size();
   return core::upload_problem::none;
 }
 
 core::upload_problem upload_store::append::commit_staged(time_point now) {
+  if (staged_ == 0) {
+    return core::upload_problem::none;
+  }
   std::lock_guard lock(store_->mutex_);
   auto& ledger = store_->ledger_;
-  if (!ledger.current(id_, epoch_)) {
-    return core::upload_problem::fenced;
+  const auto p = ledger.commit_hashed(id_, epoch_, staged_, std::move(*tentative_), now);
+  tentative_.reset();
+  if (p == core::upload_problem::digest_mismatch) {
+    store_->drop_file(id_);
   }
-  std::string piece(std::min<std::uint64_t>(staged_, 64u << 10), '\0');
-  for (std::uint64_t done = 0; done < staged_;) {
-    const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(piece.size(), staged_ - done));
-    if (!read_all_at(fd_, piece.data(), n, base_ + done)) {
-      return core::upload_problem::io_failed;
-    }
-    const auto p = ledger.commit(id_, epoch_, std::string_view(piece.data(), n), now);
-    if (p != core::upload_problem::none) {
-      if (p == core::upload_problem::digest_mismatch) {
-        store_->drop_file(id_);
-      }
-      return p;
-    }
-    done += n;
+  if (p != core::upload_problem::none) {
+    return p;
   }
   staged_ = 0;
   if (const auto* after = ledger.peek(id_)) {
@@ -276,32 +286,45 @@ core::upload_problem upload_store::remove(std::string_view id, std::string_view 
   return p;
 }
 
-core::upload_problem upload_store::read_complete(std::string_view id, std::string_view owner,
-                                                 time_point now, std::string& out) {
+core::upload_problem upload_store::claim_complete(std::string_view id, std::string_view owner,
+                                                  time_point now, std::string& out) {
   int fd = -1;
   std::uint64_t length = 0;
   {
     std::lock_guard lock(mutex_);
     core::upload_problem why = core::upload_problem::none;
-    const auto* u = ledger_.find(id, owner, now, why);
+    const auto* u = ledger_.claim(id, owner, now, why);
     if (u == nullptr) {
       return why;
     }
-    if (!u->complete()) {
-      return core::upload_problem::offset_mismatch;  // not finished yet
-    }
     fd = ::open(path_of(id).c_str(), O_RDONLY | O_CLOEXEC);
     length = u->length;
+    if (fd < 0) {
+      ledger_.release(id);
+      return core::upload_problem::io_failed;
+    }
   }
   // A finished upload's file no longer changes (and an open one outlives its removal): read
   // without the lock.
-  if (fd < 0) {
-    return core::upload_problem::io_failed;
-  }
   out.resize(static_cast<std::size_t>(length));
   const bool ok = read_all_at(fd, out.data(), out.size(), 0);
   ::close(fd);
-  return ok ? core::upload_problem::none : core::upload_problem::io_failed;
+  if (!ok) {
+    release(id);
+    return core::upload_problem::io_failed;
+  }
+  return core::upload_problem::none;
+}
+
+void upload_store::release(std::string_view id) {
+  std::lock_guard lock(mutex_);
+  ledger_.release(id);
+}
+
+std::optional<upload_store::time_point> upload_store::expiry_of(std::string_view id) const {
+  std::lock_guard lock(mutex_);
+  const auto* u = ledger_.peek(id);
+  return u == nullptr ? std::nullopt : std::optional(u->expires);
 }
 
 void upload_store::sweep(time_point now) {

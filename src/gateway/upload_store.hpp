@@ -78,15 +78,20 @@ class upload_store {
     std::uint64_t staged_ = 0;  // bytes written after base_ and not committed
     std::uint64_t seen_offset_ = 0;
     std::uint64_t length_ = 0;
+    std::optional<core::sha256_stream> tentative_;  // the upload's digest over what is staged
   };
   core::upload_problem begin_append(std::string_view id, std::string_view owner,
                                     std::uint64_t offset, time_point now, append& out);
 
   core::upload_problem remove(std::string_view id, std::string_view owner, time_point now);
 
-  // A finished upload's content (the body of the request that names it).
-  core::upload_problem read_complete(std::string_view id, std::string_view owner, time_point now,
-                                     std::string& out);
+  // A finished upload's content, for the one request that names it as its body; release()
+  // when that request ends without using it up (remove() when it did).
+  core::upload_problem claim_complete(std::string_view id, std::string_view owner, time_point now,
+                                      std::string& out);
+  void release(std::string_view id);
+  // When the upload ends if nothing more is stored (for Upload-Expires); nullopt once it ended.
+  std::optional<time_point> expiry_of(std::string_view id) const;
 
   void sweep(time_point now);
   core::upload_ledger::stats read_stats() const;
@@ -106,6 +111,7 @@ class upload_store {
   void drop_file(std::string_view id) const;
 
   std::string dir_;
+  int dir_lock_ = -1;  // flock on the directory: one gateway's at a time
   core::upload_limits limits_;
   mutable std::mutex mutex_;
   core::upload_ledger ledger_;  // guarded by mutex_

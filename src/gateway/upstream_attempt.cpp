@@ -187,6 +187,7 @@ awaitable<attempt_result> request_forwarder::attempt(std::size_t upstream, attem
   std::string request_head;
   std::string upload_head;  // the request naming its upload, when the body went as one
   bool via_upload = false;
+  std::string used_upload;  // the upload this attempt's request named
   std::optional<upstream_response> response;
   std::unique_ptr<upstream_connection> conn;
   tracked_connection untrack_at_exit{ctx};
@@ -248,7 +249,7 @@ awaitable<attempt_result> request_forwarder::attempt(std::size_t upstream, attem
         host.push_back(':');
         append_decimal(host, u.port);
       }
-      const edge::upload_exchange how{u.base_path, host,
+      const edge::upload_exchange how{upstream, u.base_path, host,
                                       credential ? credential->secret.get() : nullptr, record_.id,
                                       std::min(cfg_.timeouts.first_byte, time_left())};
       upload_.busy = true;
@@ -286,9 +287,10 @@ awaitable<attempt_result> request_forwarder::attempt(std::size_t upstream, attem
       if (up.result == edge::upload_result::ready) {
         via_upload = true;
         upload_head.clear();
+        used_upload = upload_.id;
         append_upstream_request_head(upload_head, upstream,
                                      credential ? credential->secret.get() : nullptr,
-                                     upload_.location);
+                                     upload_.reference());
         send_head = upload_head;
         send_body = {};
       }
@@ -467,8 +469,10 @@ awaitable<attempt_result> request_forwarder::attempt(std::size_t upstream, attem
     if (via_upload && (status == 404 || status == 409 || status == 410) &&
         body.find("\"upload_") != std::string::npos) {
       // The gateway no longer has the upload (used by an answer this edge never got, or
-      // expired): the next attempt uploads again.
-      upload_ = edge::body_upload{};
+      // expired): the next attempt uploads again (unless another attempt moved it on).
+      if (!upload_.busy && upload_.id == used_upload) {
+        upload_.id.clear();
+      }
       release();
       result.failure = attempt_failure::reset;
       result.detail = fmt::format("the uplink no longer has the upload (status {})", status);

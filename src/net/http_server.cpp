@@ -287,6 +287,24 @@ core::request_refusal refusal_for(core::chunked_problem p, const server_limits& 
   return {400, "bad_chunked_body", "malformed chunked body: " + std::string(core::describe(p))};
 }
 
+// The end of a connection whose client may still be sending what we will not read: stop sending,
+// then read and discard for a bounded time and size, so that the answer we wrote is not destroyed
+// by the reset our kernel would send for unread data.
+awaitable<void> linger(client_transport& t) {
+  const auto until = steady::now() + std::chrono::seconds(2);
+  co_await t.end_sending(until);
+  static constexpr std::size_t linger_limit = 64u << 20;
+  std::size_t discarded = 0;
+  char sink[16384];
+  while (discarded < linger_limit) {
+    auto [rec, rn] = co_await t.read_some(asio::buffer(sink), until);
+    if (rec) {
+      break;
+    }
+    discarded += rn;
+  }
+}
+
 // Answers a request the server refuses, then the connection is closed. Lingering close: the
 // client may still be sending what we refused, and closing at once would make our kernel answer
 // its data with a reset, which can destroy the response before the client reads it. So stop
@@ -307,18 +325,7 @@ awaitable<void> reject(client_transport& t, const core::request_refusal& refusal
   if (ec) {
     co_return;
   }
-  const auto until = steady::now() + std::chrono::seconds(2);
-  co_await t.end_sending(until);
-  static constexpr std::size_t linger_limit = 64u << 20;
-  std::size_t discarded = 0;
-  char sink[16384];
-  while (discarded < linger_limit) {
-    auto [rec, rn] = co_await t.read_some(asio::buffer(sink), until);
-    if (rec) {
-      break;
-    }
-    discarded += rn;
-  }
+  co_await linger(t);
 }
 
 // The handler's view of a request: Beast's message, built from the checked head. The target is
@@ -351,6 +358,7 @@ request_body_reader::request_body_reader(client_transport& transport, read_buffe
   }
   done_ = framing.body == core::body_framing::none ||
           (framing.body == core::body_framing::length && framing.length == 0);
+  continue_owed_ = framing.expect_continue && !done_;
 }
 
 std::optional<std::uint64_t> request_body_reader::declared_length() const {
@@ -368,6 +376,18 @@ awaitable<request_body_reader::piece> request_body_reader::read_some(
   piece p;
   if (done_ || out.size() == 0) {
     co_return p;
+  }
+  if (continue_owed_) {
+    continue_owed_ = false;
+    if (buffer_.empty()) {  // the client waits for our word before it sends the body
+      static constexpr std::string_view go_on = "HTTP/1.1 100 Continue\r\n\r\n";
+      const std::array<asio::const_buffer, 1> buffers{asio::buffer(go_on.data(), go_on.size())};
+      auto [wec, wn] = co_await transport_.write(buffers, limits_.write_timeout);
+      if (wec) {
+        p.ec = wec;
+        co_return p;
+      }
+    }
   }
   auto* dest = static_cast<char*>(out.data());
   if (!chunked_) {
@@ -389,7 +409,9 @@ awaitable<request_body_reader::piece> request_body_reader::read_some(
       // At most what fits in `out`: the decoder is given only that much of a chunk's data.
       const auto in = buffer_.data();
       const auto step = chunked_->next(in.substr(0, std::min(in.size(), out.size())));
-      std::memcpy(dest, step.data.data(), step.data.size());
+      if (!step.data.empty()) {
+        std::memcpy(dest, step.data.data(), step.data.size());
+      }
       buffer_.consume(step.consumed);
       if (chunked_->failed()) {
         refusal_ = refusal_for(chunked_->problem(), limits_);
@@ -529,15 +551,7 @@ awaitable<void> serve(std::unique_ptr<client_transport> transport, request_handl
     const unsigned version = head.version;
     buf.consume(head_size);  // `head` points into it: not used below
 
-    // 2. The body, within the header time again.
-    if (framing.expect_continue && buf.empty()) {
-      static constexpr std::string_view go_on = "HTTP/1.1 100 Continue\r\n\r\n";
-      const std::array<asio::const_buffer, 1> buffers{asio::buffer(go_on.data(), go_on.size())};
-      auto [wec, wn] = co_await t.write(buffers, limits.write_timeout);
-      if (wec) {
-        break;
-      }
-    }
+    // 2. The body, within the header time again (100 Continue, when asked, at its first read).
     deadline = steady::now() + limits.header_timeout;
     request_body_reader body_reader(t, buf, framing, limits);
     const bool streamed = limits.streams_body != nullptr && !body_reader.done() &&
@@ -564,7 +578,7 @@ awaitable<void> serve(std::unique_ptr<client_transport> transport, request_handl
     if (streamed) {
       down.stream_body_from(&body_reader);
     }
-    if (limits.watch_departure) {
+    if (limits.watch_departure && !streamed) {  // a streamed body's own reads see a departure
       t.watch_departure([&down] { down.client_departed(); });
     }
     std::exception_ptr escaped;  // a bug: the handler returns errors as values
@@ -578,6 +592,13 @@ awaitable<void> serve(std::unique_ptr<client_transport> transport, request_handl
       std::rethrow_exception(escaped);
     }
     t.stop_watching();
+    if (!body_reader.done() && down.finished()) {
+      // A body the handler left unread (a refused append): the answer is out; let the client
+      // read it before the close rather than reset it with its own unread bytes.
+      co_await linger(t);
+      t.abort(false);
+      co_return;
+    }
     if (down.failed() || !down.keep_alive() || !down.finished() || !body_reader.done()) {
       break;  // an answer that did not end properly, or a body left unread: the framing is in doubt
     }

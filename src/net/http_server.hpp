@@ -45,7 +45,9 @@ struct server_limits {
 };
 
 // A request body as it arrives, decoded from its framing (a length or chunks) and bounded as a
-// whole body is. Used by the server to read whole bodies, and by a handler that streams one.
+// whole body is. Used by the server to read whole bodies, and by a handler that streams one. A
+// client that sent `Expect: 100-continue` is told to go on at the first read, so that a handler
+// that refuses first (a tus append at the wrong offset) is not sent the body at all.
 class request_body_reader {
  public:
   request_body_reader(client_transport& transport, read_buffer& buffer,
@@ -79,6 +81,7 @@ class request_body_reader {
   milliseconds progress_timeout_;
   std::uint64_t received_ = 0;
   bool done_ = false;
+  bool continue_owed_ = false;  // Expect: 100-continue, answered at the first read
 };
 
 // The response side of one exchange: the client's connection.

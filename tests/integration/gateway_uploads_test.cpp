@@ -116,6 +116,11 @@ TEST_F(gateway_uploads, options_say_what_the_server_speaks_without_a_key) {
             "creation,creation-with-upload,expiration,termination,checksum");
   EXPECT_EQ(r.headers.at("tus-max-size"), "4194304");
   EXPECT_EQ(r.headers.at("tus-checksum-algorithm"), "sha256");
+  // Counted as the gateway's own route, outside the availability SLI's model routes.
+  EXPECT_TRUE(eventually([&] {
+    return metric_value(gw_->admin_port, R"(nines_requests_total{route="uploads",status="204",)"
+                                         R"(outcome="ok",upstream="none"})") >= 1;
+  }));
 }
 
 TEST_F(gateway_uploads, a_body_sent_in_parts_is_the_body_of_the_request_that_names_it_once) {
@@ -170,6 +175,35 @@ TEST_F(gateway_uploads, a_creation_may_carry_the_first_bytes) {
   EXPECT_EQ(answer_text(answer.body), expected_answer(body, true));
 }
 
+TEST_F(gateway_uploads, a_post_with_x_http_method_override_is_the_method_it_names) {
+  // tus 1.0: for clients behind proxies that pass only GET and POST.
+  const std::string body = "0123456789";
+  const auto location = create(body.size());
+  const auto patched = tus("POST", location,
+                           {{"X-HTTP-Method-Override", "PATCH"},
+                            {"Upload-Offset", "0"},
+                            {"Content-Type", "application/offset+octet-stream"}},
+                           body);
+  EXPECT_EQ(patched.status, 204u) << patched.body;
+  EXPECT_EQ(patched.headers.at("upload-offset"), "10");
+  const auto wrong = tus("POST", location, {{"X-HTTP-Method-Override", "GET"}});
+  EXPECT_EQ(wrong.status, 400u);
+  EXPECT_EQ(error_code(wrong), "method_override_refused");
+  EXPECT_EQ(tus("POST", location, {{"X-HTTP-Method-Override", "DELETE"}}).status, 204u);
+  EXPECT_EQ(tus("HEAD", location).status, 410u);
+}
+
+TEST_F(gateway_uploads, a_creation_whose_first_bytes_are_refused_leaves_no_upload_behind) {
+  const auto before = metric_value(gw_->admin_port, "nines_uploads");
+  const auto r = tus("POST", "/v1/uploads",
+                     {{"Upload-Length", "10"},
+                      {"Content-Type", "application/offset+octet-stream"},
+                      {"Upload-Checksum", "sha256 " + b64_sha256("something else")}},
+                     "0123456789");
+  EXPECT_EQ(r.status, 460u) << r.body;
+  EXPECT_EQ(metric_value(gw_->admin_port, "nines_uploads"), before);
+}
+
 TEST_F(gateway_uploads, tus_refusals_have_their_status_and_a_json_error) {
   const auto expect = [](const response& r, unsigned status, const std::string& code) {
     EXPECT_EQ(r.status, status) << r.body << r.error;
@@ -200,6 +234,9 @@ TEST_F(gateway_uploads, tus_refusals_have_their_status_and_a_json_error) {
          400, "bad_upload_metadata");
   expect(tus("POST", "/v1/uploads", {{"Upload-Length", "10"}, {"X-HTTP-Method-Override", "PATCH"}}),
          400, "method_override_refused");
+  const auto on_collection = tus("GET", "/v1/uploads");
+  expect(on_collection, 405, "collection_method");
+  EXPECT_EQ(on_collection.headers.at("allow"), "OPTIONS, POST");
   expect(tus("POST", "/v1/uploads?x=1", {{"Upload-Length", "10"}}), 400, "unexpected_query");
   // Keys: none, a bad one, another key's upload.
   expect(tus("POST", "/v1/uploads", {{"Upload-Length", "10"}}, "", ""), 401, "invalid_api_key");
@@ -271,6 +308,9 @@ TEST_F(gateway_uploads, checksums_keep_an_append_only_when_it_matches) {
   EXPECT_EQ(bad.status, 460u);
   EXPECT_EQ(error_code(bad), "checksum_mismatch");
   EXPECT_EQ(tus("HEAD", location).headers.at("upload-offset"), "10");  // nothing of it kept
+  const auto short_digest = append(location, 10, part, {{"Upload-Checksum", "sha256 Zm9vYmFy"}});
+  EXPECT_EQ(short_digest.status, 400u);
+  EXPECT_EQ(error_code(short_digest), "bad_upload_checksum");
   const auto md5 = append(location, 10, part, {{"Upload-Checksum", "md5 Zm9vYmFy"}});
   EXPECT_EQ(md5.status, 400u);
   EXPECT_EQ(error_code(md5), "unsupported_checksum_algorithm");
@@ -368,7 +408,8 @@ TEST(gateway_uploads_config, uploads_expire_after_their_ttl) {
                    .status == 410;
       },
       std::chrono::milliseconds(10000)));
-  EXPECT_TRUE(eventually([&] { return metric_value(gw.admin_port, "nines_uploads") == 0; }));  // swept
+  EXPECT_TRUE(
+      eventually([&] { return metric_value(gw.admin_port, "nines_uploads") == 0; }));  // swept
 }
 
 }  // namespace

@@ -20,6 +20,14 @@ sha256_stream::~sha256_stream() = default;
 sha256_stream::sha256_stream(sha256_stream&&) noexcept = default;
 sha256_stream& sha256_stream::operator=(sha256_stream&&) noexcept = default;
 
+sha256_stream sha256_stream::copy() const {
+  sha256_stream out;
+  if (EVP_MD_CTX_copy_ex(out.ctx_->md, ctx_->md) != 1) {
+    throw std::bad_alloc();
+  }
+  return out;
+}
+
 void sha256_stream::update(std::string_view bytes) {
   EVP_DigestUpdate(ctx_->md, bytes.data(), bytes.size());
 }

@@ -15,6 +15,8 @@ class sha256_stream {
   ~sha256_stream();
   sha256_stream(sha256_stream&&) noexcept;
   sha256_stream& operator=(sha256_stream&&) noexcept;
+  // A stream that goes on from where this one is (a tentative continuation).
+  sha256_stream copy() const;
 
   void update(std::string_view bytes);
   // The digest of everything so far; the stream can go on after it.

@@ -1,5 +1,7 @@
 #include "core/upload/upload_ledger.hpp"
 
+#include <algorithm>
+
 namespace nines::core {
 
 upload_problem upload_ledger::create(const std::string& id, std::string owner, std::uint64_t length,
@@ -8,11 +10,14 @@ upload_problem upload_ledger::create(const std::string& id, std::string owner, s
   if (length > limits_.max_upload_bytes) {
     return upload_problem::too_large;
   }
-  if (uploads_.size() >= limits_.max_uploads || declared_ + length > limits_.max_total_bytes) {
+  const auto found = shares_.find(owner);
+  const share mine = found == shares_.end() ? share{} : found->second;
+  if (uploads_.size() >= limits_.max_uploads || declared_ + length > limits_.max_total_bytes ||
+      mine.uploads >= limits_.max_key_uploads || mine.bytes + length > limits_.max_key_bytes) {
     return upload_problem::storage_full;
   }
   upload u;
-  u.owner = std::move(owner);
+  u.owner = owner;
   u.length = length;
   u.metadata = std::move(metadata);
   u.expected_sha256 = std::move(expected_sha256);
@@ -21,22 +26,22 @@ upload_problem upload_ledger::create(const std::string& id, std::string owner, s
     return upload_problem::storage_full;  // an id drawn twice: never in practice, refused anyway
   }
   declared_ += length;
+  auto& s = shares_[std::move(owner)];
+  s.bytes += length;
+  ++s.uploads;
   return upload_problem::none;
 }
 
 const upload_ledger::upload* upload_ledger::find(std::string_view id, std::string_view owner,
                                                  time_point now, upload_problem& why) const {
   const auto it = uploads_.find(std::string(id));
-  if (it == uploads_.end() || it->second.expires <= now) {
-    why =
-        buried(id, now) || it != uploads_.end() ? upload_problem::gone : upload_problem::not_found;
-    if (it != uploads_.end() && it->second.owner != owner) {
-      why = upload_problem::not_found;
-    }
+  if (it != uploads_.end() && it->second.owner != owner) {
+    why = upload_problem::not_found;  // another client's: it does not exist for this one
     return nullptr;
   }
-  if (it->second.owner != owner) {
-    why = upload_problem::not_found;  // another client's: it does not exist for this one
+  if (it == uploads_.end() || it->second.expires <= now) {
+    why = it != uploads_.end() || buried(id, owner, now) ? upload_problem::gone
+                                                         : upload_problem::not_found;
     return nullptr;
   }
   why = upload_problem::none;
@@ -55,8 +60,7 @@ upload_problem upload_ledger::begin_append(std::string_view id, std::string_view
   if (offset != u->offset) {
     return upload_problem::offset_mismatch;
   }
-  u->expires = now + limits_.ttl;
-  epoch = u->epoch;
+  epoch = u->epoch;  // the expiry moves on with stored bytes only, not with empty appends
   return upload_problem::none;
 }
 
@@ -75,35 +79,72 @@ const upload_ledger::upload* upload_ledger::peek(std::string_view id) const {
 }
 
 bool upload_ledger::current(std::string_view id, std::uint64_t epoch) const {
-  const auto it = uploads_.find(std::string(id));
-  return it != uploads_.end() && it->second.epoch == epoch;
+  const auto* u = peek(id);
+  return u != nullptr && u->epoch == epoch;
 }
 
 upload_problem upload_ledger::commit(std::string_view id, std::uint64_t epoch,
                                      std::string_view bytes, time_point now) {
+  const auto* u = peek(id);
+  if (u == nullptr || u->epoch != epoch) {
+    return u == nullptr ? upload_problem::gone : upload_problem::fenced;
+  }
+  auto content = u->content.copy();
+  content.update(bytes);
+  return commit_hashed(id, epoch, bytes.size(), std::move(content), now);
+}
+
+upload_problem upload_ledger::commit_hashed(std::string_view id, std::uint64_t epoch,
+                                            std::uint64_t count, sha256_stream content,
+                                            time_point now) {
   const auto it = uploads_.find(std::string(id));
-  if (it == uploads_.end() || it->second.epoch != epoch) {
-    return upload_problem::fenced;
+  if (it == uploads_.end()) {
+    return upload_problem::gone;  // ended meanwhile (terminated, expired)
   }
   auto& u = it->second;
-  if (bytes.size() > u.length - u.offset) {
+  if (u.epoch != epoch) {
+    return upload_problem::fenced;
+  }
+  if (count > u.length - u.offset) {
     return upload_problem::too_large;
   }
-  u.offset += bytes.size();
-  u.content.update(bytes);
+  u.offset += count;
+  u.content = std::move(content);
   u.expires = now + limits_.ttl;
   if (u.complete() && u.expected_sha256) {
     const auto digest = u.content.current();
-    if (u.expected_sha256->size() != digest.size() ||
-        !std::equal(digest.begin(), digest.end(), u.expected_sha256->begin(),
+    if (!std::equal(digest.begin(), digest.end(), u.expected_sha256->begin(),
+                    u.expected_sha256->end(),
                     [](unsigned char a, char b) { return a == static_cast<unsigned char>(b); })) {
-      declared_ -= u.length;
-      bury(it->first, now);
-      uploads_.erase(it);
+      end(it, now);
       return upload_problem::digest_mismatch;
     }
   }
   return upload_problem::none;
+}
+
+const upload_ledger::upload* upload_ledger::claim(std::string_view id, std::string_view owner,
+                                                  time_point now, upload_problem& why) {
+  auto* u = const_cast<upload*>(find(id, owner, now, why));
+  if (u == nullptr) {
+    return nullptr;
+  }
+  if (!u->complete()) {
+    why = upload_problem::incomplete;
+    return nullptr;
+  }
+  if (u->in_use) {
+    why = upload_problem::in_use;
+    return nullptr;
+  }
+  u->in_use = true;
+  return u;
+}
+
+void upload_ledger::release(std::string_view id) {
+  if (const auto it = uploads_.find(std::string(id)); it != uploads_.end()) {
+    it->second.in_use = false;
+  }
 }
 
 upload_problem upload_ledger::remove(std::string_view id, std::string_view owner, time_point now) {
@@ -111,28 +152,23 @@ upload_problem upload_ledger::remove(std::string_view id, std::string_view owner
   if (find(id, owner, now, why) == nullptr) {
     return why;
   }
-  const auto it = uploads_.find(std::string(id));
-  declared_ -= it->second.length;
-  bury(it->first, now);
-  uploads_.erase(it);
+  end(uploads_.find(std::string(id)), now);
   return upload_problem::none;
 }
 
 std::vector<std::string> upload_ledger::sweep(time_point now) {
   std::vector<std::string> ended;
   for (auto it = uploads_.begin(); it != uploads_.end();) {
+    const auto next = std::next(it);
     if (it->second.expires <= now) {
       ended.push_back(it->first);
-      declared_ -= it->second.length;
-      bury(it->first, now);
-      it = uploads_.erase(it);
-    } else {
-      ++it;
+      end(it, now);
     }
+    it = next;
   }
   while (!tombstone_order_.empty()) {
     const auto t = tombstones_.find(tombstone_order_.front());
-    if (t != tombstones_.end() && t->second > now) {
+    if (t != tombstones_.end() && t->second.until > now) {
       break;
     }
     if (t != tombstones_.end()) {
@@ -153,19 +189,28 @@ upload_ledger::stats upload_ledger::read_stats() const {
   return s;
 }
 
-void upload_ledger::bury(const std::string& id, time_point now) {
+void upload_ledger::end(std::unordered_map<std::string, upload>::iterator it, time_point now) {
+  declared_ -= it->second.length;
+  if (const auto s = shares_.find(it->second.owner); s != shares_.end()) {
+    s->second.bytes -= it->second.length;
+    if (--s->second.uploads == 0) {
+      shares_.erase(s);
+    }
+  }
   if (tombstones_.size() >= limits_.max_uploads && !tombstone_order_.empty()) {
     tombstones_.erase(tombstone_order_.front());
     tombstone_order_.pop_front();
   }
-  if (tombstones_.insert_or_assign(id, now + limits_.ttl).second) {
-    tombstone_order_.push_back(id);
+  if (tombstones_.insert_or_assign(it->first, tombstone{now + limits_.ttl, it->second.owner})
+          .second) {
+    tombstone_order_.push_back(it->first);
   }
+  uploads_.erase(it);
 }
 
-bool upload_ledger::buried(std::string_view id, time_point now) const {
+bool upload_ledger::buried(std::string_view id, std::string_view owner, time_point now) const {
   const auto it = tombstones_.find(std::string(id));
-  return it != tombstones_.end() && it->second > now;
+  return it != tombstones_.end() && it->second.until > now && it->second.owner == owner;
 }
 
 }  // namespace nines::core

@@ -36,6 +36,8 @@ enum class upload_problem {
   too_large,        // over the upload's limit, or past its declared length: 413
   storage_full,     // the declared bytes of all uploads would pass the limit: 503
   fenced,           // a newer append took the upload over: this one writes nothing more
+  in_use,           // a finished upload already being read as another request's body: 409
+  incomplete,       // named as a body before its last byte: 409
   digest_mismatch,  // the finished content's SHA-256 is not the one declared at creation: 460
   io_failed,        // the store could not write or read its file: 507 (not the ledger's own)
 };
@@ -44,7 +46,10 @@ struct upload_limits {
   std::uint64_t max_upload_bytes = 32u << 20;  // one upload's Upload-Length
   std::uint64_t max_total_bytes = 1u << 30;    // every live upload's Upload-Length together
   std::size_t max_uploads = 4096;
-  std::chrono::milliseconds ttl{600000};  // after the last change (creation or append)
+  // One client key's share: what it may hold at once, so that one key cannot fill the store.
+  std::uint64_t max_key_bytes = 256u << 20;
+  std::size_t max_key_uploads = 1024;
+  std::chrono::milliseconds ttl{600000};  // after the last change (creation or stored bytes)
 };
 
 class upload_ledger {
@@ -60,6 +65,7 @@ class upload_ledger {
     time_point expires{};
     std::uint64_t epoch = 0;  // of the append allowed to write
     sha256_stream content;    // of the stored bytes
+    bool in_use = false;      // read as a request's body right now (claim)
     bool complete() const { return offset == length; }
   };
 
@@ -93,6 +99,16 @@ class upload_ledger {
   // mismatch ends the upload: digest_mismatch).
   upload_problem commit(std::string_view id, std::uint64_t epoch, std::string_view bytes,
                         time_point now);
+  // The same for `count` bytes stored earlier and hashed by the caller: `content` is the upload's
+  // digest stream continued over them (a checksummed append, staged, then verified).
+  upload_problem commit_hashed(std::string_view id, std::uint64_t epoch, std::uint64_t count,
+                               sha256_stream content, time_point now);
+
+  // A finished upload of `owner`'s, taken for one request's body at a time (a second request
+  // naming it meanwhile: in_use); release() gives it back, remove() ends it.
+  const upload* claim(std::string_view id, std::string_view owner, time_point now,
+                      upload_problem& why);
+  void release(std::string_view id);
 
   // Termination, or the end of an upload that served its request.
   upload_problem remove(std::string_view id, std::string_view owner, time_point now);
@@ -108,13 +124,22 @@ class upload_ledger {
   stats read_stats() const;
 
  private:
-  void bury(const std::string& id, time_point now);
-  bool buried(std::string_view id, time_point now) const;
+  void end(std::unordered_map<std::string, upload>::iterator it, time_point now);
+  bool buried(std::string_view id, std::string_view owner, time_point now) const;
 
+  struct share {
+    std::uint64_t bytes = 0;
+    std::size_t uploads = 0;
+  };
+  struct tombstone {
+    time_point until;
+    std::string owner;
+  };
   upload_limits limits_;
   std::unordered_map<std::string, upload> uploads_;
+  std::unordered_map<std::string, share> shares_;  // by owner
   std::uint64_t declared_ = 0;
-  std::unordered_map<std::string, time_point> tombstones_;  // id -> until
+  std::unordered_map<std::string, tombstone> tombstones_;  // by id
   std::deque<std::string> tombstone_order_;
 };
 

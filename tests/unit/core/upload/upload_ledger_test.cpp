@@ -118,8 +118,12 @@ TEST(upload_ledger, uploads_expire_after_their_last_change_and_leave_a_tombstone
   upload_ledger l(small());
   ASSERT_EQ(l.create(id_a, "k", 10, "", std::nullopt, t0), upload_problem::none);
   std::uint64_t e = 0;
-  ASSERT_EQ(l.begin_append(id_a, "k", 0, t0 + milliseconds(900), e), upload_problem::none);
-  EXPECT_TRUE(l.sweep(t0 + milliseconds(1500)).empty());  // the append moved its expiry on
+  ASSERT_EQ(l.begin_append(id_a, "k", 0, t0 + milliseconds(500), e), upload_problem::none);
+  upload_problem seen{};
+  EXPECT_EQ(l.find(id_a, "k", t0 + milliseconds(899), seen)->expires, t0 + milliseconds(1000))
+      << "an append that stores nothing keeps nothing alive";
+  ASSERT_EQ(l.commit(id_a, e, "x", t0 + milliseconds(900)), upload_problem::none);
+  EXPECT_TRUE(l.sweep(t0 + milliseconds(1500)).empty());  // stored bytes moved its expiry on
   upload_problem why{};
   EXPECT_EQ(l.find(id_a, "k", t0 + milliseconds(1900), why), nullptr);  // due, not yet swept
   EXPECT_EQ(why, upload_problem::gone);
@@ -127,11 +131,62 @@ TEST(upload_ledger, uploads_expire_after_their_last_change_and_leave_a_tombstone
   EXPECT_EQ(l.find(id_a, "k", t0 + milliseconds(2000), why), nullptr);
   EXPECT_EQ(why, upload_problem::gone);
   EXPECT_EQ(l.read_stats().uploads, 0u);
-  l.sweep(t0 + milliseconds(3000));  // the tombstone's time is up too
+  EXPECT_EQ(l.find(id_a, "someone else", t0 + milliseconds(2000), why), nullptr);
+  EXPECT_EQ(why, upload_problem::not_found);  // another key learns nothing from a tombstone
+  l.sweep(t0 + milliseconds(3000));           // the tombstone's time is up too
   EXPECT_EQ(l.find(id_a, "k", t0 + milliseconds(3000), why), nullptr);
   EXPECT_EQ(why, upload_problem::not_found);
   EXPECT_EQ(l.find(id_b, "k", t0, why), nullptr);
   EXPECT_EQ(why, upload_problem::not_found);
+}
+
+TEST(upload_ledger, one_key_cannot_take_the_whole_store) {
+  auto limits = small();
+  limits.max_key_bytes = 60;
+  limits.max_key_uploads = 2;
+  upload_ledger l(limits);
+  EXPECT_EQ(l.create(id_a, "greedy", 60, "", std::nullopt, t0), upload_problem::none);
+  EXPECT_EQ(l.create(id_b, "greedy", 1, "", std::nullopt, t0), upload_problem::storage_full);
+  EXPECT_EQ(l.create(id_b, "polite", 60, "", std::nullopt, t0), upload_problem::none);
+  EXPECT_EQ(l.remove(id_a, "greedy", t0), upload_problem::none);
+  EXPECT_EQ(l.create(id_a, "greedy", 30, "", std::nullopt, t0), upload_problem::none);
+  upload_ledger counted(limits);
+  EXPECT_EQ(counted.create(id_a, "k", 1, "", std::nullopt, t0), upload_problem::none);
+  EXPECT_EQ(counted.create(id_b, "k", 1, "", std::nullopt, t0), upload_problem::none);
+  EXPECT_EQ(counted.create("cccccccccccccccccccccccccccccccc", "k", 1, "", std::nullopt, t0),
+            upload_problem::storage_full);
+}
+
+TEST(upload_ledger, a_finished_upload_is_one_requests_body_at_a_time) {
+  upload_ledger l(small());
+  ASSERT_EQ(l.create(id_a, "k", 3, "", std::nullopt, t0), upload_problem::none);
+  upload_problem why{};
+  EXPECT_EQ(l.claim(id_a, "k", t0, why), nullptr);
+  EXPECT_EQ(why, upload_problem::incomplete);
+  std::uint64_t e = 0;
+  ASSERT_EQ(l.begin_append(id_a, "k", 0, t0, e), upload_problem::none);
+  ASSERT_EQ(l.commit(id_a, e, "abc", t0), upload_problem::none);
+  EXPECT_NE(l.claim(id_a, "k", t0, why), nullptr);
+  EXPECT_EQ(l.claim(id_a, "k", t0, why), nullptr);
+  EXPECT_EQ(why, upload_problem::in_use);
+  EXPECT_EQ(l.claim(id_a, "other", t0, why), nullptr);
+  EXPECT_EQ(why, upload_problem::not_found);
+  l.release(id_a);
+  EXPECT_NE(l.claim(id_a, "k", t0, why), nullptr);  // a retry of the request
+}
+
+TEST(upload_ledger, a_staged_append_commits_with_the_digest_its_writer_kept) {
+  upload_ledger l(small());
+  ASSERT_EQ(l.create(id_a, "k", 6, "", digest_of("abcdef"), t0), upload_problem::none);
+  std::uint64_t e = 0;
+  ASSERT_EQ(l.begin_append(id_a, "k", 0, t0, e), upload_problem::none);
+  ASSERT_EQ(l.commit(id_a, e, "abc", t0), upload_problem::none);
+  upload_problem why{};
+  auto content = l.find(id_a, "k", t0, why)->content.copy();
+  content.update("def");
+  EXPECT_EQ(l.commit_hashed(id_a, e, 4, content.copy(), t0), upload_problem::too_large);
+  EXPECT_EQ(l.commit_hashed(id_a, e, 3, std::move(content), t0), upload_problem::none);
+  EXPECT_TRUE(l.find(id_a, "k", t0, why)->complete());
 }
 
 }  // namespace
