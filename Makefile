@@ -51,6 +51,7 @@ bench:
 	@bench/lean.sh
 	@bench/soak.sh
 	@bench/edge.sh
+	@bench/uploads.sh
 
 # The scenario suite through nines, nginx and HAProxy side by side: docs/reliability.md and .json.
 reliability:

@@ -7,24 +7,29 @@
 # the gateway stored. Per cut: the request's time as curl sees it, the bytes the edge sent again
 # (they were in flight when the link broke: socket buffers), and the bytes the gateway received
 # twice (it stores each once; a byte of the dead append that arrived after the resume took over is
-# received but not kept). A row without a cut is the baseline. Loopback only.
+# received but not kept). A row without a cut is the baseline.
+#
+# Then WiFi going silent mid-upload, across veth links in network namespaces: the gateway on a far
+# host reachable over "wifi" (paced to 8 Mbit/s by a tbf qdisc) and "cellular"; once it stored
+# 1 MB, the far end of wifi goes down (nothing acknowledged, nothing answered). The edge's stall
+# watch (1 s without an acknowledgement) ends the attempt and the rest goes over cellular. Rows:
+# the same request uncut over wifi, and cut. Runs in namespaces it creates; loopback otherwise.
 #
 #   bench/uploads.sh         (knobs: ROUNDS 10; writes bench/results/uploads.md, or OUT)
 set -euo pipefail
 bin=$(readlink -f "${1:-build/nines}")
-cd "$(dirname "$(readlink -f "$0")")/.."
+self=$(readlink -f "$0")
+cd "$(dirname "$self")/.."
+# shellcheck source=tests/netns/far_host.sh
+source tests/netns/far_host.sh
+enter_own_namespace "$self" "$bin"
+ip link set lo up
 ROUNDS=${ROUNDS:-10}
 out=${OUT:-bench/results/uploads.md}
 work=$(mktemp -d /tmp/nines-uploads-bench.XXXXXX)
 # shellcheck source=bench/lib.sh
 source bench/lib.sh  # what it starts ($pids) is stopped at exit, and $work removed
 
-answers() { curl -s -o /dev/null --max-time 2 "$1"; }
-wait_until() {  # command args...: at most 10 s
-  for _ in $(seq 1 200); do "$@" && return 0; sleep 0.05; done
-  echo "timed out waiting for: $*" >&2
-  return 1
-}
 metric() {  # admin port, series -> value (0 when absent)
   curl -s "http://127.0.0.1:$1/metrics" | awk -v s="$2" '$1 == s { print $2; found = 1 }
     END { if (!found) print 0 }'
@@ -39,6 +44,7 @@ cat > "$work/gateway.toml" <<EOF
 [gateway]
 listen = "127.0.0.1:18102"
 workers = 1
+drain_timeout_ms = 500
 access_log = "off"
 [admin]
 listen = "127.0.0.1:19911"
@@ -73,6 +79,7 @@ start_edge() {
 [edge]
 listen = "127.0.0.1:18104"
 workers = 1
+drain_timeout_ms = 500
 access_log = "off"
 [admin]
 listen = "127.0.0.1:19912"
@@ -134,6 +141,69 @@ for pct in 0 10 50 90; do
   row[$pct]="$ok $(stats < "$work/ms.txt") $(stats < "$work/resent.txt") $(stats < "$work/twice.txt")"
 done
 
+# --- WiFi silent mid-upload (network namespaces) -------------------------------------------------
+make_far_host
+pids+=("$far_ns")
+ip link add cell0 type veth peer name farc0
+ip link set farc0 netns "$far_ns"
+ip addr add 10.78.0.1/24 dev cell0
+ip link set cell0 up
+far ip addr add 10.78.0.2/24 dev farc0
+far ip link set farc0 up
+tc qdisc add dev wifi0 root tbf rate 8mbit burst 32kbit latency 400ms
+sed -e 's/^listen = "127.0.0.1:18102"/listen = "0.0.0.0:18102"/' -e 's|/uploads"|/far-uploads"|' \
+  "$work/gateway.toml" > "$work/far-gateway.toml"
+nsenter --target "$far_ns" --net "$bin" mock-llm --listen 127.0.0.1:18101 2>"$work/far-mock.log" &
+pids+=($!)
+nsenter --target "$far_ns" --net "$bin" gateway --config "$work/far-gateway.toml" \
+  2>"$work/far-gateway.log" &
+pids+=($!)
+wait_until answers http://10.77.0.2:18102/readyz
+wait_until answers http://10.78.0.2:18102/readyz
+far_kept() {
+  far curl -s http://127.0.0.1:19911/metrics |
+    awk '$1 == "nines_upload_bytes_received_total{result=\"kept\"}" { print $2; found = 1 }
+         END { if (!found) print 0 }'
+}
+start_far_edge() {
+  sed -e 's|http://127.0.0.1:18103|http://10.77.0.2:18102|' \
+    -e 's|http://127.0.0.1:18102|http://10.78.0.2:18102|' "$work/edge.toml" > "$work/far-edge.toml"
+  "$bin" edge --config "$work/far-edge.toml" 2>"$work/far-edge.log" &
+  edge_pid=$!
+  pids+=("$edge_pid")
+  wait_until answers http://127.0.0.1:19912/healthz
+}
+expected=$(sha256sum "$work/body.json" | cut -d' ' -f1)
+declare -A silent
+for way in uncut cut; do
+  : > "$work/ms.txt"
+  ok=0
+  for _ in $(seq 1 "$ROUNDS"); do
+    link_up
+    start_far_edge
+    base=$(far_kept)
+    curl -s --max-time 60 -o "$work/answer.txt" -D "$work/answer.head" \
+      -w '%{http_code} %{time_total}\n' -H 'content-type: application/json' \
+      -H 'x-mock-digest: sha256' --data-binary @"$work/body.json" \
+      http://127.0.0.1:18104/v1/chat/completions > "$work/result.txt" &
+    client=$!
+    if [ "$way" = cut ]; then
+      stored_a_megabyte() { [ $(( $(far_kept) - base )) -ge 1048576 ]; }
+      wait_until stored_a_megabyte
+      link_down
+    fi
+    wait "$client" || true
+    read -r status seconds < "$work/result.txt"
+    if [ "$status" = 200 ] && grep -qi "^x-mock-body-sha256: sha256:$expected" "$work/answer.head" &&
+      [ $(( $(far_kept) - base )) = "$size" ]; then
+      ok=$((ok + 1))
+    fi
+    awk -v t="$seconds" 'BEGIN { printf "%.1f\n", t * 1000 }' >> "$work/ms.txt"
+    stop_edge
+  done
+  silent[$way]="$ok $(stats < "$work/ms.txt")"
+done
+
 mkdir -p "$(dirname "$out")"
 {
   echo "# nines edge: a 3 MB body cut during its upload ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs)"
@@ -151,6 +221,16 @@ mkdir -p "$(dirname "$out")"
     label="${pct}%"
     [ "$pct" = 0 ] && label="no cut"
     echo "| $label | $ok/$ROUNDS | $p50 | $p99 | ${r50%.*} | ${rmax%.*} | ${tmax%.*} |"
+  done
+  echo
+  echo "WiFi (8 Mbit/s, tbf) going silent once the gateway stored 1 MB of the body; cellular takes"
+  echo "the rest after the stall watch (1 s without an acknowledgement). Time as curl sees it."
+  echo
+  echo "| over wifi | whole and exact | p50 ms | p99 ms | max ms |"
+  echo "|---|---:|---:|---:|---:|"
+  for way in uncut cut; do
+    read -r ok p50 p99 max <<< "${silent[$way]}"
+    echo "| $way | $ok/$ROUNDS | $p50 | $p99 | $max |"
   done
   echo
 } > "$out"

@@ -43,19 +43,76 @@ std::string request_head(std::string_view method, std::string_view target,
   return head;
 }
 
+// Waits until at most `most` bytes written on `conn` are unacknowledged: `stalled` when some are
+// and the far end acknowledged nothing for `stall`, `closed` when it closed or reset the
+// connection meanwhile.
+enum class drain { done, stalled, closed };
+awaitable<drain> drained_to(upstream_connection& conn, std::size_t most,
+                            std::chrono::milliseconds stall) {
+  for (;;) {
+    const auto q = conn.send_state();
+    if (!q.known || q.unacknowledged <= most) {
+      co_return drain::done;
+    }
+    if (!q.established) {
+      co_return drain::closed;
+    }
+    if (q.since_last_ack >= stall) {
+      co_return drain::stalled;
+    }
+    co_await sleep_for(std::chrono::milliseconds(1));
+  }
+}
+
 awaitable<exchanged> exchange(upstream_connection& conn, const std::string& head,
-                              std::string_view body, bool to_head,
-                              std::chrono::milliseconds timeout) {
+                              std::string_view body, bool to_head, const upload_exchange& how) {
   exchanged out;
-  conn.expires_after(timeout);
-  const std::array<asio::const_buffer, 2> wire{asio::buffer(head),
-                                               asio::buffer(body.data(), body.size())};
-  auto [ec, n] = co_await conn.write(wire);
-  out.body_written = n > head.size() ? n - head.size() : 0;
-  if (ec) {
-    out.response.error = ec;
+  const auto stalled = [&](drain why) {
+    if (why == drain::closed) {
+      out.response.error = make_error_code(asio::error::connection_reset);
+      out.response.problem = "the uplink closed the connection during the body";
+      return;
+    }
+    out.response.error = make_error_code(beast::error::timeout);
+    out.response.problem =
+        fmt::format("nothing acknowledged for {} ms: the link is silent", how.stall.count());
+  };
+  conn.expires_after(how.timeout);
+  const std::array<asio::const_buffer, 1> head_buffer{asio::buffer(head)};
+  auto [hec, hn] = co_await conn.write(head_buffer);
+  if (hec) {
+    out.response.error = hec;
     co_return out;
   }
+  // The body in pieces, each written when what is in flight is under the window, each within
+  // the stall time (a full send buffer that does not drain is a silent link too).
+  static constexpr std::size_t piece_bytes = 64u << 10;
+  while (out.body_written < body.size()) {
+    if (const auto d = co_await drained_to(conn, how.window, how.stall); d != drain::done) {
+      stalled(d);
+      co_return out;
+    }
+    const auto piece = body.substr(out.body_written, piece_bytes);
+    conn.expires_after(how.stall);
+    const std::array<asio::const_buffer, 1> buffer{asio::buffer(piece.data(), piece.size())};
+    auto [ec, n] = co_await conn.write(buffer);
+    out.body_written += n;
+    if (ec) {
+      if (ec == beast::error::timeout) {
+        stalled(drain::stalled);
+      } else {
+        out.response.error = ec;
+      }
+      co_return out;
+    }
+  }
+  if (!body.empty()) {
+    if (const auto d = co_await drained_to(conn, 0, how.stall); d != drain::done) {
+      stalled(d);  // the last bytes never reached the far end
+      co_return out;
+    }
+  }
+  conn.expires_after(how.timeout);
   out.response = co_await read_whole_response(conn, to_head, 64u << 10);
   co_return out;
 }
@@ -108,7 +165,7 @@ awaitable<upload_outcome> send_as_upload(upstream_connection& conn, const upload
           fmt::format("Upload-Length: {}\r\nUpload-Metadata: sha256 {}\r\n", length, state.sha256);
       const auto head =
           request_head("POST", fmt::format("{}/uploads", how.base_path), how, fields, 0);
-      auto x = co_await exchange(conn, head, {}, false, how.timeout);
+      auto x = co_await exchange(conn, head, {}, false, how);
       const auto& r = x.response;
       if (r.error) {
         co_return failed(out, r, "creation");
@@ -137,7 +194,7 @@ awaitable<upload_outcome> send_as_upload(upstream_connection& conn, const upload
     }
     if (!offset_known) {
       const auto head = request_head("HEAD", target(), how, {}, std::nullopt);
-      auto x = co_await exchange(conn, head, {}, true, how.timeout);
+      auto x = co_await exchange(conn, head, {}, true, how);
       const auto& r = x.response;
       if (r.error || !r.reusable) {
         co_return failed(out, r, "offset request");
@@ -168,7 +225,7 @@ awaitable<upload_outcome> send_as_upload(upstream_connection& conn, const upload
                                                "application/offset+octet-stream\r\n",
                                                state.stored),
                                    rest.size());
-    auto x = co_await exchange(conn, head, rest, false, how.timeout);
+    auto x = co_await exchange(conn, head, rest, false, how);
     out.bytes_sent += x.body_written;
     // Written before and now again: what was in flight when an earlier connection broke.
     const auto again = state.sent_mark > state.stored ? state.sent_mark - state.stored : 0;

@@ -39,6 +39,11 @@ struct upload_exchange {
   const std::string* secret = nullptr;  // the uplink's credential, if any
   std::string_view request_id;
   std::chrono::milliseconds timeout{};  // for each exchange
+  // A body's bytes must be acknowledged by the far end: with some unacknowledged and no
+  // acknowledgement for this long, the link is taken for dead (a WiFi that went silent), long
+  // before `timeout`. And at most `window` bytes are in flight, so that a cut loses little.
+  std::chrono::milliseconds stall{1000};
+  std::size_t window = 512u << 10;
 };
 
 enum class upload_result {

@@ -249,9 +249,12 @@ awaitable<attempt_result> request_forwarder::attempt(std::size_t upstream, attem
         host.push_back(':');
         append_decimal(host, u.port);
       }
-      const edge::upload_exchange how{upstream, u.base_path, host,
-                                      credential ? credential->secret.get() : nullptr, record_.id,
-                                      std::min(cfg_.timeouts.first_byte, time_left())};
+      edge::upload_exchange how{upstream, u.base_path, host,
+                                credential ? credential->secret.get() : nullptr, record_.id,
+                                std::min(cfg_.timeouts.first_byte, time_left())};
+      // Silence while the body goes out: four missed heartbeats (1 s at the edge's 250 ms).
+      how.stall = u.heartbeat.count() > 0 ? std::max(milliseconds(1000), 4 * u.heartbeat)
+                                          : milliseconds(5000);
       upload_.busy = true;
       const auto up = co_await edge::send_as_upload(*conn, how, upload_, body_);
       upload_.busy = false;

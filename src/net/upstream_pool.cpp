@@ -76,6 +76,23 @@ bool upstream_connection::acknowledged_within(std::chrono::milliseconds elapsed)
   return info.tcpi_last_ack_recv < static_cast<std::uint64_t>(elapsed.count());
 }
 
+upstream_connection::send_queue upstream_connection::send_state() {
+  send_queue q;
+  const int fd = socket().native_handle();
+  int queued = 0;
+  tcp_info info{};
+  socklen_t size = sizeof info;
+  if (::ioctl(fd, SIOCOUTQ, &queued) != 0 ||
+      ::getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &size) != 0) {
+    return q;
+  }
+  q.known = true;
+  q.established = info.tcpi_state == TCP_ESTABLISHED;
+  q.unacknowledged = static_cast<std::size_t>(std::max(queued, 0));
+  q.since_last_ack = std::chrono::milliseconds(info.tcpi_last_ack_recv);
+  return q;
+}
+
 bool upstream_pool::fresh(upstream_connection& c, steady::time_point now) {
   if (now - c.idle_since() >= settings_.idle_timeout || now - c.opened() >= settings_.max_lifetime ||
       !c.socket().is_open()) {

@@ -64,6 +64,15 @@ class upstream_connection {
   // or an acknowledgement arrived since then (the kernel's TCP_INFO and send queue; no bytes
   // read). False on a path that went silent, such as a pooled connection whose link dropped.
   bool acknowledged_within(std::chrono::milliseconds elapsed);
+  // The kernel's send queue: bytes written and not yet acknowledged by the far end, and how long
+  // ago its last acknowledgement came (TCP_INFO); `known` false where the kernel does not say.
+  struct send_queue {
+    bool known = false;
+    bool established = true;  // false once the far end closed or reset it
+    std::size_t unacknowledged = 0;
+    std::chrono::milliseconds since_last_ack{0};
+  };
+  send_queue send_state();
 
   // The deadline of the reads and writes that follow, until changed (as Beast's tcp_stream
   // expires_after): past it, the operation under way ends with beast::error::timeout and the
