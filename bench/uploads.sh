@@ -144,12 +144,7 @@ done
 # --- WiFi silent mid-upload (network namespaces) -------------------------------------------------
 make_far_host
 pids+=("$far_ns")
-ip link add cell0 type veth peer name farc0
-ip link set farc0 netns "$far_ns"
-ip addr add 10.78.0.1/24 dev cell0
-ip link set cell0 up
-far ip addr add 10.78.0.2/24 dev farc0
-far ip link set farc0 up
+make_second_link
 tc qdisc add dev wifi0 root tbf rate 8mbit burst 32kbit latency 400ms
 sed -e 's/^listen = "127.0.0.1:18102"/listen = "0.0.0.0:18102"/' -e 's|/uploads"|/far-uploads"|' \
   "$work/gateway.toml" > "$work/far-gateway.toml"

@@ -31,13 +31,7 @@ fail() {
 }
 make_far_host
 pids+=("$far_ns")
-# The second link, cellular: 10.78.0.1 here, 10.78.0.2 over there.
-ip link add cell0 type veth peer name farc0
-ip link set farc0 netns "$far_ns"
-ip addr add 10.78.0.1/24 dev cell0
-ip link set cell0 up
-far ip addr add 10.78.0.2/24 dev farc0
-far ip link set farc0 up
+make_second_link
 # WiFi at 8 Mbit/s toward the far host. A kernel without the tbf qdisc cannot pace the link, and
 # then nothing is left to test here: skipped (ctest's SKIP_RETURN_CODE), saying why.
 if ! tc qdisc add dev wifi0 root tbf rate 8mbit burst 32kbit latency 400ms 2>"$work/tc.log"; then

@@ -6,11 +6,14 @@
 #   make_far_host                      # 10.77.0.1 here, 10.77.0.2 over there, link up
 #   far CMD ...                        # runs CMD in the far host's namespace (a function)
 #   link_up / link_down                # the far end of the link: down drops everything silently
+#   make_second_link                   # a second link to the same far host: 10.78.0.1 here,
+#                                      # $far_address2 over there ("cellular" beside "wifi")
 #
 # As root the namespace is made directly, otherwise through a user namespace. The far host is
 # held by one sleeping process, its id in $far_ns; the caller stops it with the rest.
 
 far_address=10.77.0.2
+far_address2=10.78.0.2
 
 enter_own_namespace() {  # script, its arguments
   if [ "${NINES_NETNS_INSIDE:-}" = 1 ]; then
@@ -43,6 +46,15 @@ make_far_host() {
   local mac
   mac=$(far ip -o link show far0 | grep -o 'link/ether [0-9a-f:]*' | cut -d' ' -f2)
   ip neigh replace "$far_address" lladdr "$mac" dev wifi0 nud permanent
+}
+
+make_second_link() {
+  ip link add cell0 type veth peer name farc0
+  ip link set farc0 netns "$far_ns"
+  ip addr add 10.78.0.1/24 dev cell0
+  ip link set cell0 up
+  far ip addr add "$far_address2/24" dev farc0
+  far ip link set farc0 up
 }
 
 # Looks at a condition up to 10 s, 50 ms apart (what other processes do is polled, not slept on).
