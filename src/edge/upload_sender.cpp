@@ -1,8 +1,8 @@
 #include "edge/upload_sender.hpp"
 
-#include <fmt/format.h>
-
+#include <algorithm>
 #include <array>
+#include <fmt/format.h>
 
 #include "core/access/secret_digest.hpp"
 #include "core/codec/base64.hpp"
@@ -44,11 +44,14 @@ std::string request_head(std::string_view method, std::string_view target,
 }
 
 // Waits until at most `most` bytes written on `conn` are unacknowledged: `stalled` when some are
-// and the far end acknowledged nothing for `stall`, `closed` when it closed or reset the
-// connection meanwhile.
+// and the far end acknowledged nothing for `stall` since the wait began (an idle connection's old
+// silence does not count), or when `until` passes (acknowledgements that never drain the queue: a
+// far end that stopped reading); `closed` when it closed or reset the connection meanwhile.
 enum class drain { done, stalled, closed };
 awaitable<drain> drained_to(upstream_connection& conn, std::size_t most,
-                            std::chrono::milliseconds stall) {
+                            std::chrono::milliseconds stall,
+                            std::chrono::steady_clock::time_point until) {
+  const auto start = std::chrono::steady_clock::now();
   for (;;) {
     const auto q = conn.send_state();
     if (!q.known || q.unacknowledged <= most) {
@@ -57,10 +60,13 @@ awaitable<drain> drained_to(upstream_connection& conn, std::size_t most,
     if (!q.established) {
       co_return drain::closed;
     }
-    if (q.since_last_ack >= stall) {
+    const auto now = std::chrono::steady_clock::now();
+    if ((q.since_last_ack >= stall && now - start >= stall) || now >= until) {
       co_return drain::stalled;
     }
-    co_await sleep_for(std::chrono::milliseconds(1));
+    // A quarter of a round trip between looks (1 to 50 ms): about four looks per window's worth.
+    co_await sleep_for(std::clamp<std::chrono::steady_clock::duration>(
+        q.rtt / 4, std::chrono::milliseconds(1), std::chrono::milliseconds(50)));
   }
 }
 
@@ -84,12 +90,27 @@ awaitable<exchanged> exchange(upstream_connection& conn, const std::string& head
     out.response.error = hec;
     co_return out;
   }
+  const auto until = std::chrono::steady_clock::now() + how.timeout;
+  // The far end closed during the body: it may have answered first (a refusal of an append it
+  // would not read, then a lingering close). That answer is read, if it is there.
+  const auto answer_after_close = [&]() -> awaitable<bool> {
+    conn.expires_after(std::chrono::milliseconds(1000));
+    auto r = co_await read_whole_response(conn, to_head, 64u << 10);
+    if (r.error || r.status == 0) {
+      co_return false;
+    }
+    out.response = std::move(r);
+    out.response.reusable = false;
+    co_return true;
+  };
   // The body in pieces, each written when what is in flight is under the window, each within
   // the stall time (a full send buffer that does not drain is a silent link too).
   static constexpr std::size_t piece_bytes = 64u << 10;
   while (out.body_written < body.size()) {
-    if (const auto d = co_await drained_to(conn, how.window, how.stall); d != drain::done) {
-      stalled(d);
+    if (const auto d = co_await drained_to(conn, how.window, how.stall, until); d != drain::done) {
+      if (d != drain::closed || !co_await answer_after_close()) {
+        stalled(d);
+      }
       co_return out;
     }
     const auto piece = body.substr(out.body_written, piece_bytes);
@@ -100,15 +121,17 @@ awaitable<exchanged> exchange(upstream_connection& conn, const std::string& head
     if (ec) {
       if (ec == beast::error::timeout) {
         stalled(drain::stalled);
-      } else {
+      } else if (!co_await answer_after_close()) {
         out.response.error = ec;
       }
       co_return out;
     }
   }
   if (!body.empty()) {
-    if (const auto d = co_await drained_to(conn, 0, how.stall); d != drain::done) {
-      stalled(d);  // the last bytes never reached the far end
+    if (const auto d = co_await drained_to(conn, 0, how.stall, until); d != drain::done) {
+      if (d != drain::closed || !co_await answer_after_close()) {
+        stalled(d);  // the last bytes never reached the far end
+      }
       co_return out;
     }
   }
@@ -245,7 +268,8 @@ awaitable<upload_outcome> send_as_upload(upstream_connection& conn, const upload
       state.stored = *offset;
       state.heard_from = how.uplink;
     } else if (r.status == 409) {
-      offset_known = false;  // ask again
+      offset_known = false;  // ask again, here or through the next uplink
+      state.heard_from = static_cast<std::size_t>(-1);
     } else if (r.status == 404 || r.status == 410) {
       state.id.clear();
     } else {

@@ -462,6 +462,10 @@ int run_gateway(const core::config& cfg, const std::string& config_path) {
     upload_limits.max_total_bytes = cfg.uploads.max_bytes;
     upload_limits.max_uploads = cfg.uploads.max_uploads;
     upload_limits.ttl = cfg.uploads.ttl;
+    // A key's share: a quarter of the uploads, and room for at least one of the largest.
+    upload_limits.max_key_bytes = std::max(upload_limits.max_key_bytes, cfg.uploads.max_upload_bytes);
+    upload_limits.max_key_uploads = std::clamp<std::size_t>(cfg.uploads.max_uploads / 4, 1,
+                                                            upload_limits.max_key_uploads);
     shared->uploads = std::make_unique<upload_store>(cfg.uploads.dir, upload_limits);
     register_upload_metrics(*shared->metrics, *shared->uploads);
   }

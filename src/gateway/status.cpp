@@ -149,7 +149,30 @@ std::string status_json(const shared_state& shared, bool series) {
     }
   }
   const auto journal = shared.journal->read_stats();
+  const auto names = core::names_of(cfg.role);
+  // Bodies sent to uplinks as tus uploads (an edge's), and uploads kept for clients (a gateway's
+  // with [uploads]): what a cut cost, in bytes.
+  json::object uploads;
+  const auto& metrics = *shared.metrics;
+  json::object sent;
+  for (const char* result : {"ready", "resumed", "inline", "failed"}) {
+    sent[result] = metrics.value("nines_edge_uploads_total", {{"result", result}});
+  }
+  uploads["sent_to_uplinks"] = json::object{
+      {"bodies", std::move(sent)},
+      {"bytes_sent", metrics.value("nines_edge_upload_bytes_total", {{"kind", "sent"}})},
+      {"bytes_resent", metrics.value("nines_edge_upload_bytes_total", {{"kind", "resent"}})}};
+  if (shared.uploads) {
+    const auto held = shared.uploads->read_stats();
+    uploads["kept"] = json::object{{"uploads", held.uploads},
+                                   {"stored_bytes", held.stored_bytes},
+                                   {"declared_bytes", held.declared_bytes},
+                                   {"bytes_received_kept", shared.uploads->bytes_kept()},
+                                   {"bytes_received_refused", shared.uploads->bytes_refused()},
+                                   {"resumed_appends", shared.uploads->resumed_appends()}};
+  }
   json::object out{
+      {"role", names.role},
       {"version", NINES_VERSION},
       {"uptime_s", round3(std::chrono::duration<double>(now - shared.started).count())},
       {"config_version", gen->version},
@@ -161,7 +184,10 @@ std::string status_json(const shared_state& shared, bool series) {
                                             : json::value(nullptr)},
                     {"switches", report ? report->tier_switches : 0},
                     {"tiers", std::move(tiers)}}},
-      {"upstreams", std::move(upstreams)},
+      // "uplinks" on an edge: what it sends to are its uplinks, with the same fields.
+      {names.links, std::move(upstreams)},
+      {"resumes", shared.resumes.load(std::memory_order_relaxed)},
+      {"uploads", std::move(uploads)},
       {"sla", dashboard ? json::value(sla_json(*dashboard, series)) : json::value(nullptr)},
       {"journal", json::object{{"bytes", journal.bytes},
                                {"entries", journal.entries},

@@ -524,6 +524,9 @@ awaitable<void> serve_upload(request& req, downstream& client, worker_state& wor
     }
     record.status = 204;
     auto res = tus_answer(req, 204);
+    if (client.streamed_body() != nullptr && !client.streamed_body()->done()) {
+      client.close_after();  // a body came with it (a POST overridden to DELETE): not read
+    }
     co_await client.send(std::move(res));
     co_return;
   }

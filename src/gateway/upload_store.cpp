@@ -197,6 +197,7 @@ upload_store::append& upload_store::append::operator=(append&& other) noexcept {
     staged_ = other.staged_;
     seen_offset_ = other.seen_offset_;
     length_ = other.length_;
+    tentative_ = std::move(other.tentative_);
   }
   return *this;
 }

@@ -473,7 +473,10 @@ awaitable<attempt_result> request_forwarder::attempt(std::size_t upstream, attem
         body.find("\"upload_") != std::string::npos) {
       // The gateway no longer has the upload (used by an answer this edge never got, or
       // expired): the next attempt uploads again (unless another attempt moved it on).
-      if (!upload_.busy && upload_.id == used_upload) {
+      // One that another request holds right now (an earlier attempt's, still being answered)
+      // is the same upload: the retry names it again.
+      const bool in_use = body.find("\"upload_in_use\"") != std::string::npos;
+      if (!in_use && !upload_.busy && upload_.id == used_upload) {
         upload_.id.clear();
       }
       release();

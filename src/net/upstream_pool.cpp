@@ -90,6 +90,7 @@ upstream_connection::send_queue upstream_connection::send_state() {
   q.established = info.tcpi_state == TCP_ESTABLISHED;
   q.unacknowledged = static_cast<std::size_t>(std::max(queued, 0));
   q.since_last_ack = std::chrono::milliseconds(info.tcpi_last_ack_recv);
+  q.rtt = std::chrono::microseconds(info.tcpi_rtt);
   return q;
 }
 

@@ -71,6 +71,7 @@ class upstream_connection {
     bool established = true;  // false once the far end closed or reset it
     std::size_t unacknowledged = 0;
     std::chrono::milliseconds since_last_ack{0};
+    std::chrono::microseconds rtt{0};  // the kernel's smoothed round-trip time
   };
   send_queue send_state();
 

@@ -84,15 +84,18 @@ int run_status(const std::string& url, bool as_json) {
                 << text(a.as_object().if_contains("summary")) << "\n";
     }
   }
+  // An edge's /status lists its uplinks, with the fields of a gateway's upstreams.
+  const bool edge = o.contains("uplinks");
+  const auto& links = o.at(edge ? "uplinks" : "upstreams").as_object();
   std::size_t width = 8;
-  for (const auto& [name, value] : o.at("upstreams").as_object()) {
+  for (const auto& [name, value] : links) {
     width = std::max(width, name.size());
   }
   std::cout << fmt::format(
       "{:<{}} {:>4} {:<10} {:>5} {:>8} {:>8} {:>6} {:>9} {:>8} {:>7} {:<9} {:>9} {:>9} {:>7}\n",
-      "UPSTREAM", width, "TIER", "STATE", "SCORE", "RTT ms", "P99 ms", "LOSS", "JITTER ms",
+      edge ? "UPLINK" : "UPSTREAM", width, "TIER", "STATE", "SCORE", "RTT ms", "P99 ms", "LOSS", "JITTER ms",
       "INFLIGHT", "EJECTED", "BREAKER", "POOL o/i", "AVAIL 5m", "ERR 1m");
-  for (const auto& [name, value] : o.at("upstreams").as_object()) {
+  for (const auto& [name, value] : links) {
     const auto& u = value.as_object();
     const auto& p = u.at("probe").as_object();
     const auto& pool = u.at("pool").as_object();

@@ -113,6 +113,25 @@ TEST(edge_uploads, a_body_under_the_threshold_goes_inline_without_asking) {
   EXPECT_EQ(metric_value(gw.admin_port, R"(nines_upload_bytes_received_total{result="kept"})"),
             big.size());
   EXPECT_EQ(metric_value(edge.admin_port, R"(nines_edge_uploads_total{result="ready"})"), 1u);
+
+  // The edge's /status speaks of uplinks, and of what it sent as uploads; the gateway's of what
+  // it kept.
+  const auto edge_status = json::parse(http_call(edge.admin_port, "GET", "/status").body).as_object();
+  EXPECT_EQ(edge_status.at("role"), "edge");
+  EXPECT_FALSE(edge_status.contains("upstreams"));
+  EXPECT_TRUE(edge_status.at("uplinks").as_object().contains("gw"));
+  const auto& sent = edge_status.at("uploads").at("sent_to_uplinks").as_object();
+  EXPECT_EQ(sent.at("bodies").at("ready").to_number<double>(), 1);
+  EXPECT_EQ(sent.at("bytes_sent").to_number<double>(), static_cast<double>(big.size()));
+  const auto gw_status = json::parse(http_call(gw.admin_port, "GET", "/status").body).as_object();
+  EXPECT_EQ(gw_status.at("role"), "gateway");
+  EXPECT_TRUE(gw_status.contains("upstreams"));
+  EXPECT_EQ(gw_status.at("uploads").at("kept").at("bytes_received_kept").to_number<double>(),
+            static_cast<double>(big.size()));
+  process cli({NINES_BINARY, "status", "http://127.0.0.1:" + std::to_string(edge.admin_port)});
+  EXPECT_EQ(cli.wait_exit(), 0);
+  EXPECT_NE(cli.output().find("UPLINK"), std::string::npos) << cli.output();
+  EXPECT_NE(cli.output().find("gw "), std::string::npos);
 }
 
 }  // namespace

@@ -23,11 +23,6 @@ enter_own_namespace "$self" "$bin"
 work=$(mktemp -d /tmp/nines-netns.XXXXXX)
 # shellcheck source=bench/lib.sh
 source bench/lib.sh  # what it starts ($pids) is stopped at exit, and $work removed
-fail() {
-  echo "FAIL: $*" >&2
-  for f in "$work"/*.log; do echo "--- $f" >&2; tail -n 20 "$f" >&2; done
-  exit 1
-}
 make_far_host
 pids+=("$far_ns")
 

@@ -6,6 +6,7 @@
 #   make_far_host                      # 10.77.0.1 here, 10.77.0.2 over there, link up
 #   far CMD ...                        # runs CMD in the far host's namespace (a function)
 #   link_up / link_down                # the far end of the link: down drops everything silently
+#   fail "why"                         # a test's failure, with the end of each log in $work
 #   make_second_link                   # a second link to the same far host: 10.78.0.1 here,
 #                                      # $far_address2 over there ("cellular" beside "wifi")
 #
@@ -55,6 +56,13 @@ make_second_link() {
   ip link set cell0 up
   far ip addr add "$far_address2/24" dev farc0
   far ip link set farc0 up
+}
+
+# A test's failure: the reason, then the end of every log in $work (the caller's scratch folder).
+fail() {
+  echo "FAIL: $*" >&2
+  for f in "$work"/*.log; do echo "--- $f" >&2; tail -n 20 "$f" >&2; done
+  exit 1
 }
 
 # Looks at a condition up to 10 s, 50 ms apart (what other processes do is polled, not slept on).

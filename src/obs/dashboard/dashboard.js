@@ -103,6 +103,19 @@
     $('upstreams').tBodies[0].replaceChildren(...rows);
   }
 
+  // Bodies an edge sent as uploads, and what cuts cost; shown once there are any.
+  function renderUploads(uploads) {
+    const sent = uploads?.sent_to_uplinks;
+    const total = sent ? Object.values(sent.bodies).reduce((a, b) => a + b, 0) : 0;
+    const box = testid('uploads');
+    box.hidden = total === 0;
+    if (total === 0) return;
+    const b = sent.bodies;
+    box.textContent = `uploads: ${b.ready} whole, ${b.resumed} resumed after a cut, ` +
+      `${b.inline} inline, ${b.failed} cut · ${(sent.bytes_sent / 1e6).toFixed(1)} MB sent, ` +
+      `${(sent.bytes_resent / 1e6).toFixed(1)} MB sent again`;
+  }
+
   function renderIncidents(sla) {
     const items = sla.incidents.map((i) => el('li', { 'data-kind': i.kind },
       el('time', { text: new Date(i.unix_ms).toLocaleTimeString('en-GB') }),
@@ -194,7 +207,12 @@
         `config ${status.config_version} · ${status.workers} worker${status.workers === 1 ? '' : 's'} · ` +
         `tier ${status.tier.active_priority ?? 'none'} · updated ` +
         new Date().toLocaleTimeString('en-GB');
-      renderUpstreams(status.upstreams);
+      // An edge lists its uplinks (the same fields as a gateway's upstreams).
+      const edge = status.role === 'edge';
+      $('links-title').textContent = edge ? 'Uplinks' : 'Upstreams';
+      $('links-column').textContent = edge ? 'uplink' : 'upstream';
+      renderUpstreams(edge ? status.uplinks : status.upstreams);
+      renderUploads(status.uploads);
       if (status.sla) {
         renderWindows(status.sla);
         renderAlerts(status.sla);
