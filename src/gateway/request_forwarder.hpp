@@ -211,6 +211,17 @@ class request_forwarder final : public net::departure_listener {
                                     std::string_view upload_location = {}) const;
   // Whether this attempt's body goes to `upstream` as a tus upload first (edge/upload_sender).
   bool wants_upload(std::size_t upstream) const;
+  // upstream_upload.cpp: the body sent as an upload on `conn` before the request; then the
+  // request is sent with its body, or naming the upload (`head` is then that request's head), or
+  // the attempt fails, or (a pooled connection the uplink had closed) starts on a fresh one.
+  struct upload_step {
+    enum class then { send_body, send_named, fail, reconnect } next = then::send_body;
+    core::attempt_failure failure = core::attempt_failure::none;
+    std::string detail;
+  };
+  net::awaitable<upload_step> upload_body_first(net::upstream_connection& conn,
+                                                std::size_t upstream, const std::string* secret,
+                                                bool may_reconnect, std::string& head);
   // A TLS failure with its diagnosis in the log, at most every 10 s per upstream and worker.
   void log_tls_failure(std::size_t upstream, const std::string& why);
   // The end of an attempt that must stop (client gone, or a hedge that lost).

@@ -66,14 +66,6 @@ awaitable<kept_error> keep_error_answer(upstream_response& response, upstream_co
 
 }  // namespace
 
-bool request_forwarder::wants_upload(std::size_t upstream) const {
-  const auto threshold = cfg_.upstreams[upstream].upload_threshold;
-  return threshold > 0 && body_.size() > threshold && !continuing_ && kind_.openai_json &&
-         req_.method() == http::verb::post && !upload_.busy &&
-         gen_->live[upstream].no_uploads_until.load(std::memory_order_relaxed) <=
-             steady::now().time_since_epoch().count();
-}
-
 void request_forwarder::append_upstream_request_head(std::string& head, std::size_t upstream,
                                                      const std::string* secret,
                                                      std::string_view upload_location) const {
@@ -243,57 +235,26 @@ awaitable<attempt_result> request_forwarder::attempt(std::size_t upstream, attem
     via_upload = false;
     if (wants_upload(upstream)) {
       // The body goes first as an upload, resumed where the gateway has it after a cut.
-      const auto& u = cfg_.upstreams[upstream];
-      std::string host(u.host);
-      if (u.port != (u.tls ? 443 : 80)) {
-        host.push_back(':');
-        append_decimal(host, u.port);
-      }
-      edge::upload_exchange how{upstream, u.base_path, host,
-                                credential ? credential->secret.get() : nullptr, record_.id,
-                                std::min(cfg_.timeouts.first_byte, time_left())};
-      // Silence while the body goes out: four missed heartbeats (1 s at the edge's 250 ms).
-      how.stall = u.heartbeat.count() > 0 ? std::max(milliseconds(1000), 4 * u.heartbeat)
-                                          : milliseconds(5000);
-      upload_.busy = true;
-      const auto up = co_await edge::send_as_upload(*conn, how, upload_, body_);
-      upload_.busy = false;
-      const std::string_view how_it_went =
-          up.result == edge::upload_result::failed        ? "failed"
-          : up.result == edge::upload_result::inline_body ? "inline"
-          : up.resumed                                    ? "resumed"
-                                                          : "ready";
-      worker_.probe.edge_upload(how_it_went, up.bytes_sent, up.bytes_resent);
+      const auto step = co_await upload_body_first(
+          *conn, upstream, credential ? credential->secret.get() : nullptr, reused && round == 0,
+          upload_head);
       if (ctx.cancelled()) {
         lost(result);
         co_return result;
       }
-      if (up.result == edge::upload_result::failed) {
-        const bool gone = up.error == asio::error::eof ||
-                          up.error == asio::error::connection_reset ||
-                          up.error == asio::error::broken_pipe;
-        if (reused && round == 0 && gone && up.bytes_sent == 0) {
-          ctx.track(nullptr);  // a pooled connection the uplink had closed: once more, fresh
-          conn.reset();
-          continue;
-        }
-        result.failure = up.error == beast::error::timeout ? attempt_failure::first_byte_timeout
-                                                            : attempt_failure::reset;
-        result.detail = up.detail;
+      if (step.next == upload_step::then::reconnect) {
+        ctx.track(nullptr);  // a pooled connection the uplink had closed: once more, fresh
+        conn.reset();
+        continue;
+      }
+      if (step.next == upload_step::then::fail) {
+        result.failure = step.failure;
+        result.detail = step.detail;
         co_return result;
       }
-      if (up.result == edge::upload_result::inline_body && up.remember_refusal) {
-        gen_->live[upstream].no_uploads_until.store(
-            (steady::now() + std::chrono::minutes(5)).time_since_epoch().count(),
-            std::memory_order_relaxed);
-      }
-      if (up.result == edge::upload_result::ready) {
+      if (step.next == upload_step::then::send_named) {
         via_upload = true;
-        upload_head.clear();
         used_upload = upload_.id;
-        append_upstream_request_head(upload_head, upstream,
-                                     credential ? credential->secret.get() : nullptr,
-                                     upload_.reference());
         send_head = upload_head;
         send_body = {};
       }
