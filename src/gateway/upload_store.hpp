@@ -64,7 +64,6 @@ class upload_store {
     core::upload_problem stage(std::string_view bytes);
     // Commits everything staged (it is read back for the upload's digest).
     core::upload_problem commit_staged(time_point now);
-    std::uint64_t staged() const { return staged_; }
     std::uint64_t offset_after() const;  // the upload's offset now (as last seen)
     std::uint64_t length() const { return length_; }
 
