@@ -7,6 +7,8 @@
 #include "gateway/upload_endpoint.hpp"
 
 #include <fmt/format.h>
+
+#include "gateway/answer_cache_relay.hpp"
 #include <spdlog/spdlog.h>
 
 #include "core/json/json_probe.hpp"
@@ -850,10 +852,18 @@ awaitable<void> forward_request(request& req, downstream& client, worker_state& 
     co_await client.send(std::move(res));
     co_return;
   }
+  // The answer cache first (gateway/answer_cache_relay.hpp): a hit is found by the body's digest,
+  // without reading the body again.
+  const auto cache = plan_cache(req, client, worker, record, kind, upload.held());
+  const auto hit = look_up_answer(worker, cache);
+  core::json_facts hit_facts;
+  if (hit) {
+    hit_facts = facts_of(*hit->answer);
+  }
   std::optional<core::json_probe_result> probe;
-  if (kind.openai_json ||
-      ((route == core::api_route::responses || route == core::api_route::messages) &&
-       req.method() == http::verb::post)) {
+  if (!hit && (kind.openai_json ||
+               ((route == core::api_route::responses || route == core::api_route::messages) &&
+                req.method() == http::verb::post))) {
     // Checked once here, with a validating scan (no DOM): invalid JSON never reaches an upstream
     // on the routes nines knows.
     probe = core::probe_json(req.body());
@@ -869,7 +879,7 @@ awaitable<void> forward_request(request& req, downstream& client, worker_state& 
     record.stream = probe->facts.stream.value_or(false);
   }
   core::access_ticket ticket;
-  const auto* facts = probe && probe->valid ? &probe->facts : nullptr;
+  const auto* facts = hit ? &hit_facts : probe && probe->valid ? &probe->facts : nullptr;
   if (const auto refusal = check_access(req, worker, facts, ticket)) {
     worker.probe.auth_refused(refusal->reason);
     co_await refuse_access(client, record, *refusal);
@@ -895,9 +905,27 @@ awaitable<void> forward_request(request& req, downstream& client, worker_state& 
     kind.heartbeat = beat.every;
   }
   const auto& cfg = *worker.gen->config;
+  if (hit) {
+    ticket.settle_tokens(0, steady::now());  // no upstream worked for it
+    co_await replay_answer(client, record, *hit);
+    co_return;
+  }
+  std::optional<answer_keeping> keeping;
+  if (cache.key && facts != nullptr && core::answer_is_repeatable(*facts)) {
+    // Not looked up (no-cache): generated afresh, and kept; still a bypass to the client.
+    keeping = answer_keeping{*cache.key, *facts, cache.look};
+    if (cache.look) {
+      client.stamp("x-nines-cache", "miss");
+      record.cache = "miss";
+    }
+  }
   // Journaling by header (mode keyed) is a key's right; mode all is the operator's own choice.
   const bool journalable = kind.openai_json || kind.dialect == core::stream_dialect::responses;
-  if (journalable && wants_journal(req, cfg) &&
+  if (keeping) {
+    // Through the journal, so that identical requests in flight share this generation.
+    kind.ticket = nullptr;  // as below: the generation may outlive this request
+    co_await serve_journaled(req, client, worker, record, kind, &*keeping);
+  } else if (journalable && wants_journal(req, cfg) &&
       (kind.may_journal || cfg.journal.mode == core::journal_mode::all)) {
     // The generation may outlive this request, and its ticket with it: it settles nothing (the
     // reservation stands).

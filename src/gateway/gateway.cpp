@@ -17,6 +17,7 @@
 #include "gateway/keys_file.hpp"
 #include "gateway/router.hpp"
 #include "gateway/upload_endpoint.hpp"
+#include "gateway/answer_cache_relay.hpp"
 #include "gateway/upstream_monitor.hpp"
 #include "net/server_group.hpp"
 #include "net/spawn.hpp"
@@ -60,6 +61,9 @@ awaitable<void> housekeeping(worker_state& worker, const std::atomic<bool>& drai
       if (worker.shared->uploads) {
         worker.shared->uploads->sweep(now);
       }
+      if (worker.shared->cache) {
+        worker.shared->cache->sweep(now);
+      }
     }
   }
 }
@@ -87,6 +91,28 @@ void register_gauges(obs::registry& metrics, const core::stream_journal& journal
                                  std::memory_order_relaxed));
                            });
   metrics.gauge_of("nines_build_info", "The running build.", {{"version", NINES_VERSION}}).set(1);
+}
+
+void register_cache_metrics(obs::registry& metrics, const core::answer_cache& cache) {
+  using stats = core::answer_cache::stats;
+  const auto stat = [&cache](auto field) {
+    return [&cache, field] { return static_cast<double>(cache.read_stats().*field); };
+  };
+  metrics.gauge_function("nines_cache_entries", "Answers the cache holds.", {},
+                         stat(&stats::entries));
+  metrics.gauge_function("nines_cache_bytes", "Bytes the cache holds (bounded by cache.max_bytes).",
+                         {}, stat(&stats::bytes));
+  metrics.counter_function("nines_cache_stored_total", "Answers stored in the cache.", {},
+                           stat(&stats::stored));
+  metrics.counter_function("nines_cache_dropped_total",
+                           "Answers the cache dropped: evicted (for room, least recently used "
+                           "first), expired (after cache.ttl_ms), too_large (not kept: above "
+                           "cache.max_entry_bytes).",
+                           {{"reason", "evicted"}}, stat(&stats::evicted));
+  metrics.counter_function("nines_cache_dropped_total", "", {{"reason", "expired"}},
+                           stat(&stats::expired));
+  metrics.counter_function("nines_cache_dropped_total", "", {{"reason", "too_large"}},
+                           stat(&stats::too_large));
 }
 
 void register_upload_metrics(obs::registry& metrics, const upload_store& store) {
@@ -373,6 +399,16 @@ class config_reloader {
                    "effect at the next start; the rest is applied now", why);
       next.gateway = old.gateway;
     }
+    if (next.cache.max_bytes != old.cache.max_bytes ||
+        next.cache.max_entry_bytes != old.cache.max_entry_bytes || next.cache.ttl != old.cache.ttl ||
+        next.uploads.dir != old.uploads.dir || next.uploads.max_bytes != old.uploads.max_bytes ||
+        next.uploads.max_upload_bytes != old.uploads.max_upload_bytes ||
+        next.uploads.max_uploads != old.uploads.max_uploads || next.uploads.ttl != old.uploads.ttl) {
+      spdlog::warn("reload ({}): [cache] and [uploads] take effect at the next start; the rest is "
+                   "applied now", why);
+      next.cache = old.cache;
+      next.uploads = old.uploads;
+    }
     std::shared_ptr<generation> gen;
     try {
       gen = build_generation(next, current->version + 1, current.get(), *shared_->credentials);
@@ -469,6 +505,11 @@ int run_gateway(const core::config& cfg, const std::string& config_path) {
     shared->uploads = std::make_unique<upload_store>(cfg.uploads.dir, upload_limits);
     register_upload_metrics(*shared->metrics, *shared->uploads);
   }
+  if (cfg.cache.enabled()) {
+    shared->cache = std::make_unique<core::answer_cache>(
+        core::answer_cache_settings{cfg.cache.max_bytes, cfg.cache.max_entry_bytes, cfg.cache.ttl});
+    register_cache_metrics(*shared->metrics, *shared->cache);
+  }
   if (core::effective_auth_mode(cfg.auth) == core::auth_mode::keys) {
     auto keys = read_keys_file(cfg.auth.keys_file);
     if (!keys.value) {
@@ -493,6 +534,9 @@ int run_gateway(const core::config& cfg, const std::string& config_path) {
   limits.handshake_timeout = cfg.timeouts.tls_handshake;
   if (shared->uploads) {
     limits.streams_body = streams_upload_body;  // an append's bytes are kept as they arrive
+  }
+  if (shared->cache) {
+    limits.digests_body = digests_cacheable_body;  // a cache key known at the body's last byte
   }
   // The API listeners: plain, TLS, or both side by side (core::api_listeners_of).
   std::shared_ptr<tls_server_store> tls;

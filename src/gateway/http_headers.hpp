@@ -20,6 +20,13 @@ namespace nines::gateway {
 void append_request_headers(const net::http::fields& from, std::string& head,
                             bool replace_authorization);
 
+// The request headers that go upstream and can change an answer (an answer cache's key): those
+// append_request_headers writes (Authorization only `with_authorization`), less User-Agent,
+// tracestate, baggage, Cache-Control, Pragma and the SDKs' x-stainless-* (retry count, timeout:
+// an SDK's retry must find the answer of its first try). In the client's order.
+void append_answer_headers(const net::http::fields& from, std::string& out,
+                           bool with_authorization);
+
 // Copies an upstream's response headers that the client should see (not framing, not hop-by-hop).
 void copy_response_headers(const net::http::fields& from, net::http::fields& to);
 

@@ -5,6 +5,7 @@
 #include <openssl/evp.h>
 
 #include "core/http/openai_error.hpp"
+#include "core/codec/sha256_stream.hpp"
 #include "core/stream/stream_journal.hpp"
 #include "net/spawn.hpp"
 #include "net/thread_waker.hpp"
@@ -43,10 +44,20 @@ std::string sha256_hex(std::initializer_list<std::string_view> parts) {
 }
 
 // A request's identity for the journal: its credentials (so that nobody reads another client's
-// answer by guessing its id or key), its route and its body.
-std::string request_digest(const request& req) {
+// answer by guessing its id or key), its route and its body (by its SHA-256: the one the server
+// took as the body arrived, when it did).
+std::string request_digest(const request& req, const downstream& client) {
+  core::sha256_stream::digest body;
+  if (const auto* taken = client.body_digest()) {
+    body = *taken;
+  } else {
+    core::sha256_stream s;
+    s.update(req.body());
+    body = s.current();
+  }
+  const std::string_view body_digest(reinterpret_cast<const char*>(body.data()), body.size());
   return sha256_hex({header(req, "authorization").value_or(""), req.method_string(), req.target(),
-                     req.body()});
+                     body_digest});
 }
 
 // Idempotency keys are per credentials, as in the APIs that defined them.
@@ -162,6 +173,9 @@ struct journaled_generation {
   obs::request_record record;
   std::shared_ptr<core::journal_entry> entry;
   journal_sink sink;
+  // An answer the cache keeps: what the generation sends is recorded on its way to the journal.
+  std::optional<answer_keeping> keeping;
+  std::optional<answer_recorder> recorder;
   steady::time_point start = steady::now();
 
   journaled_generation(request r, const obs::request_record& client_record,
@@ -173,7 +187,11 @@ struct journaled_generation {
 
 awaitable<void> run_generation(std::shared_ptr<journaled_generation> g, worker_state& worker,
                                request_kind kind) {
-  co_await run_attempts(g->req, g->sink, worker, g->record, g->entry->stream_key(), kind);
+  response_sink& sink = g->recorder ? static_cast<response_sink&>(*g->recorder) : g->sink;
+  co_await run_attempts(g->req, sink, worker, g->record, g->entry->stream_key(), kind);
+  if (g->recorder) {
+    keep_answer(worker, *g->keeping, *g->recorder, g->record);
+  }
   if (!g->sink.finished()) {
     // Cancelled: nobody was left to read it. End the entry so that nothing waits for it.
     g->record.outcome = "cancelled";
@@ -312,10 +330,11 @@ bool wants_journal(const request& req, const core::config& cfg) {
 }
 
 awaitable<void> serve_journaled(request& req, downstream& client, worker_state& worker,
-                                obs::request_record& record, request_kind kind) {
+                                obs::request_record& record, request_kind kind,
+                                const answer_keeping* keeping) {
   auto& journal = *worker.shared->journal;
   const auto now = steady::now();
-  const auto digest = request_digest(req);
+  const auto digest = request_digest(req, client);
   if (const auto last = header(req, "last-event-id")) {
     const auto id = core::parse_event_id(*last);
     auto entry = id ? journal.find(id->stream_key, digest, now) : nullptr;
@@ -341,7 +360,12 @@ awaitable<void> serve_journaled(request& req, downstream& client, worker_state& 
     co_return;
   }
   std::optional<std::string> idempotency;
-  if (const auto key = header(req, "idempotency-key"); key && !key->empty()) {
+  const auto& cfg = *worker.gen->config;
+  // The client's own key, where journaling by header is its right; else the cache's.
+  const bool own_key_honoured =
+      keeping == nullptr || kind.may_journal || cfg.journal.mode == core::journal_mode::all;
+  if (const auto key = header(req, "idempotency-key");
+      own_key_honoured && key && !key->empty()) {
     if (key->size() > 255) {
       record.outcome = "rejected";
       record.status = 400;
@@ -352,7 +376,16 @@ awaitable<void> serve_journaled(request& req, downstream& client, worker_state& 
     }
     idempotency = scoped_idempotency_key(req, *key);
   }
+  const bool shared_by_cache = keeping != nullptr && keeping->share && !idempotency;
+  if (shared_by_cache) {
+    idempotency = "cache:" + core::answer_key_hex(keeping->key);
+  }
   auto opened = journal.open(record.id, digest, idempotency, now);
+  if (opened.kind == core::stream_journal::open_kind::conflict && shared_by_cache) {
+    // The same cache key with other credentials for the same client key (a second secret of
+    // it): a generation of its own.
+    opened = journal.open(record.id, digest, std::nullopt, now);
+  }
   if (opened.kind == core::stream_journal::open_kind::conflict) {
     worker.probe.journal_refused("idempotency_conflict");
     record.outcome = "rejected";
@@ -365,7 +398,13 @@ awaitable<void> serve_journaled(request& req, downstream& client, worker_state& 
     co_return;
   }
   if (opened.kind == core::stream_journal::open_kind::existing) {
-    worker.probe.journal_replay("idempotency");
+    if (shared_by_cache) {
+      // An identical request is in flight (or just ended): its generation serves this one too.
+      record.cache = "shared";
+      client.stamp("x-nines-cache", "hit");
+    } else {
+      worker.probe.journal_replay("idempotency");
+    }
     record.journal = "idempotency";
     const auto reader = opened.entry->attach(0, now);
     co_await relay_entry(opened.entry, reader, 0, client, worker, record, kind.heartbeat);
@@ -377,6 +416,10 @@ awaitable<void> serve_journaled(request& req, downstream& client, worker_state& 
   auto g = std::make_shared<journaled_generation>(std::move(req), record, opened.entry,
                                                   worker.gen->config->timeouts.stream_idle,
                                                   journal.settings().stalled_reader);
+  if (keeping != nullptr) {
+    g->keeping = *keeping;
+    g->recorder.emplace(g->sink, worker.shared->cache->settings().max_entry_bytes);
+  }
   spawn(co_await asio::this_coro::executor, run_generation(g, worker, kind), "journaled generation");
   co_await relay_entry(opened.entry, reader, 0, client, worker, record, kind.heartbeat);
 }

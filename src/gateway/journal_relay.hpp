@@ -12,6 +12,7 @@
 // Idempotency-Key, an X-Request-Id or a Last-Event-ID). Others are answered straight (forwarder),
 // and their client's disconnect cancels the upstream request at once.
 
+#include "gateway/answer_cache_relay.hpp"
 #include "gateway/forwarder.hpp"
 #include "gateway/worker.hpp"
 #include "net/http_server.hpp"
@@ -22,9 +23,13 @@ namespace nines::gateway {
 bool wants_journal(const net::request& req, const core::config& config);
 
 // Serves a journaled request: a reconnect, a repeat, or a new generation (run on this worker,
-// detached from the client) whose answer the client reads from the journal.
+// detached from the client) whose answer the client reads from the journal. With `keeping`, the
+// request's answer is one the cache keeps (gateway/answer_cache_relay.hpp): unless the client gave
+// an Idempotency-Key it may use, its idempotency key is made from the cache key, so that an
+// identical request in flight is joined; a new generation's answer is then stored.
 net::awaitable<void> serve_journaled(net::request& req, net::downstream& client,
                                      worker_state& worker, obs::request_record& record,
-                                     request_kind kind);
+                                     request_kind kind,
+                                     const answer_keeping* keeping = nullptr);
 
 }  // namespace nines::gateway

@@ -121,6 +121,9 @@ awaitable<void> handle_request(request& req, downstream& client, worker_state& w
   if (record.ttfb_ms >= 0) {
     worker.probe.first_token(route, record.ttfb_ms / 1000.0);
   }
+  if (!record.cache.empty()) {
+    worker.probe.cache_answer(record.cache);
+  }
   worker.access_log.append(record);
 }
 

@@ -171,6 +171,23 @@ std::string status_json(const shared_state& shared, bool series) {
                                    {"bytes_received_refused", shared.uploads->bytes_refused()},
                                    {"resumed_appends", shared.uploads->resumed_appends()}};
   }
+  // The answer cache ([cache]): null when off.
+  json::value cache = nullptr;
+  if (shared.cache) {
+    const auto held = shared.cache->read_stats();
+    json::object requests;
+    for (const char* result : {"hit", "shared", "miss", "bypass"}) {
+      requests[result] = metrics.value("nines_cache_requests_total", {{"result", result}});
+    }
+    cache = json::object{{"requests", std::move(requests)},
+                         {"entries", held.entries},
+                         {"bytes", held.bytes},
+                         {"max_bytes", shared.cache->settings().max_bytes},
+                         {"stored", held.stored},
+                         {"evicted", held.evicted},
+                         {"expired", held.expired},
+                         {"too_large", held.too_large}};
+  }
   json::object out{
       {"role", names.role},
       {"version", NINES_VERSION},
@@ -188,6 +205,7 @@ std::string status_json(const shared_state& shared, bool series) {
       {names.links, std::move(upstreams)},
       {"resumes", shared.resumes.load(std::memory_order_relaxed)},
       {"uploads", std::move(uploads)},
+      {"cache", std::move(cache)},
       {"sla", dashboard ? json::value(sla_json(*dashboard, series)) : json::value(nullptr)},
       {"journal", json::object{{"bytes", journal.bytes},
                                {"entries", journal.entries},

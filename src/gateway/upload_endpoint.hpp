@@ -50,6 +50,8 @@ class upload_body {
   ~upload_body();  // gives the upload back, unless it was used up
 
   std::optional<upload_refusal> refusal;
+  // The request's body is a finished upload's.
+  bool held() const { return store_ != nullptr; }
 
  private:
   friend upload_body take_upload_body(net::request&, worker_state&, bool);

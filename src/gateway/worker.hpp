@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "core/access/admission.hpp"
+#include "core/cache/answer_cache.hpp"
 #include "core/config/config.hpp"
 #include "core/routing/hedge_policy.hpp"
 #include "core/random.hpp"
@@ -103,6 +104,8 @@ struct shared_state {
   std::unique_ptr<credential_keeper> credentials;
   // tus uploads ([uploads], read at start); null when off.
   std::unique_ptr<upload_store> uploads;
+  // Answers to identical requests at temperature 0 ([cache], read at start); null when off.
+  std::unique_ptr<core::answer_cache> cache;
 };
 
 // A worker's pools and per-upstream bookkeeping for one generation.

@@ -135,6 +135,9 @@ awaitable<error_code> downstream::send(http::response<http::string_body> respons
   } else if (status != 304) {
     response.content_length(response.body().size());
   }
+  if (stamp_) {
+    response.set(stamp_->first, stamp_->second);
+  }
   frame_.clear();
   append_response_header(frame_, response.base());
   const bool with_body = !head_request_ && !bodiless;
@@ -143,6 +146,10 @@ awaitable<error_code> downstream::send(http::response<http::string_body> respons
   auto ec = co_await write_buffers(buffers);
   finished_ = !ec;
   co_return ec;
+}
+
+void downstream::stamp(std::string_view name, std::string_view value) {
+  stamp_.emplace(name, value);
 }
 
 awaitable<error_code> downstream::begin_stream(http::response<http::empty_body> header) {
@@ -155,6 +162,9 @@ awaitable<error_code> downstream::begin_stream(http::response<http::empty_body> 
   } else {
     keep_alive_ = false;  // HTTP/1.0: the end of the body is the end of the connection
     header.keep_alive(false);
+  }
+  if (stamp_) {
+    header.set(stamp_->first, stamp_->second);
   }
   frame_.clear();
   append_response_header(frame_, header.base());
@@ -440,9 +450,10 @@ awaitable<request_body_reader::piece> request_body_reader::read_some(
 namespace {
 
 // Reads a whole body into `body`, which grows as bytes arrive (a declared length is a claim, not
-// an allocation). False when the connection ended first or the framing was refused.
+// an allocation), each piece into `digest` too when there is one. False when the connection ended
+// first or the framing was refused.
 awaitable<bool> read_whole_body(request_body_reader& reader, steady::time_point deadline,
-                                std::string& body) {
+                                std::string& body, core::sha256_stream* digest) {
   const auto declared = reader.declared_length();
   std::size_t have = 0;
   body.resize(declared ? std::min<std::size_t>(*declared, 64u << 10) : 16384);
@@ -455,6 +466,9 @@ awaitable<bool> read_whole_body(request_body_reader& reader, steady::time_point 
                                              deadline);
     if (p.ec) {
       co_return false;
+    }
+    if (digest != nullptr) {
+      digest->update(std::string_view(body.data() + have, p.n));
     }
     have += p.n;
   }
@@ -556,9 +570,13 @@ awaitable<void> serve(std::unique_ptr<client_transport> transport, request_handl
     request_body_reader body_reader(t, buf, framing, limits);
     const bool streamed = limits.streams_body != nullptr && !body_reader.done() &&
                           limits.streams_body(req);
+    std::optional<core::sha256_stream> digest;
+    if (!streamed && limits.digests_body != nullptr && limits.digests_body(req)) {
+      digest.emplace();
+    }
     if (!streamed && !body_reader.done()) {
       std::string body;
-      if (!co_await read_whole_body(body_reader, deadline, body)) {
+      if (!co_await read_whole_body(body_reader, deadline, body, digest ? &*digest : nullptr)) {
         if (const auto* why = body_reader.refusal()) {
           co_await reject(t, *why, limits.write_timeout);
         }
@@ -577,6 +595,9 @@ awaitable<void> serve(std::unique_ptr<client_transport> transport, request_handl
                     limits.write_timeout);
     if (streamed) {
       down.stream_body_from(&body_reader);
+    }
+    if (digest) {
+      down.set_body_digest(digest->current());
     }
     if (limits.watch_departure && !streamed) {  // a streamed body's own reads see a departure
       t.watch_departure([&down] { down.client_departed(); });

@@ -88,6 +88,10 @@ std::string format_access_line(const request_record& r) {
     }
     line.push_back(']');
   }
+  if (!r.cache.empty()) {
+    line.append(",\"cache\":");
+    core::append_json_string(line, r.cache);
+  }
   if (!r.journal.empty()) {
     line.append(",\"journal\":");
     core::append_json_string(line, r.journal);

@@ -37,6 +37,7 @@ struct request_record {
   std::string_view outcome = "ok";  // ok, failed, stream_incomplete, client_closed, rejected,
                                     // cancelled (a journaled generation nobody waited for)
   std::string_view journal;         // "", new, last_event_id, idempotency, detached
+  std::string_view cache;           // "" (no cache), hit, shared, miss, bypass
   std::string detail;               // why, when not ok
   double ttfb_ms = -1;              // -1: no byte reached the client
   double duration_ms = 0;

@@ -237,6 +237,15 @@ void gateway_probe::overflow(std::string_view limit) { overflows(limit).add(work
 
 void gateway_probe::journal_replay(std::string_view kind) { replays(kind).add(worker_); }
 
+void gateway_probe::cache_answer(std::string_view result) {
+  cached_counter(fmt::format("cache|{}", result), "nines_cache_requests_total",
+                 "Requests on the routes whose answers the cache keeps, by what the cache did: "
+                 "hit (answered from it), shared (joined an identical request in flight), miss "
+                 "(generated, and kept if complete), bypass (not looked up or not keepable).",
+                 {{"result", std::string(result)}})
+      .add(worker_);
+}
+
 void gateway_probe::journal_refused(std::string_view reason) { refusals(reason).add(worker_); }
 
 void gateway_probe::auth_refused(std::string_view reason) {

@@ -84,6 +84,16 @@ int run_status(const std::string& url, bool as_json) {
                 << text(a.as_object().if_contains("summary")) << "\n";
     }
   }
+  if (const auto* cache = o.if_contains("cache"); cache != nullptr && cache->is_object()) {
+    const auto& c = cache->as_object();
+    const auto& r = c.at("requests").as_object();
+    std::cout << fmt::format(
+        "cache: {:.0f} hits, {:.0f} shared in flight, {:.0f} misses, {:.0f} bypassed; {:.0f} "
+        "answers, {:.1f} of {:.0f} MB\n",
+        num(r.if_contains("hit")), num(r.if_contains("shared")), num(r.if_contains("miss")),
+        num(r.if_contains("bypass")), num(c.if_contains("entries")),
+        num(c.if_contains("bytes")) / 1e6, num(c.if_contains("max_bytes")) / 1e6);
+  }
   // An edge's /status lists its uplinks, with the fields of a gateway's upstreams.
   const bool edge = o.contains("uplinks");
   const auto& links = o.at(edge ? "uplinks" : "upstreams").as_object();

@@ -417,6 +417,17 @@ struct reader : toml_reader {
     duration(t, p, "ttl_ms", u.ttl, 1000);
   }
 
+  void read_cache(const toml::table& t, cache_settings& c) {
+    const std::string p = "cache.";
+    unknown_keys(t, p, {"max_bytes", "max_entry_bytes", "ttl_ms"});
+    integer(t, p, "max_bytes", c.max_bytes, 0, 1LL << 36);
+    integer(t, p, "max_entry_bytes", c.max_entry_bytes, 4096, 1LL << 32);
+    if (!t.contains("max_entry_bytes")) {
+      c.max_entry_bytes = std::min(c.max_entry_bytes, c.max_bytes);  // a small cache: its size
+    }
+    duration(t, p, "ttl_ms", c.ttl, 1000);
+  }
+
   // api_key, api_keys, api_key_file, or token_url with client_id, client_secret_file and scope:
   // one source at most, since two would leave which one is sent to a guess.
   void read_upstream_credentials(const toml::table& t, const std::string& p, upstream_config& u) {
@@ -762,6 +773,9 @@ void validate(const config& c, std::vector<config_problem>& problems) {
   if (c.uploads.enabled() && c.uploads.max_upload_bytes > c.uploads.max_bytes) {
     problems.push_back({"uploads.max_upload_bytes", 0, 0, "must not be above uploads.max_bytes"});
   }
+  if (c.cache.enabled() && c.cache.max_entry_bytes > c.cache.max_bytes) {
+    problems.push_back({"cache.max_entry_bytes", 0, 0, "must not be above cache.max_bytes"});
+  }
   const auto listeners = api_listeners_of(c);
   for (const auto& [key, addr] :
        {std::pair{listen_key, listeners.plain},
@@ -821,7 +835,7 @@ config_result parse_config(std::string_view toml_text, std::string_view source,
   const std::string other_table(other.role);
   const std::string other_links(other.links);
   r.unknown_keys(root, "", {role_table, "tls", "auth", "admin", "limits", "timeouts", "retry",
-                            "journal", "uploads", "health", "outlier", "routing", "hedge",
+                            "journal", "uploads", "cache", "health", "outlier", "routing", "hedge",
                             "routes", "alerting", links, other_table, other_links});
   for (const auto& [theirs, ours] : {std::pair{other_table, role_table},
                                      std::pair{other_links, links}}) {
@@ -858,6 +872,9 @@ config_result parse_config(std::string_view toml_text, std::string_view source,
   }
   if (const auto* t = r.section(root, "uploads")) {
     r.read_uploads(*t, c.uploads);
+  }
+  if (const auto* t = r.section(root, "cache")) {
+    r.read_cache(*t, c.cache);
   }
   if (const auto* t = r.section(root, "health")) {
     r.read_health(*t, c.health);

@@ -186,6 +186,15 @@ struct upload_settings {
   bool enabled() const { return !dir.empty(); }
 };
 
+// The answer cache (core/cache/answer_cache.hpp, gateway/answer_cache_relay.hpp): answers to
+// identical requests at temperature 0, kept in memory. Off while max_bytes is 0.
+struct cache_settings {
+  std::size_t max_bytes = 0;                // every kept answer together
+  std::size_t max_entry_bytes = 8u << 20;   // one answer (at most max_bytes; unset: that or less)
+  milliseconds ttl{300000};                 // after the answer was stored
+  bool enabled() const { return max_bytes > 0; }
+};
+
 // Who may use the API listener (core/access/client_keys.hpp). Beyond loopback nobody gets in
 // without a key, unless the operator says `mode = "open"` in so many words.
 enum class auth_mode { keys, open };
@@ -246,6 +255,7 @@ struct config {
   retry_settings retry{};
   journal_settings_config journal{};
   upload_settings uploads{};
+  cache_settings cache{};
   health_settings health{};
   outlier_settings outlier{};
   routing_settings routing{};

@@ -147,4 +147,19 @@ void append_sse_event(std::string& out, const sse_event& event) {
   out.push_back('\n');
 }
 
+std::string without_event_ids(std::string_view events) {
+  // Every line of the canonical form starts with its field's name: only an id line starts "id: ".
+  std::string out;
+  out.reserve(events.size());
+  while (!events.empty()) {
+    const auto nl = events.find('\n');
+    const auto line = events.substr(0, nl == std::string_view::npos ? events.size() : nl + 1);
+    if (!line.starts_with("id: ")) {
+      out.append(line);
+    }
+    events.remove_prefix(line.size());
+  }
+  return out;
+}
+
 }  // namespace nines::core

@@ -58,4 +58,8 @@ class sse_parser {
 // Serialises an event: "event:", "retry:", "data:" lines, then "id:" last, then a blank line.
 void append_sse_event(std::string& out, const sse_event& event);
 
+// Events in that form with their "id:" lines taken out (an answer kept to be sent again, whose
+// ids named a stream that is not the one it is sent on).
+std::string without_event_ids(std::string_view events);
+
 }  // namespace nines::core

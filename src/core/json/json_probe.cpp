@@ -52,7 +52,13 @@ class facts_handler : public sax_handler {
                  : key_ == "max_tokens" || key_ == "max_completion_tokens" ||
                          key_ == "max_output_tokens"
                      ? key::max_tokens
-                     : key::other;
+                 : key_ == "temperature" ? key::temperature
+                                         : key::other;
+      if (current_ == key::temperature) {
+        facts.temperature_repeated = facts.temperature_repeated || temperature_seen_;
+        temperature_seen_ = true;
+        facts.temperature.reset();
+      }
       if (current_ == key::error) {
         facts.has_error = true;
       }
@@ -76,18 +82,23 @@ class facts_handler : public sax_handler {
     return true;
   }
   bool on_int64(std::int64_t v, string_view, error_code&) {
+    note_temperature(static_cast<double>(v));
     if (depth_ == 1 && current_ == key::max_tokens && v >= 0) {
       facts.max_tokens = static_cast<std::uint64_t>(v);
     }
     return true;
   }
   bool on_uint64(std::uint64_t v, string_view, error_code&) {
+    note_temperature(static_cast<double>(v));
     if (depth_ == 1 && current_ == key::max_tokens) {
       facts.max_tokens = v;
     }
     return true;
   }
-  bool on_double(double, string_view, error_code&) { return true; }
+  bool on_double(double v, string_view, error_code&) {
+    note_temperature(v);
+    return true;
+  }
   bool on_bool(bool b, error_code&) {
     if (depth_ == 1 && current_ == key::stream) {
       facts.stream = b;
@@ -97,7 +108,12 @@ class facts_handler : public sax_handler {
   bool on_null(error_code&) { return true; }
 
  private:
-  enum class key { other, stream, model, error, max_tokens };
+  enum class key { other, stream, model, error, max_tokens, temperature };
+  void note_temperature(double v) {
+    if (depth_ == 1 && current_ == key::temperature && !facts.temperature_repeated) {
+      facts.temperature = v;
+    }
+  }
   void append_key(string_view part) {
     if (key_.size() + part.size() > 24) {  // the longest key looked for is 21 bytes
       key_too_long_ = true;
@@ -111,6 +127,7 @@ class facts_handler : public sax_handler {
   key current_ = key::other;
   std::string key_;
   bool key_too_long_ = false;
+  bool temperature_seen_ = false;
   std::string model_;
 };
 

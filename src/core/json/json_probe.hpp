@@ -18,6 +18,10 @@ struct json_facts {
   bool has_error = false;            // top-level "error" key (an OpenAI error object)
   // top-level "max_tokens", "max_completion_tokens" or "max_output_tokens" (a whole number)
   std::optional<std::uint64_t> max_tokens;
+  // top-level "temperature" when a number; a document that gives it twice is not one nines reads
+  // the same way as every server would: `temperature_repeated`, and no value
+  std::optional<double> temperature;
+  bool temperature_repeated = false;
 };
 
 struct json_probe_result {

@@ -116,6 +116,19 @@
       `${(sent.bytes_resent / 1e6).toFixed(1)} MB sent again`;
   }
 
+  // The answer cache, when it is on: what it answered, and what it holds.
+  function renderCache(cache) {
+    const box = testid('cache');
+    box.hidden = !cache;
+    if (!cache) return;
+    const r = cache.requests;
+    const asked = r.hit + r.shared + r.miss;
+    const ratio = asked > 0 ? ` (${(100 * (r.hit + r.shared) / asked).toFixed(1)}% of those it keeps)` : '';
+    box.textContent = `cache: ${r.hit} hits, ${r.shared} shared in flight, ${r.miss} misses, ` +
+      `${r.bypass} bypassed${ratio} · ${cache.entries} answers, ` +
+      `${(cache.bytes / 1e6).toFixed(1)} of ${(cache.max_bytes / 1e6).toFixed(0)} MB`;
+  }
+
   function renderIncidents(sla) {
     const items = sla.incidents.map((i) => el('li', { 'data-kind': i.kind },
       el('time', { text: new Date(i.unix_ms).toLocaleTimeString('en-GB') }),
@@ -213,6 +226,7 @@
       $('links-column').textContent = edge ? 'uplink' : 'upstream';
       renderUpstreams(edge ? status.uplinks : status.upstreams);
       renderUploads(status.uploads);
+      renderCache(status.cache);
       if (status.sla) {
         renderWindows(status.sla);
         renderAlerts(status.sla);

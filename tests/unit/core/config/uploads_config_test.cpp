@@ -76,5 +76,33 @@ TEST(uploads_config, the_edge_sends_bodies_over_256_kib_as_uploads_unless_told_o
   EXPECT_TRUE(has_problem(tiny, "uplinks[0].upload_threshold_bytes", "at least 4096"));
 }
 
+TEST(cache_config, off_by_default_and_read_with_their_bounds) {
+  auto plain = parse_config(upstream, "gw.toml");
+  ASSERT_TRUE(plain.problems.empty());
+  EXPECT_FALSE(plain.value->cache.enabled());
+  auto r = parse_config("[cache]\nmax_bytes = 268435456\nmax_entry_bytes = 1048576\nttl_ms = 60000\n" +
+                            upstream,
+                        "gw.toml");
+  ASSERT_TRUE(r.problems.empty()) << r.problems.front().message;
+  EXPECT_TRUE(r.value->cache.enabled());
+  EXPECT_EQ(r.value->cache.max_bytes, 268435456u);
+  EXPECT_EQ(r.value->cache.max_entry_bytes, 1048576u);
+  EXPECT_EQ(r.value->cache.ttl, std::chrono::milliseconds(60000));
+  // The cache needs no client keys: its key holds who asks (a key's id, or nobody's on an open
+  // loopback listener).
+  auto bad = parse_config("[cache]\nmax_bytes = 65536\nttl_ms = 5\nmax_entry_bytes = 100\nsize = 1\n" +
+                              upstream,
+                          "gw.toml");
+  EXPECT_TRUE(has_problem(bad, "cache.ttl_ms", ""));
+  EXPECT_TRUE(has_problem(bad, "cache.max_entry_bytes", ""));
+  EXPECT_TRUE(has_problem(bad, "cache.size", ""));
+  auto above = parse_config("[cache]\nmax_bytes = 65536\nmax_entry_bytes = 65537\n" + upstream,
+                            "gw.toml");
+  EXPECT_TRUE(has_problem(above, "cache.max_entry_bytes", "cache.max_bytes"));
+  auto small = parse_config("[cache]\nmax_bytes = 65536\n" + upstream, "gw.toml");
+  ASSERT_TRUE(small.problems.empty());
+  EXPECT_EQ(small.value->cache.max_entry_bytes, 65536u);
+}
+
 }  // namespace
 }  // namespace nines::core

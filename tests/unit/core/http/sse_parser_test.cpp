@@ -138,5 +138,27 @@ TEST(sse_parser, serialisation_round_trips_with_the_id_last) {
   EXPECT_EQ(back[0].id, e.id);
 }
 
+// A kept answer is sent again without the ids of the stream it was recorded from; the data of its
+// events (a line of text that reads "id: 3" included) is untouched.
+TEST(sse_parser, ids_are_taken_out_of_canonical_events_and_nothing_else) {
+  std::string text;
+  for (const auto* data : {"{\"a\":1}", "id: 3\nid: 4", "[DONE]"}) {
+    sse_event e;
+    e.id = "req-7:1";
+    e.type = data[0] == '[' ? "" : "message";
+    e.data = data;
+    append_sse_event(text, e);
+  }
+  const auto stripped = without_event_ids(text);
+  EXPECT_EQ(stripped,
+            "event: message\ndata: {\"a\":1}\n\nevent: message\ndata: id: 3\ndata: id: 4\n\n"
+            "data: [DONE]\n\n");
+  const auto back = parse_all(stripped);
+  ASSERT_EQ(back.size(), 3U);
+  EXPECT_EQ(back[1].data, "id: 3\nid: 4");
+  EXPECT_FALSE(back[1].id);
+  EXPECT_EQ(without_event_ids(stripped), stripped);
+}
+
 }  // namespace
 }  // namespace nines::core

@@ -36,6 +36,23 @@ TEST(json_probe, detects_error_objects) {
   EXPECT_FALSE(probe_json("[1,2]").facts.is_object);
 }
 
+TEST(json_probe, reads_a_top_level_temperature_once) {
+  EXPECT_EQ(probe_json(R"({"temperature":0})").facts.temperature, 0.0);
+  EXPECT_EQ(probe_json(R"({"temperature":0.0})").facts.temperature, 0.0);
+  EXPECT_EQ(probe_json(R"({"temperature":-0e3})").facts.temperature, 0.0);
+  EXPECT_EQ(probe_json(R"({"temperature":0.7})").facts.temperature, 0.7);
+  EXPECT_EQ(probe_json(R"({"temperature":2})").facts.temperature, 2.0);
+  EXPECT_FALSE(probe_json(R"({"temperature":"0"})").facts.temperature);
+  EXPECT_FALSE(probe_json(R"({"temperature":null})").facts.temperature);
+  EXPECT_FALSE(probe_json(R"({"x":{"temperature":0}})").facts.temperature);
+  EXPECT_FALSE(probe_json(R"({"temperature":{"a":0}})").facts.temperature);
+  // Given twice, servers disagree on which one counts: nines reads neither.
+  const auto twice = probe_json(R"({"temperature":0,"model":"m","temperature":0})");
+  EXPECT_TRUE(twice.facts.temperature_repeated);
+  EXPECT_FALSE(twice.facts.temperature);
+  EXPECT_FALSE(probe_json(R"({"temperature":1,"temperature":0})").facts.temperature);
+}
+
 TEST(openai_error, body_and_event_shapes) {
   EXPECT_EQ(openai_error_body("t", "m \"q\"", "c"),
             R"({"error":{"message":"m \"q\"","type":"t","param":null,"code":"c"}})");

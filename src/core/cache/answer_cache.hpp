@@ -1,0 +1,103 @@
+#pragma once
+// Answers to identical requests at temperature 0 (the answer cache; `[cache]` in docs/config.md),
+// kept in memory: a least-recently-used list bounded in bytes, each answer for at most `ttl` after
+// it was stored. What is kept is what the client was sent: the status, the response fields worth
+// repeating, and the whole body (a JSON answer, or a stream's SSE events without their ids). With
+// it, the request's facts that its admission depends on (model, max tokens), so that a hit is
+// admitted against the client key's limits as the request itself would be.
+//
+// Thread-safety: one mutex; lookups and stores from any worker. Time is passed in.
+
+#include <chrono>
+#include <cstdint>
+#include <list>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "core/cache/answer_key.hpp"
+#include "core/json/json_probe.hpp"
+
+namespace nines::core {
+
+struct cached_answer {
+  unsigned status = 200;
+  std::vector<std::pair<std::string, std::string>> fields;  // response fields to send again
+  bool stream = false;
+  std::string body;  // a whole answer's body, or a stream's events (canonical SSE, no ids)
+  std::optional<std::string> model;         // the request's "model"
+  std::optional<std::uint64_t> max_tokens;  // the request's max tokens
+  // The bytes this answer holds in the cache (its body, fields and bookkeeping).
+  std::size_t cost() const;
+};
+
+// Whether a request's answer is the same each time it is asked, so that it may be kept: a JSON
+// object whose top-level "temperature" is 0, given once. Without one a server samples (OpenAI's
+// default is 1; vLLM's comes from the model's generation config).
+bool answer_is_repeatable(const json_facts& facts);
+
+struct answer_cache_settings {
+  std::size_t max_bytes = 64u << 20;
+  std::size_t max_entry_bytes = 8u << 20;
+  std::chrono::milliseconds ttl{300000};
+};
+
+class answer_cache {
+ public:
+  using time_point = std::chrono::steady_clock::time_point;
+
+  explicit answer_cache(answer_cache_settings settings) : settings_(settings) {}
+
+  struct hit {
+    std::shared_ptr<const cached_answer> answer;
+    std::chrono::milliseconds age{0};  // since it was stored
+  };
+  // The answer under `key` that has not expired at `now` (it becomes the most recently used).
+  std::optional<hit> lookup(const answer_key& key, time_point now);
+
+  enum class store_result { stored, too_large };
+  // Keeps `answer` under `key` (replacing what was there), making room by dropping the least
+  // recently used answers. An answer above max_entry_bytes is not kept.
+  store_result store(const answer_key& key, cached_answer answer, time_point now);
+
+  // Drops the answers expired at `now` (a lookup drops an expired answer it finds; this frees the
+  // room of those nobody asks for: called every few seconds).
+  void sweep(time_point now);
+
+  struct stats {
+    std::size_t entries = 0;
+    std::size_t bytes = 0;
+    std::uint64_t stored = 0;
+    std::uint64_t evicted = 0;    // dropped for room
+    std::uint64_t expired = 0;    // dropped after the ttl
+    std::uint64_t too_large = 0;  // not kept: above max_entry_bytes
+  };
+  stats read_stats() const;
+  const answer_cache_settings& settings() const { return settings_; }
+
+ private:
+  struct node {
+    answer_key key;
+    std::shared_ptr<const cached_answer> answer;
+    time_point stored_at;
+    std::size_t cost = 0;
+  };
+  struct key_hash {
+    std::size_t operator()(const answer_key& k) const;
+  };
+  using list = std::list<node>;
+  void drop_locked(list::iterator it);
+  void sweep_locked(time_point now);
+
+  answer_cache_settings settings_;
+  mutable std::mutex mutex_;
+  list lru_;  // most recently used first
+  std::unordered_map<answer_key, list::iterator, key_hash> index_;
+  stats stats_;
+};
+
+}  // namespace nines::core

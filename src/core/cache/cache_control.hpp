@@ -1,0 +1,21 @@
+#pragma once
+// What a request's Cache-Control (and HTTP/1.0's Pragma) asks of a cache (RFC 9111 §5.2.1):
+// `no-store` — do not keep this answer, and do not answer from what is kept; `no-cache` (or
+// `max-age=0`) — do not answer from what is kept, but the fresh answer may be kept. Directives are
+// case-insensitive and comma-separated, across every field line; others are ignored.
+
+#include <string_view>
+
+namespace nines::core {
+
+struct cache_directives {
+  bool no_store = false;
+  bool no_cache = false;
+};
+
+// Adds one Cache-Control field value's directives to `out`.
+void read_cache_control(std::string_view value, cache_directives& out);
+// Adds one Pragma field value's (`no-cache` only).
+void read_pragma(std::string_view value, cache_directives& out);
+
+}  // namespace nines::core

@@ -1,0 +1,225 @@
+#include "gateway/answer_cache_relay.hpp"
+
+#include <chrono>
+
+#include "core/access/admission.hpp"
+#include "core/cache/cache_control.hpp"
+#include "core/http/ascii.hpp"
+#include "core/http/sse_parser.hpp"
+#include "gateway/http_headers.hpp"
+
+namespace nines::gateway {
+namespace {
+
+using namespace net;
+using steady = std::chrono::steady_clock;
+
+std::string_view path_of(std::string_view target) { return target.substr(0, target.find('?')); }
+
+bool keeps_answers_of(core::api_route route) {
+  return route == core::api_route::chat_completions || route == core::api_route::completions;
+}
+
+// Response fields that belong to one exchange, not to the answer: framing, the request's own ids,
+// the hop's heartbeats, rate-limit counts of the moment, cookies, and the cache's own.
+bool of_this_exchange(std::string_view name) {
+  for (const auto* n : {"content-length", "transfer-encoding", "connection", "keep-alive", "date",
+                        "x-request-id", "x-nines-heartbeat-ms", "x-nines-cache", "set-cookie",
+                        "age", "retry-after"}) {
+    if (core::iequals(name, n)) {
+      return true;
+    }
+  }
+  return name.size() >= 12 && core::iequals(name.substr(0, 12), "x-ratelimit-");
+}
+
+template <class Body>
+void apply_kept(const core::cached_answer& a, http::response<Body>& res,
+                const obs::request_record& record, std::chrono::milliseconds age) {
+  for (const auto& [name, value] : a.fields) {
+    res.insert(name, value);
+  }
+  res.set("x-request-id", record.id);
+  res.set(http::field::age, std::to_string(age.count() / 1000));
+}
+
+}  // namespace
+
+bool digests_cacheable_body(const request& head) {
+  if (head.method() != http::verb::post) {
+    return false;
+  }
+  const auto path = path_of(head.target());
+  return path == "/v1/chat/completions" || path == "/v1/completions";
+}
+
+cache_plan plan_cache(const request& req, downstream& client, worker_state& worker,
+                      obs::request_record& record, const request_kind& kind,
+                      bool body_from_upload) {
+  cache_plan plan;
+  if (!worker.shared->cache) {
+    return plan;
+  }
+  client.stamp("x-nines-cache", "bypass");
+  record.cache = "bypass";
+  const auto* digest = client.body_digest();
+  if (!keeps_answers_of(kind.route) || req.method() != http::verb::post || digest == nullptr ||
+      body_from_upload || req.find("last-event-id") != req.end()) {
+    return plan;
+  }
+  core::cache_directives asked;
+  for (const auto& f : req) {
+    if (f.name() == http::field::cache_control) {
+      core::read_cache_control(f.value(), asked);
+    } else if (f.name() == http::field::pragma) {
+      core::read_pragma(f.value(), asked);
+    }
+  }
+  if (asked.no_store) {
+    return plan;
+  }
+  // Who asks: a client key's id. Without keys (an open listener, loopback only), the
+  // Authorization that then goes upstream counts among the headers instead.
+  std::string_view identity;
+  const auto keys = worker.shared->keys.load();
+  if (keys) {
+    if (req.count(http::field::authorization) != 1) {
+      return plan;  // refused later, as the request would be
+    }
+    const core::client_key* key = nullptr;
+    if (core::identify(*keys, req[http::field::authorization], std::chrono::system_clock::now(),
+                       key)) {
+      return plan;
+    }
+    identity = key->id;
+  }
+  std::string headers;
+  append_answer_headers(req.base(), headers, !keys);
+  plan.key = core::make_answer_key({req.method_string(), req.target(), identity, headers, digest});
+  plan.look = !asked.no_cache;
+  return plan;
+}
+
+std::optional<core::answer_cache::hit> look_up_answer(worker_state& worker,
+                                                      const cache_plan& plan) {
+  if (!plan.look || !plan.key) {
+    return std::nullopt;
+  }
+  return worker.shared->cache->lookup(*plan.key, steady::now());
+}
+
+core::json_facts facts_of(const core::cached_answer& answer) {
+  core::json_facts facts;
+  facts.is_object = true;
+  facts.stream = answer.stream;
+  facts.model = answer.model;
+  facts.max_tokens = answer.max_tokens;
+  facts.temperature = 0.0;
+  return facts;
+}
+
+awaitable<void> replay_answer(downstream& client, obs::request_record& record,
+                              const core::answer_cache::hit& hit) {
+  const auto& a = *hit.answer;
+  record.status = a.status;
+  record.stream = a.stream;
+  record.cache = "hit";
+  client.stamp("x-nines-cache", "hit");
+  if (!a.stream) {
+    http::response<http::string_body> res{static_cast<http::status>(a.status), client.version()};
+    apply_kept(a, res, record, hit.age);
+    res.body() = a.body;
+    co_await client.send(std::move(res));
+    co_return;
+  }
+  http::response<http::empty_body> header{static_cast<http::status>(a.status), client.version()};
+  apply_kept(a, header, record, hit.age);
+  if (co_await client.begin_stream(std::move(header))) {
+    co_return;
+  }
+  co_await client.finish_stream(a.body);
+}
+
+// The recorder.
+
+void answer_recorder::record_head(const http::response_header<>& head, bool stream) {
+  headed_ = true;
+  answer_.status = head.result_int();
+  answer_.stream = stream;
+  for (const auto& f : head) {
+    if (!of_this_exchange(f.name_string())) {
+      answer_.fields.emplace_back(std::string(f.name_string()), std::string(f.value()));
+    }
+  }
+}
+
+void answer_recorder::record_body(std::string_view data) {
+  if (too_large_) {
+    return;
+  }
+  if (answer_.body.size() + data.size() > max_bytes_) {
+    too_large_ = true;
+    answer_.body.clear();
+    answer_.body.shrink_to_fit();
+    return;
+  }
+  answer_.body.append(data);
+}
+
+awaitable<error_code> answer_recorder::send(http::response<http::string_body> res) {
+  record_head(res.base(), false);
+  record_body(res.body());
+  ended_ = true;
+  co_return co_await inner_.send(std::move(res));
+}
+
+awaitable<error_code> answer_recorder::begin_stream(http::response<http::empty_body> header) {
+  record_head(header.base(), true);
+  co_return co_await inner_.begin_stream(std::move(header));
+}
+
+awaitable<error_code> answer_recorder::write_chunk(std::string_view data) {
+  record_body(data);
+  co_return co_await inner_.write_chunk(data);
+}
+
+awaitable<error_code> answer_recorder::end_stream() {
+  ended_ = true;
+  co_return co_await inner_.end_stream();
+}
+
+awaitable<error_code> answer_recorder::finish_stream(std::string_view data) {
+  record_body(data);
+  ended_ = true;
+  co_return co_await inner_.finish_stream(data);
+}
+
+void answer_recorder::break_stream() {
+  broken_ = true;
+  inner_.break_stream();
+}
+
+bool answer_recorder::complete() const {
+  return headed_ && ended_ && !too_large_ && !broken_ && answer_.status == 200 &&
+         inner_.finished();
+}
+
+core::cached_answer answer_recorder::take() {
+  if (answer_.stream) {
+    answer_.body = core::without_event_ids(answer_.body);
+  }
+  return std::move(answer_);
+}
+
+void keep_answer(worker_state& worker, const answer_keeping& keeping, answer_recorder& recorder,
+                 const obs::request_record& record) {
+  if (record.outcome != "ok" || !recorder.complete()) {
+    return;
+  }
+  auto answer = recorder.take();
+  answer.model = keeping.facts.model;
+  answer.max_tokens = keeping.facts.max_tokens;
+  worker.shared->cache->store(keeping.key, std::move(answer), steady::now());
+}
+
+}  // namespace nines::gateway

@@ -1,0 +1,112 @@
+#pragma once
+// The answer cache on the request path ([cache] in docs/config.md; core/cache/answer_cache.hpp).
+//
+//   1. Before the body is read for anything else, plan_cache() takes the request's key: the body's
+//      SHA-256, taken by the server while the body arrived (so a 4 MB body costs no hash time
+//      after its last byte), with the method, target, who asks and the answer-affecting headers
+//      (core/cache/answer_key.hpp). Cache-Control no-store / no-cache are read here.
+//   2. A kept answer under that key is a hit: admitted against the client key's limits with the
+//      facts its request had (model, max tokens), then sent again (replay_answer): a whole answer
+//      as JSON, a stream as a valid stream of the same events (no ids: they named the stream it
+//      was recorded from), with Age.
+//   3. Otherwise, once the body is probed: an answer at temperature 0 is generated through the
+//      journal under an idempotency key made from the cache key, so that identical requests in
+//      flight at the same time (an SDK's retry) share one generation, and a client that leaves
+//      does not cancel it; an answer_recorder sees what the generation sends, and keep_answer()
+//      stores a complete 200.
+// Every answer on these routes carries `x-nines-cache: hit|miss|bypass` while the cache is on.
+
+#include <optional>
+
+#include "core/cache/answer_cache.hpp"
+#include "gateway/forwarder.hpp"
+#include "gateway/worker.hpp"
+#include "net/http_server.hpp"
+#include "net/response_sink.hpp"
+#include "obs/access_log.hpp"
+
+namespace nines::gateway {
+
+// For net::server_limits::digests_body: POST to a route whose answers the cache keeps.
+bool digests_cacheable_body(const net::request& head);
+
+struct cache_plan {
+  std::optional<core::answer_key> key;  // the request's key: set when it may be answered or kept
+  bool look = false;                    // may be answered from the cache (no no-cache)
+};
+
+// The cache's view of a request from its head, who asks and its body's digest. When the cache is
+// on, stamps `x-nines-cache: bypass` on the answer and in `record` (a later stage may say
+// otherwise; the gateway counts what the record says at the end). No key when the cache is off,
+// the route keeps no answers, the body came from an upload, the request resumes a stream
+// (Last-Event-ID) or says no-store, or its credentials are not usable.
+cache_plan plan_cache(const net::request& req, net::downstream& client, worker_state& worker,
+                      obs::request_record& record, const request_kind& kind,
+                      bool body_from_upload);
+
+// The kept answer under the plan's key, if any (before its admission).
+std::optional<core::answer_cache::hit> look_up_answer(worker_state& worker, const cache_plan& plan);
+
+// The facts of the request a kept answer was the answer to, for its admission.
+core::json_facts facts_of(const core::cached_answer& answer);
+
+// Sends a kept answer to the client.
+net::awaitable<void> replay_answer(net::downstream& client, obs::request_record& record,
+                                   const core::answer_cache::hit& hit);
+
+// Records what a generation sends (the head, the whole body or the events), up to `max_bytes`,
+// and passes everything on to `inner`.
+class answer_recorder final : public net::response_sink {
+ public:
+  answer_recorder(net::response_sink& inner, std::size_t max_bytes)
+      : inner_(inner), max_bytes_(max_bytes) {}
+
+  net::awaitable<net::error_code> send(net::http::response<net::http::string_body> res) override;
+  net::awaitable<net::error_code> begin_stream(
+      net::http::response<net::http::empty_body> header) override;
+  net::awaitable<net::error_code> write_chunk(std::string_view data) override;
+  net::awaitable<net::error_code> end_stream() override;
+  net::awaitable<net::error_code> finish_stream(std::string_view data) override;
+  void break_stream() override;
+  void beat_while_idle(const net::asio::any_io_executor& executor, std::chrono::milliseconds every,
+                       std::string_view beat) override {
+    inner_.beat_while_idle(executor, every, beat);
+  }
+  bool can_beat() const override { return inner_.can_beat(); }
+  bool failed() const override { return inner_.failed(); }
+  bool finished() const override { return inner_.finished(); }
+  unsigned version() const override { return inner_.version(); }
+  void on_departure(net::departure_listener* listener) override { inner_.on_departure(listener); }
+  bool departed() const override { return inner_.departed(); }
+
+  // A whole 200 answer, or a 200 stream that ended, all of it recorded and all of it written.
+  bool complete() const;
+  // What is worth keeping of it (complete() first).
+  core::cached_answer take();
+
+ private:
+  void record_head(const net::http::response_header<>& head, bool stream);
+  void record_body(std::string_view data);
+
+  net::response_sink& inner_;
+  std::size_t max_bytes_;
+  core::cached_answer answer_;
+  bool headed_ = false;
+  bool ended_ = false;
+  bool too_large_ = false;
+  bool broken_ = false;
+};
+
+// What a kept answer's generation needs to store it.
+struct answer_keeping {
+  core::answer_key key;
+  core::json_facts facts;  // its request's
+  // Joins an identical request's generation in flight (false for no-cache: a fresh answer).
+  bool share = true;
+};
+
+// Stores what `recorder` saw under `keeping.key` when the request went well (record.outcome ok).
+void keep_answer(worker_state& worker, const answer_keeping& keeping, answer_recorder& recorder,
+                 const obs::request_record& record);
+
+}  // namespace nines::gateway
