@@ -6,6 +6,7 @@
 #include "core/cache/cache_control.hpp"
 #include "core/http/ascii.hpp"
 #include "core/http/sse_parser.hpp"
+#include "core/json/json_probe.hpp"
 #include "gateway/http_headers.hpp"
 
 namespace nines::gateway {
@@ -25,12 +26,23 @@ bool keeps_answers_of(core::api_route route) {
 bool of_this_exchange(std::string_view name) {
   for (const auto* n : {"content-length", "transfer-encoding", "connection", "keep-alive", "date",
                         "x-request-id", "x-nines-heartbeat-ms", "x-nines-cache", "set-cookie",
-                        "age", "retry-after"}) {
+                        "age", "retry-after", "openai-processing-ms", "server-timing", "cf-ray",
+                        "x-envoy-upstream-service-time", "traceparent"}) {
     if (core::iequals(name, n)) {
       return true;
     }
   }
   return name.size() >= 12 && core::iequals(name.substr(0, 12), "x-ratelimit-");
+}
+
+// application/json, or a +json type, with or without parameters.
+bool is_json_media(std::string_view value) {
+  auto type = value.substr(0, value.find(';'));
+  while (!type.empty() && (type.back() == ' ' || type.back() == '\t')) {
+    type.remove_suffix(1);
+  }
+  return core::iequals(type, "application/json") ||
+         (type.size() > 5 && core::iequals(type.substr(type.size() - 5), "+json"));
 }
 
 template <class Body>
@@ -45,7 +57,7 @@ void apply_kept(const core::cached_answer& a, http::response<Body>& res,
 
 }  // namespace
 
-bool digests_cacheable_body(const request& head) {
+bool fingerprints_cacheable_body(const request& head) {
   if (head.method() != http::verb::post) {
     return false;
   }
@@ -53,17 +65,14 @@ bool digests_cacheable_body(const request& head) {
   return path == "/v1/chat/completions" || path == "/v1/completions";
 }
 
-cache_plan plan_cache(const request& req, downstream& client, worker_state& worker,
-                      obs::request_record& record, const request_kind& kind,
-                      bool body_from_upload) {
+cache_plan plan_cache(const request& req, const downstream& client, worker_state& worker,
+                      const request_kind& kind, bool body_from_upload) {
   cache_plan plan;
   if (!worker.shared->cache) {
     return plan;
   }
-  client.stamp("x-nines-cache", "bypass");
-  record.cache = "bypass";
-  const auto* digest = client.body_digest();
-  if (!keeps_answers_of(kind.route) || req.method() != http::verb::post || digest == nullptr ||
+  const auto fingerprint = client.body_fingerprint();
+  if (!keeps_answers_of(kind.route) || req.method() != http::verb::post || !fingerprint ||
       body_from_upload || req.find("last-event-id") != req.end()) {
     return plan;
   }
@@ -80,7 +89,6 @@ cache_plan plan_cache(const request& req, downstream& client, worker_state& work
   }
   // Who asks: a client key's id. Without keys (an open listener, loopback only), the
   // Authorization that then goes upstream counts among the headers instead.
-  std::string_view identity;
   const auto keys = worker.shared->keys.load();
   if (keys) {
     if (req.count(http::field::authorization) != 1) {
@@ -91,21 +99,28 @@ cache_plan plan_cache(const request& req, downstream& client, worker_state& work
                        key)) {
       return plan;
     }
-    identity = key->id;
+    plan.identity = key->id;
   }
-  std::string headers;
-  append_answer_headers(req.base(), headers, !keys);
-  plan.key = core::make_answer_key({req.method_string(), req.target(), identity, headers, digest});
+  append_answer_headers(req.base(), plan.headers, !keys);
+  plan.key = core::answer_lookup_key(plan.view(req), *fingerprint, worker.shared->fingerprint_seed);
   plan.look = !asked.no_cache;
+  if (asked.max_age) {
+    plan.max_age = std::chrono::seconds(*asked.max_age);
+  }
+  plan.only_if_cached = asked.only_if_cached;
   return plan;
 }
 
-std::optional<core::answer_cache::hit> look_up_answer(worker_state& worker,
-                                                      const cache_plan& plan) {
+std::optional<core::answer_cache::hit> look_up_answer(worker_state& worker, const cache_plan& plan,
+                                                      const request& req) {
   if (!plan.look || !plan.key) {
     return std::nullopt;
   }
-  return worker.shared->cache->lookup(*plan.key, steady::now());
+  auto hit = worker.shared->cache->lookup(*plan.key, plan.view(req), steady::now());
+  if (hit && plan.max_age && hit->age > *plan.max_age) {
+    return std::nullopt;  // older than the client takes: generated afresh (and kept)
+  }
+  return hit;
 }
 
 core::json_facts facts_of(const core::cached_answer& answer) {
@@ -211,15 +226,38 @@ core::cached_answer answer_recorder::take() {
   return std::move(answer_);
 }
 
-void keep_answer(worker_state& worker, const answer_keeping& keeping, answer_recorder& recorder,
+void keep_answer(worker_state& worker, answer_keeping& keeping, answer_recorder& recorder,
                  const obs::request_record& record) {
-  if (record.outcome != "ok" || !recorder.complete()) {
+  auto& cache = *worker.shared->cache;
+  if (recorder.too_large()) {
+    cache.count_too_large();
+  }
+  if (record.outcome != "ok" || !recorder.complete() ||
+      worker.shared->current.load()->version != keeping.config_version) {
     return;
   }
   auto answer = recorder.take();
+  core::cache_directives said;
+  bool json = false;
+  for (const auto& [name, value] : answer.fields) {
+    if (core::iequals(name, "cache-control")) {
+      core::read_cache_control(value, said);
+    } else if (core::iequals(name, "content-type")) {
+      json = is_json_media(value);
+    }
+  }
+  if (said.no_store) {
+    return;  // its server said so
+  }
+  if (!answer.stream) {
+    const auto probe = core::probe_json(answer.body);
+    if (!json || !probe.valid || !probe.facts.is_object || probe.facts.has_error) {
+      return;  // a 200 that is not an answer (an error object, or not JSON)
+    }
+  }
   answer.model = keeping.facts.model;
   answer.max_tokens = keeping.facts.max_tokens;
-  worker.shared->cache->store(keeping.key, std::move(answer), steady::now());
+  cache.store(keeping.key, std::move(keeping.request), std::move(answer), steady::now());
 }
 
 }  // namespace nines::gateway

@@ -1,19 +1,21 @@
 #pragma once
 // The answer cache on the request path ([cache] in docs/config.md; core/cache/answer_cache.hpp).
 //
-//   1. Before the body is read for anything else, plan_cache() takes the request's key: the body's
-//      SHA-256, taken by the server while the body arrived (so a 4 MB body costs no hash time
-//      after its last byte), with the method, target, who asks and the answer-affecting headers
-//      (core/cache/answer_key.hpp). Cache-Control no-store / no-cache are read here.
-//   2. A kept answer under that key is a hit: admitted against the client key's limits with the
-//      facts its request had (model, max tokens), then sent again (replay_answer): a whole answer
-//      as JSON, a stream as a valid stream of the same events (no ids: they named the stream it
-//      was recorded from), with Age.
+//   1. Before the body is read for anything else, plan_cache() takes the request's lookup key: the
+//      body's fingerprint, taken by the server while the body arrived (so a 4 MB body costs no
+//      hash time after its last byte), with the method, target, who asks and the
+//      answer-affecting headers (core/cache/answer_key.hpp). Cache-Control no-store / no-cache
+//      are read here.
+//   2. A kept answer to the same request (compared byte for byte) is a hit: admitted against the
+//      client key's limits with the facts its request had (model, max tokens), then sent again
+//      (replay_answer): a whole answer as JSON, a stream as a valid stream of the same events (no
+//      ids: they named the stream it was recorded from), with Age.
 //   3. Otherwise, once the body is probed: an answer at temperature 0 is generated through the
-//      journal under an idempotency key made from the cache key, so that identical requests in
-//      flight at the same time (an SDK's retry) share one generation, and a client that leaves
-//      does not cancel it; an answer_recorder sees what the generation sends, and keep_answer()
-//      stores a complete 200.
+//      journal under an idempotency key made from the request's SHA-256 identity, its client
+//      key's id and its answer-affecting headers, so that identical requests in flight at the
+//      same time (an SDK's retry) share one generation, and a client that leaves does not cancel
+//      it; an answer_recorder sees what the generation sends, and keep_answer() stores a
+//      complete 200 with its request.
 // Every answer on these routes carries `x-nines-cache: hit|miss|bypass` while the cache is on.
 
 #include <optional>
@@ -27,25 +29,33 @@
 
 namespace nines::gateway {
 
-// For net::server_limits::digests_body: POST to a route whose answers the cache keeps.
-bool digests_cacheable_body(const net::request& head);
+// For net::server_limits::fingerprints_body: POST to a route whose answers the cache keeps.
+bool fingerprints_cacheable_body(const net::request& head);
 
 struct cache_plan {
-  std::optional<core::answer_key> key;  // the request's key: set when it may be answered or kept
-  bool look = false;                    // may be answered from the cache (no no-cache)
+  std::optional<std::uint64_t> key;  // the lookup key: set when the request may be answered or kept
+  bool look = false;                 // may be answered from the cache (no no-cache)
+  std::optional<std::chrono::seconds> max_age;  // only what was kept at most this long ago
+  bool only_if_cached = false;                  // a kept answer or a 504
+  std::string identity;              // who asks: the client key's id ("" without keys)
+  std::string headers;               // the answer-affecting headers
+  // The request as the cache sees it (views into `req` and this plan).
+  core::answer_request_view view(const net::request& req) const {
+    return {req.method_string(), req.target(), identity, headers, req.body()};
+  }
 };
 
-// The cache's view of a request from its head, who asks and its body's digest. When the cache is
-// on, stamps `x-nines-cache: bypass` on the answer and in `record` (a later stage may say
-// otherwise; the gateway counts what the record says at the end). No key when the cache is off,
+// The cache's view of a request from its head, who asks and its body's fingerprint (the caller
+// has stamped `x-nines-cache: bypass` on the answer and in the record; a later stage may say
+// otherwise, and the gateway counts what the record says at the end). No key when the cache is off,
 // the route keeps no answers, the body came from an upload, the request resumes a stream
 // (Last-Event-ID) or says no-store, or its credentials are not usable.
-cache_plan plan_cache(const net::request& req, net::downstream& client, worker_state& worker,
-                      obs::request_record& record, const request_kind& kind,
-                      bool body_from_upload);
+cache_plan plan_cache(const net::request& req, const net::downstream& client,
+                      worker_state& worker, const request_kind& kind, bool body_from_upload);
 
-// The kept answer under the plan's key, if any (before its admission).
-std::optional<core::answer_cache::hit> look_up_answer(worker_state& worker, const cache_plan& plan);
+// The kept answer to the request, if any, young enough for its max-age (before its admission).
+std::optional<core::answer_cache::hit> look_up_answer(worker_state& worker, const cache_plan& plan,
+                                                      const net::request& req);
 
 // The facts of the request a kept answer was the answer to, for its admission.
 core::json_facts facts_of(const core::cached_answer& answer);
@@ -81,6 +91,8 @@ class answer_recorder final : public net::response_sink {
 
   // A whole 200 answer, or a 200 stream that ended, all of it recorded and all of it written.
   bool complete() const;
+  // It was more than max_bytes: not recorded.
+  bool too_large() const { return too_large_; }
   // What is worth keeping of it (complete() first).
   core::cached_answer take();
 
@@ -99,14 +111,19 @@ class answer_recorder final : public net::response_sink {
 
 // What a kept answer's generation needs to store it.
 struct answer_keeping {
-  core::answer_key key;
-  core::json_facts facts;  // its request's
+  std::uint64_t key = 0;
+  core::answer_request request;  // a copy: the generation's request may change as it is resent
+  core::json_facts facts;        // its request's
   // Joins an identical request's generation in flight (false for no-cache: a fresh answer).
   bool share = true;
+  // The configuration it was generated under: kept only while it is still the one in effect.
+  std::uint64_t config_version = 0;
 };
 
-// Stores what `recorder` saw under `keeping.key` when the request went well (record.outcome ok).
-void keep_answer(worker_state& worker, const answer_keeping& keeping, answer_recorder& recorder,
+// Stores what `recorder` saw, with `keeping`'s request, when the request went well (record.outcome
+// ok) and the answer is one to send again: a 200 stream that ended, or a 200 JSON object that is
+// not an error, which its server did not mark `Cache-Control: no-store`.
+void keep_answer(worker_state& worker, answer_keeping& keeping, answer_recorder& recorder,
                  const obs::request_record& record);
 
 }  // namespace nines::gateway

@@ -839,6 +839,10 @@ awaitable<void> refuse_access(downstream& client, obs::request_record& record,
 awaitable<void> forward_request(request& req, downstream& client, worker_state& worker,
                                 obs::request_record& record, core::api_route route) {
   auto kind = classify_request(route);
+  if (worker.shared->cache) {
+    client.stamp("x-nines-cache", "bypass");  // until the cache says otherwise
+    record.cache = "bypass";
+  }
   // A finished upload named by Nines-Upload is the body (gateway/upload_endpoint.hpp).
   auto upload = take_upload_body(req, worker, kind.openai_json);
   if (upload.refusal) {
@@ -854,11 +858,23 @@ awaitable<void> forward_request(request& req, downstream& client, worker_state& 
   }
   // The answer cache first (gateway/answer_cache_relay.hpp): a hit is found by the body's digest,
   // without reading the body again.
-  const auto cache = plan_cache(req, client, worker, record, kind, upload.held());
-  const auto hit = look_up_answer(worker, cache);
+  const auto cache = plan_cache(req, client, worker, kind, upload.held());
+  const auto hit = look_up_answer(worker, cache, req);
   core::json_facts hit_facts;
   if (hit) {
     hit_facts = facts_of(*hit->answer);
+  } else if (cache.only_if_cached) {
+    // RFC 9111 §5.2.1.7: nothing kept for it, and the client wants nothing else.
+    record.outcome = "rejected";
+    record.status = 504;
+    record.detail = "not_cached";
+    auto res = json_error_response(req.version(), http::status::gateway_timeout,
+                                   "invalid_request_error",
+                                   "Cache-Control: only-if-cached, and no answer to this request "
+                                   "is kept",
+                                   "not_cached");
+    co_await client.send(std::move(res));
+    co_return;
   }
   std::optional<core::json_probe_result> probe;
   if (!hit && (kind.openai_json ||
@@ -913,7 +929,8 @@ awaitable<void> forward_request(request& req, downstream& client, worker_state& 
   std::optional<answer_keeping> keeping;
   if (cache.key && facts != nullptr && core::answer_is_repeatable(*facts)) {
     // Not looked up (no-cache): generated afresh, and kept; still a bypass to the client.
-    keeping = answer_keeping{*cache.key, *facts, cache.look};
+    keeping = answer_keeping{*cache.key, core::answer_request::of(cache.view(req)), *facts,
+                             cache.look, worker.gen->version};
     if (cache.look) {
       client.stamp("x-nines-cache", "miss");
       record.cache = "miss";
@@ -921,10 +938,17 @@ awaitable<void> forward_request(request& req, downstream& client, worker_state& 
   }
   // Journaling by header (mode keyed) is a key's right; mode all is the operator's own choice.
   const bool journalable = kind.openai_json || kind.dialect == core::stream_dialect::responses;
-  if (keeping) {
-    // Through the journal, so that identical requests in flight share this generation.
+  const bool may_detach = kind.may_journal || cfg.journal.mode == core::journal_mode::all;
+  if (keeping && may_detach) {
+    // Through the journal, so that identical requests in flight share this generation (which
+    // goes on when its client leaves: a key's right, as journaling is).
     kind.ticket = nullptr;  // as below: the generation may outlive this request
     co_await serve_journaled(req, client, worker, record, kind, &*keeping);
+  } else if (keeping) {
+    // Straight to the client, recorded on the way.
+    answer_recorder recorder(client, worker.shared->cache->settings().max_entry_bytes);
+    co_await run_attempts(req, recorder, worker, record, record.id, kind);
+    keep_answer(worker, *keeping, recorder, record);
   } else if (journalable && wants_journal(req, cfg) &&
       (kind.may_journal || cfg.journal.mode == core::journal_mode::all)) {
     // The generation may outlive this request, and its ticket with it: it settles nothing (the

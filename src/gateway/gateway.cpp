@@ -6,6 +6,7 @@
 #include <fmt/chrono.h>
 #include <fmt/format.h>
 #include <fstream>
+#include <openssl/rand.h>
 #include <spdlog/spdlog.h>
 #include <sstream>
 #include <sys/resource.h>
@@ -91,6 +92,15 @@ void register_gauges(obs::registry& metrics, const core::stream_journal& journal
                                  std::memory_order_relaxed));
                            });
   metrics.gauge_of("nines_build_info", "The running build.", {{"version", NINES_VERSION}}).set(1);
+}
+
+// 64 bits from OpenSSL's generator (a start that cannot draw them does not start).
+std::uint64_t random_seed() {
+  std::uint64_t seed = 0;
+  if (RAND_bytes(reinterpret_cast<unsigned char*>(&seed), sizeof seed) != 1) {
+    throw std::runtime_error("no random bytes for the cache's fingerprint seed");
+  }
+  return seed;
 }
 
 void register_cache_metrics(obs::registry& metrics, const core::answer_cache& cache) {
@@ -418,6 +428,11 @@ class config_reloader {
     }
     shared_->current.store(gen);
     shared_->keys.store(keys);
+    if (shared_->cache) {
+      // Other upstreams, credentials or keys may answer otherwise (a key's id may now be another
+      // client's): nothing kept under the old configuration is sent again.
+      shared_->cache->clear();
+    }
     monitor_.adopt(gen);
     spdlog::info("configuration reloaded ({}): version {}, {} {}", why, gen->version,
                  next.upstreams.size(), core::names_of(next.role).links);
@@ -506,6 +521,7 @@ int run_gateway(const core::config& cfg, const std::string& config_path) {
     register_upload_metrics(*shared->metrics, *shared->uploads);
   }
   if (cfg.cache.enabled()) {
+    shared->fingerprint_seed = random_seed();
     shared->cache = std::make_unique<core::answer_cache>(
         core::answer_cache_settings{cfg.cache.max_bytes, cfg.cache.max_entry_bytes, cfg.cache.ttl});
     register_cache_metrics(*shared->metrics, *shared->cache);
@@ -536,7 +552,8 @@ int run_gateway(const core::config& cfg, const std::string& config_path) {
     limits.streams_body = streams_upload_body;  // an append's bytes are kept as they arrive
   }
   if (shared->cache) {
-    limits.digests_body = digests_cacheable_body;  // a cache key known at the body's last byte
+    limits.fingerprints_body = fingerprints_cacheable_body;  // known at the body's last byte
+    limits.fingerprint_seed = shared->fingerprint_seed;
   }
   // The API listeners: plain, TLS, or both side by side (core::api_listeners_of).
   std::shared_ptr<tls_server_store> tls;

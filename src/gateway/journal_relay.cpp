@@ -5,7 +5,6 @@
 #include <openssl/evp.h>
 
 #include "core/http/openai_error.hpp"
-#include "core/codec/sha256_stream.hpp"
 #include "core/stream/stream_journal.hpp"
 #include "net/spawn.hpp"
 #include "net/thread_waker.hpp"
@@ -44,20 +43,10 @@ std::string sha256_hex(std::initializer_list<std::string_view> parts) {
 }
 
 // A request's identity for the journal: its credentials (so that nobody reads another client's
-// answer by guessing its id or key), its route and its body (by its SHA-256: the one the server
-// took as the body arrived, when it did).
-std::string request_digest(const request& req, const downstream& client) {
-  core::sha256_stream::digest body;
-  if (const auto* taken = client.body_digest()) {
-    body = *taken;
-  } else {
-    core::sha256_stream s;
-    s.update(req.body());
-    body = s.current();
-  }
-  const std::string_view body_digest(reinterpret_cast<const char*>(body.data()), body.size());
+// answer by guessing its id or key), its route and its body.
+std::string request_digest(const request& req) {
   return sha256_hex({header(req, "authorization").value_or(""), req.method_string(), req.target(),
-                     body_digest});
+                     req.body()});
 }
 
 // Idempotency keys are per credentials, as in the APIs that defined them.
@@ -251,6 +240,9 @@ awaitable<void> relay_entry(std::shared_ptr<core::journal_entry> entry, std::uin
     if (v.head && !v.head->stream && v.ended) {
       http::response<http::string_body> res{http::status::ok, client.version()};
       apply_head(*v.head, res);
+      if (record.cache == "shared") {
+        res.set("x-request-id", record.id);  // this request's, not the one it shares with
+      }
       res.body() = std::move(v.body);
       record.status = v.head->status;
       co_await client.send(std::move(res));
@@ -260,6 +252,9 @@ awaitable<void> relay_entry(std::shared_ptr<core::journal_entry> entry, std::uin
       if (!begun) {
         http::response<http::empty_body> header{http::status::ok, client.version()};
         apply_head(*v.head, header);
+        if (record.cache == "shared") {
+          header.set("x-request-id", record.id);
+        }
         // This reader's own heartbeats, whatever the request that started the generation asked.
         header.erase("x-nines-heartbeat-ms");
         if (heartbeat) {
@@ -334,7 +329,7 @@ awaitable<void> serve_journaled(request& req, downstream& client, worker_state& 
                                 const answer_keeping* keeping) {
   auto& journal = *worker.shared->journal;
   const auto now = steady::now();
-  const auto digest = request_digest(req, client);
+  const auto digest = request_digest(req);
   if (const auto last = header(req, "last-event-id")) {
     const auto id = core::parse_event_id(*last);
     auto entry = id ? journal.find(id->stream_key, digest, now) : nullptr;
@@ -363,7 +358,8 @@ awaitable<void> serve_journaled(request& req, downstream& client, worker_state& 
   const auto& cfg = *worker.gen->config;
   // The client's own key, where journaling by header is its right; else the cache's.
   const bool own_key_honoured =
-      keeping == nullptr || kind.may_journal || cfg.journal.mode == core::journal_mode::all;
+      keeping == nullptr || (wants_journal(req, cfg) &&
+                             (kind.may_journal || cfg.journal.mode == core::journal_mode::all));
   if (const auto key = header(req, "idempotency-key");
       own_key_honoured && key && !key->empty()) {
     if (key->size() > 255) {
@@ -378,9 +374,10 @@ awaitable<void> serve_journaled(request& req, downstream& client, worker_state& 
   }
   const bool shared_by_cache = keeping != nullptr && keeping->share && !idempotency;
   if (shared_by_cache) {
-    idempotency = "cache:" + core::answer_key_hex(keeping->key);
+    // The request's identity, with who asks and the headers that can change its answer.
+    idempotency = "cache:" + sha256_hex({keeping->request.identity, keeping->request.headers, digest});
   }
-  auto opened = journal.open(record.id, digest, idempotency, now);
+  auto opened = journal.open(record.id, digest, idempotency, now, shared_by_cache);
   if (opened.kind == core::stream_journal::open_kind::conflict && shared_by_cache) {
     // The same cache key with other credentials for the same client key (a second secret of
     // it): a generation of its own.
@@ -398,11 +395,13 @@ awaitable<void> serve_journaled(request& req, downstream& client, worker_state& 
     co_return;
   }
   if (opened.kind == core::stream_journal::open_kind::existing) {
-    if (shared_by_cache) {
-      // An identical request is in flight (or just ended): its generation serves this one too.
+    if (keeping != nullptr) {
+      // An identical request's generation (in flight, or under the client's own key) serves this
+      // one too.
       record.cache = "shared";
       client.stamp("x-nines-cache", "hit");
-    } else {
+    }
+    if (!shared_by_cache) {
       worker.probe.journal_replay("idempotency");
     }
     record.journal = "idempotency";

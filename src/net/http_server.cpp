@@ -450,16 +450,18 @@ awaitable<request_body_reader::piece> request_body_reader::read_some(
 namespace {
 
 // Reads a whole body into `body`, which grows as bytes arrive (a declared length is a claim, not
-// an allocation), each piece into `digest` too when there is one. False when the connection ended
-// first or the framing was refused.
+// an allocation), each piece into `fingerprint` too when there is one. False when the connection
+// ended first or the framing was refused.
 awaitable<bool> read_whole_body(request_body_reader& reader, steady::time_point deadline,
-                                std::string& body, core::sha256_stream* digest) {
+                                std::string& body, core::fingerprint_stream* fingerprint) {
   const auto declared = reader.declared_length();
   std::size_t have = 0;
   body.resize(declared ? std::min<std::size_t>(*declared, 64u << 10) : 16384);
   while (!reader.done()) {
     if (have == body.size()) {
-      const std::size_t grown = body.size() * 2;
+      // Four times what arrived when a length was declared (fewer copies of a large body), twice
+      // otherwise: what is allocated stays a small multiple of what was received.
+      const std::size_t grown = body.size() * (declared ? 4 : 2);
       body.resize(declared ? std::min<std::size_t>(*declared, grown) : grown);
     }
     const auto p = co_await reader.read_some(asio::buffer(body.data() + have, body.size() - have),
@@ -467,8 +469,8 @@ awaitable<bool> read_whole_body(request_body_reader& reader, steady::time_point 
     if (p.ec) {
       co_return false;
     }
-    if (digest != nullptr) {
-      digest->update(std::string_view(body.data() + have, p.n));
+    if (fingerprint != nullptr) {
+      fingerprint->update(std::string_view(body.data() + have, p.n));
     }
     have += p.n;
   }
@@ -570,13 +572,14 @@ awaitable<void> serve(std::unique_ptr<client_transport> transport, request_handl
     request_body_reader body_reader(t, buf, framing, limits);
     const bool streamed = limits.streams_body != nullptr && !body_reader.done() &&
                           limits.streams_body(req);
-    std::optional<core::sha256_stream> digest;
-    if (!streamed && limits.digests_body != nullptr && limits.digests_body(req)) {
-      digest.emplace();
+    std::optional<core::fingerprint_stream> fingerprint;
+    if (!streamed && limits.fingerprints_body != nullptr && limits.fingerprints_body(req)) {
+      fingerprint.emplace(limits.fingerprint_seed);
     }
     if (!streamed && !body_reader.done()) {
       std::string body;
-      if (!co_await read_whole_body(body_reader, deadline, body, digest ? &*digest : nullptr)) {
+      if (!co_await read_whole_body(body_reader, deadline, body,
+                                    fingerprint ? &*fingerprint : nullptr)) {
         if (const auto* why = body_reader.refusal()) {
           co_await reject(t, *why, limits.write_timeout);
         }
@@ -596,8 +599,8 @@ awaitable<void> serve(std::unique_ptr<client_transport> transport, request_handl
     if (streamed) {
       down.stream_body_from(&body_reader);
     }
-    if (digest) {
-      down.set_body_digest(digest->current());
+    if (fingerprint) {
+      down.set_body_fingerprint(fingerprint->value());
     }
     if (limits.watch_departure && !streamed) {  // a streamed body's own reads see a departure
       t.watch_departure([&down] { down.client_departed(); });

@@ -15,7 +15,7 @@
 #include <memory>
 #include <string_view>
 
-#include "core/codec/sha256_stream.hpp"
+#include "core/codec/fingerprint.hpp"
 #include "core/http/chunked_decoder.hpp"
 #include "core/http/message_framing.hpp"
 #include "net/client_transport.hpp"
@@ -43,9 +43,11 @@ struct server_limits {
   // that what came before a cut is kept (a tus upload's PATCH); null: every body is read whole
   // before the handler runs.
   bool (*streams_body)(const request& head) = nullptr;
-  // Requests whose body's SHA-256 is taken while it arrives (downstream::body_digest), so that it
-  // is known when the last byte is (an answer cache's key: no hash time after the body).
-  bool (*digests_body)(const request& head) = nullptr;
+  // Requests whose body's fingerprint (core/codec/fingerprint.hpp, with `fingerprint_seed`) is
+  // taken while it arrives (downstream::body_fingerprint), so that it is known when the last byte
+  // is (the answer cache's lookup: no hash time after the body).
+  bool (*fingerprints_body)(const request& head) = nullptr;
+  std::uint64_t fingerprint_seed = 0;
 };
 
 // A request body as it arrives, decoded from its framing (a length or chunks) and bounded as a
@@ -132,12 +134,10 @@ class downstream final : public response_sink {
   request_body_reader* streamed_body() const { return streamed_body_; }
   void stream_body_from(request_body_reader* reader) { streamed_body_ = reader; }
   bool departed() const override { return departed_; }
-  // The SHA-256 of the request's body, taken as it arrived (server_limits::digests_body); null
-  // when it was not asked for.
-  const core::sha256_stream::digest* body_digest() const {
-    return body_digest_ ? &*body_digest_ : nullptr;
-  }
-  void set_body_digest(const core::sha256_stream::digest& d) { body_digest_ = d; }
+  // The fingerprint of the request's body, taken as it arrived (server_limits::fingerprints_body);
+  // none when it was not asked for.
+  std::optional<std::uint64_t> body_fingerprint() const { return body_fingerprint_; }
+  void set_body_fingerprint(std::uint64_t f) { body_fingerprint_ = f; }
   // A field every response head written from now on carries (set again: its value replaced).
   // Name and value are views: literals, or text that outlives this exchange.
   void stamp(std::string_view name, std::string_view value);
@@ -171,7 +171,7 @@ class downstream final : public response_sink {
   bool departed_ = false;
   departure_listener* listener_ = nullptr;
   request_body_reader* streamed_body_ = nullptr;
-  std::optional<core::sha256_stream::digest> body_digest_;
+  std::optional<std::uint64_t> body_fingerprint_;
   std::optional<std::pair<std::string_view, std::string_view>> stamp_;
   std::size_t bytes_sent_ = 0;
   std::string frame_;  // serialised header or chunk framing, reused across writes

@@ -239,9 +239,9 @@ void gateway_probe::journal_replay(std::string_view kind) { replays(kind).add(wo
 
 void gateway_probe::cache_answer(std::string_view result) {
   cached_counter(fmt::format("cache|{}", result), "nines_cache_requests_total",
-                 "Requests on the routes whose answers the cache keeps, by what the cache did: "
-                 "hit (answered from it), shared (joined an identical request in flight), miss "
-                 "(generated, and kept if complete), bypass (not looked up or not keepable).",
+                 "Requests on the API routes while the answer cache is on, by what it did: hit "
+                 "(answered from it), shared (joined an identical request's generation), miss "
+                 "(generated, and kept if complete), bypass (not looked up, or not to be kept).",
                  {{"result", std::string(result)}})
       .add(worker_);
 }

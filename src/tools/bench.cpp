@@ -9,6 +9,7 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <sstream>
 
 #include "core/obs/latency_histogram.hpp"
 #include "core/tools/load_schedule.hpp"
@@ -161,6 +162,7 @@ struct bench_results {
   std::map<unsigned, std::size_t> statuses;
   std::map<std::string, std::size_t> failures;
   core::latency_histogram ttfb;   // µs: due (or sent) → response header
+  core::latency_histogram after_body;  // µs: the request's last byte written → response header
   core::latency_histogram ttft;   // µs: due (or sent) → first event with text (streams)
   core::latency_histogram itl;    // µs: between events with text
   core::latency_histogram total;  // µs: due (or sent) → complete
@@ -452,7 +454,35 @@ awaitable<void> bench_run::perform(worker_slot& slot, std::size_t index, steady:
     req.body() = prepared.body;
     req.prepare_payload();
     stream->expires_after(std::chrono::milliseconds(static_cast<std::int64_t>(o_.timeout * 1000)));
-    auto [wec, wn] = co_await http::async_write(*stream, req, use_nothrow);
+    error_code wec;
+    if (o_.send_rate > 0) {
+      // The head, then the body in 64 KiB pieces, each when the rate says (a link's pace).
+      std::ostringstream head;
+      head << req.base();
+      const auto text = head.str();
+      auto [hec, hn] = co_await asio::async_write(stream->socket(), asio::buffer(text), use_nothrow);
+      wec = hec;
+      asio::steady_timer pace(executor);
+      const auto start = steady::now();
+      const std::string& b = req.body();
+      for (std::size_t at = 0; !wec && at < b.size();) {
+        const auto n = std::min<std::size_t>(64u << 10, b.size() - at);
+        auto [pec, pn] = co_await asio::async_write(stream->socket(), asio::buffer(b.data() + at, n),
+                                                    use_nothrow);
+        wec = pec;
+        at += n;
+        pace.expires_at(start + std::chrono::duration_cast<steady::duration>(
+                                    std::chrono::duration<double>(static_cast<double>(at) /
+                                                                  (o_.send_rate * 1e6))));
+        if (at < b.size()) {
+          co_await pace.async_wait(use_nothrow);
+        }
+      }
+    } else {
+      auto [aec, an] = co_await http::async_write(*stream, req, use_nothrow);
+      wec = aec;
+    }
+    const auto written = steady::now();  // the kernel took the last byte
     http::response_parser<http::buffer_body> parser;
     parser.body_limit(boost::none);
     ec = wec;
@@ -462,7 +492,9 @@ awaitable<void> bench_run::perform(worker_slot& slot, std::size_t index, steady:
     }
     if (!ec) {
       s.status = parser.get().result_int();
-      results_.ttfb.record(micros(steady::now() - origin));
+      const auto headed = steady::now();
+      results_.ttfb.record(micros(headed - origin));
+      results_.after_body.record(micros(headed - written));
       const bool sse = parser.get()[http::field::content_type].starts_with("text/event-stream");
       core::sse_parser events_parser;
       std::vector<core::sse_event> events;
@@ -601,6 +633,7 @@ int bench_run::report(std::ostream& out) const {
   report["first_failure_s"] = r.first_failure_s ? json::value(*r.first_failure_s) : json::value(nullptr);
   report["last_failure_s"] = r.last_failure_s ? json::value(*r.last_failure_s) : json::value(nullptr);
   report["ttfb_ms"] = percentiles_ms(r.ttfb);
+  report["after_body_ms"] = percentiles_ms(r.after_body);
   report["ttft_ms"] = percentiles_ms(r.ttft);
   report["itl_ms"] = percentiles_ms(r.itl);
   report["total_ms"] = percentiles_ms(r.total);
@@ -621,6 +654,7 @@ int bench_run::report(std::ostream& out) const {
                        h.max() / 1000.0);
   };
   row("time to first byte", r.ttfb);
+  row("after the last byte", r.after_body);
   row("time to first token", r.ttft);
   if (o_.stream) {
     row("inter-token", r.itl);
@@ -660,6 +694,8 @@ void add_bench_options(CLI::App& app, bench_options& o) {
   app.add_option("--timeout", o.timeout, "seconds for one request, streaming included");
   app.add_option("--prompts", o.prompts, "distinct prompts cycled through");
   app.add_option("--image-bytes", o.image_bytes, "base64 image part size per chat request");
+  app.add_option("--send-rate", o.send_rate,
+                 "MB/s at which each request body is written, in 64 KiB pieces (0: at once)");
   app.add_option("--answer-tokens", o.answer_tokens, "mock-llm --tokens, for validation");
   app.add_option("--thought-tokens", o.thought_tokens,
                  "mock-llm --thought-tokens: the thought is validated too");

@@ -34,6 +34,7 @@ struct bench_options {
   double timeout = 120;               // seconds for one request, streaming included
   std::size_t prompts = 64;           // distinct prompts cycled through
   std::size_t image_bytes = 0;        // size of a base64 image part in each chat request
+  double send_rate = 0;               // MB/s at which a request's body is written; 0: at once
   std::size_t answer_tokens = 24;     // mock-llm's --tokens, for --validate
   std::size_t thought_tokens = 0;     // mock-llm's --thought-tokens: the thought is checked too
   long max_tokens = -1;               // sent as max_tokens when >= 0

@@ -86,7 +86,9 @@ int run_status(const std::string& url, bool as_json) {
   }
   if (const auto* cache = o.if_contains("cache"); cache != nullptr && cache->is_object()) {
     const auto& c = cache->as_object();
-    const auto& r = c.at("requests").as_object();
+    static const json::object none;
+    const auto* requests = c.if_contains("requests");
+    const auto& r = requests != nullptr && requests->is_object() ? requests->get_object() : none;
     std::cout << fmt::format(
         "cache: {:.0f} hits, {:.0f} shared in flight, {:.0f} misses, {:.0f} bypassed; {:.0f} "
         "answers, {:.1f} of {:.0f} MB\n",

@@ -176,6 +176,28 @@ TEST_F(edge_cache, what_may_not_be_kept_is_bypassed_and_cache_control_is_honoure
             "miss");
 }
 
+TEST_F(edge_cache, max_age_and_only_if_cached_are_honoured) {
+  const auto body = chat_body("open the gallery", false);
+  auto only = json_type;
+  only["Cache-Control"] = "only-if-cached";
+  // Nothing kept yet: a 504, and the model is not asked.
+  const auto none = http_call(edge_.port, "POST", "/v1/chat/completions", body, only);
+  EXPECT_EQ(none.status, 504u) << none.body;
+  EXPECT_NE(none.body.find("not_cached"), std::string::npos);
+  EXPECT_EQ(generated(), 0u);
+  ASSERT_EQ(http_call(edge_.port, "POST", "/v1/chat/completions", body, json_type).status, 200u);
+  const auto kept = http_call(edge_.port, "POST", "/v1/chat/completions", body, only);
+  EXPECT_EQ(kept.status, 200u);
+  EXPECT_EQ(header_of(kept, "x-nines-cache"), "hit");
+  // Young enough for max-age=3600: a hit. (max-age=0 is no-cache, above.)
+  auto young = json_type;
+  young["Cache-Control"] = "max-age=3600";
+  EXPECT_EQ(header_of(http_call(edge_.port, "POST", "/v1/chat/completions", body, young),
+                      "x-nines-cache"),
+            "hit");
+  EXPECT_EQ(generated(), 1u);
+}
+
 TEST_F(edge_cache, a_failed_answer_is_not_kept) {
   const auto body = chat_body("open the camera", false);
   auto failing = json_type;
@@ -286,21 +308,27 @@ TEST_F(edge_cache, identical_requests_in_flight_share_one_generation_after_the_f
   slow["x-mock-fault"] = "tpot_ms=40";  // about a second for the whole answer
   std::vector<core::sse_event> second_events;
   std::string verdict;
+  std::string first_id;
+  std::string retry_id;
   {
     stream_reader first(edge_.port, "/v1/chat/completions", body, true, slow);
     ASSERT_TRUE(first.read_events(3));
     EXPECT_EQ(first.header("x-nines-cache"), "miss");
+    first_id = first.header("x-request-id");
   }  // the first client leaves mid-stream
   {
     stream_reader retry(edge_.port, "/v1/chat/completions", body, true, slow);
     ASSERT_TRUE(retry.read_events(1));
     verdict = retry.header("x-nines-cache");
+    retry_id = retry.header("x-request-id");
     retry.read_events(1000);
     ASSERT_TRUE(retry.ended());
     second_events = retry.events();
   }
   EXPECT_EQ(verdict, "hit");
   EXPECT_EQ(stream_text(second_events), expected_answer(body, true));
+  EXPECT_EQ(retry_id.size() > 0, true);
+  EXPECT_NE(retry_id, first_id);  // its own request id, not the one it shared with
   EXPECT_EQ(second_events.back().data, "[DONE]");
   EXPECT_EQ(cache_count("shared"), 1u);
   EXPECT_EQ(mock_stat(mock_.port, "streams"), 1u);  // one generation for both
@@ -367,6 +395,36 @@ TEST(gateway_cache, the_key_holds_who_asks_and_a_hit_is_admitted_like_any_reques
   // No key, no answer: the cache answers nobody the gateway would not.
   const auto anonymous = http_call(gw.port, "POST", "/v1/chat/completions", body, json_type);
   EXPECT_EQ(anonymous.status, 401u);
+  EXPECT_EQ(header_of(anonymous, "x-nines-cache"), "bypass");
+}
+
+// A generation that outlives its client is a key's right (allow_journal): without it, a kept
+// answer's generation is tied to its client, whose leaving cancels it; nothing is kept then.
+TEST(gateway_cache, without_journal_rights_a_leaving_client_cancels_the_generation) {
+  auto mock = start_mock();
+  const auto keys = temp_path(".toml");
+  const std::string secret = "secret-cache-c-0123";
+  std::ofstream(keys) << "[[keys]]\nid = \"c\"\nhash = \""
+                      << core::format_secret_digest(core::sha256_of(secret))
+                      << "\"\nmodels = [\"*\"]\n";
+  auto gw = start_gateway("[auth]\nkeys_file = \"" + keys + "\"\n" + cache_toml +
+                          upstreams_toml({mock.url()}));
+  auto headers = json_type;
+  headers["Authorization"] = "Bearer " + secret;
+  headers["x-mock-fault"] = "tpot_ms=40";
+  const auto body = chat_body("read the notification", true);
+  {
+    stream_reader first(gw.port, "/v1/chat/completions", body, true, headers);
+    ASSERT_TRUE(first.read_events(3));
+    EXPECT_EQ(first.header("x-nines-cache"), "miss");
+  }
+  ASSERT_TRUE(eventually([&] { return mock_stat(mock.port, "aborted") == 1; }));
+  const auto again = http_call(gw.port, "POST", "/v1/chat/completions", body, headers);
+  EXPECT_EQ(header_of(again, "x-nines-cache"), "miss");  // nothing was kept
+  EXPECT_EQ(stream_text(sse_events(again.body)), expected_answer(body, true));
+  EXPECT_EQ(header_of(http_call(gw.port, "POST", "/v1/chat/completions", body, headers),
+                      "x-nines-cache"),
+            "hit");
 }
 
 }  // namespace

@@ -1,6 +1,5 @@
 #include "core/cache/answer_cache.hpp"
 
-#include <cstring>
 
 namespace nines::core {
 
@@ -21,19 +20,25 @@ std::size_t cached_answer::cost() const {
   return n;
 }
 
-std::size_t answer_cache::key_hash::operator()(const answer_key& k) const {
-  std::size_t h = 0;  // the key is a SHA-256: any of its bytes are as good as a hash
-  std::memcpy(&h, k.data(), sizeof h);
-  return h;
+answer_cache::list::iterator answer_cache::find_locked(std::uint64_t key,
+                                                      const answer_request_view& request) {
+  const auto [first, last] = index_.equal_range(key);
+  for (auto it = first; it != last; ++it) {
+    if (same_request(it->second->request.view(), request)) {
+      return it->second;
+    }
+  }
+  return lru_.end();
 }
 
-std::optional<answer_cache::hit> answer_cache::lookup(const answer_key& key, time_point now) {
+std::optional<answer_cache::hit> answer_cache::lookup(std::uint64_t key,
+                                                      const answer_request_view& request,
+                                                      time_point now) {
   std::lock_guard lock(mutex_);
-  const auto found = index_.find(key);
-  if (found == index_.end()) {
+  const auto it = find_locked(key, request);
+  if (it == lru_.end()) {
     return std::nullopt;
   }
-  const auto it = found->second;
   if (now - it->stored_at >= settings_.ttl) {
     ++stats_.expired;
     drop_locked(it);
@@ -44,22 +49,24 @@ std::optional<answer_cache::hit> answer_cache::lookup(const answer_key& key, tim
              std::chrono::duration_cast<std::chrono::milliseconds>(now - it->stored_at)};
 }
 
-answer_cache::store_result answer_cache::store(const answer_key& key, cached_answer answer,
-                                               time_point now) {
-  const std::size_t cost = answer.cost();
+answer_cache::store_result answer_cache::store(std::uint64_t key, answer_request request,
+                                               cached_answer answer, time_point now) {
+  const std::size_t cost = answer.cost() + request.size();
   std::lock_guard lock(mutex_);
   if (cost > settings_.max_entry_bytes || cost > settings_.max_bytes) {
     ++stats_.too_large;
     return store_result::too_large;
   }
-  if (const auto found = index_.find(key); found != index_.end()) {
-    drop_locked(found->second);
+  if (const auto same = find_locked(key, request.view()); same != lru_.end()) {
+    drop_locked(same);
   }
   while (stats_.bytes + cost > settings_.max_bytes && !lru_.empty()) {
     ++stats_.evicted;
     drop_locked(std::prev(lru_.end()));
   }
-  lru_.push_front(node{key, std::make_shared<const cached_answer>(std::move(answer)), now, cost});
+  lru_.push_front(node{key, std::move(request),
+                       std::make_shared<const cached_answer>(std::move(answer)), now, cost, {}});
+  lru_.front().by_age = by_age_.insert(by_age_.end(), lru_.begin());
   index_.emplace(key, lru_.begin());
   stats_.bytes += cost;
   ++stats_.stored;
@@ -72,19 +79,34 @@ void answer_cache::sweep(time_point now) {
 }
 
 void answer_cache::sweep_locked(time_point now) {
-  for (auto it = lru_.begin(); it != lru_.end();) {
-    const auto next = std::next(it);
-    if (now - it->stored_at >= settings_.ttl) {
-      ++stats_.expired;
-      drop_locked(it);
-    }
-    it = next;
+  while (!by_age_.empty() && now - by_age_.front()->stored_at >= settings_.ttl) {
+    ++stats_.expired;
+    drop_locked(by_age_.front());
   }
+}
+
+void answer_cache::clear() {
+  std::lock_guard lock(mutex_);
+  while (!lru_.empty()) {
+    drop_locked(lru_.begin());
+  }
+}
+
+void answer_cache::count_too_large() {
+  std::lock_guard lock(mutex_);
+  ++stats_.too_large;
 }
 
 void answer_cache::drop_locked(list::iterator it) {
   stats_.bytes -= it->cost;
-  index_.erase(it->key);
+  const auto [first, last] = index_.equal_range(it->key);
+  for (auto i = first; i != last; ++i) {
+    if (i->second == it) {
+      index_.erase(i);
+      break;
+    }
+  }
+  by_age_.erase(it->by_age);
   lru_.erase(it);
 }
 

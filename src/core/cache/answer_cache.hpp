@@ -3,8 +3,10 @@
 // kept in memory: a least-recently-used list bounded in bytes, each answer for at most `ttl` after
 // it was stored. What is kept is what the client was sent: the status, the response fields worth
 // repeating, and the whole body (a JSON answer, or a stream's SSE events without their ids). With
-// it, the request's facts that its admission depends on (model, max tokens), so that a hit is
-// admitted against the client key's limits as the request itself would be.
+// it, the request itself (core/cache/answer_key.hpp), which a lookup compares byte for byte, and
+// the request's facts that its admission depends on (model, max tokens), so that a hit is
+// admitted against the client key's limits as the request itself would be. A kept request's bytes
+// count against max_bytes like its answer's.
 //
 // Thread-safety: one mutex; lookups and stores from any worker. Time is passed in.
 
@@ -56,17 +58,25 @@ class answer_cache {
     std::shared_ptr<const cached_answer> answer;
     std::chrono::milliseconds age{0};  // since it was stored
   };
-  // The answer under `key` that has not expired at `now` (it becomes the most recently used).
-  std::optional<hit> lookup(const answer_key& key, time_point now);
+  // The answer to `request` (whose lookup key is `key`) that has not expired at `now`; it becomes
+  // the most recently used. Only a kept request equal to `request` in every byte is found.
+  std::optional<hit> lookup(std::uint64_t key, const answer_request_view& request, time_point now);
 
   enum class store_result { stored, too_large };
-  // Keeps `answer` under `key` (replacing what was there), making room by dropping the least
-  // recently used answers. An answer above max_entry_bytes is not kept.
-  store_result store(const answer_key& key, cached_answer answer, time_point now);
+  // Keeps `answer` to `request` under `key` (replacing an answer to the same request), making room
+  // by dropping the least recently used answers. An answer whose cost with its request is above
+  // max_entry_bytes is not kept.
+  store_result store(std::uint64_t key, answer_request request, cached_answer answer,
+                     time_point now);
 
   // Drops the answers expired at `now` (a lookup drops an expired answer it finds; this frees the
-  // room of those nobody asks for: called every few seconds).
+  // room of those nobody asks for: called every few seconds). Oldest first, stopping at the first
+  // that has not expired.
   void sweep(time_point now);
+  // Drops every answer (a reload: the upstreams or the client keys may have changed).
+  void clear();
+  // An answer that was not offered because it outgrew max_entry_bytes while it was recorded.
+  void count_too_large();
 
   struct stats {
     std::size_t entries = 0;
@@ -80,23 +90,26 @@ class answer_cache {
   const answer_cache_settings& settings() const { return settings_; }
 
  private:
+  struct node;
+  using list = std::list<node>;
   struct node {
-    answer_key key;
+    std::uint64_t key = 0;
+    answer_request request;
     std::shared_ptr<const cached_answer> answer;
     time_point stored_at;
     std::size_t cost = 0;
+    std::list<list::iterator>::iterator by_age;  // its place in by_age_
   };
-  struct key_hash {
-    std::size_t operator()(const answer_key& k) const;
-  };
-  using list = std::list<node>;
+  // With the lock held: the node of an answer to `request`, or lru_.end().
+  list::iterator find_locked(std::uint64_t key, const answer_request_view& request);
   void drop_locked(list::iterator it);
   void sweep_locked(time_point now);
 
   answer_cache_settings settings_;
   mutable std::mutex mutex_;
   list lru_;  // most recently used first
-  std::unordered_map<answer_key, list::iterator, key_hash> index_;
+  std::list<list::iterator> by_age_;  // oldest first (every answer has the same ttl)
+  std::unordered_multimap<std::uint64_t, list::iterator> index_;  // by lookup key
   stats stats_;
 };
 

@@ -1,15 +1,12 @@
 #include "core/cache/answer_key.hpp"
 
-#include <cstdint>
-#include <string>
-
-#include "core/codec/sha256_stream.hpp"
+#include "core/codec/fingerprint.hpp"
 
 namespace nines::core {
 namespace {
 
 // Each part with its length first: no two different sets of parts hash the same bytes.
-void add(sha256_stream& s, std::string_view part) {
+void add(fingerprint_stream& s, std::string_view part) {
   unsigned char length[8];
   auto n = static_cast<std::uint64_t>(part.size());
   for (auto& b : length) {
@@ -22,31 +19,35 @@ void add(sha256_stream& s, std::string_view part) {
 
 }  // namespace
 
-answer_key make_answer_key(const answer_key_parts& parts) {
-  sha256_stream s;
-  add(s, "nines answer key 1");
-  add(s, parts.method);
-  add(s, parts.target);
-  add(s, parts.identity);
-  add(s, parts.headers);
-  if (parts.body_digest != nullptr) {
-    add(s, std::string_view(reinterpret_cast<const char*>(parts.body_digest->data()),
-                            parts.body_digest->size()));
-  } else {
-    add(s, {});
-  }
-  return s.current();
+answer_request answer_request::of(const answer_request_view& v) {
+  return {std::string(v.method), std::string(v.target), std::string(v.identity),
+          std::string(v.headers), std::string(v.body)};
 }
 
-std::string answer_key_hex(const answer_key& key) {
-  static constexpr char digits[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(key.size() * 2);
-  for (const auto b : key) {
-    out.push_back(digits[b >> 4]);
-    out.push_back(digits[b & 0xf]);
+std::size_t answer_request::size() const {
+  return method.size() + target.size() + identity.size() + headers.size() + body.size();
+}
+
+std::uint64_t answer_lookup_key(const answer_request_view& request, std::uint64_t body_fingerprint,
+                                std::uint64_t seed) {
+  fingerprint_stream s(seed);
+  add(s, "nines answer key 1");
+  add(s, request.method);
+  add(s, request.target);
+  add(s, request.identity);
+  add(s, request.headers);
+  unsigned char body[8];
+  for (auto& b : body) {
+    b = static_cast<unsigned char>(body_fingerprint & 0xff);
+    body_fingerprint >>= 8;
   }
-  return out;
+  add(s, std::string_view(reinterpret_cast<const char*>(body), sizeof body));
+  return s.value();
+}
+
+bool same_request(const answer_request_view& a, const answer_request_view& b) {
+  return a.body.size() == b.body.size() && a.method == b.method && a.target == b.target &&
+         a.identity == b.identity && a.headers == b.headers && a.body == b.body;
 }
 
 }  // namespace nines::core

@@ -1,5 +1,7 @@
 #include "core/cache/cache_control.hpp"
 
+#include <algorithm>
+
 #include "core/http/ascii.hpp"
 
 namespace nines::core {
@@ -37,6 +39,21 @@ bool is_zero(std::string_view arg) {
   return !arg.empty() && arg.find_first_not_of('0') == std::string_view::npos;
 }
 
+// Delta-seconds (RFC 9111 §1.2.2), quoted or not; larger than 2^31 reads as 2^31.
+std::optional<std::uint64_t> seconds_of(std::string_view arg) {
+  if (arg.size() >= 2 && arg.front() == '"' && arg.back() == '"') {
+    arg = arg.substr(1, arg.size() - 2);
+  }
+  if (arg.empty() || arg.find_first_not_of("0123456789") != std::string_view::npos) {
+    return std::nullopt;
+  }
+  std::uint64_t n = 0;
+  for (const char c : arg) {
+    n = std::min<std::uint64_t>(n * 10 + static_cast<std::uint64_t>(c - '0'), 1ull << 31);
+  }
+  return n;
+}
+
 }  // namespace
 
 void read_cache_control(std::string_view value, cache_directives& out) {
@@ -47,6 +64,12 @@ void read_cache_control(std::string_view value, cache_directives& out) {
       out.no_cache = true;
     } else if (iequals(name, "max-age") && is_zero(arg)) {
       out.no_cache = true;  // nothing kept is young enough
+    } else if (iequals(name, "max-age")) {
+      if (const auto n = seconds_of(arg)) {
+        out.max_age = out.max_age ? std::min(*out.max_age, *n) : *n;  // the strictest
+      }
+    } else if (iequals(name, "only-if-cached")) {
+      out.only_if_cached = true;
     }
   });
 }

@@ -1,9 +1,13 @@
 #pragma once
 // What a request's Cache-Control (and HTTP/1.0's Pragma) asks of a cache (RFC 9111 §5.2.1):
 // `no-store` — do not keep this answer, and do not answer from what is kept; `no-cache` (or
-// `max-age=0`) — do not answer from what is kept, but the fresh answer may be kept. Directives are
-// case-insensitive and comma-separated, across every field line; others are ignored.
+// `max-age=0`) — do not answer from what is kept, but the fresh answer may be kept; `max-age=N` —
+// only what was kept at most N seconds ago; `only-if-cached` — what is kept, or nothing (504).
+// A response's own `no-store` is read the same way. Directives are case-insensitive and
+// comma-separated, across every field line; others are ignored.
 
+#include <cstdint>
+#include <optional>
 #include <string_view>
 
 namespace nines::core {
@@ -11,6 +15,8 @@ namespace nines::core {
 struct cache_directives {
   bool no_store = false;
   bool no_cache = false;
+  std::optional<std::uint64_t> max_age;  // seconds (above 0: 0 is no_cache)
+  bool only_if_cached = false;
 };
 
 // Adds one Cache-Control field value's directives to `out`.

@@ -425,6 +425,10 @@ struct reader : toml_reader {
     if (!t.contains("max_entry_bytes")) {
       c.max_entry_bytes = std::min(c.max_entry_bytes, c.max_bytes);  // a small cache: its size
     }
+    if (!t.contains("max_bytes") && !t.empty()) {
+      problem(p + "max_bytes", &t,
+              "is required: the cache is on only with a size (0 keeps it off)");
+    }
     duration(t, p, "ttl_ms", c.ttl, 1000);
   }
 

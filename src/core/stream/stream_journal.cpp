@@ -201,7 +201,7 @@ void journal_entry::detach(std::uint64_t client, time_point now) {
 
 stream_journal::opened stream_journal::open(std::string_view key_hint, std::string digest,
                                             std::optional<std::string> idempotency_key,
-                                            time_point now) {
+                                            time_point now, bool running_only) {
   std::lock_guard lock(mutex_);
   expire(now);
   if (idempotency_key) {
@@ -215,10 +215,14 @@ stream_journal::opened stream_journal::open(std::string_view key_hint, std::stri
                           ((existing->head_ && (existing->head_->status >= 500 ||
                                                 existing->head_->status == 429)) ||
                            existing->summary_.outcome == "stream_incomplete");
-      if (!failed) {
+      const bool joinable = !running_only || (!existing->ended_ && existing->first_seq_ == 1);
+      if (!failed && joinable) {
         return {open_kind::existing, existing};
       }
-      erase(existing);
+      if (existing->ended_) {
+        erase(existing);
+      }  // else a generation still running, short of its first events: it goes on; a new entry
+         // takes the key
     }
   }
   std::string key(key_hint);

@@ -170,8 +170,12 @@ class stream_journal {
   // Opens the entry of a journaled request. `key_hint` becomes its stream key unless another
   // entry has it (then a suffix makes it unique). `digest` identifies the request (credentials
   // scope and body); `idempotency_key`, when set, must already include the credentials scope.
+  // With `running_only`, an entry under the idempotency key is joined only while its generation
+  // runs and holds every event from the first (the answer cache's sharing of identical requests
+  // in flight); an ended one is replaced by a new entry.
   opened open(std::string_view key_hint, std::string digest,
-              std::optional<std::string> idempotency_key, time_point now);
+              std::optional<std::string> idempotency_key, time_point now,
+              bool running_only = false);
 
   // The entry whose stream key is `stream_key` and whose request is `digest`, if it is still here.
   std::shared_ptr<journal_entry> find(std::string_view stream_key, std::string_view digest,

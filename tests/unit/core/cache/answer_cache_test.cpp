@@ -8,12 +8,11 @@ namespace {
 using namespace std::chrono_literals;
 using clock_type = std::chrono::steady_clock;
 
-answer_key key_of(unsigned char n) {
-  answer_key k{};
-  k[0] = n;
-  k[31] = static_cast<unsigned char>(255 - n);
-  return k;
+// Request n, and its lookup key (any number: the cache compares the request itself).
+answer_request request_of(unsigned char n) {
+  return {"POST", "/v1/chat/completions", "agent", "", "{\"n\":" + std::to_string(n) + "}"};
 }
+std::uint64_t key_of(unsigned char n) { return n; }
 
 cached_answer answer_of(std::string body) {
   cached_answer a;
@@ -25,25 +24,40 @@ cached_answer answer_of(std::string body) {
 TEST(answer_cache, finds_what_was_stored_and_nothing_else) {
   answer_cache cache({1u << 20, 1u << 20, 60s});
   const auto t0 = clock_type::time_point{} + 1h;
-  EXPECT_FALSE(cache.lookup(key_of(1), t0));
-  EXPECT_EQ(cache.store(key_of(1), answer_of("one"), t0), answer_cache::store_result::stored);
-  const auto hit = cache.lookup(key_of(1), t0 + 2500ms);
+  EXPECT_FALSE(cache.lookup(key_of(1), request_of(1).view(), t0));
+  EXPECT_EQ(cache.store(key_of(1), request_of(1), answer_of("one"), t0), answer_cache::store_result::stored);
+  const auto hit = cache.lookup(key_of(1), request_of(1).view(), t0 + 2500ms);
   ASSERT_TRUE(hit);
   EXPECT_EQ(hit->answer->body, "one");
   EXPECT_EQ(hit->age, 2500ms);
-  EXPECT_FALSE(cache.lookup(key_of(2), t0));
-  // A key that differs in its last byte only is another key.
-  auto near = key_of(1);
-  near[31] ^= 1;
-  EXPECT_FALSE(cache.lookup(near, t0));
+  EXPECT_FALSE(cache.lookup(key_of(2), request_of(2).view(), t0));
+  // The same lookup key with another request (a collision of keys) is not it.
+  EXPECT_FALSE(cache.lookup(key_of(1), request_of(2).view(), t0));
+  // Nor the same request under another key.
+  EXPECT_FALSE(cache.lookup(key_of(2), request_of(1).view(), t0));
+}
+
+TEST(answer_cache, requests_that_share_a_lookup_key_are_kept_and_found_apart) {
+  answer_cache cache({1u << 20, 1u << 20, 60s});
+  const auto t0 = clock_type::time_point{} + 1h;
+  for (unsigned char n = 1; n <= 5; ++n) {
+    cache.store(7, request_of(n), answer_of("answer " + std::to_string(n)), t0);
+  }
+  for (unsigned char n = 1; n <= 5; ++n) {
+    const auto hit = cache.lookup(7, request_of(n).view(), t0);
+    ASSERT_TRUE(hit);
+    EXPECT_EQ(hit->answer->body, "answer " + std::to_string(n));
+  }
+  EXPECT_FALSE(cache.lookup(7, request_of(6).view(), t0));
+  EXPECT_EQ(cache.read_stats().entries, 5u);
 }
 
 TEST(answer_cache, an_answer_expires_after_the_ttl_from_its_store) {
   answer_cache cache({1u << 20, 1u << 20, 10s});
   const auto t0 = clock_type::time_point{} + 1h;
-  cache.store(key_of(1), answer_of("one"), t0);
-  EXPECT_TRUE(cache.lookup(key_of(1), t0 + 9999ms));  // a hit does not extend it
-  EXPECT_FALSE(cache.lookup(key_of(1), t0 + 10s));
+  cache.store(key_of(1), request_of(1), answer_of("one"), t0);
+  EXPECT_TRUE(cache.lookup(key_of(1), request_of(1).view(), t0 + 9999ms));  // a hit does not extend it
+  EXPECT_FALSE(cache.lookup(key_of(1), request_of(1).view(), t0 + 10s));
   EXPECT_EQ(cache.read_stats().expired, 1u);
   EXPECT_EQ(cache.read_stats().entries, 0u);
   EXPECT_EQ(cache.read_stats().bytes, 0u);
@@ -52,29 +66,29 @@ TEST(answer_cache, an_answer_expires_after_the_ttl_from_its_store) {
 TEST(answer_cache, sweep_frees_expired_answers_nobody_asks_for) {
   answer_cache cache({1u << 20, 1u << 20, 10s});
   const auto t0 = clock_type::time_point{} + 1h;
-  cache.store(key_of(1), answer_of("old"), t0);
-  cache.store(key_of(2), answer_of("new"), t0 + 5s);
+  cache.store(key_of(1), request_of(1), answer_of("old"), t0);
+  cache.store(key_of(2), request_of(2), answer_of("new"), t0 + 5s);
   cache.sweep(t0 + 11s);
   const auto s = cache.read_stats();
   EXPECT_EQ(s.entries, 1u);
   EXPECT_EQ(s.expired, 1u);
-  EXPECT_TRUE(cache.lookup(key_of(2), t0 + 11s));
+  EXPECT_TRUE(cache.lookup(key_of(2), request_of(2).view(), t0 + 11s));
 }
 
 TEST(answer_cache, bounded_in_bytes_dropping_the_least_recently_used) {
   const std::string body(1000, 'x');
-  const std::size_t cost = answer_of(body).cost();
+  const std::size_t cost = answer_of(body).cost() + request_of(1).size();
   answer_cache cache({3 * cost, cost, 60s});
   const auto t0 = clock_type::time_point{} + 1h;
-  cache.store(key_of(1), answer_of(body), t0);
-  cache.store(key_of(2), answer_of(body), t0);
-  cache.store(key_of(3), answer_of(body), t0);
-  ASSERT_TRUE(cache.lookup(key_of(1), t0));  // 1 is now the most recently used; 2 the least
-  cache.store(key_of(4), answer_of(body), t0);
-  EXPECT_TRUE(cache.lookup(key_of(1), t0));
-  EXPECT_FALSE(cache.lookup(key_of(2), t0));
-  EXPECT_TRUE(cache.lookup(key_of(3), t0));
-  EXPECT_TRUE(cache.lookup(key_of(4), t0));
+  cache.store(key_of(1), request_of(1), answer_of(body), t0);
+  cache.store(key_of(2), request_of(2), answer_of(body), t0);
+  cache.store(key_of(3), request_of(3), answer_of(body), t0);
+  ASSERT_TRUE(cache.lookup(key_of(1), request_of(1).view(), t0));  // 1 is now the most recently used; 2 the least
+  cache.store(key_of(4), request_of(4), answer_of(body), t0);
+  EXPECT_TRUE(cache.lookup(key_of(1), request_of(1).view(), t0));
+  EXPECT_FALSE(cache.lookup(key_of(2), request_of(2).view(), t0));
+  EXPECT_TRUE(cache.lookup(key_of(3), request_of(3).view(), t0));
+  EXPECT_TRUE(cache.lookup(key_of(4), request_of(4).view(), t0));
   const auto s = cache.read_stats();
   EXPECT_EQ(s.evicted, 1u);
   EXPECT_EQ(s.entries, 3u);
@@ -84,9 +98,9 @@ TEST(answer_cache, bounded_in_bytes_dropping_the_least_recently_used) {
 TEST(answer_cache, an_answer_above_the_entry_bound_is_not_kept) {
   answer_cache cache({1u << 20, 4096, 60s});
   const auto t0 = clock_type::time_point{} + 1h;
-  EXPECT_EQ(cache.store(key_of(1), answer_of(std::string(5000, 'x')), t0),
+  EXPECT_EQ(cache.store(key_of(1), request_of(1), answer_of(std::string(5000, 'x')), t0),
             answer_cache::store_result::too_large);
-  EXPECT_FALSE(cache.lookup(key_of(1), t0));
+  EXPECT_FALSE(cache.lookup(key_of(1), request_of(1).view(), t0));
   EXPECT_EQ(cache.read_stats().too_large, 1u);
   EXPECT_EQ(cache.read_stats().bytes, 0u);
 }
@@ -94,26 +108,26 @@ TEST(answer_cache, an_answer_above_the_entry_bound_is_not_kept) {
 TEST(answer_cache, storing_again_replaces_and_counts_bytes_once) {
   answer_cache cache({1u << 20, 1u << 20, 60s});
   const auto t0 = clock_type::time_point{} + 1h;
-  cache.store(key_of(1), answer_of("first"), t0);
-  cache.store(key_of(1), answer_of("second"), t0 + 1s);
-  const auto hit = cache.lookup(key_of(1), t0 + 1s);
+  cache.store(key_of(1), request_of(1), answer_of("first"), t0);
+  cache.store(key_of(1), request_of(1), answer_of("second"), t0 + 1s);
+  const auto hit = cache.lookup(key_of(1), request_of(1).view(), t0 + 1s);
   ASSERT_TRUE(hit);
   EXPECT_EQ(hit->answer->body, "second");
   EXPECT_EQ(hit->age, 0ms);
   const auto s = cache.read_stats();
   EXPECT_EQ(s.entries, 1u);
-  EXPECT_EQ(s.bytes, answer_of("second").cost());
+  EXPECT_EQ(s.bytes, answer_of("second").cost() + request_of(1).size());
 }
 
 TEST(answer_cache, a_hit_outlives_its_eviction) {
   // The answer being replayed stays valid while the cache drops it.
-  answer_cache cache({answer_of("a").cost(), 1u << 20, 60s});
+  answer_cache cache({answer_of("a").cost() + request_of(1).size(), 1u << 20, 60s});
   const auto t0 = clock_type::time_point{} + 1h;
-  cache.store(key_of(1), answer_of("a"), t0);
-  const auto hit = cache.lookup(key_of(1), t0);
+  cache.store(key_of(1), request_of(1), answer_of("a"), t0);
+  const auto hit = cache.lookup(key_of(1), request_of(1).view(), t0);
   ASSERT_TRUE(hit);
-  cache.store(key_of(2), answer_of("b"), t0);
-  EXPECT_FALSE(cache.lookup(key_of(1), t0));
+  cache.store(key_of(2), request_of(2), answer_of("b"), t0);
+  EXPECT_FALSE(cache.lookup(key_of(1), request_of(1).view(), t0));
   EXPECT_EQ(hit->answer->body, "a");
 }
 
@@ -131,6 +145,30 @@ TEST(answer_cache, only_answers_at_temperature_zero_given_once_are_repeatable) {
   EXPECT_FALSE(answer_is_repeatable(probe_json(R"({"temperature":"0"})").facts));
   EXPECT_FALSE(answer_is_repeatable(probe_json(R"({"temperature":0,"temperature":0})").facts));
   EXPECT_FALSE(answer_is_repeatable(probe_json(R"([{"temperature":0}])").facts));
+}
+
+}  // namespace
+}  // namespace nines::core
+
+namespace nines::core {
+namespace {
+
+TEST(answer_cache, clear_drops_everything_and_its_bytes) {
+  answer_cache cache({1u << 20, 1u << 20, std::chrono::seconds(60)});
+  const auto t0 = std::chrono::steady_clock::time_point{} + std::chrono::hours(1);
+  answer_request r{"POST", "/v1/completions", "", "", "{}"};
+  cached_answer a;
+  a.body = "x";
+  cache.store(1, r, a, t0);
+  r.body = "{ }";
+  cache.store(1, r, a, t0);
+  EXPECT_EQ(cache.read_stats().entries, 2u);
+  cache.clear();
+  EXPECT_EQ(cache.read_stats().entries, 0u);
+  EXPECT_EQ(cache.read_stats().bytes, 0u);
+  EXPECT_FALSE(cache.lookup(1, r.view(), t0));
+  cache.sweep(t0 + std::chrono::hours(1));  // nothing left to sweep, nothing dangling
+  EXPECT_EQ(cache.read_stats().expired, 0u);
 }
 
 }  // namespace

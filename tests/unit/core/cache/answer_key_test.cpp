@@ -1,15 +1,17 @@
 // The key-coverage fuzz of the answer cache (issue 14): a request changed in any field that can
-// change its answer must have another key (zero wrong hits), and the same request must have the
-// same key however its body arrived in pieces (hits happen).
+// change its answer is never answered with the first one's answer, not even when their lookup
+// keys collide (zero wrong hits); it gets another lookup key; and the same request has the same
+// key however its body arrived in pieces (hits happen).
 
 #include "core/cache/answer_key.hpp"
+#include "core/cache/answer_cache.hpp"
 
 #include <gtest/gtest.h>
 
 #include <boost/json.hpp>
 #include <set>
 
-#include "core/codec/sha256_stream.hpp"
+#include "core/codec/fingerprint.hpp"
 #include "core/random.hpp"
 
 namespace nines::core {
@@ -90,15 +92,17 @@ void set_at(json::value& root, const std::string& pointer, json::value v) {
   *at = std::move(v);
 }
 
-// The digest as the server takes it: the body in pieces of random sizes.
-std::array<unsigned char, 32> digest_in_pieces(std::string_view body, rng& random) {
-  sha256_stream s;
+constexpr std::uint64_t seed = 0x6e696e6573;
+
+// The fingerprint as the server takes it: the body in pieces of random sizes.
+std::uint64_t fingerprint_in_pieces(std::string_view body, rng& random) {
+  fingerprint_stream s(seed);
   while (!body.empty()) {
     const auto n = std::min<std::size_t>(body.size(), 1 + random.below(4096));
     s.update(body.substr(0, n));
     body.remove_prefix(n);
   }
-  return s.current();
+  return s.value();
 }
 
 struct request_parts {
@@ -109,9 +113,12 @@ struct request_parts {
   std::string body;
 };
 
-answer_key key_of(const request_parts& r, rng& random) {
-  const auto digest = digest_in_pieces(r.body, random);
-  return make_answer_key({r.method, r.target, r.identity, r.headers, &digest});
+answer_request_view view_of(const request_parts& r) {
+  return {r.method, r.target, r.identity, r.headers, r.body};
+}
+
+std::uint64_t key_of(const request_parts& r, rng& random) {
+  return answer_lookup_key(view_of(r), fingerprint_in_pieces(r.body, random), seed);
 }
 
 TEST(answer_key, the_same_request_has_the_same_key_however_its_body_arrived) {
@@ -119,25 +126,38 @@ TEST(answer_key, the_same_request_has_the_same_key_however_its_body_arrived) {
   request_parts r;
   r.body = json::serialize(base_request());
   const auto first = key_of(r, random);
+  EXPECT_EQ(first, answer_lookup_key(view_of(r), fingerprint_of(r.body, seed), seed));
   for (int i = 0; i < 50; ++i) {
     EXPECT_EQ(key_of(r, random), first);
   }
+  // Another process's seed: other keys (nobody outside can aim at one).
+  EXPECT_NE(answer_lookup_key(view_of(r), fingerprint_of(r.body, seed + 1), seed + 1), first);
 }
 
 TEST(answer_key, key_coverage_fuzz_every_answer_affecting_change_misses) {
   splitmix_rng random(20261202);
   request_parts base;
   base.body = json::serialize(base_request());
-  std::set<answer_key> seen{key_of(base, random)};
+  std::set<std::uint64_t> seen{key_of(base, random)};
   std::set<std::string> bodies{base.body};
+  // The base request's answer, kept under lookup key 0; every changed request is looked up under
+  // that same key, as if their keys collided: only the byte-for-byte comparison stands between
+  // them and the base's answer.
+  answer_cache cache({1u << 24, 1u << 24, std::chrono::seconds(60)});
+  const auto t0 = std::chrono::steady_clock::time_point{} + std::chrono::hours(1);
+  cached_answer kept;
+  kept.body = "the base request's answer";
+  cache.store(0, answer_request::of(view_of(base)), kept, t0);
+  ASSERT_TRUE(cache.lookup(0, view_of(base), t0));
   unsigned tried = 0;
   const auto expect_new = [&](const request_parts& r, const std::string& what) {
     ++tried;
+    EXPECT_FALSE(cache.lookup(0, view_of(r), t0)) << what << " got the base request's answer";
     const bool new_body = bodies.insert(r.body).second;
     const bool new_key = seen.insert(key_of(r, random)).second;
     // Only a body seen before may have a key seen before (and then only in this test's bodies).
     if (new_body) {
-      EXPECT_TRUE(new_key) << what << " collides with an earlier request";
+      EXPECT_TRUE(new_key) << what << " has the lookup key of an earlier request";
     }
   };
   // One field at a time, through every value; then random combinations of two to four.
@@ -194,7 +214,8 @@ TEST(answer_key, key_coverage_fuzz_every_answer_affecting_change_misses) {
   // (The body is the base one: the key must be new all the same.)
   const auto expect_new_key = [&](const request_parts& r, const std::string& what) {
     ++tried;
-    EXPECT_TRUE(seen.insert(key_of(r, random)).second) << what << " collides";
+    EXPECT_FALSE(cache.lookup(0, view_of(r), t0)) << what << " got the base request's answer";
+    EXPECT_TRUE(seen.insert(key_of(r, random)).second) << what << " has an earlier lookup key";
   };
   for (const auto& id : {"agent-2", "", "agent-1 "}) {
     request_parts r = base;

@@ -93,6 +93,43 @@ TEST(stream_journal, a_failed_generation_is_not_replayed_to_a_retry) {
   EXPECT_EQ(third.entry->read(0, 0, t0).body, "{\"ok\":1}");
 }
 
+// The answer cache shares a generation only while it runs (and holds every event): an ended one,
+// whatever its answer, is not replayed under the cache's key.
+TEST(stream_journal, running_only_joins_a_running_generation_and_replaces_an_ended_one) {
+  stream_journal journal({});
+  auto first = journal.open("r1", "body", "cache:k", t0, true);
+  ASSERT_EQ(first.kind, stream_journal::open_kind::created);
+  first.entry->commit_head(stream_head(), t0);
+  first.entry->append_events(event("r1", 1, "a"), t0);
+  auto joined = journal.open("r2", "body", "cache:k", t0, true);
+  EXPECT_EQ(joined.kind, stream_journal::open_kind::existing);
+  EXPECT_EQ(joined.entry, first.entry);
+  first.entry->finish(event("r1", 2, "[DONE]"), summary("ok"), t0);
+  auto after = journal.open("r3", "body", "cache:k", t0, true);
+  EXPECT_EQ(after.kind, stream_journal::open_kind::created);
+  EXPECT_NE(after.entry, first.entry);
+  // Without running_only (a client's own Idempotency-Key) the ended answer is replayed.
+  after.entry->commit_head(journal_head{400, {}, false}, t0);
+  after.entry->finish("{\"error\":{}}", summary("ok"), t0);
+  EXPECT_EQ(journal.open("r4", "body", "cache:k", t0).kind, stream_journal::open_kind::existing);
+  EXPECT_EQ(journal.open("r5", "body", "cache:k", t0, true).kind,
+            stream_journal::open_kind::created);
+}
+
+TEST(stream_journal, running_only_does_not_join_a_stream_short_of_its_first_events) {
+  stream_journal journal({4096, milliseconds(120000), milliseconds(1000)});
+  auto first = journal.open("r1", "body", "cache:k", t0, true);
+  first.entry->commit_head(stream_head(), t0);
+  for (int i = 1; i <= 40; ++i) {  // more than the bound holds: the oldest events go
+    first.entry->append_events(event("r1", i, std::string(200, 'x')), t0);
+  }
+  const auto later = journal.open("r2", "body", "cache:k", t0, true);
+  EXPECT_EQ(later.kind, stream_journal::open_kind::created);
+  // The first generation goes on writing into its own entry.
+  EXPECT_TRUE(first.entry->append_events(event("r1", 41, "y"), t0));
+  EXPECT_LE(journal.read_stats().bytes, 4096u);
+}
+
 TEST(stream_journal, entries_expire_a_ttl_after_they_end) {
   stream_journal journal({.max_bytes = 1 << 20, .ttl = milliseconds(1000)});
   auto e = journal.open("r1", "d", std::nullopt, t0).entry;
