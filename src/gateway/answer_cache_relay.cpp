@@ -172,7 +172,7 @@ void answer_recorder::record_body(std::string_view data) {
   if (too_large_) {
     return;
   }
-  if (answer_.body.size() + data.size() > max_bytes_) {
+  if (answer_.body.size() + data.size() > worker_.shared->cache->settings().max_entry_bytes) {
     too_large_ = true;
     answer_.body.clear();
     answer_.body.shrink_to_fit();
@@ -181,10 +181,51 @@ void answer_recorder::record_body(std::string_view data) {
   answer_.body.append(data);
 }
 
+void answer_recorder::keep() {
+  if (kept_) {
+    return;
+  }
+  kept_ = true;
+  auto& cache = *worker_.shared->cache;
+  if (too_large_) {
+    cache.count_too_large();
+    return;
+  }
+  if (!headed_ || answer_.status != 200 || record_.outcome != "ok" ||
+      worker_.shared->current.load()->version != keeping_.config_version) {
+    return;
+  }
+  core::cache_directives said;
+  bool json = false;
+  for (const auto& [name, value] : answer_.fields) {
+    if (core::iequals(name, "cache-control")) {
+      core::read_cache_control(value, said);
+    } else if (core::iequals(name, "content-type")) {
+      json = is_json_media(value);
+    }
+  }
+  if (said.no_store) {
+    return;  // its server said so
+  }
+  if (!answer_.stream) {
+    const auto probe = core::probe_json(answer_.body);
+    if (!json || !probe.valid || !probe.facts.is_object || probe.facts.has_error) {
+      return;  // a 200 that is not an answer (an error object, or not JSON)
+    }
+  }
+  core::cached_answer kept = answer_;
+  if (kept.stream) {
+    kept.body = core::without_event_ids(kept.body);
+  }
+  kept.model = keeping_.facts.model;
+  kept.max_tokens = keeping_.facts.max_tokens;
+  cache.store(keeping_.key, std::move(keeping_.request), std::move(kept), steady::now());
+}
+
 awaitable<error_code> answer_recorder::send(http::response<http::string_body> res) {
   record_head(res.base(), false);
   record_body(res.body());
-  ended_ = true;
+  keep();
   co_return co_await inner_.send(std::move(res));
 }
 
@@ -199,65 +240,19 @@ awaitable<error_code> answer_recorder::write_chunk(std::string_view data) {
 }
 
 awaitable<error_code> answer_recorder::end_stream() {
-  ended_ = true;
+  keep();
   co_return co_await inner_.end_stream();
 }
 
 awaitable<error_code> answer_recorder::finish_stream(std::string_view data) {
   record_body(data);
-  ended_ = true;
+  keep();
   co_return co_await inner_.finish_stream(data);
 }
 
 void answer_recorder::break_stream() {
-  broken_ = true;
+  kept_ = true;  // cut: nothing to keep
   inner_.break_stream();
-}
-
-bool answer_recorder::complete() const {
-  return headed_ && ended_ && !too_large_ && !broken_ && answer_.status == 200 &&
-         inner_.finished();
-}
-
-core::cached_answer answer_recorder::take() {
-  if (answer_.stream) {
-    answer_.body = core::without_event_ids(answer_.body);
-  }
-  return std::move(answer_);
-}
-
-void keep_answer(worker_state& worker, answer_keeping& keeping, answer_recorder& recorder,
-                 const obs::request_record& record) {
-  auto& cache = *worker.shared->cache;
-  if (recorder.too_large()) {
-    cache.count_too_large();
-  }
-  if (record.outcome != "ok" || !recorder.complete() ||
-      worker.shared->current.load()->version != keeping.config_version) {
-    return;
-  }
-  auto answer = recorder.take();
-  core::cache_directives said;
-  bool json = false;
-  for (const auto& [name, value] : answer.fields) {
-    if (core::iequals(name, "cache-control")) {
-      core::read_cache_control(value, said);
-    } else if (core::iequals(name, "content-type")) {
-      json = is_json_media(value);
-    }
-  }
-  if (said.no_store) {
-    return;  // its server said so
-  }
-  if (!answer.stream) {
-    const auto probe = core::probe_json(answer.body);
-    if (!json || !probe.valid || !probe.facts.is_object || probe.facts.has_error) {
-      return;  // a 200 that is not an answer (an error object, or not JSON)
-    }
-  }
-  answer.model = keeping.facts.model;
-  answer.max_tokens = keeping.facts.max_tokens;
-  cache.store(keeping.key, std::move(keeping.request), std::move(answer), steady::now());
 }
 
 }  // namespace nines::gateway

@@ -14,8 +14,8 @@
 //      journal under an idempotency key made from the request's SHA-256 identity, its client
 //      key's id and its answer-affecting headers, so that identical requests in flight at the
 //      same time (an SDK's retry) share one generation, and a client that leaves does not cancel
-//      it; an answer_recorder sees what the generation sends, and keep_answer() stores a
-//      complete 200 with its request.
+//      it; an answer_recorder sees what the generation sends and stores a complete 200 with its
+//      request, before the answer's end reaches anyone.
 // Every answer on these routes carries `x-nines-cache: hit|miss|bypass` while the cache is on.
 
 #include <optional>
@@ -64,12 +64,28 @@ core::json_facts facts_of(const core::cached_answer& answer);
 net::awaitable<void> replay_answer(net::downstream& client, obs::request_record& record,
                                    const core::answer_cache::hit& hit);
 
-// Records what a generation sends (the head, the whole body or the events), up to `max_bytes`,
-// and passes everything on to `inner`.
+// What a kept answer's generation needs to store it.
+struct answer_keeping {
+  std::uint64_t key = 0;
+  core::answer_request request;  // a copy: the generation's request may change as it is resent
+  core::json_facts facts;        // its request's
+  // Joins an identical request's generation in flight (false for no-cache: a fresh answer).
+  bool share = true;
+  // The configuration it was generated under: kept only while it is still the one in effect.
+  std::uint64_t config_version = 0;
+};
+
+// Records what a generation sends (the head, the whole body or the events), up to the cache's
+// max_entry_bytes, and passes everything on to `inner`. At the answer's end, before the end is
+// passed on (so that a client that asks again as soon as it has the answer finds it), the answer
+// is stored with `keeping`'s request when the request went well (record.outcome ok) and the
+// answer is one to send again: a 200 stream that ended, or a 200 JSON object that is not an
+// error, which its server did not mark `Cache-Control: no-store`.
 class answer_recorder final : public net::response_sink {
  public:
-  answer_recorder(net::response_sink& inner, std::size_t max_bytes)
-      : inner_(inner), max_bytes_(max_bytes) {}
+  answer_recorder(net::response_sink& inner, worker_state& worker, answer_keeping keeping,
+                  const obs::request_record& record)
+      : inner_(inner), worker_(worker), keeping_(std::move(keeping)), record_(record) {}
 
   net::awaitable<net::error_code> send(net::http::response<net::http::string_body> res) override;
   net::awaitable<net::error_code> begin_stream(
@@ -89,41 +105,19 @@ class answer_recorder final : public net::response_sink {
   void on_departure(net::departure_listener* listener) override { inner_.on_departure(listener); }
   bool departed() const override { return inner_.departed(); }
 
-  // A whole 200 answer, or a 200 stream that ended, all of it recorded and all of it written.
-  bool complete() const;
-  // It was more than max_bytes: not recorded.
-  bool too_large() const { return too_large_; }
-  // What is worth keeping of it (complete() first).
-  core::cached_answer take();
-
  private:
   void record_head(const net::http::response_header<>& head, bool stream);
   void record_body(std::string_view data);
+  void keep();  // at the end: stores the answer if it is one to keep
 
   net::response_sink& inner_;
-  std::size_t max_bytes_;
+  worker_state& worker_;
+  answer_keeping keeping_;
+  const obs::request_record& record_;
   core::cached_answer answer_;
   bool headed_ = false;
-  bool ended_ = false;
   bool too_large_ = false;
-  bool broken_ = false;
+  bool kept_ = false;  // keep() ran
 };
-
-// What a kept answer's generation needs to store it.
-struct answer_keeping {
-  std::uint64_t key = 0;
-  core::answer_request request;  // a copy: the generation's request may change as it is resent
-  core::json_facts facts;        // its request's
-  // Joins an identical request's generation in flight (false for no-cache: a fresh answer).
-  bool share = true;
-  // The configuration it was generated under: kept only while it is still the one in effect.
-  std::uint64_t config_version = 0;
-};
-
-// Stores what `recorder` saw, with `keeping`'s request, when the request went well (record.outcome
-// ok) and the answer is one to send again: a 200 stream that ended, or a 200 JSON object that is
-// not an error, which its server did not mark `Cache-Control: no-store`.
-void keep_answer(worker_state& worker, answer_keeping& keeping, answer_recorder& recorder,
-                 const obs::request_record& record);
 
 }  // namespace nines::gateway

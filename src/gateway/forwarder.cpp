@@ -946,9 +946,8 @@ awaitable<void> forward_request(request& req, downstream& client, worker_state& 
     co_await serve_journaled(req, client, worker, record, kind, &*keeping);
   } else if (keeping) {
     // Straight to the client, recorded on the way.
-    answer_recorder recorder(client, worker.shared->cache->settings().max_entry_bytes);
+    answer_recorder recorder(client, worker, std::move(*keeping), record);
     co_await run_attempts(req, recorder, worker, record, record.id, kind);
-    keep_answer(worker, *keeping, recorder, record);
   } else if (journalable && wants_journal(req, cfg) &&
       (kind.may_journal || cfg.journal.mode == core::journal_mode::all)) {
     // The generation may outlive this request, and its ticket with it: it settles nothing (the

@@ -163,7 +163,6 @@ struct journaled_generation {
   std::shared_ptr<core::journal_entry> entry;
   journal_sink sink;
   // An answer the cache keeps: what the generation sends is recorded on its way to the journal.
-  std::optional<answer_keeping> keeping;
   std::optional<answer_recorder> recorder;
   steady::time_point start = steady::now();
 
@@ -178,9 +177,6 @@ awaitable<void> run_generation(std::shared_ptr<journaled_generation> g, worker_s
                                request_kind kind) {
   response_sink& sink = g->recorder ? static_cast<response_sink&>(*g->recorder) : g->sink;
   co_await run_attempts(g->req, sink, worker, g->record, g->entry->stream_key(), kind);
-  if (g->recorder) {
-    keep_answer(worker, *g->keeping, *g->recorder, g->record);
-  }
   if (!g->sink.finished()) {
     // Cancelled: nobody was left to read it. End the entry so that nothing waits for it.
     g->record.outcome = "cancelled";
@@ -416,8 +412,7 @@ awaitable<void> serve_journaled(request& req, downstream& client, worker_state& 
                                                   worker.gen->config->timeouts.stream_idle,
                                                   journal.settings().stalled_reader);
   if (keeping != nullptr) {
-    g->keeping = *keeping;
-    g->recorder.emplace(g->sink, worker.shared->cache->settings().max_entry_bytes);
+    g->recorder.emplace(g->sink, worker, *keeping, g->record);
   }
   spawn(co_await asio::this_coro::executor, run_generation(g, worker, kind), "journaled generation");
   co_await relay_entry(opened.entry, reader, 0, client, worker, record, kind.heartbeat);
