@@ -52,6 +52,7 @@ bench:
 	@bench/soak.sh
 	@bench/edge.sh
 	@bench/uploads.sh
+	@bench/cache.sh
 
 # The scenario suite through nines, nginx and HAProxy side by side: docs/reliability.md and .json.
 reliability:

@@ -12,11 +12,17 @@
 # request with the cache off (the uplink, mock-llm, answers at once), a small request's hit, and
 # what SHA-256 of 4 MB costs on this machine (a cryptographic key hashed after the last byte).
 #
-#   bench/cache.sh           (knobs: HITS 200; writes bench/results/cache.md, or OUT)
+# Then the edge's CPU per request: wrk (1 thread, 32 connections, 5 s) with a small chat request
+# through `nines edge` (1 worker, cache off) to nginx answering a fixed body, against the same
+# load through `nines gateway` (the same request path) and nginx as the proxy; and through the edge
+# with the cache on, every request a hit. CPU is the proxy's user + system time from /proc.
+#
+#   bench/cache.sh           (knobs: HITS 200, SECONDS_CPU 5; writes bench/results/cache.md, or OUT)
 set -euo pipefail
 bin=$(readlink -f "${1:-build/nines}")
 cd "$(dirname "$(readlink -f "$0")")/.."
 HITS=${HITS:-200}
+SECONDS_CPU=${SECONDS_CPU:-5}
 out=${OUT:-bench/results/cache.md}
 work=$(mktemp -d /tmp/nines-cache-bench.XXXXXX)
 # shellcheck source=bench/lib.sh
@@ -69,6 +75,61 @@ run warm-small 18202 0 false 1
 run hit-small 18202 0 false "$HITS"
 run off-whole 18203 "$big" false "$((HITS / 4))"
 run off-paced 18203 "$big" false "$((HITS / 4))" 1000
+# --- CPU per request: edge, gateway, nginx, the edge's hits --------------------------------
+start_static_upstream "$work/up" 18210
+start_nginx_proxy "$work/px" 18211 18210
+nginx_proxy=${pids[-1]}
+cat > "$work/edge-cpu.toml" <<TOML
+[edge]
+listen = "127.0.0.1:18212"
+workers = 1
+access_log = "off"
+[admin]
+listen = "127.0.0.1:19923"
+[health]
+path = "/"
+[[uplinks]]
+url = "http://127.0.0.1:18210/v1"
+TOML
+"$bin" edge --config "$work/edge-cpu.toml" 2>"$work/edge-cpu.log" & pids+=($!); edge_cpu=$!
+sed -e 's/18212/18213/' -e 's/19923/19924/' "$work/edge-cpu.toml" > "$work/edge-hit.toml"
+printf '[cache]\nmax_bytes = 67108864\n' >> "$work/edge-hit.toml"
+"$bin" edge --config "$work/edge-hit.toml" 2>"$work/edge-hit.log" & pids+=($!); edge_hit=$!
+"$bin" gateway --admin-listen 127.0.0.1:0 --upstream http://127.0.0.1:18210/v1 \
+  --listen 127.0.0.1:18214 --workers 1 --access-log off 2>"$work/gw-cpu.log" & pids+=($!)
+gw_cpu=$!
+wait_port 18210; wait_port 18211; wait_port 18212; wait_port 18213; wait_port 18214
+cat > "$work/post.lua" <<'LUA'
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = '{"model":"mock-model","messages":[{"role":"user","content":"tap the settings icon"}],"temperature":0}'
+LUA
+# CPU of a process tree so far, ns: every thread of the process and of its children.
+cpu_ns() {
+  local total=0 p t
+  for p in "$1" $(pgrep -P "$1" || true); do
+    for t in /proc/"$p"/task/*/schedstat; do
+      [ -r "$t" ] && total=$((total + $(cut -d' ' -f1 "$t")))
+    done
+  done
+  echo "$total"
+}
+declare -A cpu_us rps
+measure() {  # name port pid
+  local name=$1 port=$2 before after requests
+  before=$(cpu_ns "$3")
+  wrk -t1 -c32 -d"${SECONDS_CPU}s" -s "$work/post.lua" "http://127.0.0.1:$port/v1/chat/completions" > "$work/wrk-$name.txt"
+  after=$(cpu_ns "$3")
+  requests=$(awk '/requests in/ {print $1}' "$work/wrk-$name.txt")
+  rps[$name]=$(awk '/Requests\/sec/ {printf "%.0f", $2}' "$work/wrk-$name.txt")
+  cpu_us[$name]=$(python3 -c "print('%.1f' % (($after - $before) / 1e3 / $requests))")
+}
+curl -s -o /dev/null -H 'content-type: application/json' -d '{"model":"mock-model","messages":[{"role":"user","content":"tap the settings icon"}],"temperature":0}' http://127.0.0.1:18213/v1/chat/completions
+measure edge 18212 "$edge_cpu"
+measure gateway 18214 "$gw_cpu"
+measure nginx 18211 "$nginx_proxy"
+measure edge-hits 18213 "$edge_hit"
+
 sha=$(python3 - <<'PY'
 import hashlib, time
 data = b"Q" * (4 << 20)
@@ -93,4 +154,15 @@ PY
   done
   echo
   echo "SHA-256 of 4 MB on this machine (Python's hashlib, OpenSSL): $sha ms — what a key hashed after the last byte would add to every 4 MB request."
+  echo
+  echo "## The edge's CPU per request (\`bench/cache.sh\`)"
+  echo
+  echo "wrk -t1 -c32 -d${SECONDS_CPU}s, a small chat request, to nginx answering a fixed body; one worker each; CPU (user + system) of the proxy's process per request."
+  echo
+  echo "| through | requests/s | CPU µs per request |"
+  echo "|---|---|---|"
+  echo "| nines edge (cache off) | ${rps[edge]} | ${cpu_us[edge]} |"
+  echo "| nines gateway | ${rps[gateway]} | ${cpu_us[gateway]} |"
+  echo "| nginx | ${rps[nginx]} | ${cpu_us[nginx]} |"
+  echo "| nines edge, every request a cache hit | ${rps[edge-hits]} | ${cpu_us[edge-hits]} |"
 } | tee "$out"

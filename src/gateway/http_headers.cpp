@@ -56,7 +56,7 @@ bool never_changes_an_answer(std::string_view name) {
   return core::iequals(name, "user-agent") || core::iequals(name, "tracestate") ||
          core::iequals(name, "baggage") || core::iequals(name, "cache-control") ||
          core::iequals(name, "pragma") ||
-         (name.size() >= 11 && core::iequals(name.substr(0, 11), "x-stainless-"));
+         (name.size() > 12 && core::iequals(name.substr(0, 12), "x-stainless-"));
 }
 
 void append_field(std::string& out, const net::http::fields::value_type& h) {

@@ -57,6 +57,19 @@ export const startGateway = (upstreams, extra = []) =>
     'nines gateway listening on',
   );
 
+// The text and finish reason of an openai SDK chat stream.
+export async function collect(stream) {
+  let text = '';
+  let finish = null;
+  for await (const chunk of stream) {
+    const choice = chunk.choices[0];
+    if (!choice) continue;
+    text += choice.delta?.content ?? '';
+    finish = choice.finish_reason ?? finish;
+  }
+  return { text, finish };
+}
+
 export function stopAll(...servers) {
   for (const s of servers) s?.child.kill('SIGKILL');
 }

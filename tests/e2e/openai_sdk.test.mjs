@@ -2,21 +2,9 @@
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import OpenAI from 'openai';
-import { startMock, startGateway, stopAll } from './harness.mjs';
+import { collect, startMock, startGateway, stopAll } from './harness.mjs';
 
 const messages = (text) => [{ role: 'user', content: text }];
-
-async function collect(stream) {
-  let text = '';
-  let finish = null;
-  for await (const chunk of stream) {
-    const choice = chunk.choices[0];
-    if (!choice) continue;
-    text += choice.delta?.content ?? '';
-    finish = choice.finish_reason ?? finish;
-  }
-  return { text, finish };
-}
 
 let refusing, overloaded, healthy, gateway, direct, client;
 
