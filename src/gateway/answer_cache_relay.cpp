@@ -1,6 +1,7 @@
 #include "gateway/answer_cache_relay.hpp"
 
 #include <chrono>
+#include <cstring>
 
 #include "core/access/admission.hpp"
 #include "core/cache/cache_control.hpp"
@@ -16,6 +17,10 @@ using namespace net;
 using steady = std::chrono::steady_clock;
 
 std::string_view path_of(std::string_view target) { return target.substr(0, target.find('?')); }
+
+// Kept requests a body is compared with as it arrives, at most (the same head and length is
+// rare; past this many, the rest are compared at the lookup).
+constexpr std::size_t max_candidates = 4;
 
 bool keeps_answers_of(core::api_route route) {
   return route == core::api_route::chat_completions || route == core::api_route::completions;
@@ -57,27 +62,22 @@ void apply_kept(const core::cached_answer& a, http::response<Body>& res,
 
 }  // namespace
 
-bool fingerprints_cacheable_body(const request& head) {
-  if (head.method() != http::verb::post) {
-    return false;
+std::unique_ptr<net::body_watch> watch_cacheable_body(const shared_state& shared,
+                                                      const request& head,
+                                                      std::optional<std::uint64_t> declared_length) {
+  if (!shared.cache || head.method() != http::verb::post) {
+    return nullptr;
   }
   const auto path = path_of(head.target());
-  return path == "/v1/chat/completions" || path == "/v1/completions";
-}
-
-cache_plan plan_cache(const request& req, const downstream& client, worker_state& worker,
-                      const request_kind& kind, bool body_from_upload) {
-  cache_plan plan;
-  if (!worker.shared->cache) {
-    return plan;
+  if (path != "/v1/chat/completions" && path != "/v1/completions") {
+    return nullptr;
   }
-  const auto fingerprint = client.body_fingerprint();
-  if (!keeps_answers_of(kind.route) || req.method() != http::verb::post || !fingerprint ||
-      body_from_upload || req.find("last-event-id") != req.end()) {
-    return plan;
+  cache_plan plan;
+  if (head.find("last-event-id") != head.end()) {
+    return std::make_unique<cache_watch>(std::move(plan), core::body_candidates());  // a reconnect: the journal's
   }
   core::cache_directives asked;
-  for (const auto& f : req) {
+  for (const auto& f : head) {
     if (f.name() == http::field::cache_control) {
       core::read_cache_control(f.value(), asked);
     } else if (f.name() == http::field::pragma) {
@@ -85,29 +85,48 @@ cache_plan plan_cache(const request& req, const downstream& client, worker_state
     }
   }
   if (asked.no_store) {
-    return plan;
+    return std::make_unique<cache_watch>(std::move(plan), core::body_candidates());
   }
   // Who asks: a client key's id. Without keys (an open listener, loopback only), the
   // Authorization that then goes upstream counts among the headers instead.
-  const auto keys = worker.shared->keys.load();
+  const auto keys = shared.keys.load();
   if (keys) {
-    if (req.count(http::field::authorization) != 1) {
-      return plan;  // refused later, as the request would be
-    }
     const core::client_key* key = nullptr;
-    if (core::identify(*keys, req[http::field::authorization], std::chrono::system_clock::now(),
+    if (head.count(http::field::authorization) != 1 ||
+        core::identify(*keys, head[http::field::authorization], std::chrono::system_clock::now(),
                        key)) {
-      return plan;
+      return std::make_unique<cache_watch>(std::move(plan), core::body_candidates());  // refused later, as it would be
     }
     plan.identity = key->id;
   }
-  append_answer_headers(req.base(), plan.headers, !keys);
-  plan.key = core::answer_lookup_key(plan.view(req), *fingerprint, worker.shared->fingerprint_seed);
+  append_answer_headers(head.base(), plan.headers, !keys);
+  plan.eligible = true;
   plan.look = !asked.no_cache;
   if (asked.max_age) {
     plan.max_age = std::chrono::seconds(*asked.max_age);
   }
   plan.only_if_cached = asked.only_if_cached;
+  // The kept requests this one may turn out to be: same head, same length (a chunked body's is
+  // known only at its end; it is then compared at the lookup).
+  core::body_candidates candidates;
+  if (plan.look && declared_length) {
+    const auto key = core::answer_lookup_key(plan.view(head), *declared_length, shared.cache_seed);
+    candidates = core::body_candidates(
+        shared.cache->candidates(key, *declared_length, max_candidates));
+  }
+  return std::make_unique<cache_watch>(std::move(plan), std::move(candidates));
+}
+
+cache_plan plan_cache(const request& req, const downstream& client, worker_state& worker,
+                      const request_kind& kind, bool body_from_upload) {
+  const auto* watch = dynamic_cast<const cache_watch*>(client.watched_body());
+  if (!worker.shared->cache || watch == nullptr || !watch->plan().eligible ||
+      !keeps_answers_of(kind.route) || body_from_upload) {
+    return {};
+  }
+  cache_plan plan = watch->plan();
+  plan.key = core::answer_lookup_key(plan.view(req), req.body().size(), worker.shared->cache_seed);
+  plan.body_match = watch->body_match();
   return plan;
 }
 
@@ -116,7 +135,7 @@ std::optional<core::answer_cache::hit> look_up_answer(worker_state& worker, cons
   if (!plan.look || !plan.key) {
     return std::nullopt;
   }
-  auto hit = worker.shared->cache->lookup(*plan.key, plan.view(req), steady::now());
+  auto hit = worker.shared->cache->lookup(*plan.key, plan.view(req), steady::now(), plan.body_match);
   if (hit && plan.max_age && hit->age > *plan.max_age) {
     return std::nullopt;  // older than the client takes: generated afresh (and kept)
   }

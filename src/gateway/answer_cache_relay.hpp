@@ -1,15 +1,16 @@
 #pragma once
 // The answer cache on the request path ([cache] in docs/config.md; core/cache/answer_cache.hpp).
 //
-//   1. Before the body is read for anything else, plan_cache() takes the request's lookup key: the
-//      body's fingerprint, taken by the server while the body arrived (so a 4 MB body costs no
-//      hash time after its last byte), with the method, target, who asks and the
-//      answer-affecting headers (core/cache/answer_key.hpp). Cache-Control no-store / no-cache
-//      are read here.
-//   2. A kept answer to the same request (compared byte for byte) is a hit: admitted against the
-//      client key's limits with the facts its request had (model, max tokens), then sent again
-//      (replay_answer): a whole answer as JSON, a stream as a valid stream of the same events (no
-//      ids: they named the stream it was recorded from), with Age.
+//   1. From the request's head, before its body arrives (watch_cacheable_body, the server's
+//      watch_body): who asks, the answer-affecting headers, Cache-Control; with the declared
+//      length, the lookup key (core/cache/answer_key.hpp) and the kept requests under it, whose
+//      bodies the cache_watch compares with each piece of the body as it arrives. So a 4 MB body
+//      has nothing left to hash or compare at its last byte.
+//   2. A kept answer to the same request (its body equal as it arrived, the rest compared at the
+//      lookup) is a hit: admitted against the client key's limits with the facts its request had
+//      (model, max tokens), then sent again (replay_answer): a whole answer as JSON, a stream as a
+//      valid stream of the same events (no ids: they named the stream it was recorded from), with
+//      Age.
 //   3. Otherwise, once the body is probed: an answer at temperature 0 is generated through the
 //      journal under an idempotency key made from the request's SHA-256 identity, its client
 //      key's id and its answer-affecting headers, so that identical requests in flight at the
@@ -29,27 +30,51 @@
 
 namespace nines::gateway {
 
-// For net::server_limits::fingerprints_body: POST to a route whose answers the cache keeps.
-bool fingerprints_cacheable_body(const net::request& head);
-
 struct cache_plan {
+  bool eligible = false;             // a request the cache may answer or keep (read from its head)
   std::optional<std::uint64_t> key;  // the lookup key: set when the request may be answered or kept
   bool look = false;                 // may be answered from the cache (no no-cache)
   std::optional<std::chrono::seconds> max_age;  // only what was kept at most this long ago
   bool only_if_cached = false;                  // a kept answer or a 504
   std::string identity;              // who asks: the client key's id ("" without keys)
   std::string headers;               // the answer-affecting headers
+  // A kept request whose body this one's equals, byte for byte, as it arrived (null: none).
+  const core::answer_request* body_match = nullptr;
   // The request as the cache sees it (views into `req` and this plan).
   core::answer_request_view view(const net::request& req) const {
     return {req.method_string(), req.target(), identity, headers, req.body()};
   }
 };
 
-// The cache's view of a request from its head, who asks and its body's fingerprint (the caller
-// has stamped `x-nines-cache: bypass` on the answer and in the record; a later stage may say
-// otherwise, and the gateway counts what the record says at the end). No key when the cache is off,
-// the route keeps no answers, the body came from an upload, the request resumes a stream
-// (Last-Event-ID) or says no-store, or its credentials are not usable.
+// The cache's part of a request before its body arrives: its plan, from its head, and the kept
+// requests with the same head and body length, whose bodies it compares with the body's pieces as
+// they arrive, so that a hit has nothing left to compare at the last byte.
+class cache_watch final : public net::body_watch {
+ public:
+  cache_watch(cache_plan plan, core::body_candidates candidates)
+      : plan_(std::move(plan)), candidates_(std::move(candidates)) {}
+  void take(std::string_view piece) override { candidates_.take(piece); }
+  const cache_plan& plan() const { return plan_; }
+  // The candidate equal to every byte that arrived, and as long (null: none).
+  const core::answer_request* body_match() const { return candidates_.match(); }
+
+ private:
+  cache_plan plan_;
+  core::body_candidates candidates_;
+};
+
+// For net::server_limits::watch_body: a cache_watch for a POST to a route whose answers the
+// cache keeps, read from its head: Cache-Control (no-store: not eligible), who asks (a client
+// key's id; credentials that are not usable: not eligible, and refused later), Last-Event-ID (a
+// reconnect: not eligible), the answer-affecting headers.
+std::unique_ptr<net::body_watch> watch_cacheable_body(const shared_state& shared,
+                                                      const net::request& head,
+                                                      std::optional<std::uint64_t> declared_length);
+
+// The cache's view of a request once its body is in (the caller has stamped
+// `x-nines-cache: bypass` on the answer and in the record; a later stage may say otherwise, and
+// the gateway counts what the record says at the end). No key when the cache is off, the route
+// keeps no answers, the body came from an upload, or its head ruled the cache out.
 cache_plan plan_cache(const net::request& req, const net::downstream& client,
                       worker_state& worker, const request_kind& kind, bool body_from_upload);
 

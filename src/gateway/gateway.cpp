@@ -98,7 +98,7 @@ void register_gauges(obs::registry& metrics, const core::stream_journal& journal
 std::uint64_t random_seed() {
   std::uint64_t seed = 0;
   if (RAND_bytes(reinterpret_cast<unsigned char*>(&seed), sizeof seed) != 1) {
-    throw std::runtime_error("no random bytes for the cache's fingerprint seed");
+    throw std::runtime_error("no random bytes for the cache's seed");
   }
   return seed;
 }
@@ -521,7 +521,7 @@ int run_gateway(const core::config& cfg, const std::string& config_path) {
     register_upload_metrics(*shared->metrics, *shared->uploads);
   }
   if (cfg.cache.enabled()) {
-    shared->fingerprint_seed = random_seed();
+    shared->cache_seed = random_seed();
     shared->cache = std::make_unique<core::answer_cache>(
         core::answer_cache_settings{cfg.cache.max_bytes, cfg.cache.max_entry_bytes, cfg.cache.ttl});
     register_cache_metrics(*shared->metrics, *shared->cache);
@@ -552,8 +552,11 @@ int run_gateway(const core::config& cfg, const std::string& config_path) {
     limits.streams_body = streams_upload_body;  // an append's bytes are kept as they arrive
   }
   if (shared->cache) {
-    limits.fingerprints_body = fingerprints_cacheable_body;  // known at the body's last byte
-    limits.fingerprint_seed = shared->fingerprint_seed;
+    // The cache compares a body with the requests it kept while the body arrives.
+    limits.watch_body = [state = shared.get()](const request& head,
+                                               std::optional<std::uint64_t> declared) {
+      return watch_cacheable_body(*state, head, declared);
+    };
   }
   // The API listeners: plain, TLS, or both side by side (core::api_listeners_of).
   std::shared_ptr<tls_server_store> tls;

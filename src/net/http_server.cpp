@@ -450,10 +450,10 @@ awaitable<request_body_reader::piece> request_body_reader::read_some(
 namespace {
 
 // Reads a whole body into `body`, which grows as bytes arrive (a declared length is a claim, not
-// an allocation), each piece into `fingerprint` too when there is one. False when the connection
+// an allocation), each piece shown to `watch` too when there is one. False when the connection
 // ended first or the framing was refused.
 awaitable<bool> read_whole_body(request_body_reader& reader, steady::time_point deadline,
-                                std::string& body, core::fingerprint_stream* fingerprint) {
+                                std::string& body, body_watch* watch) {
   const auto declared = reader.declared_length();
   std::size_t have = 0;
   body.resize(declared ? std::min<std::size_t>(*declared, 64u << 10) : 16384);
@@ -469,8 +469,8 @@ awaitable<bool> read_whole_body(request_body_reader& reader, steady::time_point 
     if (p.ec) {
       co_return false;
     }
-    if (fingerprint != nullptr) {
-      fingerprint->update(std::string_view(body.data() + have, p.n));
+    if (watch != nullptr) {
+      watch->take(std::string_view(body.data() + have, p.n));
     }
     have += p.n;
   }
@@ -572,14 +572,14 @@ awaitable<void> serve(std::unique_ptr<client_transport> transport, request_handl
     request_body_reader body_reader(t, buf, framing, limits);
     const bool streamed = limits.streams_body != nullptr && !body_reader.done() &&
                           limits.streams_body(req);
-    std::optional<core::fingerprint_stream> fingerprint;
-    if (!streamed && limits.fingerprints_body != nullptr && limits.fingerprints_body(req)) {
-      fingerprint.emplace(limits.fingerprint_seed);
+    std::unique_ptr<body_watch> watch;
+    if (!streamed && limits.watch_body) {
+      watch = limits.watch_body(req, body_reader.declared_length());
     }
     if (!streamed && !body_reader.done()) {
       std::string body;
       if (!co_await read_whole_body(body_reader, deadline, body,
-                                    fingerprint ? &*fingerprint : nullptr)) {
+                                    watch.get())) {
         if (const auto* why = body_reader.refusal()) {
           co_await reject(t, *why, limits.write_timeout);
         }
@@ -599,8 +599,8 @@ awaitable<void> serve(std::unique_ptr<client_transport> transport, request_handl
     if (streamed) {
       down.stream_body_from(&body_reader);
     }
-    if (fingerprint) {
-      down.set_body_fingerprint(fingerprint->value());
+    if (watch) {
+      down.set_watched_body(std::move(watch));
     }
     if (limits.watch_departure && !streamed) {  // a streamed body's own reads see a departure
       t.watch_departure([&down] { down.client_departed(); });

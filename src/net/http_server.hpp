@@ -15,7 +15,6 @@
 #include <memory>
 #include <string_view>
 
-#include "core/codec/fingerprint.hpp"
 #include "core/http/chunked_decoder.hpp"
 #include "core/http/message_framing.hpp"
 #include "net/client_transport.hpp"
@@ -26,6 +25,14 @@ namespace nines::net {
 
 using request = http::request<http::string_body>;
 using std::chrono::milliseconds;
+
+// Sees a request's body as it arrives, piece by piece (the answer cache compares it with the
+// requests it kept while the bytes come, so that nothing is left to do at the last byte).
+class body_watch {
+ public:
+  virtual ~body_watch() = default;
+  virtual void take(std::string_view piece) = 0;
+};
 
 struct server_limits {
   std::size_t max_header_bytes = 64u << 10;  // request line and fields together
@@ -43,11 +50,11 @@ struct server_limits {
   // that what came before a cut is kept (a tus upload's PATCH); null: every body is read whole
   // before the handler runs.
   bool (*streams_body)(const request& head) = nullptr;
-  // Requests whose body's fingerprint (core/codec/fingerprint.hpp, with `fingerprint_seed`) is
-  // taken while it arrives (downstream::body_fingerprint), so that it is known when the last byte
-  // is (the answer cache's lookup: no hash time after the body).
-  bool (*fingerprints_body)(const request& head) = nullptr;
-  std::uint64_t fingerprint_seed = 0;
+  // A watch for a request's whole body, made from its head and declared length (null: none): fed
+  // every piece as it arrives, then given to the handler (downstream::watched_body).
+  std::function<std::unique_ptr<body_watch>(const request& head,
+                                            std::optional<std::uint64_t> declared_length)>
+      watch_body;
 };
 
 // A request body as it arrives, decoded from its framing (a length or chunks) and bounded as a
@@ -134,10 +141,10 @@ class downstream final : public response_sink {
   request_body_reader* streamed_body() const { return streamed_body_; }
   void stream_body_from(request_body_reader* reader) { streamed_body_ = reader; }
   bool departed() const override { return departed_; }
-  // The fingerprint of the request's body, taken as it arrived (server_limits::fingerprints_body);
-  // none when it was not asked for.
-  std::optional<std::uint64_t> body_fingerprint() const { return body_fingerprint_; }
-  void set_body_fingerprint(std::uint64_t f) { body_fingerprint_ = f; }
+  // What watched the request's body as it arrived (server_limits::watch_body); null when nothing
+  // did.
+  const body_watch* watched_body() const { return watched_body_.get(); }
+  void set_watched_body(std::unique_ptr<body_watch> w) { watched_body_ = std::move(w); }
   // A field every response head written from now on carries (set again: its value replaced).
   // Name and value are views: literals, or text that outlives this exchange.
   void stamp(std::string_view name, std::string_view value);
@@ -171,7 +178,7 @@ class downstream final : public response_sink {
   bool departed_ = false;
   departure_listener* listener_ = nullptr;
   request_body_reader* streamed_body_ = nullptr;
-  std::optional<std::uint64_t> body_fingerprint_;
+  std::unique_ptr<body_watch> watched_body_;
   std::optional<std::pair<std::string_view, std::string_view>> stamp_;
   std::size_t bytes_sent_ = 0;
   std::string frame_;  // serialised header or chunk framing, reused across writes

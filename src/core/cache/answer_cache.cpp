@@ -21,21 +21,39 @@ std::size_t cached_answer::cost() const {
 }
 
 answer_cache::list::iterator answer_cache::find_locked(std::uint64_t key,
-                                                      const answer_request_view& request) {
+                                                      const answer_request_view& request,
+                                                      const answer_request* body_matches) {
   const auto [first, last] = index_.equal_range(key);
   for (auto it = first; it != last; ++it) {
-    if (same_request(it->second->request.view(), request)) {
+    const auto& kept = *it->second->request;
+    const bool same = &kept == body_matches ? same_request_but_body(kept.view(), request)
+                                            : same_request(kept.view(), request);
+    if (same) {
       return it->second;
     }
   }
   return lru_.end();
 }
 
+std::vector<std::shared_ptr<const answer_request>> answer_cache::candidates(
+    std::uint64_t key, std::size_t body_length, std::size_t at_most) const {
+  std::vector<std::shared_ptr<const answer_request>> out;
+  std::lock_guard lock(mutex_);
+  const auto [first, last] = index_.equal_range(key);
+  for (auto it = first; it != last && out.size() < at_most; ++it) {
+    if (it->second->request->body.size() == body_length) {
+      out.push_back(it->second->request);
+    }
+  }
+  return out;
+}
+
 std::optional<answer_cache::hit> answer_cache::lookup(std::uint64_t key,
                                                       const answer_request_view& request,
-                                                      time_point now) {
+                                                      time_point now,
+                                                      const answer_request* body_matches) {
   std::lock_guard lock(mutex_);
-  const auto it = find_locked(key, request);
+  const auto it = find_locked(key, request, body_matches);
   if (it == lru_.end()) {
     return std::nullopt;
   }
@@ -52,19 +70,20 @@ std::optional<answer_cache::hit> answer_cache::lookup(std::uint64_t key,
 answer_cache::store_result answer_cache::store(std::uint64_t key, answer_request request,
                                                cached_answer answer, time_point now) {
   const std::size_t cost = answer.cost() + request.size();
+  auto kept = std::make_shared<const answer_request>(std::move(request));
   std::lock_guard lock(mutex_);
   if (cost > settings_.max_entry_bytes || cost > settings_.max_bytes) {
     ++stats_.too_large;
     return store_result::too_large;
   }
-  if (const auto same = find_locked(key, request.view()); same != lru_.end()) {
+  if (const auto same = find_locked(key, kept->view(), nullptr); same != lru_.end()) {
     drop_locked(same);
   }
   while (stats_.bytes + cost > settings_.max_bytes && !lru_.empty()) {
     ++stats_.evicted;
     drop_locked(std::prev(lru_.end()));
   }
-  lru_.push_front(node{key, std::move(request),
+  lru_.push_front(node{key, std::move(kept),
                        std::make_shared<const cached_answer>(std::move(answer)), now, cost, {}});
   lru_.front().by_age = by_age_.insert(by_age_.end(), lru_.begin());
   index_.emplace(key, lru_.begin());

@@ -59,8 +59,18 @@ class answer_cache {
     std::chrono::milliseconds age{0};  // since it was stored
   };
   // The answer to `request` (whose lookup key is `key`) that has not expired at `now`; it becomes
-  // the most recently used. Only a kept request equal to `request` in every byte is found.
-  std::optional<hit> lookup(std::uint64_t key, const answer_request_view& request, time_point now);
+  // the most recently used. Only a kept request equal to `request` in every byte is found; when
+  // `body_matches` is one of them (a candidate whose body the caller compared already), its body is
+  // not compared again.
+  std::optional<hit> lookup(std::uint64_t key, const answer_request_view& request, time_point now,
+                            const answer_request* body_matches = nullptr);
+
+  // The kept requests under `key` whose body is `body_length` long, most recently used first, at
+  // most `at_most`: what a request with that head may turn out to be (its body compared with
+  // theirs as it arrives).
+  std::vector<std::shared_ptr<const answer_request>> candidates(std::uint64_t key,
+                                                                std::size_t body_length,
+                                                                std::size_t at_most) const;
 
   enum class store_result { stored, too_large };
   // Keeps `answer` to `request` under `key` (replacing an answer to the same request), making room
@@ -94,14 +104,15 @@ class answer_cache {
   using list = std::list<node>;
   struct node {
     std::uint64_t key = 0;
-    answer_request request;
+    std::shared_ptr<const answer_request> request;
     std::shared_ptr<const cached_answer> answer;
     time_point stored_at;
     std::size_t cost = 0;
     std::list<list::iterator>::iterator by_age;  // its place in by_age_
   };
   // With the lock held: the node of an answer to `request`, or lru_.end().
-  list::iterator find_locked(std::uint64_t key, const answer_request_view& request);
+  list::iterator find_locked(std::uint64_t key, const answer_request_view& request,
+                             const answer_request* body_matches);
   void drop_locked(list::iterator it);
   void sweep_locked(time_point now);
 

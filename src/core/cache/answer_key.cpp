@@ -1,5 +1,8 @@
 #include "core/cache/answer_key.hpp"
 
+#include <algorithm>
+#include <cstring>
+
 #include "core/codec/fingerprint.hpp"
 
 namespace nines::core {
@@ -28,26 +31,49 @@ std::size_t answer_request::size() const {
   return method.size() + target.size() + identity.size() + headers.size() + body.size();
 }
 
-std::uint64_t answer_lookup_key(const answer_request_view& request, std::uint64_t body_fingerprint,
+std::uint64_t answer_lookup_key(const answer_request_view& request, std::uint64_t body_length,
                                 std::uint64_t seed) {
   fingerprint_stream s(seed);
-  add(s, "nines answer key 1");
+  add(s, "nines answer key 2");
   add(s, request.method);
   add(s, request.target);
   add(s, request.identity);
   add(s, request.headers);
   unsigned char body[8];
   for (auto& b : body) {
-    b = static_cast<unsigned char>(body_fingerprint & 0xff);
-    body_fingerprint >>= 8;
+    b = static_cast<unsigned char>(body_length & 0xff);
+    body_length >>= 8;
   }
   add(s, std::string_view(reinterpret_cast<const char*>(body), sizeof body));
   return s.value();
 }
 
-bool same_request(const answer_request_view& a, const answer_request_view& b) {
+bool same_request_but_body(const answer_request_view& a, const answer_request_view& b) {
   return a.body.size() == b.body.size() && a.method == b.method && a.target == b.target &&
-         a.identity == b.identity && a.headers == b.headers && a.body == b.body;
+         a.identity == b.identity && a.headers == b.headers;
+}
+
+bool same_request(const answer_request_view& a, const answer_request_view& b) {
+  return same_request_but_body(a, b) && a.body == b.body;
+}
+
+void body_candidates::take(std::string_view piece) {
+  const auto at = received_;
+  received_ += piece.size();
+  std::erase_if(kept_, [&](const std::shared_ptr<const answer_request>& c) {
+    const auto& body = c->body;
+    return received_ > body.size() ||
+           (!piece.empty() && std::memcmp(body.data() + at, piece.data(), piece.size()) != 0);
+  });
+}
+
+const answer_request* body_candidates::match() const {
+  for (const auto& c : kept_) {
+    if (c->body.size() == received_) {
+      return c.get();
+    }
+  }
+  return nullptr;
 }
 
 }  // namespace nines::core

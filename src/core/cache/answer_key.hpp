@@ -6,14 +6,17 @@
 // upstream. Two requests that differ in any of these are different requests; two that differ only
 // in JSON spacing or key order are too (a miss, never a wrong hit).
 //
-// A request is found by its lookup key, a 64-bit hash of its parts in which the body counts by its
-// fingerprint (core/codec/fingerprint.hpp: taken as the body arrived); what is found is then
-// compared with the request byte for byte (same_request), so that a collision of keys can only
-// miss.
+// A request is found by its lookup key, a seeded 64-bit hash (core/codec/fingerprint.hpp) of its
+// parts other than the body, and of the body's length: everything known from its head. The kept
+// requests under that key are compared with it byte for byte (same_request), so that a collision
+// of keys can only miss; the body, the long part, is compared while it arrives
+// (gateway/answer_cache_relay.hpp), so that nothing of it is left to compare at its last byte.
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace nines::core {
 
@@ -38,10 +41,28 @@ struct answer_request {
   std::size_t size() const;
 };
 
-// The lookup key of `request`, whose body's fingerprint (with `seed`) is `body_fingerprint`.
-std::uint64_t answer_lookup_key(const answer_request_view& request, std::uint64_t body_fingerprint,
+// The lookup key of a request with these parts (`body` is not read) and a body of `body_length`.
+std::uint64_t answer_lookup_key(const answer_request_view& request, std::uint64_t body_length,
                                 std::uint64_t seed);
 
 bool same_request(const answer_request_view& a, const answer_request_view& b);
+// The same, but for the bodies: equal in length, and known to be equal in content.
+bool same_request_but_body(const answer_request_view& a, const answer_request_view& b);
+
+// The kept requests a body may turn out to be (the same head and length), compared with it piece
+// by piece as it arrives: those that differ in a byte drop out at once.
+class body_candidates {
+ public:
+  body_candidates() = default;
+  explicit body_candidates(std::vector<std::shared_ptr<const answer_request>> kept)
+      : kept_(std::move(kept)) {}
+  void take(std::string_view piece);
+  // A candidate equal to every byte that arrived, and as long (null: none).
+  const answer_request* match() const;
+
+ private:
+  std::vector<std::shared_ptr<const answer_request>> kept_;  // those still equal
+  std::size_t received_ = 0;
+};
 
 }  // namespace nines::core
