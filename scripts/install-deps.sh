@@ -10,7 +10,7 @@ want=build
 build_pkgs=(g++ cmake ninja-build ccache pkg-config
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libssl-dev libmimalloc-dev libtomlplusplus-dev libspdlog-dev libfmt-dev libcli11-dev libgtest-dev
-  libxxhash-dev curl ca-certificates nodejs npm)
+  curl ca-certificates nodejs npm)
 # prometheus: promtool and a server for the rules tests; chromium and a font: the dashboard's
 # browser test; testssl.sh: what nines tls-check is compared with; iproute2: the veth links of
 # the tests whose hosts live in network namespaces (tests/netns).

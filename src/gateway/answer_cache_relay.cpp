@@ -110,7 +110,7 @@ std::unique_ptr<net::body_watch> watch_cacheable_body(const shared_state& shared
   // known only at its end; it is then compared at the lookup).
   core::body_candidates candidates;
   if (plan.look && declared_length) {
-    const auto key = core::answer_lookup_key(plan.view(head), *declared_length, shared.cache_seed);
+    const auto key = core::answer_lookup_key(plan.view(head), *declared_length);
     candidates = core::body_candidates(
         shared.cache->candidates(key, *declared_length, max_candidates));
   }
@@ -125,7 +125,7 @@ cache_plan plan_cache(const request& req, const downstream& client, worker_state
     return {};
   }
   cache_plan plan = watch->plan();
-  plan.key = core::answer_lookup_key(plan.view(req), req.body().size(), worker.shared->cache_seed);
+  plan.key = core::answer_lookup_key(plan.view(req), req.body().size());
   plan.body_match = watch->body_match();
   return plan;
 }

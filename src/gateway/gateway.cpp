@@ -6,7 +6,6 @@
 #include <fmt/chrono.h>
 #include <fmt/format.h>
 #include <fstream>
-#include <openssl/rand.h>
 #include <spdlog/spdlog.h>
 #include <sstream>
 #include <sys/resource.h>
@@ -92,15 +91,6 @@ void register_gauges(obs::registry& metrics, const core::stream_journal& journal
                                  std::memory_order_relaxed));
                            });
   metrics.gauge_of("nines_build_info", "The running build.", {{"version", NINES_VERSION}}).set(1);
-}
-
-// 64 bits from OpenSSL's generator (a start that cannot draw them does not start).
-std::uint64_t random_seed() {
-  std::uint64_t seed = 0;
-  if (RAND_bytes(reinterpret_cast<unsigned char*>(&seed), sizeof seed) != 1) {
-    throw std::runtime_error("no random bytes for the cache's seed");
-  }
-  return seed;
 }
 
 void register_cache_metrics(obs::registry& metrics, const core::answer_cache& cache) {
@@ -521,7 +511,6 @@ int run_gateway(const core::config& cfg, const std::string& config_path) {
     register_upload_metrics(*shared->metrics, *shared->uploads);
   }
   if (cfg.cache.enabled()) {
-    shared->cache_seed = random_seed();
     shared->cache = std::make_unique<core::answer_cache>(
         core::answer_cache_settings{cfg.cache.max_bytes, cfg.cache.max_entry_bytes, cfg.cache.ttl});
     register_cache_metrics(*shared->metrics, *shared->cache);

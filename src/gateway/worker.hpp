@@ -106,8 +106,6 @@ struct shared_state {
   std::unique_ptr<upload_store> uploads;
   // Answers to identical requests at temperature 0 ([cache], read at start); null when off.
   std::unique_ptr<core::answer_cache> cache;
-  // The seed of the cache's lookup keys: the process's own, drawn at start.
-  std::uint64_t cache_seed = 0;
 };
 
 // A worker's pools and per-upstream bookkeeping for one generation.

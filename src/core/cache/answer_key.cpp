@@ -3,13 +3,13 @@
 #include <algorithm>
 #include <cstring>
 
-#include "core/codec/fingerprint.hpp"
+#include "core/codec/sha256_stream.hpp"
 
 namespace nines::core {
 namespace {
 
 // Each part with its length first: no two different sets of parts hash the same bytes.
-void add(fingerprint_stream& s, std::string_view part) {
+void add(sha256_stream& s, std::string_view part) {
   unsigned char length[8];
   auto n = static_cast<std::uint64_t>(part.size());
   for (auto& b : length) {
@@ -31,9 +31,8 @@ std::size_t answer_request::size() const {
   return method.size() + target.size() + identity.size() + headers.size() + body.size();
 }
 
-std::uint64_t answer_lookup_key(const answer_request_view& request, std::uint64_t body_length,
-                                std::uint64_t seed) {
-  fingerprint_stream s(seed);
+std::uint64_t answer_lookup_key(const answer_request_view& request, std::uint64_t body_length) {
+  sha256_stream s;
   add(s, "nines answer key 2");
   add(s, request.method);
   add(s, request.target);
@@ -45,7 +44,12 @@ std::uint64_t answer_lookup_key(const answer_request_view& request, std::uint64_
     body_length >>= 8;
   }
   add(s, std::string_view(reinterpret_cast<const char*>(body), sizeof body));
-  return s.value();
+  const auto digest = s.current();
+  std::uint64_t key = 0;
+  for (int i = 0; i < 8; ++i) {
+    key = key << 8 | digest[static_cast<std::size_t>(i)];
+  }
+  return key;
 }
 
 bool same_request_but_body(const answer_request_view& a, const answer_request_view& b) {

@@ -6,8 +6,8 @@
 // upstream. Two requests that differ in any of these are different requests; two that differ only
 // in JSON spacing or key order are too (a miss, never a wrong hit).
 //
-// A request is found by its lookup key, a seeded 64-bit hash (core/codec/fingerprint.hpp) of its
-// parts other than the body, and of the body's length: everything known from its head. The kept
+// A request is found by its lookup key, 64 bits of a SHA-256 of its parts other than the body, and
+// of the body's length: everything known from its head (a few hundred bytes to hash). The kept
 // requests under that key are compared with it byte for byte (same_request), so that a collision
 // of keys can only miss; the body, the long part, is compared while it arrives
 // (gateway/answer_cache_relay.hpp), so that nothing of it is left to compare at its last byte.
@@ -42,8 +42,7 @@ struct answer_request {
 };
 
 // The lookup key of a request with these parts (`body` is not read) and a body of `body_length`.
-std::uint64_t answer_lookup_key(const answer_request_view& request, std::uint64_t body_length,
-                                std::uint64_t seed);
+std::uint64_t answer_lookup_key(const answer_request_view& request, std::uint64_t body_length);
 
 bool same_request(const answer_request_view& a, const answer_request_view& b);
 // The same, but for the bodies: equal in length, and known to be equal in content.
