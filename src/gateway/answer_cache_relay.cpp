@@ -89,7 +89,9 @@ std::unique_ptr<net::body_watch> watch_cacheable_body(const shared_state& shared
   }
   // Who asks: a client key's id. Without keys (an open listener, loopback only), the
   // Authorization that then goes upstream counts among the headers instead.
+  plan.epoch = shared.cache->epoch();  // before the keys: a reload stores them, then clears
   const auto keys = shared.keys.load();
+  plan.keys = keys;
   if (keys) {
     const core::client_key* key = nullptr;
     if (head.count(http::field::authorization) != 1 ||
@@ -188,8 +190,8 @@ void answer_recorder::record_head(const http::response_header<>& head, bool stre
 }
 
 void answer_recorder::record_body(std::string_view data) {
-  if (too_large_) {
-    return;
+  if (too_large_ || answer_.status != 200) {
+    return;  // (a non-200 is not kept)
   }
   if (answer_.body.size() + data.size() > worker_.shared->cache->settings().max_entry_bytes) {
     too_large_ = true;
@@ -210,8 +212,7 @@ void answer_recorder::keep() {
     cache.count_too_large();
     return;
   }
-  if (!headed_ || answer_.status != 200 || record_.outcome != "ok" ||
-      worker_.shared->current.load()->version != keeping_.config_version) {
+  if (!headed_ || answer_.status != 200 || record_.outcome != "ok") {
     return;
   }
   core::cache_directives said;
@@ -232,13 +233,14 @@ void answer_recorder::keep() {
       return;  // a 200 that is not an answer (an error object, or not JSON)
     }
   }
-  core::cached_answer kept = answer_;
+  core::cached_answer kept = std::move(answer_);
   if (kept.stream) {
     kept.body = core::without_event_ids(kept.body);
   }
   kept.model = keeping_.facts.model;
   kept.max_tokens = keeping_.facts.max_tokens;
-  cache.store(keeping_.key, std::move(keeping_.request), std::move(kept), steady::now());
+  cache.store(keeping_.key, std::move(keeping_.request), std::move(kept), steady::now(),
+              keeping_.epoch);
 }
 
 awaitable<error_code> answer_recorder::send(http::response<http::string_body> res) {

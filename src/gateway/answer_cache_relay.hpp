@@ -40,6 +40,10 @@ struct cache_plan {
   std::string headers;               // the answer-affecting headers
   // A kept request whose body this one's equals, byte for byte, as it arrived (null: none).
   const core::answer_request* body_match = nullptr;
+  // What `identity` was read with, and the cache's epoch, when the head arrived: the request is
+  // admitted with the same keys, and its answer kept only if no reload cleared the cache since.
+  std::shared_ptr<const core::key_registry> keys;
+  std::uint64_t epoch = 0;
   // The request as the cache sees it (views into `req` and this plan).
   core::answer_request_view view(const net::request& req) const {
     return {req.method_string(), req.target(), identity, headers, req.body()};
@@ -96,8 +100,8 @@ struct answer_keeping {
   core::json_facts facts;        // its request's
   // Joins an identical request's generation in flight (false for no-cache: a fresh answer).
   bool share = true;
-  // The configuration it was generated under: kept only while it is still the one in effect.
-  std::uint64_t config_version = 0;
+  // The cache's epoch when the request arrived: kept only if no reload cleared the cache since.
+  std::uint64_t epoch = 0;
 };
 
 // Records what a generation sends (the head, the whole body or the events), up to the cache's

@@ -771,11 +771,13 @@ awaitable<void> run_attempts(request& req, net::response_sink& sink, worker_stat
 
 namespace {
 
-// Client-key checks (core/access/admission.hpp): nullopt when the request may go on.
-std::optional<core::access_refusal> check_access(const request& req, worker_state& worker,
-                                                 const core::json_facts* facts,
-                                                 core::access_ticket& ticket) {
-  const auto keys = worker.shared->keys.load();
+// Client-key checks (core/access/admission.hpp): nullopt when the request may go on. With
+// `keys_read`, against those keys (what the answer cache read the request's identity with).
+std::optional<core::access_refusal> check_access(
+    const request& req, worker_state& worker, const core::json_facts* facts,
+    core::access_ticket& ticket,
+    const std::shared_ptr<const core::key_registry>* keys_read = nullptr) {
+  const auto keys = keys_read != nullptr ? *keys_read : worker.shared->keys.load();
   if (!keys) {
     return std::nullopt;  // auth.mode = open
   }
@@ -896,7 +898,8 @@ awaitable<void> forward_request(request& req, downstream& client, worker_state& 
   }
   core::access_ticket ticket;
   const auto* facts = hit ? &hit_facts : probe && probe->valid ? &probe->facts : nullptr;
-  if (const auto refusal = check_access(req, worker, facts, ticket)) {
+  if (const auto refusal =
+          check_access(req, worker, facts, ticket, cache.key ? &cache.keys : nullptr)) {
     worker.probe.auth_refused(refusal->reason);
     co_await refuse_access(client, record, *refusal);
     co_return;
@@ -930,7 +933,7 @@ awaitable<void> forward_request(request& req, downstream& client, worker_state& 
   if (cache.key && facts != nullptr && core::answer_is_repeatable(*facts)) {
     // Not looked up (no-cache): generated afresh, and kept; still a bypass to the client.
     keeping = answer_keeping{*cache.key, core::answer_request::of(cache.view(req)), *facts,
-                             cache.look, worker.gen->version};
+                             cache.look, cache.epoch};
     if (cache.look) {
       client.stamp("x-nines-cache", "miss");
       record.cache = "miss";

@@ -107,12 +107,14 @@ void register_cache_metrics(obs::registry& metrics, const core::answer_cache& ca
   metrics.counter_function("nines_cache_dropped_total",
                            "Answers the cache dropped: evicted (for room, least recently used "
                            "first), expired (after cache.ttl_ms), too_large (not kept: above "
-                           "cache.max_entry_bytes).",
+                           "cache.max_entry_bytes), cleared (by a reload).",
                            {{"reason", "evicted"}}, stat(&stats::evicted));
   metrics.counter_function("nines_cache_dropped_total", "", {{"reason", "expired"}},
                            stat(&stats::expired));
   metrics.counter_function("nines_cache_dropped_total", "", {{"reason", "too_large"}},
                            stat(&stats::too_large));
+  metrics.counter_function("nines_cache_dropped_total", "", {{"reason", "cleared"}},
+                           stat(&stats::cleared));
 }
 
 void register_upload_metrics(obs::registry& metrics, const upload_store& store) {

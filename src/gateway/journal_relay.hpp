@@ -25,8 +25,9 @@ bool wants_journal(const net::request& req, const core::config& config);
 // Serves a journaled request: a reconnect, a repeat, or a new generation (run on this worker,
 // detached from the client) whose answer the client reads from the journal. With `keeping`, the
 // request's answer is one the cache keeps (gateway/answer_cache_relay.hpp): unless the client gave
-// an Idempotency-Key it may use, its idempotency key is made from the cache key, so that an
-// identical request in flight is joined; a new generation's answer is then stored.
+// an Idempotency-Key it may use, its idempotency key is made from its identity (credentials,
+// target, body), its client key's id and its answer-affecting headers, so that an identical
+// request whose generation is running is joined; a new generation's answer is then stored.
 net::awaitable<void> serve_journaled(net::request& req, net::downstream& client,
                                      worker_state& worker, obs::request_record& record,
                                      request_kind kind,

@@ -186,7 +186,8 @@ std::string status_json(const shared_state& shared, bool series) {
                          {"stored", held.stored},
                          {"evicted", held.evicted},
                          {"expired", held.expired},
-                         {"too_large", held.too_large}};
+                         {"too_large", held.too_large},
+                         {"cleared", held.cleared}};
   }
   json::object out{
       {"role", names.role},

@@ -14,6 +14,7 @@
 #include "core/http/sse_parser.hpp"
 #include "core/stream/stream_journal.hpp"
 #include "gateway/http_headers.hpp"
+#include "core/cache/cache_control.hpp"
 #include "gateway/request_forwarder.hpp"
 
 namespace nines::gateway {
@@ -310,7 +311,10 @@ awaitable<attempt_result> request_forwarder::relay_stream(upstream_connection& c
       if (!client_committed_) {
         http::response<http::empty_body> header{response.head().result(), 11};
         copy_response_headers(response.head(), header.base());
-        header.set(http::field::cache_control, "no-cache");
+        // An event stream is never stored by a client's cache; an upstream's no-store stays said
+        // (an answer cache in front of the client reads it).
+        const bool no_store = core::says_no_store(response.head()[http::field::cache_control]);
+        header.set(http::field::cache_control, no_store ? "no-cache, no-store" : "no-cache");
         header.set("x-request-id", record_.id);
         // Promised only where it can be kept (a journaled stream's reader beats for its client).
         const bool beats = kind_.heartbeat && !verbatim && client_.can_beat();

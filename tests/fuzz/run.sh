@@ -30,7 +30,8 @@ if [ ! -f "$out/core.a" ] || [ -n "$(find src/core -newer "$out/core.a")" ]; the
   done
   ar rcs "$out/core.a" "$out"/core-*.o
 fi
-targets=(sse_parser json_probe config stream_chunk control_input request_framing tus_headers)
+targets=(sse_parser json_probe config stream_chunk control_input request_framing tus_headers
+  cache_input)
 for target in "${targets[@]}"; do
   corpus=${target%%_*}
   [ "$target" = json_probe ] && corpus=json

@@ -24,11 +24,17 @@ answer_cache::list::iterator answer_cache::find_locked(std::uint64_t key,
                                                       const answer_request_view& request,
                                                       const answer_request* body_matches) {
   const auto [first, last] = index_.equal_range(key);
+  if (body_matches != nullptr) {
+    // The candidate whose body matched as it arrived: only the short parts are compared.
+    for (auto it = first; it != last; ++it) {
+      if (it->second->request.get() == body_matches &&
+          same_request_but_body(body_matches->view(), request)) {
+        return it->second;
+      }
+    }
+  }
   for (auto it = first; it != last; ++it) {
-    const auto& kept = *it->second->request;
-    const bool same = &kept == body_matches ? same_request_but_body(kept.view(), request)
-                                            : same_request(kept.view(), request);
-    if (same) {
+    if (same_request(it->second->request->view(), request)) {
       return it->second;
     }
   }
@@ -68,16 +74,35 @@ std::optional<answer_cache::hit> answer_cache::lookup(std::uint64_t key,
 }
 
 answer_cache::store_result answer_cache::store(std::uint64_t key, answer_request request,
-                                               cached_answer answer, time_point now) {
+                                               cached_answer answer, time_point now,
+                                               std::uint64_t epoch) {
   const std::size_t cost = answer.cost() + request.size();
   auto kept = std::make_shared<const answer_request>(std::move(request));
   std::lock_guard lock(mutex_);
+  if (epoch != epoch_) {
+    return store_result::stale;  // generated under what a reload replaced
+  }
   if (cost > settings_.max_entry_bytes || cost > settings_.max_bytes) {
     ++stats_.too_large;
     return store_result::too_large;
   }
   if (const auto same = find_locked(key, kept->view(), nullptr); same != lru_.end()) {
     drop_locked(same);
+  }
+  // At most per_key under one key: the oldest goes.
+  for (;;) {
+    const auto [first, last] = index_.equal_range(key);
+    if (static_cast<std::size_t>(std::distance(first, last)) < per_key) {
+      break;
+    }
+    auto oldest = first->second;
+    for (auto it = first; it != last; ++it) {
+      if (it->second->stored_at < oldest->stored_at) {
+        oldest = it->second;
+      }
+    }
+    ++stats_.evicted;
+    drop_locked(oldest);
   }
   while (stats_.bytes + cost > settings_.max_bytes && !lru_.empty()) {
     ++stats_.evicted;
@@ -106,9 +131,16 @@ void answer_cache::sweep_locked(time_point now) {
 
 void answer_cache::clear() {
   std::lock_guard lock(mutex_);
+  ++epoch_;
   while (!lru_.empty()) {
+    ++stats_.cleared;
     drop_locked(lru_.begin());
   }
+}
+
+std::uint64_t answer_cache::epoch() const {
+  std::lock_guard lock(mutex_);
+  return epoch_;
 }
 
 void answer_cache::count_too_large() {

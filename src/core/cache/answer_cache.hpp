@@ -65,19 +65,23 @@ class answer_cache {
   std::optional<hit> lookup(std::uint64_t key, const answer_request_view& request, time_point now,
                             const answer_request* body_matches = nullptr);
 
-  // The kept requests under `key` whose body is `body_length` long, most recently used first, at
-  // most `at_most`: what a request with that head may turn out to be (its body compared with
-  // theirs as it arrives).
+  // The kept requests under `key` whose body is `body_length` long, at most `at_most`: what a
+  // request with that head may turn out to be (its body compared with theirs as it arrives).
   std::vector<std::shared_ptr<const answer_request>> candidates(std::uint64_t key,
                                                                 std::size_t body_length,
                                                                 std::size_t at_most) const;
 
-  enum class store_result { stored, too_large };
+  enum class store_result { stored, too_large, stale };
   // Keeps `answer` to `request` under `key` (replacing an answer to the same request), making room
-  // by dropping the least recently used answers. An answer whose cost with its request is above
-  // max_entry_bytes is not kept.
+  // by dropping the least recently used answers, and the oldest under the same key past
+  // `per_key` (requests of the same head and length are compared with each other). An answer
+  // whose cost with its request is above max_entry_bytes is not kept; nor one generated before
+  // the last clear(): `epoch` is epoch() when its request arrived.
   store_result store(std::uint64_t key, answer_request request, cached_answer answer,
-                     time_point now);
+                     time_point now, std::uint64_t epoch);
+  // Counts clear()s: what a request notes when it arrives, for its store.
+  std::uint64_t epoch() const;
+  static constexpr std::size_t per_key = 4;
 
   // Drops the answers expired at `now` (a lookup drops an expired answer it finds; this frees the
   // room of those nobody asks for: called every few seconds). Oldest first, stopping at the first
@@ -95,6 +99,7 @@ class answer_cache {
     std::uint64_t evicted = 0;    // dropped for room
     std::uint64_t expired = 0;    // dropped after the ttl
     std::uint64_t too_large = 0;  // not kept: above max_entry_bytes
+    std::uint64_t cleared = 0;    // dropped by clear() (a reload)
   };
   stats read_stats() const;
   const answer_cache_settings& settings() const { return settings_; }
@@ -122,6 +127,7 @@ class answer_cache {
   std::list<list::iterator> by_age_;  // oldest first (every answer has the same ttl)
   std::unordered_multimap<std::uint64_t, list::iterator> index_;  // by lookup key
   stats stats_;
+  std::uint64_t epoch_ = 0;
 };
 
 }  // namespace nines::core

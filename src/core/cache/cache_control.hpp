@@ -24,4 +24,11 @@ void read_cache_control(std::string_view value, cache_directives& out);
 // Adds one Pragma field value's (`no-cache` only).
 void read_pragma(std::string_view value, cache_directives& out);
 
+// Whether a (response's) Cache-Control value says no-store.
+inline bool says_no_store(std::string_view cache_control) {
+  cache_directives d;
+  read_cache_control(cache_control, d);
+  return d.no_store;
+}
+
 }  // namespace nines::core

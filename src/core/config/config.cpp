@@ -425,6 +425,9 @@ struct reader : toml_reader {
     if (!t.contains("max_entry_bytes")) {
       c.max_entry_bytes = std::min(c.max_entry_bytes, c.max_bytes);  // a small cache: its size
     }
+    if (c.max_bytes > 0 && c.max_bytes < 65536) {
+      problem(p + "max_bytes", t.get("max_bytes"), "must be 0 (off) or at least 65536");
+    }
     if (!t.contains("max_bytes") && !t.empty()) {
       problem(p + "max_bytes", &t,
               "is required: the cache is on only with a size (0 keeps it off)");

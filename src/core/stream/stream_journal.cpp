@@ -219,10 +219,13 @@ stream_journal::opened stream_journal::open(std::string_view key_hint, std::stri
       if (!failed && joinable) {
         return {open_kind::existing, existing};
       }
-      if (existing->ended_) {
+      if (failed) {
         erase(existing);
-      }  // else a generation still running, short of its first events: it goes on; a new entry
-         // takes the key
+      } else {
+        // Ended well, or still running but short of its first events: it stays for its own
+        // clients' reconnects (Last-Event-ID); a new entry takes the key.
+        by_idempotency_.erase(it);
+      }
     }
   }
   std::string key(key_hint);

@@ -172,7 +172,8 @@ class stream_journal {
   // scope and body); `idempotency_key`, when set, must already include the credentials scope.
   // With `running_only`, an entry under the idempotency key is joined only while its generation
   // runs and holds every event from the first (the answer cache's sharing of identical requests
-  // in flight); an ended one is replaced by a new entry.
+  // in flight); otherwise a new entry takes the key (the old one stays for its clients'
+  // reconnects).
   opened open(std::string_view key_hint, std::string digest,
               std::optional<std::string> idempotency_key, time_point now,
               bool running_only = false);

@@ -25,7 +25,7 @@ TEST(answer_cache, finds_what_was_stored_and_nothing_else) {
   answer_cache cache({1u << 20, 1u << 20, 60s});
   const auto t0 = clock_type::time_point{} + 1h;
   EXPECT_FALSE(cache.lookup(key_of(1), request_of(1).view(), t0));
-  EXPECT_EQ(cache.store(key_of(1), request_of(1), answer_of("one"), t0), answer_cache::store_result::stored);
+  EXPECT_EQ(cache.store(key_of(1), request_of(1), answer_of("one"), t0, 0), answer_cache::store_result::stored);
   const auto hit = cache.lookup(key_of(1), request_of(1).view(), t0 + 2500ms);
   ASSERT_TRUE(hit);
   EXPECT_EQ(hit->answer->body, "one");
@@ -41,21 +41,34 @@ TEST(answer_cache, requests_that_share_a_lookup_key_are_kept_and_found_apart) {
   answer_cache cache({1u << 20, 1u << 20, 60s});
   const auto t0 = clock_type::time_point{} + 1h;
   for (unsigned char n = 1; n <= 5; ++n) {
-    cache.store(7, request_of(n), answer_of("answer " + std::to_string(n)), t0);
+    cache.store(7, request_of(n), answer_of("answer " + std::to_string(n)), t0 + std::chrono::seconds(n), 0);
   }
-  for (unsigned char n = 1; n <= 5; ++n) {
-    const auto hit = cache.lookup(7, request_of(n).view(), t0);
+  // At most per_key (4) under one key: the oldest went.
+  EXPECT_FALSE(cache.lookup(7, request_of(1).view(), t0 + 10s));
+  for (unsigned char n = 2; n <= 5; ++n) {
+    const auto hit = cache.lookup(7, request_of(n).view(), t0 + 10s);
     ASSERT_TRUE(hit);
     EXPECT_EQ(hit->answer->body, "answer " + std::to_string(n));
   }
-  EXPECT_FALSE(cache.lookup(7, request_of(6).view(), t0));
-  EXPECT_EQ(cache.read_stats().entries, 5u);
+  EXPECT_FALSE(cache.lookup(7, request_of(6).view(), t0 + 10s));
+  EXPECT_EQ(cache.read_stats().entries, answer_cache::per_key);
+  EXPECT_EQ(cache.candidates(7, request_of(2).body.size(), 10).size(), answer_cache::per_key);
+  // A candidate whose body matched already is found by its other parts only.
+  const auto kept = cache.candidates(7, request_of(3).body.size(), 10);
+  for (const auto& c : kept) {
+    auto view = c->view();
+    view.body = std::string_view("{\"n\":?}");  // same length, other bytes: trusted as matched
+    const auto hit = cache.lookup(7, view, t0 + 10s, c.get());
+    ASSERT_TRUE(hit);
+    view.target = "/v1/completions";  // but not another target
+    EXPECT_FALSE(cache.lookup(7, view, t0 + 10s, c.get()));
+  }
 }
 
 TEST(answer_cache, an_answer_expires_after_the_ttl_from_its_store) {
   answer_cache cache({1u << 20, 1u << 20, 10s});
   const auto t0 = clock_type::time_point{} + 1h;
-  cache.store(key_of(1), request_of(1), answer_of("one"), t0);
+  cache.store(key_of(1), request_of(1), answer_of("one"), t0, 0);
   EXPECT_TRUE(cache.lookup(key_of(1), request_of(1).view(), t0 + 9999ms));  // a hit does not extend it
   EXPECT_FALSE(cache.lookup(key_of(1), request_of(1).view(), t0 + 10s));
   EXPECT_EQ(cache.read_stats().expired, 1u);
@@ -66,8 +79,8 @@ TEST(answer_cache, an_answer_expires_after_the_ttl_from_its_store) {
 TEST(answer_cache, sweep_frees_expired_answers_nobody_asks_for) {
   answer_cache cache({1u << 20, 1u << 20, 10s});
   const auto t0 = clock_type::time_point{} + 1h;
-  cache.store(key_of(1), request_of(1), answer_of("old"), t0);
-  cache.store(key_of(2), request_of(2), answer_of("new"), t0 + 5s);
+  cache.store(key_of(1), request_of(1), answer_of("old"), t0, 0);
+  cache.store(key_of(2), request_of(2), answer_of("new"), t0 + 5s, 0);
   cache.sweep(t0 + 11s);
   const auto s = cache.read_stats();
   EXPECT_EQ(s.entries, 1u);
@@ -80,11 +93,11 @@ TEST(answer_cache, bounded_in_bytes_dropping_the_least_recently_used) {
   const std::size_t cost = answer_of(body).cost() + request_of(1).size();
   answer_cache cache({3 * cost, cost, 60s});
   const auto t0 = clock_type::time_point{} + 1h;
-  cache.store(key_of(1), request_of(1), answer_of(body), t0);
-  cache.store(key_of(2), request_of(2), answer_of(body), t0);
-  cache.store(key_of(3), request_of(3), answer_of(body), t0);
+  cache.store(key_of(1), request_of(1), answer_of(body), t0, 0);
+  cache.store(key_of(2), request_of(2), answer_of(body), t0, 0);
+  cache.store(key_of(3), request_of(3), answer_of(body), t0, 0);
   ASSERT_TRUE(cache.lookup(key_of(1), request_of(1).view(), t0));  // 1 is now the most recently used; 2 the least
-  cache.store(key_of(4), request_of(4), answer_of(body), t0);
+  cache.store(key_of(4), request_of(4), answer_of(body), t0, 0);
   EXPECT_TRUE(cache.lookup(key_of(1), request_of(1).view(), t0));
   EXPECT_FALSE(cache.lookup(key_of(2), request_of(2).view(), t0));
   EXPECT_TRUE(cache.lookup(key_of(3), request_of(3).view(), t0));
@@ -98,7 +111,7 @@ TEST(answer_cache, bounded_in_bytes_dropping_the_least_recently_used) {
 TEST(answer_cache, an_answer_above_the_entry_bound_is_not_kept) {
   answer_cache cache({1u << 20, 4096, 60s});
   const auto t0 = clock_type::time_point{} + 1h;
-  EXPECT_EQ(cache.store(key_of(1), request_of(1), answer_of(std::string(5000, 'x')), t0),
+  EXPECT_EQ(cache.store(key_of(1), request_of(1), answer_of(std::string(5000, 'x')), t0, 0),
             answer_cache::store_result::too_large);
   EXPECT_FALSE(cache.lookup(key_of(1), request_of(1).view(), t0));
   EXPECT_EQ(cache.read_stats().too_large, 1u);
@@ -108,8 +121,8 @@ TEST(answer_cache, an_answer_above_the_entry_bound_is_not_kept) {
 TEST(answer_cache, storing_again_replaces_and_counts_bytes_once) {
   answer_cache cache({1u << 20, 1u << 20, 60s});
   const auto t0 = clock_type::time_point{} + 1h;
-  cache.store(key_of(1), request_of(1), answer_of("first"), t0);
-  cache.store(key_of(1), request_of(1), answer_of("second"), t0 + 1s);
+  cache.store(key_of(1), request_of(1), answer_of("first"), t0, 0);
+  cache.store(key_of(1), request_of(1), answer_of("second"), t0 + 1s, 0);
   const auto hit = cache.lookup(key_of(1), request_of(1).view(), t0 + 1s);
   ASSERT_TRUE(hit);
   EXPECT_EQ(hit->answer->body, "second");
@@ -123,10 +136,10 @@ TEST(answer_cache, a_hit_outlives_its_eviction) {
   // The answer being replayed stays valid while the cache drops it.
   answer_cache cache({answer_of("a").cost() + request_of(1).size(), 1u << 20, 60s});
   const auto t0 = clock_type::time_point{} + 1h;
-  cache.store(key_of(1), request_of(1), answer_of("a"), t0);
+  cache.store(key_of(1), request_of(1), answer_of("a"), t0, 0);
   const auto hit = cache.lookup(key_of(1), request_of(1).view(), t0);
   ASSERT_TRUE(hit);
-  cache.store(key_of(2), request_of(2), answer_of("b"), t0);
+  cache.store(key_of(2), request_of(2), answer_of("b"), t0, 0);
   EXPECT_FALSE(cache.lookup(key_of(1), request_of(1).view(), t0));
   EXPECT_EQ(hit->answer->body, "a");
 }
@@ -153,18 +166,31 @@ TEST(answer_cache, only_answers_at_temperature_zero_given_once_are_repeatable) {
 namespace nines::core {
 namespace {
 
+TEST(answer_cache, an_answer_generated_before_a_clear_is_not_kept) {
+  answer_cache cache({1u << 20, 1u << 20, std::chrono::seconds(60)});
+  const auto t0 = std::chrono::steady_clock::time_point{} + std::chrono::hours(1);
+  const auto epoch = cache.epoch();
+  cache.clear();  // a reload while the answer was generated
+  answer_request r{"POST", "/v1/completions", "", "", "{}"};
+  EXPECT_EQ(cache.store(1, r, cached_answer{}, t0, epoch), answer_cache::store_result::stale);
+  EXPECT_FALSE(cache.lookup(1, r.view(), t0));
+  EXPECT_EQ(cache.store(1, r, cached_answer{}, t0, cache.epoch()),
+            answer_cache::store_result::stored);
+}
+
 TEST(answer_cache, clear_drops_everything_and_its_bytes) {
   answer_cache cache({1u << 20, 1u << 20, std::chrono::seconds(60)});
   const auto t0 = std::chrono::steady_clock::time_point{} + std::chrono::hours(1);
   answer_request r{"POST", "/v1/completions", "", "", "{}"};
   cached_answer a;
   a.body = "x";
-  cache.store(1, r, a, t0);
+  cache.store(1, r, a, t0, 0);
   r.body = "{ }";
-  cache.store(1, r, a, t0);
+  cache.store(1, r, a, t0, 0);
   EXPECT_EQ(cache.read_stats().entries, 2u);
   cache.clear();
   EXPECT_EQ(cache.read_stats().entries, 0u);
+  EXPECT_EQ(cache.read_stats().cleared, 2u);
   EXPECT_EQ(cache.read_stats().bytes, 0u);
   EXPECT_FALSE(cache.lookup(1, r.view(), t0));
   cache.sweep(t0 + std::chrono::hours(1));  // nothing left to sweep, nothing dangling

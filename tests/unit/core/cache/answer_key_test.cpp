@@ -154,7 +154,7 @@ TEST(answer_key, key_coverage_fuzz_every_answer_affecting_change_misses) {
   const auto t0 = std::chrono::steady_clock::time_point{} + std::chrono::hours(1);
   cached_answer kept;
   kept.body = "the base request's answer";
-  cache.store(0, answer_request::of(view_of(base)), kept, t0);
+  cache.store(0, answer_request::of(view_of(base)), kept, t0, 0);
   ASSERT_TRUE(cache.lookup(0, view_of(base), t0));
   const auto base_kept = cache.candidates(0, base.body.size(), 4);
   ASSERT_EQ(base_kept.size(), 1u);

@@ -99,6 +99,8 @@ TEST(cache_config, off_by_default_and_read_with_their_bounds) {
   auto above = parse_config("[cache]\nmax_bytes = 65536\nmax_entry_bytes = 65537\n" + upstream,
                             "gw.toml");
   EXPECT_TRUE(has_problem(above, "cache.max_entry_bytes", "cache.max_bytes"));
+  EXPECT_TRUE(has_problem(parse_config("[cache]\nmax_bytes = 1000\n" + upstream, "gw.toml"),
+                          "cache.max_bytes", "at least 65536"));
   auto sizeless = parse_config("[cache]\nttl_ms = 60000\n" + upstream, "gw.toml");
   EXPECT_TRUE(has_problem(sizeless, "cache.max_bytes", "required"));
   auto small = parse_config("[cache]\nmax_bytes = 65536\n" + upstream, "gw.toml");

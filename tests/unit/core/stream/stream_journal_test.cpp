@@ -108,6 +108,8 @@ TEST(stream_journal, running_only_joins_a_running_generation_and_replaces_an_end
   auto after = journal.open("r3", "body", "cache:k", t0, true);
   EXPECT_EQ(after.kind, stream_journal::open_kind::created);
   EXPECT_NE(after.entry, first.entry);
+  // The first stream's clients can still come back for the rest of it.
+  EXPECT_EQ(journal.find("r1", "body", t0), first.entry);
   // Without running_only (a client's own Idempotency-Key) the ended answer is replayed.
   after.entry->commit_head(journal_head{400, {}, false}, t0);
   after.entry->finish("{\"error\":{}}", summary("ok"), t0);
