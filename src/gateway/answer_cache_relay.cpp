@@ -16,7 +16,9 @@ namespace {
 using namespace net;
 using steady = std::chrono::steady_clock;
 
-std::string_view path_of(std::string_view target) { return target.substr(0, target.find('?')); }
+std::string_view path_of(std::string_view target) {
+  return target.substr(0, target.find('?'));
+}
 
 // Kept requests a body is compared with as it arrives, at most (the same head and length is
 // rare; past this many, the rest are compared at the lookup).
@@ -62,9 +64,8 @@ void apply_kept(const core::cached_answer& a, http::response<Body>& res,
 
 }  // namespace
 
-std::unique_ptr<net::body_watch> watch_cacheable_body(const shared_state& shared,
-                                                      const request& head,
-                                                      std::optional<std::uint64_t> declared_length) {
+std::unique_ptr<net::body_watch> watch_cacheable_body(
+    const shared_state& shared, const request& head, std::optional<std::uint64_t> declared_length) {
   if (!shared.cache || head.method() != http::verb::post) {
     return nullptr;
   }
@@ -72,9 +73,8 @@ std::unique_ptr<net::body_watch> watch_cacheable_body(const shared_state& shared
   if (path != "/v1/chat/completions" && path != "/v1/completions") {
     return nullptr;
   }
-  cache_plan plan;
   if (head.find("last-event-id") != head.end()) {
-    return std::make_unique<cache_watch>(std::move(plan), core::body_candidates());  // a reconnect: the journal's
+    return nullptr;  // a reconnect: the journal's
   }
   core::cache_directives asked;
   for (const auto& f : head) {
@@ -85,10 +85,11 @@ std::unique_ptr<net::body_watch> watch_cacheable_body(const shared_state& shared
     }
   }
   if (asked.no_store) {
-    return std::make_unique<cache_watch>(std::move(plan), core::body_candidates());
+    return nullptr;
   }
   // Who asks: a client key's id. Without keys (an open listener, loopback only), the
   // Authorization that then goes upstream counts among the headers instead.
+  cache_plan plan;
   plan.epoch = shared.cache->epoch();  // before the keys: a reload stores them, then clears
   const auto keys = shared.keys.load();
   plan.keys = keys;
@@ -97,12 +98,11 @@ std::unique_ptr<net::body_watch> watch_cacheable_body(const shared_state& shared
     if (head.count(http::field::authorization) != 1 ||
         core::identify(*keys, head[http::field::authorization], std::chrono::system_clock::now(),
                        key)) {
-      return std::make_unique<cache_watch>(std::move(plan), core::body_candidates());  // refused later, as it would be
+      return nullptr;  // refused later, as it would be
     }
     plan.identity = key->id;
   }
   append_answer_headers(head.base(), plan.headers, !keys);
-  plan.eligible = true;
   plan.look = !asked.no_cache;
   if (asked.max_age) {
     plan.max_age = std::chrono::seconds(*asked.max_age);
@@ -113,8 +113,8 @@ std::unique_ptr<net::body_watch> watch_cacheable_body(const shared_state& shared
   core::body_candidates candidates;
   if (plan.look && declared_length) {
     const auto key = core::answer_lookup_key(plan.view(head), *declared_length);
-    candidates = core::body_candidates(
-        shared.cache->candidates(key, *declared_length, max_candidates));
+    candidates =
+        core::body_candidates(shared.cache->candidates(key, *declared_length, max_candidates));
   }
   return std::make_unique<cache_watch>(std::move(plan), std::move(candidates));
 }
@@ -122,8 +122,8 @@ std::unique_ptr<net::body_watch> watch_cacheable_body(const shared_state& shared
 cache_plan plan_cache(const request& req, const downstream& client, worker_state& worker,
                       const request_kind& kind, bool body_from_upload) {
   const auto* watch = dynamic_cast<const cache_watch*>(client.watched_body());
-  if (!worker.shared->cache || watch == nullptr || !watch->plan().eligible ||
-      !keeps_answers_of(kind.route) || body_from_upload) {
+  if (!worker.shared->cache || watch == nullptr || !keeps_answers_of(kind.route) ||
+      body_from_upload) {
     return {};
   }
   cache_plan plan = watch->plan();
@@ -137,7 +137,8 @@ std::optional<core::answer_cache::hit> look_up_answer(worker_state& worker, cons
   if (!plan.look || !plan.key) {
     return std::nullopt;
   }
-  auto hit = worker.shared->cache->lookup(*plan.key, plan.view(req), steady::now(), plan.body_match);
+  auto hit =
+      worker.shared->cache->lookup(*plan.key, plan.view(req), steady::now(), plan.body_match);
   if (hit && plan.max_age && hit->age > *plan.max_age) {
     return std::nullopt;  // older than the client takes: generated afresh (and kept)
   }

@@ -31,13 +31,12 @@
 namespace nines::gateway {
 
 struct cache_plan {
-  bool eligible = false;             // a request the cache may answer or keep (read from its head)
   std::optional<std::uint64_t> key;  // the lookup key: set when the request may be answered or kept
   bool look = false;                 // may be answered from the cache (no no-cache)
   std::optional<std::chrono::seconds> max_age;  // only what was kept at most this long ago
   bool only_if_cached = false;                  // a kept answer or a 504
-  std::string identity;              // who asks: the client key's id ("" without keys)
-  std::string headers;               // the answer-affecting headers
+  std::string identity;                         // who asks: the client key's id ("" without keys)
+  std::string headers;                          // the answer-affecting headers
   // A kept request whose body this one's equals, byte for byte, as it arrived (null: none).
   const core::answer_request* body_match = nullptr;
   // What `identity` was read with, and the cache's epoch, when the head arrived: the request is
@@ -68,9 +67,9 @@ class cache_watch final : public net::body_watch {
 };
 
 // For net::server_limits::watch_body: a cache_watch for a POST to a route whose answers the
-// cache keeps, read from its head: Cache-Control (no-store: not eligible), who asks (a client
-// key's id; credentials that are not usable: not eligible, and refused later), Last-Event-ID (a
-// reconnect: not eligible), the answer-affecting headers.
+// cache keeps, read from its head: Cache-Control, who asks (a client key's id), the
+// answer-affecting headers. None (the cache is bypassed) for no-store, for credentials that are
+// not usable (refused later), and for a reconnect (Last-Event-ID: the journal's).
 std::unique_ptr<net::body_watch> watch_cacheable_body(const shared_state& shared,
                                                       const net::request& head,
                                                       std::optional<std::uint64_t> declared_length);
@@ -79,8 +78,8 @@ std::unique_ptr<net::body_watch> watch_cacheable_body(const shared_state& shared
 // `x-nines-cache: bypass` on the answer and in the record; a later stage may say otherwise, and
 // the gateway counts what the record says at the end). No key when the cache is off, the route
 // keeps no answers, the body came from an upload, or its head ruled the cache out.
-cache_plan plan_cache(const net::request& req, const net::downstream& client,
-                      worker_state& worker, const request_kind& kind, bool body_from_upload);
+cache_plan plan_cache(const net::request& req, const net::downstream& client, worker_state& worker,
+                      const request_kind& kind, bool body_from_upload);
 
 // The kept answer to the request, if any, young enough for its max-age (before its admission).
 std::optional<core::answer_cache::hit> look_up_answer(worker_state& worker, const cache_plan& plan,

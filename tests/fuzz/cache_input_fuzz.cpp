@@ -35,8 +35,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     std::size_t at = 0;
     std::size_t i = 0;
     while (at < body->size()) {
-      const auto step =
-          kept_body.empty() ? 0u : static_cast<unsigned char>(kept_body[i++ % kept_body.size()]) % 16u;
+      const auto step = kept_body.empty()
+                            ? 0u
+                            : static_cast<unsigned char>(kept_body[i++ % kept_body.size()]) % 16u;
       const std::size_t n = std::min<std::size_t>(body->size() - at, 1 + step);
       candidates.take(std::string_view(*body).substr(at, n));
       at += n;

@@ -13,7 +13,8 @@ namespace nines::hostile {
 namespace {
 
 const std::string cache_toml = "[cache]\nmax_bytes = 16777216\n";
-const std::string chat = R"({"model":"m","temperature":0,"messages":[{"role":"user","content":"x"}]})";
+const std::string chat =
+    R"({"model":"m","temperature":0,"messages":[{"role":"user","content":"x"}]})";
 
 std::string json_answer(const std::string& body, const std::string& extra = {}) {
   return "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n" + extra +
@@ -60,7 +61,9 @@ struct not_an_answer {
   std::string reply;
 };
 
-std::ostream& operator<<(std::ostream& os, const not_an_answer& c) { return os << c.name; }
+std::ostream& operator<<(std::ostream& os, const not_an_answer& c) {
+  return os << c.name;
+}
 
 class hostile_cache_refuses : public ::testing::TestWithParam<not_an_answer> {};
 
@@ -78,12 +81,34 @@ INSTANTIATE_TEST_SUITE_P(
     hostile, hostile_cache_refuses,
     ::testing::Values(
         not_an_answer{"error_object", json_answer(R"({"error":{"message":"overloaded"}})")},
-        not_an_answer{"html", "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: "
-                              "17\r\n\r\n<html>login</html>"},
+        not_an_answer{"html",
+                      "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: "
+                      "17\r\n\r\n<html>login</html>"},
         not_an_answer{"json_that_is_not_an_object", json_answer("[1,2,3]")},
         not_an_answer{"server_says_no_store",
                       json_answer(answer_body, "Cache-Control: private, no-store\r\n")}),
     [](const auto& info) { return info.param.name; });
+
+TEST(hostile_cache, a_stream_its_server_marked_no_store_is_not_kept) {
+  const std::string stream_body =
+      R"({"model":"m","temperature":0,"stream":true,"messages":[{"role":"user","content":"x"}]})";
+  hostile_env env(cache_toml, [](const seen_request&) {
+    const std::string events =
+        R"(data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"hi"},"finish_reason":"stop"}]})"
+        "\n\ndata: [DONE]\n\n";
+    return upstream_reply{
+        "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+        "Cache-Control: no-store\r\nContent-Length: " +
+        std::to_string(events.size()) + "\r\n\r\n" + events};
+  });
+  const auto first = ask(env, stream_body);
+  EXPECT_EQ(first.status, 200u);
+  EXPECT_NE(first.body.find("[DONE]"), std::string::npos);
+  EXPECT_NE(first.header("cache-control").find("no-store"), std::string::npos);
+  const auto again = ask(env, stream_body);
+  EXPECT_EQ(again.header("x-nines-cache"), "miss");
+  EXPECT_EQ(env.upstream.request_count(), 2u);
+}
 
 TEST(hostile_cache, a_stream_cut_before_its_end_is_not_kept) {
   const std::string stream_body =
@@ -127,8 +152,7 @@ TEST(hostile_cache, an_ambiguous_or_different_request_never_gets_another_ones_an
             "hit");
   // The same body under another path is another request.
   raw_client c(env.port());
-  ASSERT_TRUE(c.send(post("/v1/completions",
-                          R"({"model":"m","temperature":0,"prompt":"x"})")));
+  ASSERT_TRUE(c.send(post("/v1/completions", R"({"model":"m","temperature":0,"prompt":"x"})")));
   EXPECT_EQ(c.read_response()->header("x-nines-cache"), "miss");
 }
 

@@ -67,8 +67,8 @@ TEST_F(edge_cache, a_repeated_whole_answer_is_the_same_json_without_the_model) {
   EXPECT_FALSE(header_of(second, "age").empty());
   EXPECT_NE(header_of(second, "x-request-id"), header_of(first, "x-request-id"));
   EXPECT_EQ(generated(), 1u);  // the model was not asked again
-  EXPECT_EQ(cache_count("miss"), 1u);
-  EXPECT_EQ(cache_count("hit"), 1u);
+  // Counted when each request's exchange ends, just after its answer went out.
+  EXPECT_TRUE(eventually([&] { return cache_count("miss") == 1 && cache_count("hit") == 1; }));
 
   const auto status = json::parse(http_call(edge_.admin_port, "GET", "/status").body).as_object();
   const auto& cache = status.at("cache").as_object();
@@ -215,34 +215,58 @@ TEST_F(edge_cache, a_failed_answer_is_not_kept) {
 
 // Zero wrong hits: random requests made by changing any answer-affecting field (or header) of an
 // Open-AutoGLM step, some repeated (tools are in the unit fuzz, core/cache: mock-llm answers a
-// request with tools by calling one). A new request must be a miss whose answer is its own (mock-llm
-// says which body it answered: x-mock-body-sha256); a repeat must be a hit with the first answer.
+// request with tools by calling one). A new request must be a miss whose answer is its own
+// (mock-llm says which body it answered: x-mock-body-sha256); a repeat must be a hit with the first
+// answer.
 TEST_F(edge_cache, key_coverage_fuzz_no_request_gets_another_ones_answer) {
   const json::object base = json::parse(R"({
     "model": "mock-model", "temperature": 0, "max_tokens": 20, "seed": 3, "top_p": 1,
     "stop": ["</answer>"], "response_format": {"type": "text"},
     "messages": [{"role": "system", "content": "You drive a phone."},
                  {"role": "user", "content": "step 1: data:image/png;base64,AAAA"}]
-  })").as_object();
+  })")
+                                .as_object();
   core::splitmix_rng random(14);
   const auto mutate = [&](json::object o, std::string& beta) {
     switch (random.below(12)) {
-      case 0: o["model"] = "mock-model-" + std::to_string(random.below(3)); break;
-      case 1: o["max_tokens"] = 10 + random.below(4); break;
-      case 2: o["seed"] = random.below(4); break;
-      case 3: o["top_p"] = 0.5 + 0.1 * static_cast<double>(random.below(3)); break;
-      case 4: o["stop"] = json::array{"</" + std::to_string(random.below(3)) + ">"}; break;
-      case 5: o["response_format"] = json::object{{"type", random.below(2) ? "json_object" : "text"}}; break;
-      case 6: o["presence_penalty"] = static_cast<double>(random.below(3)) / 10; break;
-      case 7: o["messages"].as_array()[1].as_object()["content"] =
-                  "step " + std::to_string(random.below(4)) + ": data:image/png;base64,AAAA";
-              break;
-      case 8: o["messages"].as_array()[0].as_object()["content"] =
-                  "You drive phone " + std::to_string(random.below(3));
-              break;
-      case 9: o["frequency_penalty"] = static_cast<double>(random.below(3)) / 10; break;
-      case 10: o["stream"] = random.below(2) == 1; break;
-      default: beta = "v" + std::to_string(random.below(3)); break;  // a header upstream reads
+      case 0:
+        o["model"] = "mock-model-" + std::to_string(random.below(3));
+        break;
+      case 1:
+        o["max_tokens"] = 10 + random.below(4);
+        break;
+      case 2:
+        o["seed"] = random.below(4);
+        break;
+      case 3:
+        o["top_p"] = 0.5 + 0.1 * static_cast<double>(random.below(3));
+        break;
+      case 4:
+        o["stop"] = json::array{"</" + std::to_string(random.below(3)) + ">"};
+        break;
+      case 5:
+        o["response_format"] = json::object{{"type", random.below(2) ? "json_object" : "text"}};
+        break;
+      case 6:
+        o["presence_penalty"] = static_cast<double>(random.below(3)) / 10;
+        break;
+      case 7:
+        o["messages"].as_array()[1].as_object()["content"] =
+            "step " + std::to_string(random.below(4)) + ": data:image/png;base64,AAAA";
+        break;
+      case 8:
+        o["messages"].as_array()[0].as_object()["content"] =
+            "You drive phone " + std::to_string(random.below(3));
+        break;
+      case 9:
+        o["frequency_penalty"] = static_cast<double>(random.below(3)) / 10;
+        break;
+      case 10:
+        o["stream"] = random.below(2) == 1;
+        break;
+      default:
+        beta = "v" + std::to_string(random.below(3));
+        break;  // a header upstream reads
     }
     return o;
   };
@@ -330,7 +354,7 @@ TEST_F(edge_cache, identical_requests_in_flight_share_one_generation_after_the_f
   EXPECT_EQ(retry_id.size() > 0, true);
   EXPECT_NE(retry_id, first_id);  // its own request id, not the one it shared with
   EXPECT_EQ(second_events.back().data, "[DONE]");
-  EXPECT_EQ(cache_count("shared"), 1u);
+  EXPECT_TRUE(eventually([&] { return cache_count("shared") == 1; }));
   EXPECT_EQ(mock_stat(mock_.port, "streams"), 1u);  // one generation for both
   EXPECT_EQ(mock_stat(mock_.port, "aborted"), 0u);  // not cancelled when the first left
   // Two at the same time, once it is kept: both hits.
@@ -341,9 +365,8 @@ TEST_F(edge_cache, identical_requests_in_flight_share_one_generation_after_the_f
 }
 
 TEST_F(edge_cache, a_four_megabyte_screenshot_request_hits) {
-  const auto body = chat_body("what is on the screen? data:image/png;base64," +
-                                  std::string(4u << 20, 'Q'),
-                              false);
+  const auto body = chat_body(
+      "what is on the screen? data:image/png;base64," + std::string(4u << 20, 'Q'), false);
   const auto first = http_call(edge_.port, "POST", "/v1/chat/completions", body, json_type);
   ASSERT_EQ(first.status, 200u);
   EXPECT_EQ(header_of(first, "x-nines-cache"), "miss");
@@ -422,9 +445,9 @@ TEST(gateway_cache, without_journal_rights_a_leaving_client_cancels_the_generati
   const auto again = http_call(gw.port, "POST", "/v1/chat/completions", body, headers);
   EXPECT_EQ(header_of(again, "x-nines-cache"), "miss");  // nothing was kept
   EXPECT_EQ(stream_text(sse_events(again.body)), expected_answer(body, true));
-  EXPECT_EQ(header_of(http_call(gw.port, "POST", "/v1/chat/completions", body, headers),
-                      "x-nines-cache"),
-            "hit");
+  EXPECT_EQ(
+      header_of(http_call(gw.port, "POST", "/v1/chat/completions", body, headers), "x-nines-cache"),
+      "hit");
 }
 
 }  // namespace

@@ -1,6 +1,5 @@
 #include "core/cache/answer_cache.hpp"
 
-
 namespace nines::core {
 
 namespace {
@@ -21,8 +20,8 @@ std::size_t cached_answer::cost() const {
 }
 
 answer_cache::list::iterator answer_cache::find_locked(std::uint64_t key,
-                                                      const answer_request_view& request,
-                                                      const answer_request* body_matches) {
+                                                       const answer_request_view& request,
+                                                       const answer_request* body_matches) {
   const auto [first, last] = index_.equal_range(key);
   if (body_matches != nullptr) {
     // The candidate whose body matched as it arrived: only the short parts are compared.
@@ -108,8 +107,12 @@ answer_cache::store_result answer_cache::store(std::uint64_t key, answer_request
     ++stats_.evicted;
     drop_locked(std::prev(lru_.end()));
   }
-  lru_.push_front(node{key, std::move(kept),
-                       std::make_shared<const cached_answer>(std::move(answer)), now, cost, {}});
+  lru_.push_front(node{key,
+                       std::move(kept),
+                       std::make_shared<const cached_answer>(std::move(answer)),
+                       now,
+                       cost,
+                       {}});
   lru_.front().by_age = by_age_.insert(by_age_.end(), lru_.begin());
   index_.emplace(key, lru_.begin());
   stats_.bytes += cost;

@@ -123,7 +123,7 @@ class answer_cache {
 
   answer_cache_settings settings_;
   mutable std::mutex mutex_;
-  list lru_;  // most recently used first
+  list lru_;                          // most recently used first
   std::list<list::iterator> by_age_;  // oldest first (every answer has the same ttl)
   std::unordered_multimap<std::uint64_t, list::iterator> index_;  // by lookup key
   stats stats_;

@@ -26,8 +26,8 @@ void directives(std::string_view list, Each each) {
     const auto item = trim(list.substr(0, comma));
     list.remove_prefix(comma == std::string_view::npos ? list.size() : comma + 1);
     const auto eq = item.find('=');
-    each(trim(item.substr(0, eq)), eq == std::string_view::npos ? std::string_view{}
-                                                                 : trim(item.substr(eq + 1)));
+    each(trim(item.substr(0, eq)),
+         eq == std::string_view::npos ? std::string_view{} : trim(item.substr(eq + 1)));
   }
 }
 

@@ -12,7 +12,9 @@ using clock_type = std::chrono::steady_clock;
 answer_request request_of(unsigned char n) {
   return {"POST", "/v1/chat/completions", "agent", "", "{\"n\":" + std::to_string(n) + "}"};
 }
-std::uint64_t key_of(unsigned char n) { return n; }
+std::uint64_t key_of(unsigned char n) {
+  return n;
+}
 
 cached_answer answer_of(std::string body) {
   cached_answer a;
@@ -25,7 +27,8 @@ TEST(answer_cache, finds_what_was_stored_and_nothing_else) {
   answer_cache cache({1u << 20, 1u << 20, 60s});
   const auto t0 = clock_type::time_point{} + 1h;
   EXPECT_FALSE(cache.lookup(key_of(1), request_of(1).view(), t0));
-  EXPECT_EQ(cache.store(key_of(1), request_of(1), answer_of("one"), t0, 0), answer_cache::store_result::stored);
+  EXPECT_EQ(cache.store(key_of(1), request_of(1), answer_of("one"), t0, 0),
+            answer_cache::store_result::stored);
   const auto hit = cache.lookup(key_of(1), request_of(1).view(), t0 + 2500ms);
   ASSERT_TRUE(hit);
   EXPECT_EQ(hit->answer->body, "one");
@@ -41,7 +44,8 @@ TEST(answer_cache, requests_that_share_a_lookup_key_are_kept_and_found_apart) {
   answer_cache cache({1u << 20, 1u << 20, 60s});
   const auto t0 = clock_type::time_point{} + 1h;
   for (unsigned char n = 1; n <= 5; ++n) {
-    cache.store(7, request_of(n), answer_of("answer " + std::to_string(n)), t0 + std::chrono::seconds(n), 0);
+    cache.store(7, request_of(n), answer_of("answer " + std::to_string(n)),
+                t0 + std::chrono::seconds(n), 0);
   }
   // At most per_key (4) under one key: the oldest went.
   EXPECT_FALSE(cache.lookup(7, request_of(1).view(), t0 + 10s));
@@ -69,7 +73,8 @@ TEST(answer_cache, an_answer_expires_after_the_ttl_from_its_store) {
   answer_cache cache({1u << 20, 1u << 20, 10s});
   const auto t0 = clock_type::time_point{} + 1h;
   cache.store(key_of(1), request_of(1), answer_of("one"), t0, 0);
-  EXPECT_TRUE(cache.lookup(key_of(1), request_of(1).view(), t0 + 9999ms));  // a hit does not extend it
+  EXPECT_TRUE(
+      cache.lookup(key_of(1), request_of(1).view(), t0 + 9999ms));  // a hit does not extend it
   EXPECT_FALSE(cache.lookup(key_of(1), request_of(1).view(), t0 + 10s));
   EXPECT_EQ(cache.read_stats().expired, 1u);
   EXPECT_EQ(cache.read_stats().entries, 0u);
@@ -96,7 +101,8 @@ TEST(answer_cache, bounded_in_bytes_dropping_the_least_recently_used) {
   cache.store(key_of(1), request_of(1), answer_of(body), t0, 0);
   cache.store(key_of(2), request_of(2), answer_of(body), t0, 0);
   cache.store(key_of(3), request_of(3), answer_of(body), t0, 0);
-  ASSERT_TRUE(cache.lookup(key_of(1), request_of(1).view(), t0));  // 1 is now the most recently used; 2 the least
+  ASSERT_TRUE(cache.lookup(key_of(1), request_of(1).view(),
+                           t0));  // 1 is now the most recently used; 2 the least
   cache.store(key_of(4), request_of(4), answer_of(body), t0, 0);
   EXPECT_TRUE(cache.lookup(key_of(1), request_of(1).view(), t0));
   EXPECT_FALSE(cache.lookup(key_of(2), request_of(2).view(), t0));

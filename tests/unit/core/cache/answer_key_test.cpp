@@ -5,13 +5,13 @@
 // (zero wrong hits); and the same request, however its body arrived, is found (hits happen).
 
 #include "core/cache/answer_key.hpp"
-#include "core/cache/answer_cache.hpp"
 
 #include <gtest/gtest.h>
 
 #include <boost/json.hpp>
 #include <set>
 
+#include "core/cache/answer_cache.hpp"
 #include "core/random.hpp"
 
 namespace nines::core {
@@ -47,7 +47,8 @@ json::object base_request() {
     "logprobs": false,
     "stream": true,
     "stream_options": {"include_usage": true}
-  })").as_object();
+  })")
+      .as_object();
 }
 
 // The fields whose value changes an answer, as JSON pointers into the request, and values to try.
@@ -66,8 +67,11 @@ std::vector<field_mutation> mutations() {
        {"data:image/png;base64,iVBORw0KGgoAAAANSUhEUh", "data:image/png;base64,"}},
       {"/tools/0/function/name", {"swipe", "Tap"}},
       {"/tools/0/function/parameters/properties/x/type", {"number"}},
-      {"/tool_choice", {"none", "required", json::parse(R"({"type":"function","function":{"name":"tap"}})")}},
-      {"/response_format", {json::parse(R"({"type":"json_object"})"), json::parse(R"({"type":"json_schema","json_schema":{"name":"a","schema":{}}})")}},
+      {"/tool_choice",
+       {"none", "required", json::parse(R"({"type":"function","function":{"name":"tap"}})")}},
+      {"/response_format",
+       {json::parse(R"({"type":"json_object"})"),
+        json::parse(R"({"type":"json_schema","json_schema":{"name":"a","schema":{}}})")}},
       {"/temperature", {0.0, 1e-9, -0.0, 1}},
       {"/top_p", {0.9, 1.0, 0.999999}},
       {"/top_k", {1, 50}},
@@ -237,9 +241,9 @@ TEST(answer_key, key_coverage_fuzz_every_answer_affecting_change_misses) {
     r.target = target;
     expect_new_key(r, target);
   }
-  for (const auto& headers :
-       {"content-type: application/json\r\n", "content-type: application/json\r\nopenai-beta: v3\r\n",
-        "openai-beta: assistants=v2\r\ncontent-type: application/json\r\n"}) {
+  for (const auto& headers : {"content-type: application/json\r\n",
+                              "content-type: application/json\r\nopenai-beta: v3\r\n",
+                              "openai-beta: assistants=v2\r\ncontent-type: application/json\r\n"}) {
     request_parts r = base;
     r.headers = headers;
     expect_new_key(r, headers);
