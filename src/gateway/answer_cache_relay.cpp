@@ -20,9 +20,10 @@ std::string_view path_of(std::string_view target) {
   return target.substr(0, target.find('?'));
 }
 
-// Kept requests a body is compared with as it arrives, at most (the same head and length is
-// rare; past this many, the rest are compared at the lookup).
-constexpr std::size_t max_candidates = 4;
+// Kept requests a body is compared with as it arrives, at most: all of those with its head and
+// length (answer_cache::per_key). Most drop out at the first piece (prompts that differ differ
+// early); one that differs only at the end costs its own client's compare.
+constexpr std::size_t max_candidates = core::answer_cache::per_key;
 
 bool keeps_answers_of(core::api_route route) {
   return route == core::api_route::chat_completions || route == core::api_route::completions;

@@ -44,6 +44,8 @@ unhealthy_threshold = 2
 [alerting]
 evaluation_interval_ms = 200
 upstream_down_for_ms = 500
+[cache]
+max_bytes = 16777216
 [[upstreams]]
 name = "gpu-healthy"
 url = "${healthy.url}/v1"
@@ -104,6 +106,12 @@ test('the dashboard shows live availability, upstreams and charts, and marks a k
       document.querySelector('#incidents li[data-kind="unhealthy"], #incidents li[data-kind="ejected"]');
   });
   assert.ok(['unhealthy', 'ejected'].includes(await rowState('gpu-doomed')));
+  // The answer cache's line: the load repeats its 64 prompts at temperature 0, so it hits.
+  await until(() => {
+    const line = document.querySelector('[data-testid="cache"]');
+    return line && !line.hidden && /cache: [1-9]\d* hits/.test(line.textContent);
+  });
+  assert.match(await page.locator('[data-testid="cache"]').innerText(), /answers, [\d.]+ of 17 MB/);
   assert.equal(await rowState('gpu-healthy'), 'healthy');
   const badge = page.locator('tr[data-upstream="gpu-doomed"] [data-testid="state"]');
   assert.match(await badge.getAttribute('class'), /badge (unhealthy|ejected)/);

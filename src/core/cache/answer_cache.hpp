@@ -81,7 +81,7 @@ class answer_cache {
                      time_point now, std::uint64_t epoch);
   // Counts clear()s: what a request notes when it arrives, for its store.
   std::uint64_t epoch() const;
-  static constexpr std::size_t per_key = 4;
+  static constexpr std::size_t per_key = 64;
 
   // Drops the answers expired at `now` (a lookup drops an expired answer it finds; this frees the
   // room of those nobody asks for: called every few seconds). Oldest first, stopping at the first
