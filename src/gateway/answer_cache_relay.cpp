@@ -1,7 +1,6 @@
 #include "gateway/answer_cache_relay.hpp"
 
 #include <chrono>
-#include <cstring>
 
 #include "core/access/admission.hpp"
 #include "core/cache/cache_control.hpp"
