@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include "app/devices_command.hpp"
 #include "app/proxy_command.hpp"
 #include "core/config/config.hpp"
 #include "core/access/client_keys.hpp"
@@ -36,6 +37,9 @@ int main(int argc, char** argv) {
   nines::app::proxy_options edge_opts;
   edge_opts.role = nines::core::config_role::edge;
   auto* edge = nines::app::add_proxy_command(app, edge_opts);
+
+  nines::app::devices_options devices_opts;
+  auto* devices = nines::app::add_devices_command(app, devices_opts);
 
   auto* keys = app.add_subcommand("keys", "client keys for the gateway's keys file");
   auto* keys_new = keys->add_subcommand("new", "print a new secret, once, and its [[keys]] entry");
@@ -126,6 +130,9 @@ int main(int argc, char** argv) {
     }
     if (*edge) {
       return nines::app::run_proxy_command(edge_opts);
+    }
+    if (*devices) {
+      return nines::app::run_devices_command(devices_opts);
     }
     if (*keys_new) {
       // The secret is printed once, here; the file holds only its digest.

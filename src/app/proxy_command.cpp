@@ -22,6 +22,18 @@ int print_problems(std::string_view source, const std::vector<core::config_probl
   return exit_bad_config;
 }
 
+bool read_config_file(const std::string& path, std::string& text) {
+  std::ifstream in(path);
+  if (!in) {
+    std::cerr << "nines: cannot read config file " << path << "\n";
+    return false;
+  }
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  text = buffer.str();
+  return true;
+}
+
 CLI::App* add_proxy_command(CLI::App& app, proxy_options& o) {
   const bool edge = o.role == core::config_role::edge;
   o.flags.role = o.role;
@@ -64,15 +76,12 @@ int run_proxy_command(proxy_options& o) {
   core::config_result result;
   std::string source = "command line";
   if (!o.config_path.empty()) {
-    std::ifstream in(o.config_path);
-    if (!in) {
-      std::cerr << "nines: cannot read config file " << o.config_path << "\n";
+    std::string text;
+    if (!read_config_file(o.config_path, text)) {
       return exit_bad_config;
     }
-    std::stringstream text;
-    text << in.rdbuf();
     source = o.config_path;
-    result = core::parse_config(text.str(), o.config_path, o.role);
+    result = core::parse_config(text, o.config_path, o.role);
     if (!o.link_urls.empty()) {
       result.problems.push_back(
           {fmt::format("--{}", names.link), 0, 0, "cannot be combined with --config"});

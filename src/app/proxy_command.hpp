@@ -16,6 +16,9 @@ inline constexpr int exit_bad_config = 2;
 // Prints every problem with its place, as `source:line:column: key: what is wrong`; returns 2.
 int print_problems(std::string_view source, const std::vector<core::config_problem>& problems);
 
+// The whole file at `path`; false (and said on stderr) when it cannot be read.
+bool read_config_file(const std::string& path, std::string& text);
+
 struct proxy_options {
   core::config_role role = core::config_role::gateway;
   std::string config_path;

@@ -10,8 +10,6 @@ namespace nines::gateway {
 
 using namespace net;
 
-namespace {
-
 awaitable<void> send_body(downstream& client, http::status status, std::string_view type,
                           std::string body) {
   http::response<http::string_body> res{status, client.version()};
@@ -20,8 +18,6 @@ awaitable<void> send_body(downstream& client, http::status status, std::string_v
   res.body() = std::move(body);
   co_await client.send(std::move(res));
 }
-
-}  // namespace
 
 awaitable<bool> answer_health(const request& req, downstream& client, const shared_state& shared,
                               std::string_view path, unsigned& status) {
@@ -46,21 +42,30 @@ awaitable<bool> answer_health(const request& req, downstream& client, const shar
   co_return true;
 }
 
+awaitable<bool> refused_without_admin_key(const request& req, downstream& client,
+                                          const std::optional<core::secret_digest>& admin_key) {
+  if (!admin_key) {
+    co_return false;
+  }
+  const auto it = req.find(http::field::authorization);
+  const auto secret = it == req.end() ? std::nullopt : core::bearer_secret(it->value());
+  if (secret && core::same_digest(core::sha256_of(*secret), *admin_key)) {
+    co_return false;
+  }
+  http::response<http::string_body> res{http::status::unauthorized, client.version()};
+  res.set(http::field::content_type, "application/json");
+  res.set(http::field::www_authenticate, "Bearer realm=\"nines admin\"");
+  res.body() = core::openai_error_body("invalid_request_error",
+                                       "the admin listener needs the admin key",
+                                       "invalid_admin_key");
+  co_await client.send(std::move(res));
+  co_return true;
+}
+
 awaitable<void> handle_admin_request(request& req, downstream& client, const shared_state& shared,
                                      std::optional<core::secret_digest> admin_key) {
-  if (admin_key) {
-    const auto it = req.find(http::field::authorization);
-    const auto secret = it == req.end() ? std::nullopt : core::bearer_secret(it->value());
-    if (!secret || !core::same_digest(core::sha256_of(*secret), *admin_key)) {
-      http::response<http::string_body> res{http::status::unauthorized, client.version()};
-      res.set(http::field::content_type, "application/json");
-      res.set(http::field::www_authenticate, "Bearer realm=\"nines admin\"");
-      res.body() = core::openai_error_body("invalid_request_error",
-                                           "the admin listener needs the admin key",
-                                           "invalid_admin_key");
-      co_await client.send(std::move(res));
-      co_return;
-    }
+  if (co_await refused_without_admin_key(req, client, admin_key)) {
+    co_return;
   }
   const std::string_view target = req.target();
   const std::string_view path = target.substr(0, target.find('?'));

@@ -15,6 +15,17 @@
 
 namespace nines::gateway {
 
+// An admin answer: `body` of content type `type`, never stored by a cache. Callers pass a named
+// body (moved), not a temporary (GCC 12 and temporaries inside co_await).
+net::awaitable<void> send_body(net::downstream& client, net::http::status status,
+                               std::string_view type, std::string body);
+
+// With `admin_key` set, a request without `Authorization: Bearer <admin secret>` is answered
+// 401 (OpenAI-shaped, code invalid_admin_key): true when it was. Shared by every admin listener.
+net::awaitable<bool> refused_without_admin_key(const net::request& request,
+                                               net::downstream& client,
+                                               const std::optional<core::secret_digest>& admin_key);
+
 net::awaitable<void> handle_admin_request(net::request& request, net::downstream& client,
                                           const shared_state& shared,
                                           std::optional<core::secret_digest> admin_key);

@@ -28,6 +28,10 @@ child_process::child_process(std::vector<std::string> args, bool capture) {
     posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
     posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
   }
+  // Nothing but the three streams crosses over: a listening socket of the parent's (Asio opens
+  // sockets without close-on-exec) would otherwise stay open in the child, and keep accepting
+  // connections after the parent closed it.
+  posix_spawn_file_actions_addclosefrom_np(&actions, 3);
   std::vector<char*> argv;
   for (auto& a : args) {
     argv.push_back(a.data());

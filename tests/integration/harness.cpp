@@ -25,21 +25,16 @@ std::string temp_path(const std::string& suffix) {
   return "/tmp/nines-test-" + std::to_string(::getpid()) + "-" + std::to_string(++counter) + suffix;
 }
 
-namespace {
-
 unsigned short port_from(const std::string& line) {
   const auto at = line.rfind(':');
   return static_cast<unsigned short>(std::stoi(line.substr(at + 1)));
 }
 
-// The binary under test: this build's, or NINES_TEST_BINARY (to run a suite against another
-// build, an older one say, and see which cases it fails).
 std::string binary() {
   const char* other = std::getenv("NINES_TEST_BINARY");
   return other != nullptr && *other != '\0' ? other : NINES_BINARY;
 }
 
-}  // namespace
 
 server start_mock(std::vector<std::string> args) {
   std::vector<std::string> argv{binary(), "mock-llm"};

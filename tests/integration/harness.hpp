@@ -36,6 +36,12 @@ struct server {
   std::string admin_url() const { return "http://127.0.0.1:" + std::to_string(admin_port); }
 };
 
+// The binary under test: this build's, or NINES_TEST_BINARY (to run a suite against another
+// build, an older one say, and see which cases it fails).
+std::string binary();
+// The port at the end of a "... listening on http://host:port" line.
+unsigned short port_from(const std::string& line);
+
 // `nines mock-llm --listen 127.0.0.1:0 <args...>`, once it listens.
 server start_mock(std::vector<std::string> args = {});
 // `nines gateway --config <file with toml>`, once it listens. The config's listen is replaced.

@@ -10,6 +10,7 @@
 #include <set>
 
 #include "core/access/secret_digest.hpp"
+#include "core/config/admin_config.hpp"
 #include "core/config/toml_reader.hpp"
 
 namespace nines::core {
@@ -253,15 +254,7 @@ struct reader : toml_reader {
   }
 
   void read_listen(const toml::table& t, const std::string& p, listen_address& out) {
-    if (const toml::node* node = t.get("listen")) {
-      auto v = node->value_exact<std::string>();
-      auto addr = v ? parse_listen_address(*v) : std::nullopt;
-      if (!addr) {
-        problem(p + "listen", node, "must be \"host:port\", e.g. \"127.0.0.1:9901\"");
-      } else {
-        out = *addr;
-      }
-    }
+    core::read_listen(*this, t, p, out);
   }
 
   void read_tls_pair(const toml::table& t, const std::string& p, std::string& cert,
@@ -376,17 +369,7 @@ struct reader : toml_reader {
     integer(t, p, "default_token_reservation", a.default_token_reservation, 1, 10000000);
   }
 
-  void read_admin(const toml::table& t, admin_settings& a) {
-    const std::string p = "admin.";
-    unknown_keys(t, p, {"listen", "key_hash"});
-    read_listen(t, p, a.listen);
-    string(t, p, "key_hash", a.key_hash);
-    if (!a.key_hash.empty() && !parse_secret_digest(a.key_hash)) {
-      problem(p + "key_hash", t.get("key_hash"),
-              "must be \"sha256:<64 hex digits>\", the digest of the admin secret (`nines keys "
-              "new --id admin` prints one)");
-    }
-  }
+  void read_admin(const toml::table& t, admin_settings& a) { core::read_admin(*this, t, a); }
 
   void read_journal(const toml::table& t, journal_settings_config& j) {
     const std::string p = "journal.";
@@ -810,11 +793,7 @@ void validate(const config& c, std::vector<config_problem>& problems) {
   if (c.tls.enabled() && c.tls.listen && same(*c.tls.listen, c.admin.listen)) {
     problems.push_back({"tls.listen", 0, 0, "must not be the admin listener's address"});
   }
-  if (!is_loopback(c.admin.listen) && c.admin.key_hash.empty()) {
-    problems.push_back({"admin.key_hash", 0, 0,
-                        fmt::format("is required: the admin listener listens beyond loopback ({})",
-                                    c.admin.listen.host)});
-  }
+  validate_admin(c.admin, problems);
   if (c.admin.listen.port != 0 && c.admin.listen.port == c.gateway.listen.port &&
       c.admin.listen.host == c.gateway.listen.host) {
     problems.push_back({"admin.listen", 0, 0, "must not be the API listener's address"});

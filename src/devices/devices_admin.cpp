@@ -1,0 +1,183 @@
+#include "devices/devices_admin.hpp"
+
+#include <fmt/format.h>
+
+#include <boost/json.hpp>
+#include <boost/url/pct_string_view.hpp>
+
+#include "core/http/openai_error.hpp"
+#include "core/json/json_text.hpp"
+#include "gateway/admin.hpp"
+#include "obs/metrics.hpp"
+
+namespace nines::devices {
+
+namespace json = boost::json;
+namespace http = net::http;
+using core::device_state;
+
+namespace {
+
+json::object view_of(const device_view& d) {
+  json::object o;
+  o["serial"] = d.serial;
+  o["state"] = core::device_state_name(d.state);
+  o["state_for_s"] = d.state_for_s;
+  o["adb_state"] = d.adb_state;
+  o["model"] = d.model;
+  o["network"] = d.network;
+  o["configured"] = d.configured;
+  o["score"] = d.score;
+  o["rtt_ms"] = d.rtt_ms;
+  o["consecutive_misses"] = d.consecutive_misses;
+  o["probes"] = d.probes;
+  o["misses"] = d.misses;
+  o["transitions"] = d.transitions;
+  o["reconnects"] = d.reconnects;
+  o["last_problem"] = d.last_problem;
+  o["online_rate"] = {{"1h", d.online_1h}, {"24h", d.online_24h}, {"30d", d.online_30d}};
+  return o;
+}
+
+}  // namespace
+
+std::string device_json(const device_view& d) {
+  return json::serialize(view_of(d));
+}
+
+std::string devices_json(const devices_snapshot& snap) {
+  json::object o;
+  o["adb"] = {{"up", snap.adb_up},
+              {"problem", snap.adb_problem},
+              {"list_lines_refused", snap.list_problems},
+              {"devices_refused", snap.devices_refused}};
+  json::object states;
+  for (int i = 0; i < core::device_state_count; ++i) {
+    states[core::device_state_name(static_cast<device_state>(i))] = snap.by_state[i];
+  }
+  o["fleet"] = {{"devices", snap.devices.size()},
+                {"states", std::move(states)},
+                {"online_rate",
+                 {{"1h", snap.fleet_online_1h},
+                  {"24h", snap.fleet_online_24h},
+                  {"30d", snap.fleet_online_30d}}},
+                {"probes", snap.probes},
+                {"misses", snap.misses},
+                {"reconnects", snap.reconnects}};
+  json::array devices;
+  for (const auto& d : snap.devices) {
+    devices.push_back(view_of(d));
+  }
+  o["devices"] = std::move(devices);
+  return json::serialize(o);
+}
+
+std::string devices_metrics(const devices_snapshot& snap, bool per_device) {
+  std::string out;
+  auto family = [&](std::string_view name, std::string_view type, std::string_view help) {
+    out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
+  };
+  auto line = [&](std::string_view name, const obs::labels& l, double v) {
+    out += fmt::format("{}{} {}\n", name, obs::render_labels(l), v);
+  };
+  family("nines_adb_server_up", "gauge", "1 while the keeper follows the adb server's device list");
+  line("nines_adb_server_up", {}, snap.adb_up ? 1 : 0);
+  family("nines_devices", "gauge", "Devices by state");
+  for (int i = 0; i < core::device_state_count; ++i) {
+    line("nines_devices",
+         {{"state", std::string(core::device_state_name(static_cast<device_state>(i)))}},
+         snap.by_state[i]);
+  }
+  family("nines_devices_online_ratio", "gauge",
+         "Time-weighted share of the fleet's tracked time spent online, by window");
+  line("nines_devices_online_ratio", {{"window", "1h"}}, snap.fleet_online_1h);
+  line("nines_devices_online_ratio", {{"window", "24h"}}, snap.fleet_online_24h);
+  line("nines_devices_online_ratio", {{"window", "30d"}}, snap.fleet_online_30d);
+  family("nines_device_probes_total", "counter", "Probes sent to devices");
+  line("nines_device_probes_total", {}, static_cast<double>(snap.probes));
+  family("nines_device_probe_misses_total", "counter",
+         "Probes that got no good answer in time (silent, hang, refused)");
+  line("nines_device_probe_misses_total", {}, static_cast<double>(snap.misses));
+  family("nines_device_reconnects_total", "counter",
+         "Network devices brought back with host:connect");
+  line("nines_device_reconnects_total", {}, static_cast<double>(snap.reconnects));
+  family("nines_adb_list_lines_refused_total", "counter",
+         "Lines of adb's device list refused as malformed, duplicated or over max_devices");
+  line("nines_adb_list_lines_refused_total", {},
+       static_cast<double>(snap.list_problems + snap.devices_refused));
+  if (!per_device) {
+    return out;
+  }
+  family("nines_device_state", "gauge", "1 for each device's current state");
+  for (const auto& d : snap.devices) {
+    line("nines_device_state",
+         {{"serial", d.serial}, {"state", std::string(core::device_state_name(d.state))}}, 1);
+  }
+  family("nines_device_health_score", "gauge", "A device's health score in [0, 1]");
+  for (const auto& d : snap.devices) {
+    line("nines_device_health_score", {{"serial", d.serial}}, d.score);
+  }
+  family("nines_device_probe_rtt_seconds", "gauge", "A device's probe round-trip time (EWMA)");
+  for (const auto& d : snap.devices) {
+    line("nines_device_probe_rtt_seconds", {{"serial", d.serial}}, d.rtt_ms / 1000.0);
+  }
+  family("nines_device_online_ratio", "gauge", "A device's time online over the last hour");
+  for (const auto& d : snap.devices) {
+    line("nines_device_online_ratio", {{"serial", d.serial}, {"window", "1h"}}, d.online_1h);
+  }
+  return out;
+}
+
+net::awaitable<void> handle_devices_admin(net::request& req, net::downstream& client,
+                                          const device_keeper& keeper,
+                                          const admin_options& options) {
+  if (co_await gateway::refused_without_admin_key(req, client, options.admin_key)) {
+    co_return;
+  }
+  const std::string_view target = req.target();
+  const std::string_view path = target.substr(0, target.find('?'));
+  const bool get = req.method() == http::verb::get || req.method() == http::verb::head;
+  const auto snap = keeper.snapshot();
+  constexpr std::string_view one = "/devices/";
+  if (get && path == "/healthz") {
+    std::string body = R"({"status":"ok"})";
+    co_await gateway::send_body(client, http::status::ok, "application/json", std::move(body));
+  } else if (get && path == "/devices") {
+    std::string body = devices_json(*snap);
+    co_await gateway::send_body(client, http::status::ok, "application/json", std::move(body));
+  } else if (get && path == "/metrics") {
+    std::string body = devices_metrics(*snap, options.per_device_metrics);
+    co_await gateway::send_body(client, http::status::ok, "text/plain; version=0.0.4; charset=utf-8",
+                  std::move(body));
+  } else if (get && path.substr(0, one.size()) == one) {
+    // The serial as one path segment, percent-encoded or not ("192.168.1.20%3A5555").
+    const auto segment = path.substr(one.size());
+    const auto encoded = boost::urls::make_pct_string_view(segment);
+    std::string serial = encoded ? encoded->decode() : std::string();
+    const device_view* found = nullptr;
+    for (const auto& d : snap->devices) {
+      if (encoded && d.serial == serial) {
+        found = &d;
+      }
+    }
+    if (found != nullptr) {
+      std::string body = device_json(*found);
+      co_await gateway::send_body(client, http::status::ok, "application/json", std::move(body));
+    } else {
+      std::string body = core::openai_error_body(
+          "not_found",
+          encoded ? "no device with that serial" : "the serial is not a valid path segment",
+          "device_not_found");
+      co_await gateway::send_body(client, http::status::not_found, "application/json", std::move(body));
+    }
+  } else {
+    std::string body = core::openai_error_body(
+        "not_found",
+        fmt::format("no devices endpoint {}: /devices, /devices/{{serial}}, /metrics, /healthz",
+                    core::utf8_prefix(path, 200)),
+        "route_not_found");
+    co_await gateway::send_body(client, http::status::not_found, "application/json", std::move(body));
+  }
+}
+
+}  // namespace nines::devices

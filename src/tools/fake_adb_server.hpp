@@ -1,0 +1,55 @@
+#pragma once
+// A stand-in for the adb server's host protocol (tcp:5037), for tests and benchmarks of the device
+// keeper without phones: synthetic devices, each answering probes as a healthy phone, a silent
+// link (no answer at all), a zombie (the command accepted, never finished), or with adb's own
+// refusals (unauthorized, offline, not found); network phones that host:connect lists when their
+// address is reachable; and a device list as hostile as a test wants it.
+//
+// Speaks: host:track-devices-l (the list again on every change), host:devices-l,
+// host:transport:SERIAL then shell:CMD (echo answers its arguments), host:connect:ADDR,
+// host:disconnect:ADDR, host:version. Counts every request by kind.
+//
+// Threading: its own thread; every public function may be called from any thread.
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+
+namespace nines::tools {
+
+class fake_adb_server {
+ public:
+  enum class mode { ok, silent, hang, unauthorized, offline };
+
+  fake_adb_server();
+  ~fake_adb_server();
+  fake_adb_server(const fake_adb_server&) = delete;
+  fake_adb_server& operator=(const fake_adb_server&) = delete;
+
+  std::uint16_t port() const;
+
+  // Lists `serial` (its state word follows from the mode: "device", "unauthorized", "offline").
+  void set_device(const std::string& serial, mode m);
+  void remove_device(const std::string& serial);
+  // host:connect:ADDR succeeds (and lists ADDR as a device in `m`) while `reachable`.
+  void set_connectable(const std::string& address, bool reachable, mode m = mode::ok);
+  // Replaces the list text sent to trackers (nullptr-free, as a hostile server might write it);
+  // set_device/remove_device go back to the generated list.
+  void set_raw_list(const std::string& text);
+
+  // How many requests of a kind arrived: "track", "probe:SERIAL", "connect:ADDR",
+  // "disconnect:ADDR".
+  int count(const std::string& kind) const;
+
+  // Closes the listener and every connection (the adb server died); resume() listens again on
+  // the same port.
+  void pause();
+  void resume();
+
+ private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace nines::tools

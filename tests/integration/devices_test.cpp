@@ -1,0 +1,241 @@
+// `nines devices` against a fake adb server (tools/fake_adb_server.hpp): the real binary follows
+// the fake's device list, probes each phone, tells healthy, silent, hanging, unauthorized and
+// offline phones apart, brings a network phone back with host:connect once its port answers
+// again, survives the adb server's death, refuses a hostile list line by line, and shows it all
+// on /devices, /devices/{serial}, /metrics and `nines devices status`. The detector's timing
+// goals are checked on simulated time (tests/unit/core/devices); here the states are awaited.
+
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+#include <fstream>
+
+#include "harness.hpp"
+#include "tools/fake_adb_server.hpp"
+
+namespace nines::test {
+namespace {
+
+namespace json = boost::json;
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+using fake = tools::fake_adb_server;
+using mode = fake::mode;
+
+struct keeper {
+  std::unique_ptr<process> proc;
+  unsigned short admin_port = 0;
+};
+
+keeper start_keeper(unsigned short adb_port, std::vector<std::string> extra = {},
+                    const std::string& toml = {}) {
+  std::vector<std::string> argv{
+      binary(), "devices", "--adb-port", std::to_string(adb_port), "--admin-listen", "127.0.0.1:0"};
+  if (!toml.empty()) {
+    const auto path = temp_path(".toml");
+    std::ofstream(path) << toml;
+    argv.insert(argv.end(), {"--config", path});
+  }
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  keeper k;
+  k.proc = std::make_unique<process>(argv);
+  auto line = k.proc->wait_for_output("nines admin listening on");
+  if (!line) {
+    throw std::runtime_error("nines devices did not start: " + k.proc->output());
+  }
+  k.admin_port = port_from(*line);
+  return k;
+}
+
+json::object devices_of(const keeper& k) {
+  const auto r = http_call(k.admin_port, "GET", "/devices");
+  EXPECT_EQ(r.status, 200u);
+  return json::parse(r.body).as_object();
+}
+
+std::string state_of(const keeper& k, const std::string& serial) {
+  const auto all = devices_of(k);
+  for (const auto& d : all.at("devices").as_array()) {
+    if (d.at("serial").as_string() == serial) {
+      return std::string(d.at("state").as_string());
+    }
+  }
+  return "(absent)";
+}
+
+bool reaches(const keeper& k, const std::string& serial, const std::string& state) {
+  return eventually([&] { return state_of(k, serial) == state; });
+}
+
+TEST(devices, healthy_hanging_unauthorized_and_offline_phones_are_told_apart) {
+  fake adb;
+  adb.set_device("R58M000OK", mode::ok);
+  adb.set_device("R58M00HANG", mode::hang);
+  adb.set_device("R58M00AUTH", mode::unauthorized);
+  adb.set_device("R58M000OFF", mode::offline);
+  auto k = start_keeper(adb.port());
+  EXPECT_TRUE(reaches(k, "R58M000OK", "online"));
+  EXPECT_TRUE(reaches(k, "R58M00HANG", "zombie"));
+  EXPECT_TRUE(reaches(k, "R58M00AUTH", "unauthorized"));
+  EXPECT_TRUE(reaches(k, "R58M000OFF", "offline"));
+  // Unauthorized and offline phones are not probed: adb said what they are.
+  EXPECT_EQ(adb.count("probe:R58M00AUTH"), 0);
+  EXPECT_EQ(adb.count("probe:R58M000OFF"), 0);
+
+  const auto one = http_call(k.admin_port, "GET", "/devices/R58M000OK");
+  ASSERT_EQ(one.status, 200u);
+  const auto d = json::parse(one.body).as_object();
+  EXPECT_EQ(d.at("model").as_string(), "Fake_Phone");
+  EXPECT_EQ(d.at("adb_state").as_string(), "device");
+  EXPECT_GT(d.at("score").to_number<double>(), 0.9);
+  EXPECT_GT(d.at("probes").to_number<std::uint64_t>(), 0u);
+  const auto zombie = json::parse(http_call(k.admin_port, "GET", "/devices/R58M00HANG").body);
+  EXPECT_EQ(zombie.at("score").to_number<double>(), 0.0);
+  EXPECT_NE(std::string(zombie.at("last_problem").as_string()).find("did not finish"),
+            std::string::npos);
+
+  const auto missing = http_call(k.admin_port, "GET", "/devices/nope");
+  EXPECT_EQ(missing.status, 404u);
+  EXPECT_EQ(json::parse(missing.body).at("error").at("code").as_string(), "device_not_found");
+  EXPECT_EQ(http_call(k.admin_port, "GET", "/nothing").status, 404u);
+
+  const auto metrics = http_call(k.admin_port, "GET", "/metrics").body;
+  EXPECT_NE(metrics.find("nines_adb_server_up 1"), std::string::npos);
+  EXPECT_NE(metrics.find("nines_devices{state=\"online\"} 1"), std::string::npos);
+  EXPECT_NE(metrics.find("nines_devices{state=\"zombie\"} 1"), std::string::npos);
+  EXPECT_NE(metrics.find("nines_device_state{serial=\"R58M00HANG\",state=\"zombie\"} 1"),
+            std::string::npos);
+
+  // The table a person reads.
+  process status(
+      {binary(), "devices", "status", "http://127.0.0.1:" + std::to_string(k.admin_port)});
+  ASSERT_EQ(status.wait_exit(), 0);
+  const auto table = status.output();
+  EXPECT_NE(table.find("adb server: up"), std::string::npos) << table;
+  EXPECT_NE(table.find("R58M00HANG"), std::string::npos) << table;
+  EXPECT_NE(table.find("zombie"), std::string::npos) << table;
+}
+
+TEST(devices, a_phone_whose_link_goes_silent_is_suspect_then_offline_then_online_again) {
+  fake adb;
+  adb.set_device("emulator-5554", mode::ok);
+  auto k = start_keeper(adb.port());
+  ASSERT_TRUE(reaches(k, "emulator-5554", "online"));
+  adb.set_device("emulator-5554", mode::silent);
+  EXPECT_TRUE(reaches(k, "emulator-5554", "suspect"));
+  EXPECT_TRUE(reaches(k, "emulator-5554", "offline"));
+  adb.set_device("emulator-5554", mode::ok);
+  EXPECT_TRUE(reaches(k, "emulator-5554", "online"));
+  const auto d = json::parse(http_call(k.admin_port, "GET", "/devices/emulator-5554").body);
+  EXPECT_GE(d.at("transitions").to_number<std::uint64_t>(), 3u);
+  EXPECT_LT(d.at("online_rate").at("1h").to_number<double>(), 1.0);
+  // A USB phone (not host:port) is never reconnected: adb owns its link.
+  EXPECT_EQ(adb.count("disconnect:emulator-5554"), 0);
+}
+
+TEST(devices, a_network_phone_is_brought_back_once_its_port_answers_again) {
+  fake adb;
+  // The phone's adbd port: answers knocks while it listens.
+  asio::io_context io;
+  auto phone =
+      std::make_unique<tcp::acceptor>(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  const auto phone_port = phone->local_endpoint().port();
+  const std::string address = "127.0.0.1:" + std::to_string(phone_port);
+  adb.set_connectable(address, true);
+  auto k = start_keeper(adb.port(), {"--network", address});
+  // Configured, not yet connected: the keeper knocks, then asks adb to connect.
+  EXPECT_TRUE(reaches(k, address, "online"));
+  EXPECT_GE(adb.count("connect:" + address), 1);
+
+  // The link goes silent while adb still lists the phone (adb sets no keepalive): the keeper
+  // finds it offline, drops adb's stale transport, and knocks on a port that no longer answers.
+  phone.reset();
+  adb.set_connectable(address, false);
+  adb.set_device(address, mode::silent);
+  EXPECT_TRUE(reaches(k, address, "reconnecting"));
+  EXPECT_TRUE(eventually([&] { return adb.count("disconnect:" + address) >= 1; }));
+  const int connects_while_away = adb.count("connect:" + address);
+
+  // Back: its port answers, adb connects, a probe answers.
+  phone = std::make_unique<tcp::acceptor>(io);
+  phone->open(tcp::v4());
+  phone->set_option(asio::socket_base::reuse_address(true));
+  phone->bind(tcp::endpoint(asio::ip::make_address("127.0.0.1"), phone_port));
+  phone->listen();
+  adb.set_connectable(address, true);
+  EXPECT_TRUE(reaches(k, address, "online"));
+  EXPECT_GT(adb.count("connect:" + address), connects_while_away);
+  const auto d = json::parse(http_call(k.admin_port, "GET", "/devices/" + address).body);
+  EXPECT_GE(d.at("reconnects").to_number<std::uint64_t>(), 2u);
+  EXPECT_TRUE(d.at("configured").as_bool());
+  // The serial may come percent-encoded.
+  EXPECT_EQ(
+      http_call(k.admin_port, "GET", "/devices/127.0.0.1%3A" + std::to_string(phone_port)).status,
+      200u);
+}
+
+TEST(devices, the_adb_server_dying_is_said_and_its_return_followed) {
+  fake adb;
+  adb.set_device("R58M000OK", mode::ok);
+  auto k = start_keeper(adb.port());
+  ASSERT_TRUE(reaches(k, "R58M000OK", "online"));
+  adb.pause();
+  EXPECT_TRUE(eventually([&] { return !devices_of(k).at("adb").at("up").as_bool(); }));
+  EXPECT_TRUE(reaches(k, "R58M000OK", "offline"));  // nothing reaches it without the server
+  EXPECT_NE(http_call(k.admin_port, "GET", "/metrics").body.find("nines_adb_server_up 0"),
+            std::string::npos);
+  adb.resume();
+  EXPECT_TRUE(eventually([&] { return devices_of(k).at("adb").at("up").as_bool(); }));
+  EXPECT_TRUE(reaches(k, "R58M000OK", "online"));
+  EXPECT_GE(adb.count("track"), 2);
+}
+
+TEST(devices, a_hostile_device_list_is_refused_line_by_line_and_bounded) {
+  fake adb;
+  std::string list = "good1 device\n";
+  list += "bad\x01serial device\n";
+  list += "lonely\n";
+  list += "good1 offline\n";  // listed twice
+  for (int i = 0; i < 10; ++i) {
+    list += "extra" + std::to_string(i) + " device\n";
+  }
+  adb.set_raw_list(list);
+  const std::string toml = "[devices]\nmax_devices = 4\n";
+  auto k = start_keeper(adb.port(), {}, toml);
+  ASSERT_TRUE(eventually([&] {
+    const auto adb_info = devices_of(k).at("adb");
+    return adb_info.at("list_lines_refused").to_number<std::uint64_t>() >= 3;
+  }));
+  const auto all = devices_of(k);
+  EXPECT_EQ(all.at("fleet").at("devices").to_number<std::uint64_t>(), 4u);  // max_devices
+  EXPECT_EQ(state_of(k, "good1"), std::string(state_of(k, "good1")));
+  EXPECT_NE(state_of(k, "good1"), "(absent)");
+  EXPECT_EQ(state_of(k, "lonely"), "(absent)");
+}
+
+TEST(devices, a_bad_configuration_is_refused_with_every_problem_and_its_place) {
+  const auto path = temp_path(".toml");
+  std::ofstream(path) << "[devices]\n"
+                         "adb_server = \"localhost\"\n"
+                         "probe_interval_ms = 400\n"
+                         "probe_timeout_ms = 500\n"
+                         "surprise = 1\n"
+                         "[[devices.network]]\n"
+                         "address = \"emulator-5554\"\n"
+                         "[admin]\n"
+                         "listen = \"0.0.0.0:9903\"\n";
+  process p({binary(), "devices", "--config", path, "--check"});
+  EXPECT_EQ(p.wait_exit(), 2);
+  const auto out = p.output();
+  EXPECT_NE(out.find(":2:"), std::string::npos) << out;  // adb_server, with its line
+  EXPECT_NE(out.find("devices.adb_server"), std::string::npos) << out;
+  EXPECT_NE(out.find("devices.surprise"), std::string::npos) << out;
+  EXPECT_NE(out.find("devices.network[0].address"), std::string::npos) << out;
+  EXPECT_NE(out.find("devices.probe_timeout_ms"), std::string::npos) << out;
+  EXPECT_NE(out.find("admin.key_hash"), std::string::npos) << out;
+  process ok({binary(), "devices", "--adb-port", "5037", "--check"});
+  EXPECT_EQ(ok.wait_exit(), 0);
+}
+
+}  // namespace
+}  // namespace nines::test
