@@ -45,8 +45,20 @@ device_keeper::entry* device_keeper::add(const std::string& serial, bool configu
     return it->second.get();
   }
   if (devices_.size() >= settings_.max_devices) {
-    ++refused_;
-    return nullptr;
+    // Room is made by forgetting the phone removed longest ago; without one, the new is refused.
+    auto oldest = devices_.end();
+    for (auto it = devices_.begin(); it != devices_.end(); ++it) {
+      if (it->second->life.state() == device_state::removed &&
+          (oldest == devices_.end() ||
+           it->second->life.state_since() < oldest->second->life.state_since())) {
+        oldest = it;
+      }
+    }
+    if (oldest == devices_.end()) {
+      ++refused_;
+      return nullptr;
+    }
+    devices_.erase(oldest);
   }
   auto address = core::parse_network_serial(serial);
   auto e = std::make_unique<entry>(settings_.policy, address.has_value(), configured, now);
@@ -232,6 +244,13 @@ net::awaitable<void> device_keeper::tick_loop() {
   auto last_publish = time_point{};
   while (!stopping_) {
     const auto now = steady::now();
+    // A phone removed for another remove_after is forgotten (its probes and bring-back look it
+    // up by serial and end when it is gone).
+    std::erase_if(devices_, [&](const auto& kv) {
+      const auto& life = kv.second->life;
+      return life.state() == device_state::removed &&
+             now - life.state_since() >= settings_.policy.remove_after;
+    });
     for (auto& [serial, e] : devices_) {
       e->life.tick(now);
       while (e->life.probe_due(now)) {

@@ -31,7 +31,7 @@ if [ ! -f "$out/core.a" ] || [ -n "$(find src/core -newer "$out/core.a")" ]; the
   ar rcs "$out/core.a" "$out"/core-*.o
 fi
 targets=(sse_parser json_probe config stream_chunk control_input request_framing tus_headers
-  cache_input)
+  cache_input adb_list)
 for target in "${targets[@]}"; do
   corpus=${target%%_*}
   [ "$target" = json_probe ] && corpus=json

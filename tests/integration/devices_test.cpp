@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <boost/json.hpp>
+#include <csignal>
 #include <fstream>
 
 #include "harness.hpp"
@@ -106,7 +107,23 @@ TEST(devices, healthy_hanging_unauthorized_and_offline_phones_are_told_apart) {
   EXPECT_NE(metrics.find("nines_device_state{serial=\"R58M00HANG\",state=\"zombie\"} 1"),
             std::string::npos);
 
-  // The table a person reads.
+  // Every family is documented, with its type, in docs/metrics.md.
+  std::ifstream doc_file(std::string(NINES_SOURCE_DIR) + "/docs/metrics.md");
+  const std::string docs((std::istreambuf_iterator<char>(doc_file)), std::istreambuf_iterator<char>());
+  std::size_t families = 0;
+  for (std::size_t at = metrics.find("# TYPE "); at != std::string::npos;
+       at = metrics.find("# TYPE ", at + 1)) {
+    const auto end = metrics.find('\n', at);
+    const auto words = metrics.substr(at + 7, end - at - 7);
+    const auto name = words.substr(0, words.find(' '));
+    const auto type = words.substr(words.find(' ') + 1);
+    EXPECT_NE(docs.find("| `" + name + "` | " + type + " |"), std::string::npos)
+        << name << " (" << type << ") is not in docs/metrics.md";
+    ++families;
+  }
+  EXPECT_EQ(families, 11u);
+
+  // The table a person reads, then a clean stop on SIGTERM.
   process status(
       {binary(), "devices", "status", "http://127.0.0.1:" + std::to_string(k.admin_port)});
   ASSERT_EQ(status.wait_exit(), 0);
@@ -114,6 +131,8 @@ TEST(devices, healthy_hanging_unauthorized_and_offline_phones_are_told_apart) {
   EXPECT_NE(table.find("adb server: up"), std::string::npos) << table;
   EXPECT_NE(table.find("R58M00HANG"), std::string::npos) << table;
   EXPECT_NE(table.find("zombie"), std::string::npos) << table;
+  k.proc->signal(SIGTERM);
+  EXPECT_EQ(k.proc->wait_exit(), 0);
 }
 
 TEST(devices, a_phone_whose_link_goes_silent_is_suspect_then_offline_then_online_again) {

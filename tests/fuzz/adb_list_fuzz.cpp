@@ -1,0 +1,61 @@
+// libFuzzer target: what an adb server (or something posing as one) sends the device keeper:
+// device lists (core/devices/adb_wire.hpp), lengths, statuses and network serials. Never a
+// crash; what is accepted holds what the keeper relies on: at most max_devices devices, each a
+// valid serial listed once with a state, every other non-blank line reported.
+#include <cstddef>
+#include <cstdint>
+#include <set>
+#include <string>
+#include <string_view>
+
+#include "core/devices/adb_wire.hpp"
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  using namespace nines::core;
+  const std::string_view text(reinterpret_cast<const char*>(data), size);
+  const std::size_t max_devices = 1 + size % 16;
+  const auto list = parse_device_list(text, max_devices);
+  if (list.devices.size() > max_devices) {
+    __builtin_trap();
+  }
+  std::set<std::string> serials;
+  for (const auto& d : list.devices) {
+    if (!valid_adb_serial(d.serial) || d.state.empty() || d.state.size() > 256 ||
+        d.model.size() > 128 || !serials.insert(d.serial).second) {
+      __builtin_trap();
+    }
+    if (d.listing != classify_adb_state(d.state)) {
+      __builtin_trap();
+    }
+  }
+  std::size_t lines = 0;
+  for (std::size_t i = 0; i < text.size();) {
+    const auto nl = text.find('\n', i);
+    auto line = text.substr(i, nl == std::string_view::npos ? std::string_view::npos : nl - i);
+    if (!line.empty() && line.back() == '\r') {
+      line.remove_suffix(1);
+    }
+    lines += line.find_first_not_of(" \t") != std::string_view::npos;
+    i = nl == std::string_view::npos ? text.size() : nl + 1;
+  }
+  if (list.devices.size() + list.problems.size() != lines) {
+    __builtin_trap();  // every non-blank line is either kept or reported
+  }
+  if (size >= 4) {
+    const auto four = text.substr(0, 4);
+    if (const auto n = parse_adb_length(four); n && *n > 0xffff) {
+      __builtin_trap();
+    }
+    parse_adb_status(four);
+  }
+  if (const auto a = parse_network_serial(text);
+      a && (a->port == 0 || a->port > 65535 || a->host.empty())) {
+    __builtin_trap();
+  }
+  if (const auto r = adb_request(text)) {
+    if (r->size() != text.size() + 4 || parse_adb_length(r->substr(0, 4)) != text.size()) {
+      __builtin_trap();
+    }
+  }
+  return 0;
+}
