@@ -12,6 +12,7 @@
 
 #include "app/proxy_command.hpp"
 #include "core/config/devices_config.hpp"
+#include "devices/adb_proxy.hpp"
 #include "devices/devices_admin.hpp"
 #include "net/server_group.hpp"
 #include "tools/http_client.hpp"
@@ -35,6 +36,11 @@ CLI::App* add_devices_command(CLI::App& app, devices_options& o) {
                   "overrides the config");
   cmd->add_option("--network", o.network,
                   "a phone's host:port to keep connected (repeatable), added to the config's");
+  cmd->add_option("--adb-proxy", o.adb_proxy,
+                  "listen here (loopback) as an adb server that holds a command for a phone that "
+                  "is away until it is back; agents set ANDROID_ADB_SERVER_PORT to its port");
+  cmd->add_option("--hold-ms", o.hold_ms, "how long the ADB proxy holds a command (default 10000)")
+      ->check(CLI::Range(0, 600000));
   cmd->add_flag("--check", o.check_only, "validate the configuration and exit");
   o.status = cmd->add_subcommand("status", "print a device keeper's GET /devices as a table");
   o.status->add_option("url", o.status_url,
@@ -161,6 +167,18 @@ int run_devices_command(devices_options& o) {
       cfg.devices.network.push_back(address);
     }
   }
+  if (!o.adb_proxy.empty()) {
+    const auto a = core::parse_listen_address(o.adb_proxy);
+    if (!a || !core::is_ip_literal(a->host) || !core::is_loopback(*a)) {
+      problems.push_back({"--adb-proxy", 0, 0,
+                          "must be a loopback IP:port (the ADB protocol has no authentication)"});
+    } else {
+      cfg.devices.adb_proxy = o.adb_proxy;
+    }
+  }
+  if (o.hold_ms >= 0) {
+    cfg.devices.hold = std::chrono::milliseconds(o.hold_ms);
+  }
   core::validate_devices(cfg, problems);
   std::string adb_problem;
   const auto adb = adb_server_of(o, cfg.devices, adb_problem);
@@ -197,14 +215,35 @@ int run_devices_command(devices_options& o) {
   });
   std::thread admin_thread([&admin] { admin.run(); });
 
+  std::optional<devices::adb_proxy> proxy;
+  std::uint16_t proxy_port = 0;
+  if (!cfg.devices.adb_proxy.empty()) {
+    const auto a = *core::parse_listen_address(cfg.devices.adb_proxy);
+    devices::proxy_settings ps;
+    ps.host = a.host;
+    ps.port = a.port;
+    ps.hold = cfg.devices.hold;
+    proxy.emplace(io, keeper, *adb, ps);
+    proxy_port = proxy->bind();
+  }
+
   asio::signal_set signals(io, SIGTERM, SIGINT);
   signals.async_wait([&](const net::error_code& ec, int signo) {
     if (!ec) {
       spdlog::info("signal {}: stopping", signo);
       keeper.stop();
+      if (proxy) {
+        proxy->stop();
+      }
     }
   });
   keeper.start();
+  if (proxy) {
+    proxy->start();
+    spdlog::info("nines devices adb proxy listening on {}:{} (holding commands up to {} ms)",
+                 cfg.devices.adb_proxy.substr(0, cfg.devices.adb_proxy.rfind(':')), proxy_port,
+                 cfg.devices.hold.count());
+  }
   spdlog::info("nines admin listening on http://{}:{}{}", cfg.admin.listen.host, admin_port,
                admin_opts.admin_key ? " (admin key required)" : "");
   spdlog::info("nines devices keeping the adb server at {}:{} ({} configured addresses)", adb->host,

@@ -14,6 +14,8 @@ struct devices_options {
   unsigned adb_port = 0;   // --adb-port (127.0.0.1)
   std::string admin_listen;
   std::vector<std::string> network;
+  std::string adb_proxy;  // --adb-proxy 127.0.0.1:PORT
+  int hold_ms = -1;       // --hold-ms; -1: the config's
   bool check_only = false;
   CLI::App* status = nullptr;
   std::string status_url = "http://127.0.0.1:9903";

@@ -51,29 +51,39 @@ void adb_connection::close() {
   socket_.close(ignored);
 }
 
-awaitable<std::unique_ptr<adb_connection>> adb_connection::open(const adb_server_address& server,
-                                                                time_point deadline,
-                                                                std::string& why) {
+awaitable<tcp::socket> connect_to_server(const adb_server_address& server, time_point deadline,
+                                         std::string& why) {
+  tcp::socket socket(co_await asio::this_coro::executor);
   error_code ec;
   const auto address = make_address(server.host, ec);
   if (ec) {
     why = "the adb server's address is not an IP address: " + server.host;
-    co_return nullptr;
+    co_return socket;
   }
-  tcp::socket socket(co_await asio::this_coro::executor);
   net::deadline connecting(socket);
   connecting.arm(deadline);
   std::tie(ec) =
       co_await socket.async_connect(tcp::endpoint(address, server.port), net::use_nothrow);
   if (connecting.disarm()) {
     why = "no answer from the adb server in time";
-    co_return nullptr;
-  }
-  if (ec) {
+  } else if (ec) {
     why = "the adb server: " + ec.message();
-    co_return nullptr;
+  }
+  if (!why.empty()) {
+    socket.close(ec);
+    co_return socket;
   }
   socket.set_option(tcp::no_delay(true), ec);
+  co_return socket;
+}
+
+awaitable<std::unique_ptr<adb_connection>> adb_connection::open(const adb_server_address& server,
+                                                                time_point deadline,
+                                                                std::string& why) {
+  auto socket = co_await connect_to_server(server, deadline, why);
+  if (!socket.is_open()) {
+    co_return nullptr;
+  }
   co_return std::unique_ptr<adb_connection>(new adb_connection(std::move(socket)));
 }
 

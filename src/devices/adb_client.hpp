@@ -33,6 +33,10 @@ struct adb_server_address {
 // for anything else (localabstract:, a port out of range).
 std::optional<adb_server_address> parse_adb_server_socket(std::string_view spec);
 
+// A TCP connection to the adb server within `deadline`; a closed socket and `why` on failure.
+awaitable<net::tcp::socket> connect_to_server(const adb_server_address& server, time_point deadline,
+                                              std::string& why);
+
 // What one request to the adb server got.
 struct adb_reply {
   bool okay = false;

@@ -281,6 +281,7 @@ void device_keeper::publish(time_point now) {
   snap->adb_problem = adb_problem_;
   snap->list_problems = list_problems_;
   snap->devices_refused = refused_;
+  snap->proxy = proxy_;
   core::online_span h1;
   core::online_span d1;
   core::online_span d30;
@@ -329,6 +330,31 @@ void device_keeper::publish(time_point now) {
   snap->fleet_online_30d = d30.rate();
   std::lock_guard lock(snapshot_mutex_);
   snapshot_ = std::move(snap);
+}
+
+bool device_keeper::expected_back(const std::string& serial) const {
+  const auto it = devices_.find(serial);
+  if (it == devices_.end()) {
+    return false;
+  }
+  switch (it->second->life.state()) {
+    case device_state::suspect:
+    case device_state::zombie:
+    case device_state::offline:
+    case device_state::reconnecting:
+      return true;
+    case device_state::online:
+    case device_state::unauthorized:
+    case device_state::removed:
+      return false;
+  }
+  return false;
+}
+
+bool device_keeper::follows(const std::string& serial) const {
+  const auto it = devices_.find(serial);
+  return it != devices_.end() && it->second->life.state() != device_state::unauthorized &&
+         it->second->life.state() != device_state::removed;
 }
 
 std::shared_ptr<const devices_snapshot> device_keeper::snapshot() const {

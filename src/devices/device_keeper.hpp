@@ -80,6 +80,16 @@ struct devices_snapshot {
   std::uint64_t reconnects = 0;
   std::uint64_t list_problems = 0;    // lines of adb's list refused
   std::uint64_t devices_refused = 0;  // over max_devices
+  // The ADB proxy (adb_proxy.hpp), when it runs.
+  struct proxy_counts {
+    bool running = false;
+    std::uint64_t connections = 0;        // agents' connections accepted
+    std::uint64_t refused = 0;            // over its connection cap
+    std::uint64_t held = 0;               // commands held for a phone that was away
+    std::uint64_t held_served = 0;        // of those, forwarded once the phone was back
+    std::uint64_t held_expired = 0;       // forwarded after hold_ms, the phone still away
+    std::uint64_t upstream_failures = 0;  // the adb server could not be reached
+  } proxy;
 };
 
 class device_keeper {
@@ -93,6 +103,14 @@ class device_keeper {
   void stop();
   // The latest snapshot; never null after start(). Any thread.
   std::shared_ptr<const devices_snapshot> snapshot() const;
+
+  // For the ADB proxy, on the keeper's thread: should a command for `serial` wait? True while
+  // the keeper knows the phone and expects it back (suspect, zombie, offline, reconnecting); false
+  // when it is online, unknown, unauthorized or removed (adb's own answer is the right one).
+  bool expected_back(const std::string& serial) const;
+  // The keeper follows `serial` and may see it usable (any state but unauthorized and removed).
+  bool follows(const std::string& serial) const;
+  devices_snapshot::proxy_counts& proxy_counts() { return proxy_; }
 
  private:
   struct entry;
@@ -114,6 +132,7 @@ class device_keeper {
   std::string adb_problem_ = "not connected yet";
   std::uint64_t list_problems_ = 0;
   std::uint64_t refused_ = 0;
+  devices_snapshot::proxy_counts proxy_;
   adb_connection* tracker_ = nullptr;  // the list's connection, while open (stop() cuts it)
   std::unique_ptr<net::asio::steady_timer> tick_timer_;
   mutable std::mutex snapshot_mutex_;

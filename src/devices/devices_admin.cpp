@@ -64,6 +64,14 @@ std::string devices_json(const devices_snapshot& snap) {
                 {"probes", snap.probes},
                 {"misses", snap.misses},
                 {"reconnects", snap.reconnects}};
+  const auto& px = snap.proxy;
+  o["proxy"] = {{"running", px.running},
+                {"connections", px.connections},
+                {"refused", px.refused},
+                {"held", px.held},
+                {"held_served", px.held_served},
+                {"held_expired", px.held_expired},
+                {"upstream_failures", px.upstream_failures}};
   json::array devices;
   for (const auto& d : snap.devices) {
     devices.push_back(view_of(d));
@@ -105,6 +113,22 @@ std::string devices_metrics(const devices_snapshot& snap, bool per_device) {
          "Lines of adb's device list refused as malformed, duplicated or over max_devices");
   line("nines_adb_list_lines_refused_total", {},
        static_cast<double>(snap.list_problems + snap.devices_refused));
+  family("nines_adb_proxy_connections_total", "counter",
+         "Agents' connections to the ADB proxy, by what became of them");
+  line("nines_adb_proxy_connections_total", {{"result", "accepted"}},
+       static_cast<double>(snap.proxy.connections));
+  line("nines_adb_proxy_connections_total", {{"result", "refused"}},
+       static_cast<double>(snap.proxy.refused));
+  family("nines_adb_proxy_held_total", "counter",
+         "Commands the ADB proxy held for a phone that was away, by how the hold ended");
+  line("nines_adb_proxy_held_total", {{"result", "served"}},
+       static_cast<double>(snap.proxy.held_served));
+  line("nines_adb_proxy_held_total", {{"result", "expired"}},
+       static_cast<double>(snap.proxy.held_expired));
+  family("nines_adb_proxy_upstream_failures_total", "counter",
+         "Proxied requests the adb server could not be reached for");
+  line("nines_adb_proxy_upstream_failures_total", {},
+       static_cast<double>(snap.proxy.upstream_failures));
   if (!per_device) {
     return out;
   }
@@ -147,8 +171,8 @@ net::awaitable<void> handle_devices_admin(net::request& req, net::downstream& cl
     co_await gateway::send_body(client, http::status::ok, "application/json", std::move(body));
   } else if (get && path == "/metrics") {
     std::string body = devices_metrics(*snap, options.per_device_metrics);
-    co_await gateway::send_body(client, http::status::ok, "text/plain; version=0.0.4; charset=utf-8",
-                  std::move(body));
+    co_await gateway::send_body(client, http::status::ok,
+                                "text/plain; version=0.0.4; charset=utf-8", std::move(body));
   } else if (get && path.substr(0, one.size()) == one) {
     // The serial as one path segment, percent-encoded or not ("192.168.1.20%3A5555").
     const auto segment = path.substr(one.size());
@@ -168,7 +192,8 @@ net::awaitable<void> handle_devices_admin(net::request& req, net::downstream& cl
           "not_found",
           encoded ? "no device with that serial" : "the serial is not a valid path segment",
           "device_not_found");
-      co_await gateway::send_body(client, http::status::not_found, "application/json", std::move(body));
+      co_await gateway::send_body(client, http::status::not_found, "application/json",
+                                  std::move(body));
     }
   } else {
     std::string body = core::openai_error_body(
@@ -176,7 +201,8 @@ net::awaitable<void> handle_devices_admin(net::request& req, net::downstream& cl
         fmt::format("no devices endpoint {}: /devices, /devices/{{serial}}, /metrics, /healthz",
                     core::utf8_prefix(path, 200)),
         "route_not_found");
-    co_await gateway::send_body(client, http::status::not_found, "application/json", std::move(body));
+    co_await gateway::send_body(client, http::status::not_found, "application/json",
+                                std::move(body));
   }
 }
 

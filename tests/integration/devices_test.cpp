@@ -6,11 +6,16 @@
 // goals are checked on simulated time (tests/unit/core/devices); here the states are awaited.
 
 #include <gtest/gtest.h>
+#include <sys/socket.h>
 
+#include <boost/asio/read.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/json.hpp>
 #include <csignal>
 #include <fstream>
+#include <future>
 
+#include "core/devices/adb_wire.hpp"
 #include "harness.hpp"
 #include "tools/fake_adb_server.hpp"
 
@@ -109,7 +114,8 @@ TEST(devices, healthy_hanging_unauthorized_and_offline_phones_are_told_apart) {
 
   // Every family is documented, with its type, in docs/metrics.md.
   std::ifstream doc_file(std::string(NINES_SOURCE_DIR) + "/docs/metrics.md");
-  const std::string docs((std::istreambuf_iterator<char>(doc_file)), std::istreambuf_iterator<char>());
+  const std::string docs((std::istreambuf_iterator<char>(doc_file)),
+                         std::istreambuf_iterator<char>());
   std::size_t families = 0;
   for (std::size_t at = metrics.find("# TYPE "); at != std::string::npos;
        at = metrics.find("# TYPE ", at + 1)) {
@@ -121,7 +127,7 @@ TEST(devices, healthy_hanging_unauthorized_and_offline_phones_are_told_apart) {
         << name << " (" << type << ") is not in docs/metrics.md";
     ++families;
   }
-  EXPECT_EQ(families, 11u);
+  EXPECT_EQ(families, 14u);
 
   // The table a person reads, then a clean stop on SIGTERM.
   process status(
@@ -232,6 +238,132 @@ TEST(devices, a_hostile_device_list_is_refused_line_by_line_and_bounded) {
   EXPECT_EQ(state_of(k, "lonely"), "(absent)");
 }
 
+// An agent's command the way the adb client sends it: host:transport:SERIAL, then shell:COMMAND,
+// its output read to the end. Blocking, with a 20 s bound on every read. "FAIL <message>" when
+// adb (or the proxy) refused it.
+std::string adb_command(unsigned short port, const std::string& serial,
+                        const std::string& command) {
+  asio::io_context io;
+  tcp::socket s(io);
+  boost::system::error_code ec;
+  s.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port), ec);
+  if (ec) {
+    return "FAIL connect: " + ec.message();
+  }
+  const timeval bound{20, 0};
+  ::setsockopt(s.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &bound, sizeof bound);
+  auto send = [&](const std::string& service) {
+    const auto wire = core::adb_request(service);
+    asio::write(s, asio::buffer(*wire), ec);
+  };
+  auto status = [&]() -> std::string {
+    char head[4];
+    asio::read(s, asio::buffer(head), ec);
+    if (ec) {
+      return "FAIL read: " + ec.message();
+    }
+    if (std::string_view(head, 4) == "OKAY") {
+      return "OKAY";
+    }
+    char len[4];
+    asio::read(s, asio::buffer(len), ec);
+    const auto n = core::parse_adb_length(std::string_view(len, 4)).value_or(0);
+    std::string message(n, '\0');
+    asio::read(s, asio::buffer(message), ec);
+    return "FAIL " + message;
+  };
+  send("host:transport:" + serial);
+  if (auto st = status(); st != "OKAY") {
+    return st;
+  }
+  send("shell:" + command);
+  if (auto st = status(); st != "OKAY") {
+    return st;
+  }
+  std::string out;
+  char buf[512];
+  for (;;) {
+    const auto n = s.read_some(asio::buffer(buf), ec);
+    out.append(buf, n);
+    if (ec) {
+      break;
+    }
+  }
+  return out;
+}
+
+struct proxied_keeper {
+  keeper k;
+  unsigned short proxy_port = 0;
+};
+
+proxied_keeper start_proxied_keeper(const fake& adb, const std::string& hold_ms) {
+  proxied_keeper p;
+  p.k = start_keeper(adb.port(), {"--adb-proxy", "127.0.0.1:0", "--hold-ms", hold_ms});
+  auto line = p.k.proc->wait_for_output("adb proxy listening on");
+  if (!line) {
+    throw std::runtime_error("no adb proxy: " + p.k.proc->output());
+  }
+  p.proxy_port = port_from(line->substr(0, line->find(" (holding")));
+  return p;
+}
+
+std::uint64_t proxy_count(const keeper& k, const std::string& name) {
+  return devices_of(k).at("proxy").at(name).to_number<std::uint64_t>();
+}
+
+TEST(devices, the_adb_proxy_holds_commands_for_a_phone_that_blinks_and_serves_them_once_back) {
+  fake adb;
+  adb.set_device("R58MBLINK", mode::ok);
+  auto p = start_proxied_keeper(adb, "10000");
+  ASSERT_TRUE(reaches(p.k, "R58MBLINK", "online"));
+  EXPECT_EQ(adb_command(p.proxy_port, "R58MBLINK", "echo step 1"), "step 1\n");
+
+  // The phone blinks: adb refuses it at once; through the proxy, commands wait for it.
+  adb.set_device("R58MBLINK", mode::offline);
+  EXPECT_EQ(adb_command(adb.port(), "R58MBLINK", "echo step 2"), "FAIL device offline");
+  std::vector<std::future<std::string>> agents;
+  for (int i = 0; i < 20; ++i) {
+    agents.push_back(std::async(std::launch::async, [&, i] {
+      return adb_command(p.proxy_port, "R58MBLINK", "echo held " + std::to_string(i));
+    }));
+  }
+  ASSERT_TRUE(eventually([&] { return proxy_count(p.k, "held") >= 20; }));
+  adb.set_device("R58MBLINK", mode::ok);
+  for (int i = 0; i < 20; ++i) {
+    EXPECT_EQ(agents[static_cast<std::size_t>(i)].get(), "held " + std::to_string(i) + "\n");
+  }
+  EXPECT_TRUE(eventually([&] { return proxy_count(p.k, "held_served") >= 20; }));
+  EXPECT_EQ(proxy_count(p.k, "held_expired"), 0u);
+
+  // Requests that name no phone go straight through, and their answers come back unchanged.
+  asio::io_context io;
+  tcp::socket s(io);
+  s.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), p.proxy_port));
+  asio::write(s, asio::buffer(*core::adb_request("host:version")));
+  std::string reply(12, '\0');
+  asio::read(s, asio::buffer(reply));
+  EXPECT_EQ(reply, "OKAY00040029");
+  // A phone the keeper does not know is not waited for: adb's own answer comes back, unheld.
+  EXPECT_EQ(adb_command(p.proxy_port, "nobody", "echo x"), "FAIL device 'nobody' not found");
+  EXPECT_TRUE(eventually([&] { return proxy_count(p.k, "connections") >= 23; }));
+  EXPECT_EQ(proxy_count(p.k, "held"), 20u);
+  EXPECT_EQ(proxy_count(p.k, "held_expired"), 0u);
+}
+
+TEST(devices, a_held_command_gets_adbs_refusal_once_the_hold_runs_out) {
+  fake adb;
+  adb.set_device("R58MGONE", mode::ok);
+  auto p = start_proxied_keeper(adb, "300");
+  ASSERT_TRUE(reaches(p.k, "R58MGONE", "online"));
+  adb.set_device("R58MGONE", mode::offline);
+  ASSERT_TRUE(reaches(p.k, "R58MGONE", "offline"));
+  EXPECT_EQ(adb_command(p.proxy_port, "R58MGONE", "echo x"), "FAIL device offline");
+  EXPECT_TRUE(eventually([&] { return proxy_count(p.k, "held_expired") == 1; }));
+  const auto metrics = http_call(p.k.admin_port, "GET", "/metrics").body;
+  EXPECT_NE(metrics.find("nines_adb_proxy_held_total{result=\"expired\"} 1"), std::string::npos);
+}
+
 TEST(devices, a_bad_configuration_is_refused_with_every_problem_and_its_place) {
   const auto path = temp_path(".toml");
   std::ofstream(path) << "[devices]\n"
@@ -252,6 +384,10 @@ TEST(devices, a_bad_configuration_is_refused_with_every_problem_and_its_place) {
   EXPECT_NE(out.find("devices.network[0].address"), std::string::npos) << out;
   EXPECT_NE(out.find("devices.probe_timeout_ms"), std::string::npos) << out;
   EXPECT_NE(out.find("admin.key_hash"), std::string::npos) << out;
+  // The ADB protocol has no authentication: the proxy listens on loopback or not at all.
+  process open_proxy({binary(), "devices", "--adb-proxy", "0.0.0.0:5038", "--check"});
+  EXPECT_EQ(open_proxy.wait_exit(), 2);
+  EXPECT_NE(open_proxy.output().find("--adb-proxy"), std::string::npos);
   process ok({binary(), "devices", "--adb-port", "5037", "--check"});
   EXPECT_EQ(ok.wait_exit(), 0);
 }

@@ -13,7 +13,19 @@ void read_devices_section(toml_reader& r, const toml::table& t, devices_settings
       t, p,
       {"adb_server", "probe_interval_ms", "probe_timeout_ms", "retry_every_ms",
        "suspect_after_misses", "zombie_after_hangs", "offline_after_ms", "offline_min_misses",
-       "remove_after_ms", "max_devices", "per_device_metrics", "network"});
+       "remove_after_ms", "max_devices", "per_device_metrics", "network", "adb_proxy", "hold_ms"});
+  if (const toml::node* node = t.get("adb_proxy")) {
+    const auto v = node->value_exact<std::string>();
+    const auto a = v ? parse_listen_address(*v) : std::nullopt;
+    if (!a || !is_ip_literal(a->host) || !is_loopback(*a)) {
+      r.problem(p + "adb_proxy", node,
+                "must be a loopback \"IP:port\", e.g. \"127.0.0.1:5038\" (the ADB protocol has no "
+                "authentication: whoever reaches the proxy runs commands on every phone)");
+    } else {
+      d.adb_proxy = *v;
+    }
+  }
+  r.duration(t, p, "hold_ms", d.hold, 0);
   if (const toml::node* node = t.get("adb_server")) {
     const auto v = node->value_exact<std::string>();
     const auto a = v ? parse_listen_address(*v) : std::nullopt;

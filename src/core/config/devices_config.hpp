@@ -19,7 +19,9 @@ struct devices_settings {
   detector_policy policy;
   std::size_t max_devices = 1024;
   bool per_device_metrics = true;
-  std::vector<std::string> network;  // "host:port" of phones reconnected forever
+  std::vector<std::string> network;       // "host:port" of phones reconnected forever
+  std::string adb_proxy;                  // "127.0.0.1:PORT" of the ADB proxy; empty: none
+  std::chrono::milliseconds hold{10000};  // how long the proxy holds a command for a phone away
 };
 
 struct devices_config {
