@@ -227,16 +227,32 @@ int run_devices_command(devices_options& o) {
     proxy_port = proxy->bind();
   }
 
-  asio::signal_set signals(io, SIGTERM, SIGINT);
-  signals.async_wait([&](const net::error_code& ec, int signo) {
-    if (!ec) {
-      spdlog::info("signal {}: stopping", signo);
-      keeper.stop();
-      if (proxy) {
-        proxy->stop();
-      }
+  // Signals on a thread of their own: the first stops the keeper (probes and connects under way
+  // end at their deadlines, a few seconds at most), a second one stops it at once. The keeper's
+  // io_context then runs out of work and run() returns.
+  asio::io_context signal_io(1);
+  asio::signal_set signals(signal_io, SIGTERM, SIGINT);
+  bool stopping = false;
+  std::function<void(const net::error_code&, int)> on_signal = [&](const net::error_code& ec,
+                                                                   int signo) {
+    if (ec) {
+      return;
     }
-  });
+    if (stopping) {
+      spdlog::info("signal {}: stopping now", signo);
+      io.stop();
+      return;
+    }
+    stopping = true;
+    spdlog::info("signal {}: stopping", signo);
+    keeper.stop();
+    if (proxy) {
+      proxy->stop();
+    }
+    signals.async_wait(on_signal);
+  };
+  signals.async_wait(on_signal);
+  std::thread signal_thread([&signal_io] { signal_io.run(); });
   keeper.start();
   if (proxy) {
     proxy->start();
@@ -249,6 +265,8 @@ int run_devices_command(devices_options& o) {
   spdlog::info("nines devices keeping the adb server at {}:{} ({} configured addresses)", adb->host,
                adb->port, settings.network.size());
   io.run();
+  signal_io.stop();
+  signal_thread.join();
   admin.stop();
   admin_thread.join();
   return 0;

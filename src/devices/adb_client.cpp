@@ -40,6 +40,16 @@ std::optional<adb_server_address> parse_adb_server_socket(std::string_view spec)
   return a;
 }
 
+std::string printable_words(std::string_view words) {
+  std::string out(words.substr(0, 512));
+  for (auto& c : out) {
+    if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) > 0x7e) {
+      c = '?';
+    }
+  }
+  return out;
+}
+
 adb_connection::adb_connection(tcp::socket socket) : socket_(std::move(socket)) {}
 
 adb_connection::~adb_connection() {
@@ -139,12 +149,14 @@ awaitable<adb_reply> adb_connection::request(std::string_view service, time_poin
   }
   auto message = co_await read_block(deadline, 4096);
   reply.timed_out = timed_out_;
-  reply.failure = message ? *message : "FAIL without its message";
+  reply.refused = message.has_value();
+  reply.failure = message ? printable_words(*message) : "FAIL without its message";
   co_return reply;
 }
 
 awaitable<std::optional<std::string>> adb_connection::read_block(time_point deadline,
-                                                                 std::size_t max_bytes) {
+                                                                 std::size_t max_bytes,
+                                                                 milliseconds rest) {
   if (!co_await fill(4, deadline)) {
     co_return std::nullopt;
   }
@@ -155,7 +167,7 @@ awaitable<std::optional<std::string>> adb_connection::read_block(time_point dead
     co_return std::nullopt;
   }
   buffer_.consume(4);
-  if (!co_await fill(*length, deadline)) {
+  if (!co_await fill(*length, std::min(deadline, steady::now() + rest))) {
     co_return std::nullopt;
   }
   std::string out(buffer_.data().substr(0, *length));
@@ -175,17 +187,6 @@ awaitable<std::optional<std::string>> adb_connection::read_to_end(time_point dea
 }
 
 namespace {
-
-// adb's words, fit for a log line and a JSON string: bounded, control bytes replaced.
-std::string printable_words(std::string_view words) {
-  std::string out(words.substr(0, 512));
-  for (auto& c : out) {
-    if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) > 0x7e) {
-      c = '?';
-    }
-  }
-  return out;
-}
 
 core::probe_outcome refusal_outcome(std::string_view failure) {
   if (failure.find("unauthorized") != std::string_view::npos) {

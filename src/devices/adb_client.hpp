@@ -37,11 +37,16 @@ std::optional<adb_server_address> parse_adb_server_socket(std::string_view spec)
 awaitable<net::tcp::socket> connect_to_server(const adb_server_address& server, time_point deadline,
                                               std::string& why);
 
+// adb's words, fit for a log line and a JSON string: at most 512 bytes, every byte outside
+// printable ASCII replaced by '?'.
+std::string printable_words(std::string_view words);
+
 // What one request to the adb server got.
 struct adb_reply {
   bool okay = false;
   bool timed_out = false;
-  std::string failure;  // the server's FAIL message, or what broke (words)
+  bool refused = false;  // the server said FAIL (else: it broke, or said nothing in time)
+  std::string failure;   // the server's FAIL message (printable_words), or what broke (words)
 };
 
 class adb_connection {
@@ -56,8 +61,11 @@ class adb_connection {
   // Sends one service and reads its OKAY, or its FAIL and message (bounded).
   awaitable<adb_reply> request(std::string_view service, time_point deadline);
   // A length-prefixed block after an OKAY (a device list, host:connect's words); at most
-  // `max_bytes`. nullopt when the connection ended, broke, timed out or the length was wrong.
-  awaitable<std::optional<std::string>> read_block(time_point deadline, std::size_t max_bytes);
+  // `max_bytes`. Its length must arrive by `deadline`, the rest within `rest` of it. nullopt when
+  // the connection ended, broke, timed out or the length was wrong.
+  awaitable<std::optional<std::string>> read_block(
+      time_point deadline, std::size_t max_bytes,
+      std::chrono::milliseconds rest = std::chrono::milliseconds(5000));
   // Everything until the server closes (a shell command's output), at most `max_bytes`; nullopt
   // when more came, the read broke or timed out.
   awaitable<std::optional<std::string>> read_to_end(time_point deadline, std::size_t max_bytes);

@@ -1,5 +1,6 @@
 #include "devices/device_keeper.hpp"
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/co_spawn.hpp>
@@ -7,6 +8,7 @@
 #include <boost/asio/post.hpp>
 
 #include "core/health/health_score.hpp"
+#include "net/spawn.hpp"
 
 namespace nines::devices {
 
@@ -21,10 +23,11 @@ struct device_keeper::entry {
   core::device_lifecycle life;
   core::online_ledger ledger;
   std::optional<core::network_address> address;
-  std::string model;
   std::string adb_state;
   std::string last_problem;
   bool bringing_back = false;
+  unsigned knocks_in_flight = 0;
+  bool knock_answered = false;
   std::uint64_t reconnects = 0;
 };
 
@@ -76,8 +79,8 @@ void device_keeper::ledger_note(entry& e) {
 
 void device_keeper::start() {
   tick_timer_ = std::make_unique<asio::steady_timer>(io_);
-  asio::co_spawn(io_, track(), asio::detached);
-  asio::co_spawn(io_, tick_loop(), asio::detached);
+  net::spawn(io_.get_executor(), track(), "the device keeper's list");
+  net::spawn(io_.get_executor(), tick_loop(), "the device keeper's tick");
 }
 
 void device_keeper::stop() {
@@ -95,8 +98,17 @@ void device_keeper::stop() {
 void device_keeper::apply_list(const core::device_list& list) {
   const auto now = steady::now();
   list_problems_ += list.problems.size();
-  for (const auto& p : list.problems) {
-    spdlog::warn("nines devices: adb's device list: {}", p);
+  // One line per list that differs in what was refused, not one per refused line: a server that
+  // sends thousands of bad lines does not flood the log.
+  const auto summary = list.problems.empty()
+                           ? std::string()
+                           : fmt::format("{} lines refused, the first: {}", list.problems.size(),
+                                         list.problems.front());
+  if (summary != last_list_summary_) {
+    if (!summary.empty()) {
+      spdlog::warn("nines devices: adb's device list: {}", summary);
+    }
+    last_list_summary_ = summary;
   }
   std::map<std::string_view, const core::listed_device*> listed;
   for (const auto& d : list.devices) {
@@ -115,9 +127,6 @@ void device_keeper::apply_list(const core::device_list& list) {
       continue;
     }
     e->adb_state = d.state;
-    if (!d.model.empty()) {
-      e->model = d.model;
-    }
     e->life.on_listed(d.listing, now);
     ledger_note(*e);
   }
@@ -130,26 +139,36 @@ net::awaitable<void> device_keeper::track() {
     auto conn =
         co_await adb_connection::open(settings_.adb, steady::now() + milliseconds(2000), why);
     if (conn && !stopping_) {
-      auto reply =
-          co_await conn->request("host:track-devices-l", steady::now() + milliseconds(2000));
+      // The short list ("serial<TAB>state"): the long one's properties would not fit 4 hex
+      // digits of length for a large fleet.
+      auto reply = co_await conn->request("host:track-devices", steady::now() + milliseconds(2000));
       if (reply.okay) {
         tracker_ = conn.get();
-        adb_up_ = true;
-        adb_problem_.clear();
-        failures = 0;
-        spdlog::info("nines devices: following the adb server at {}:{}", settings_.adb.host,
-                     settings_.adb.port);
+        bool first = true;
         while (!stopping_) {
           auto block = co_await conn->read_block(time_point::max(), core::adb_max_list_bytes);
           if (!block) {
-            why = "the adb server ended the device list";
+            why = conn->timed_out() ? "the adb server stalled in the middle of the device list"
+                                    : "the adb server ended the device list";
+            break;
+          }
+          if (!block->empty() && block->back() != '\n') {
+            why = "the adb server's device list is out of step (a block not ending a line)";
             break;
           }
           apply_list(core::parse_device_list(*block, settings_.max_devices));
+          if (first) {
+            first = false;
+            failures = 0;  // a list that parses: the server is back
+            adb_up_ = true;
+            adb_problem_.clear();
+            spdlog::info("nines devices: following the adb server at {}:{}", settings_.adb.host,
+                         settings_.adb.port);
+          }
         }
         tracker_ = nullptr;
       } else {
-        why = "host:track-devices-l: " + reply.failure;
+        why = "host:track-devices: " + reply.failure;
       }
     }
     if (stopping_) {
@@ -175,14 +194,25 @@ net::awaitable<void> device_keeper::probe(std::string serial) {
   }
   auto& e = *it->second;
   e.life.probe_ended(report.outcome, started, steady::now());
+  ++probes_total_;
   if (report.outcome != core::probe_outcome::ok) {
     e.last_problem = report.detail;
+    ++misses_total_;
   }
   ledger_note(e);
 }
 
+net::awaitable<void> device_keeper::knock_for(std::string serial, std::string host, unsigned port) {
+  const bool answered = co_await knock(host, port, settings_.knock_timeout);
+  if (auto it = devices_.find(serial); it != devices_.end()) {
+    auto& e = *it->second;
+    e.knocks_in_flight -= e.knocks_in_flight > 0 ? 1 : 0;
+    e.knock_answered = e.knock_answered || answered;
+  }
+}
+
 net::awaitable<void> device_keeper::bring_back(std::string serial) {
-  unsigned knocks = 0;
+  unsigned rounds = 0;
   unsigned connect_failures = 0;
   auto next_connect = time_point{};
   bool dropped_stale = false;
@@ -201,8 +231,8 @@ net::awaitable<void> device_keeper::bring_back(std::string serial) {
     const auto address = *e->address;
     std::string said;
     if (e->life.listed_as_device()) {
-      // adb lists it while its probes failed: its transport is stale (adb sets no keepalive) or
-      // just came back. Give fresh probes their time, then drop it.
+      // adb lists it while its probes failed: its transport is stale (adb sets no keepalive), or
+      // it just came back. Fresh probes get offline_after to answer; then it is dropped.
       listed_since = std::min(listed_since, now);
       if (dropped_stale && now - listed_since < settings_.policy.offline_after) {
         co_await net::sleep_for(settings_.policy.retry_every);
@@ -215,7 +245,19 @@ net::awaitable<void> device_keeper::bring_back(std::string serial) {
     }
     listed_since = time_point::max();
     dropped_stale = true;
-    const bool answered = co_await knock(address.host, address.port, settings_.knock_timeout);
+    // Knocks overlap: one starts every 100-400 ms (full jitter) without waiting for the last, each
+    // with its own deadline, so a port that answers again is heard within one spacing, not after
+    // a blackholed knock's whole timeout. A name (not an IP) is left to adb's connect and its
+    // backoff.
+    net::error_code ip_ec;
+    asio::ip::make_address(address.host, ip_ec);
+    const bool by_name = static_cast<bool>(ip_ec);
+    if (!by_name && e->knocks_in_flight < 4) {
+      ++e->knocks_in_flight;
+      net::spawn(io_.get_executor(), knock_for(serial, address.host, address.port),
+                 "a knock on a phone's port");
+    }
+    const bool answered = by_name || std::exchange(e->knock_answered, false);
     if (answered && steady::now() >= next_connect) {
       const bool ok =
           co_await connect_device(settings_.adb, serial, settings_.connect_timeout, said);
@@ -224,19 +266,36 @@ net::awaitable<void> device_keeper::bring_back(std::string serial) {
         co_return;
       }
       e = it->second.get();
-      if (ok) {
+      if (ok && said.rfind("connected to", 0) == 0) {
         ++e->reconnects;
-        knocks = 0;
-        connect_failures = 0;
-        // adb lists it as a device soon: the tracker hears it, a probe makes it online.
-      } else {
-        e->last_problem = "adb connect: " + said;
-        next_connect = steady::now() + core::full_jitter_delay(settings_.connect_backoff,
-                                                               connect_failures++, random_);
+        ++reconnects_total_;
       }
+      if (!ok) {
+        e->last_problem = "adb connect: " + said;
+      }
+      // Connected, or adb says it is connecting already: its list gets offline_after to show the
+      // phone before adb is asked again; then (and after a refusal) the connect backoff applies.
+      if (ok) {
+        const auto until = steady::now() + settings_.policy.offline_after;
+        while (!stopping_ && steady::now() < until) {
+          it = devices_.find(serial);
+          if (it == devices_.end() || it->second->life.listed_as_device() ||
+              it->second->life.state() != device_state::reconnecting) {
+            break;
+          }
+          co_await net::sleep_for(milliseconds(20));
+        }
+        it = devices_.find(serial);
+        if (it != devices_.end() && it->second->life.listed_as_device()) {
+          connect_failures = 0;
+          continue;
+        }
+      }
+      next_connect = steady::now() + core::full_jitter_delay(settings_.connect_backoff,
+                                                             connect_failures++, random_);
     }
     co_await net::sleep_for(std::max(
-        milliseconds(10), core::full_jitter_delay(settings_.knock_backoff, knocks++, random_)));
+        milliseconds(10), core::full_jitter_delay(settings_.knock_backoff, rounds++, random_)));
   }
 }
 
@@ -255,14 +314,20 @@ net::awaitable<void> device_keeper::tick_loop() {
       e->life.tick(now);
       while (e->life.probe_due(now)) {
         e->life.probe_started(now);
-        asio::co_spawn(io_, probe(serial), asio::detached);
+        net::spawn(io_.get_executor(), probe(serial), "a device probe");
       }
       const auto s = e->life.state();
+      // A network phone adb does not list as a device, or one judged offline by its probes while
+      // adb still lists it (a stale transport), is brought back; a phone adb lists that was never
+      // probed yet is left to its first probe.
+      const bool stale = e->life.listed_as_device() &&
+                         e->life.consecutive_misses() >= settings_.policy.offline_min_misses;
       if (e->address && !e->bringing_back &&
-          (s == device_state::offline || s == device_state::reconnecting)) {
+          (s == device_state::offline || s == device_state::reconnecting) &&
+          (!e->life.listed_as_device() || stale)) {
         e->bringing_back = true;
         e->life.reconnect_started(now);
-        asio::co_spawn(io_, bring_back(serial), asio::detached);
+        net::spawn(io_.get_executor(), bring_back(serial), "bringing a phone back");
       }
       ledger_note(*e);
     }
@@ -289,7 +354,6 @@ void device_keeper::publish(time_point now) {
   for (const auto& [serial, e] : devices_) {
     device_view v;
     v.serial = serial;
-    v.model = e->model;
     v.adb_state = e->adb_state;
     v.state = e->life.state();
     v.state_for_s = std::chrono::duration<double>(now - e->life.state_since()).count();
@@ -315,9 +379,6 @@ void device_keeper::publish(time_point now) {
     v.online_24h = b.rate();
     v.online_30d = c.rate();
     snap->by_state[static_cast<std::size_t>(v.state)]++;
-    snap->probes += v.probes;
-    snap->misses += v.misses;
-    snap->reconnects += v.reconnects;
     if (v.state != device_state::removed) {
       h1 += a;
       d1 += b;
@@ -325,6 +386,9 @@ void device_keeper::publish(time_point now) {
     }
     snap->devices.push_back(std::move(v));
   }
+  snap->probes = probes_total_;
+  snap->misses = misses_total_;
+  snap->reconnects = reconnects_total_;
   snap->fleet_online_1h = h1.rate();
   snap->fleet_online_24h = d1.rate();
   snap->fleet_online_30d = d30.rate();

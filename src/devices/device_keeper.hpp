@@ -37,7 +37,7 @@ struct keeper_settings {
   std::size_t max_devices = 1024;
   std::chrono::milliseconds tick{20};
   core::backoff_policy knock_backoff{std::chrono::milliseconds(100),
-                                     std::chrono::milliseconds(800)};
+                                     std::chrono::milliseconds(400)};
   core::backoff_policy connect_backoff{std::chrono::milliseconds(1000),
                                        std::chrono::milliseconds(30000)};
   core::backoff_policy adb_backoff{std::chrono::milliseconds(250), std::chrono::milliseconds(2000)};
@@ -48,7 +48,6 @@ struct keeper_settings {
 // One phone as the snapshot shows it.
 struct device_view {
   std::string serial;
-  std::string model;
   std::string adb_state;  // adb's own word ("device", "offline", ...); empty when not listed
   core::device_state state = core::device_state::offline;
   double state_for_s = 0;  // seconds in this state
@@ -118,6 +117,7 @@ class device_keeper {
   net::awaitable<void> tick_loop();
   net::awaitable<void> probe(std::string serial);
   net::awaitable<void> bring_back(std::string serial);
+  net::awaitable<void> knock_for(std::string serial, std::string host, unsigned port);
   void apply_list(const core::device_list& list);
   entry* add(const std::string& serial, bool configured, time_point now);
   void ledger_note(entry& e);
@@ -132,6 +132,10 @@ class device_keeper {
   std::string adb_problem_ = "not connected yet";
   std::uint64_t list_problems_ = 0;
   std::uint64_t refused_ = 0;
+  std::uint64_t probes_total_ = 0;
+  std::uint64_t misses_total_ = 0;
+  std::uint64_t reconnects_total_ = 0;
+  std::string last_list_summary_;
   devices_snapshot::proxy_counts proxy_;
   adb_connection* tracker_ = nullptr;  // the list's connection, while open (stop() cuts it)
   std::unique_ptr<net::asio::steady_timer> tick_timer_;

@@ -24,7 +24,6 @@ json::object view_of(const device_view& d) {
   o["state"] = core::device_state_name(d.state);
   o["state_for_s"] = d.state_for_s;
   o["adb_state"] = d.adb_state;
-  o["model"] = d.model;
   o["network"] = d.network;
   o["configured"] = d.configured;
   o["score"] = d.score;

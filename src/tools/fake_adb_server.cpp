@@ -41,9 +41,11 @@ struct fake_adb_server::impl {
   std::map<std::string, device> devices;
   std::map<std::string, connectable> connectables;
   std::optional<std::string> raw_list;
+  std::uint64_t generation = 0;  // moves on with every change of the list
   std::map<std::string, int> counts;
 
-  std::string list_text() const {
+  // The long form (host:devices-l, host:track-devices-l) or the short one ("serial\tstate").
+  std::string list_text(bool long_form = true) const {
     if (raw_list) {
       return *raw_list;
     }
@@ -53,12 +55,17 @@ struct fake_adb_server::impl {
       const char* state = d.m == mode::unauthorized ? "unauthorized"
                           : d.m == mode::offline    ? "offline"
                                                     : "device";
-      out += fmt::format("{:<22} {} product:fake model:Fake_Phone device:fake transport_id:{}\n",
-                         serial, state, id++);
+      out +=
+          long_form
+              ? fmt::format("{:<22} {} product:fake model:Fake_Phone device:fake transport_id:{}\n",
+                            serial, state, id++)
+              : fmt::format("{}\t{}\n", serial, state);
     }
     return out;
   }
 
+  // Called with `mutex` held by whoever changed the list.
+  void changed_locked() { ++generation; }
   void changed() {
     asio::post(io, [this] {
       for (auto* t : trackers) {
@@ -114,7 +121,7 @@ struct fake_adb_server::impl {
     }
   }
 
-  awaitable<void> track(tcp::socket& s) {
+  awaitable<void> track(tcp::socket& s, bool long_form) {
     count("track");
     if (!co_await send(s, "OKAY")) {
       co_return;
@@ -125,9 +132,11 @@ struct fake_adb_server::impl {
     bool first = true;
     for (;;) {
       std::string text;
+      std::uint64_t at = 0;
       {
         std::lock_guard lock(mutex);
-        text = list_text();
+        text = list_text(long_form);
+        at = generation;
       }
       if (first || text != sent) {
         first = false;
@@ -135,6 +144,13 @@ struct fake_adb_server::impl {
         const std::string framed = block(text);
         if (!co_await send(s, framed)) {
           break;
+        }
+      }
+      {
+        // A change made while the list was being sent: its wake-up found nobody waiting.
+        std::lock_guard lock(mutex);
+        if (generation != at) {
+          continue;
         }
       }
       wake.expires_at(asio::steady_timer::time_point::max());
@@ -202,18 +218,21 @@ struct fake_adb_server::impl {
   awaitable<void> connect(tcp::socket& s, std::string address) {
     count("connect:" + address);
     bool ok = false;
+    bool already = false;
     {
       std::lock_guard lock(mutex);
       if (auto it = connectables.find(address); it != connectables.end() && it->second.reachable) {
         ok = true;
+        already = devices.contains(address);
         devices[address] = device{it->second.m, true};
+        changed_locked();
       }
     }
     if (ok) {
       changed();
     }
     const std::string said =
-        okay_block(ok ? "connected to " + address
+        okay_block(ok ? (already ? "already connected to " : "connected to ") + address
                       : fmt::format("failed to connect to '{}': Connection refused", address));
     co_await send(s, said);
   }
@@ -224,6 +243,7 @@ struct fake_adb_server::impl {
     {
       std::lock_guard lock(mutex);
       had = devices.erase(address) > 0;
+      changed_locked();
     }
     if (had) {
       changed();
@@ -239,7 +259,7 @@ struct fake_adb_server::impl {
     if (service) {
       const std::string& v = *service;
       if (v == "host:track-devices-l" || v == "host:track-devices") {
-        co_await track(s);
+        co_await track(s, v == "host:track-devices-l");
       } else if (v == "host:devices-l" || v == "host:devices") {
         std::string text;
         {
@@ -314,6 +334,7 @@ void fake_adb_server::set_device(const std::string& serial, mode m) {
     std::lock_guard lock(impl_->mutex);
     impl_->devices[serial] = impl::device{m, true};
     impl_->raw_list.reset();
+    impl_->changed_locked();
   }
   impl_->changed();
 }
@@ -323,6 +344,7 @@ void fake_adb_server::remove_device(const std::string& serial) {
     std::lock_guard lock(impl_->mutex);
     impl_->devices.erase(serial);
     impl_->raw_list.reset();
+    impl_->changed_locked();
   }
   impl_->changed();
 }
@@ -336,6 +358,7 @@ void fake_adb_server::set_raw_list(const std::string& text) {
   {
     std::lock_guard lock(impl_->mutex);
     impl_->raw_list = text;
+    impl_->changed_locked();
   }
   impl_->changed();
 }

@@ -23,8 +23,9 @@ namespace nines::core {
 
 // The longest service nines sends (a shell probe, a connect address).
 inline constexpr std::size_t adb_max_service_bytes = 1024;
-// The largest list block nines reads: 64 KiB covers 500 devices at ~120 bytes a line.
-inline constexpr std::size_t adb_max_list_bytes = 1 << 20;
+// The largest block the protocol can frame: 4 hex digits. The keeper follows the short list
+// (host:track-devices, "serial<TAB>state", ~30 bytes a line: 2,000 phones fit).
+inline constexpr std::size_t adb_max_list_bytes = 0xffff;
 
 // The request for `service`; nullopt when it is empty, longer than adb_max_service_bytes, or holds
 // a byte outside printable ASCII (nothing of a device's or an operator's text is sent unchecked).

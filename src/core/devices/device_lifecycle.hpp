@@ -7,7 +7,8 @@
 //   - while probes succeed, one probe every `probe_interval` (1 s), one at a time;
 //   - a probe that gets no answer within `probe_timeout` (500 ms) is a miss; after a miss the
 //     next probe starts at once, then one every `retry_every` (200 ms) while they keep missing,
-//     each with its own deadline (at most three in flight);
+//     each with its own deadline (at most three in flight); once it is judged offline or a
+//     zombie, every probe_timeout (twice a second) while adb lists it;
 //   - `suspect` after `suspect_after_misses` (4) misses in a row: at 1% independent probe loss a
 //     healthy phone is suspected with probability 1e-8 per probe, 3.6e-5 per device-hour;
 //     a blackholed phone is suspect 2.4 s after its last good probe (1 s + 0.5 s + 3 × 0.2 s + the
