@@ -53,6 +53,7 @@ bench:
 	@bench/edge.sh
 	@bench/uploads.sh
 	@bench/cache.sh
+	@bench/devices.sh
 
 # The scenario suite through nines, nginx and HAProxy side by side: docs/reliability.md and .json.
 reliability:

@@ -12,7 +12,7 @@
 
 #include "app/proxy_command.hpp"
 #include "core/config/devices_config.hpp"
-#include "devices/adb_proxy.hpp"
+#include "devices/device_sidecar.hpp"
 #include "devices/devices_admin.hpp"
 #include "net/server_group.hpp"
 #include "tools/http_client.hpp"
@@ -95,43 +95,22 @@ int run_status(const devices_options& o) {
   return 0;
 }
 
-// Where the adb server is: the flag, the file, adb's own environment variables, its default.
+// Where the adb server is: the flags, then the file, adb's own environment variables, its default.
 std::optional<devices::adb_server_address> adb_server_of(const devices_options& o,
                                                          const core::devices_settings& d,
                                                          std::string& problem) {
-  auto from_host_port = [&](const std::string& text,
-                            const char* what) -> std::optional<devices::adb_server_address> {
-    const auto a = core::parse_listen_address(text);
+  if (!o.adb_server.empty()) {
+    const auto a = core::parse_listen_address(o.adb_server);
     if (!a || a->port == 0 || !core::is_ip_literal(a->host)) {
-      problem = fmt::format("{} must be IP:port, not \"{}\"", what, text);
+      problem = fmt::format("--adb-server must be IP:port, not \"{}\"", o.adb_server);
       return std::nullopt;
     }
     return devices::adb_server_address{a->host, a->port};
-  };
-  if (!o.adb_server.empty()) {
-    return from_host_port(o.adb_server, "--adb-server");
   }
   if (o.adb_port != 0) {
     return devices::adb_server_address{"127.0.0.1", static_cast<std::uint16_t>(o.adb_port)};
   }
-  if (!d.adb_server.empty()) {
-    return from_host_port(d.adb_server, "devices.adb_server");
-  }
-  if (const char* s = std::getenv("ANDROID_ADB_SERVER_SOCKET"); s != nullptr && *s != '\0') {
-    auto a = devices::parse_adb_server_socket(s);
-    if (!a) {
-      problem = fmt::format("ANDROID_ADB_SERVER_SOCKET \"{}\" is not tcp:PORT or tcp:HOST:PORT", s);
-    }
-    return a;
-  }
-  if (const char* s = std::getenv("ANDROID_ADB_SERVER_PORT"); s != nullptr && *s != '\0') {
-    auto a = devices::parse_adb_server_socket(std::string("tcp:") + s);
-    if (!a) {
-      problem = fmt::format("ANDROID_ADB_SERVER_PORT \"{}\" is not a port", s);
-    }
-    return a;
-  }
-  return devices::adb_server_address{};
+  return devices::resolve_adb_server(d.adb_server, problem);
 }
 
 }  // namespace
@@ -193,13 +172,7 @@ int run_devices_command(devices_options& o) {
     return 0;
   }
 
-  devices::keeper_settings settings;
-  settings.adb = *adb;
-  settings.policy = cfg.devices.policy;
-  settings.network = cfg.devices.network;
-  settings.max_devices = cfg.devices.max_devices;
-  asio::io_context io(1);
-  devices::device_keeper keeper(io, settings, std::random_device{}());
+  devices::device_sidecar sidecar(cfg.devices, *adb, std::random_device{}());
 
   net::server_limits admin_limits;
   admin_limits.max_connections = 64;
@@ -210,26 +183,14 @@ int run_devices_command(devices_options& o) {
     admin_opts.admin_key = core::parse_secret_digest(cfg.admin.key_hash);
   }
   admin_opts.per_device_metrics = cfg.devices.per_device_metrics;
+  const auto& keeper = sidecar.keeper();
   admin.start(0, [&keeper, admin_opts](net::request& req, net::downstream& client) {
     return devices::handle_devices_admin(req, client, keeper, admin_opts);
   });
   std::thread admin_thread([&admin] { admin.run(); });
 
-  std::optional<devices::adb_proxy> proxy;
-  std::uint16_t proxy_port = 0;
-  if (!cfg.devices.adb_proxy.empty()) {
-    const auto a = *core::parse_listen_address(cfg.devices.adb_proxy);
-    devices::proxy_settings ps;
-    ps.host = a.host;
-    ps.port = a.port;
-    ps.hold = cfg.devices.hold;
-    proxy.emplace(io, keeper, *adb, ps);
-    proxy_port = proxy->bind();
-  }
-
   // Signals on a thread of their own: the first stops the keeper (probes and connects under way
-  // end at their deadlines, a few seconds at most), a second one stops it at once. The keeper's
-  // io_context then runs out of work and run() returns.
+  // end at their deadlines, a few seconds at most), a second one stops it at once.
   asio::io_context signal_io(1);
   asio::signal_set signals(signal_io, SIGTERM, SIGINT);
   bool stopping = false;
@@ -240,31 +201,27 @@ int run_devices_command(devices_options& o) {
     }
     if (stopping) {
       spdlog::info("signal {}: stopping now", signo);
-      io.stop();
+      sidecar.stop_now();
       return;
     }
     stopping = true;
     spdlog::info("signal {}: stopping", signo);
-    keeper.stop();
-    if (proxy) {
-      proxy->stop();
-    }
+    sidecar.stop();
     signals.async_wait(on_signal);
   };
   signals.async_wait(on_signal);
   std::thread signal_thread([&signal_io] { signal_io.run(); });
-  keeper.start();
-  if (proxy) {
-    proxy->start();
+
+  if (const auto port = sidecar.proxy_port()) {
     spdlog::info("nines devices adb proxy listening on {}:{} (holding commands up to {} ms)",
-                 cfg.devices.adb_proxy.substr(0, cfg.devices.adb_proxy.rfind(':')), proxy_port,
+                 cfg.devices.adb_proxy.substr(0, cfg.devices.adb_proxy.rfind(':')), *port,
                  cfg.devices.hold.count());
   }
   spdlog::info("nines admin listening on http://{}:{}{}", cfg.admin.listen.host, admin_port,
                admin_opts.admin_key ? " (admin key required)" : "");
   spdlog::info("nines devices keeping the adb server at {}:{} ({} configured addresses)", adb->host,
-               adb->port, settings.network.size());
-  io.run();
+               adb->port, cfg.devices.network.size());
+  sidecar.run();
   signal_io.stop();
   signal_thread.join();
   admin.stop();

@@ -13,6 +13,7 @@
 #include "core/access/client_keys.hpp"
 #include "tools/bench.hpp"
 #include "tools/chaos.hpp"
+#include "tools/fake_adb_cli.hpp"
 #include "tools/mock_llm.hpp"
 #include "tools/probe_cli.hpp"
 #include "tools/status_cli.hpp"
@@ -74,6 +75,14 @@ int main(int argc, char** argv) {
                    "/v1/* then needs one (or an --accept-keys key)");
   mock->add_option("--oauth-client", mock_opts.oauth_client,
                    "ID:SECRET the token endpoint accepts (HTTP Basic)");
+
+  auto* fake_adb = app.add_subcommand(
+      "fake-adb", "a stand-in adb server with synthetic phones (device keeper benchmarks)");
+  nines::tools::fake_adb_options fake_adb_opts;
+  fake_adb->add_option("--port", fake_adb_opts.port, "port on 127.0.0.1 (0: any free port)");
+  fake_adb->add_option("--devices", fake_adb_opts.devices, "synthetic phones, all answering")
+      ->check(CLI::Range(0, 100000));
+  fake_adb->add_option("--prefix", fake_adb_opts.prefix, "their serials' prefix (then 0000, 0001, ...)");
 
   auto* bench = app.add_subcommand("bench", "load generator that validates every answer");
   nines::tools::bench_options bench_opts;
@@ -152,6 +161,9 @@ int main(int argc, char** argv) {
         return exit_bad_config;
       }
       return nines::tools::run_mock_llm(mock_opts);
+    }
+    if (*fake_adb) {
+      return nines::tools::run_fake_adb(fake_adb_opts);
     }
     if (*bench) {
       return nines::tools::run_bench(bench_opts);

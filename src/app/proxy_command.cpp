@@ -5,6 +5,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "devices/device_sidecar.hpp"
 #include "gateway/gateway.hpp"
 #include "gateway/keys_file.hpp"
 #include "gateway/upstream_credentials.hpp"
@@ -152,6 +153,13 @@ int run_proxy_command(proxy_options& o) {
   if (cfg.tls.enabled()) {
     auto tls = net::tls_server_identity::load(cfg.tls);
     file_problems.insert(file_problems.end(), tls.problems.begin(), tls.problems.end());
+  }
+  // ... and where an edge's device keeper finds the adb server (the environment's say too).
+  if (cfg.devices) {
+    std::string problem;
+    if (!devices::resolve_adb_server(cfg.devices->adb_server, problem)) {
+      file_problems.push_back({"devices.adb_server", 0, 0, problem});
+    }
   }
   if (!file_problems.empty()) {
     return print_problems(source, file_problems);

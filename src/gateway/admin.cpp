@@ -79,6 +79,9 @@ awaitable<void> handle_admin_request(request& req, downstream& client, const sha
     co_await send_body(client, http::status::ok, "application/json", std::move(body));
   } else if (get && path == "/metrics") {
     std::string body = shared.metrics->exposition();
+    if (shared.extra_metrics) {
+      body += shared.extra_metrics();
+    }
     co_await send_body(client, http::status::ok, "text/plain; version=0.0.4; charset=utf-8",
                        std::move(body));
   } else if (get && path == "/dashboard") {

@@ -12,6 +12,8 @@
 #include <sys/stat.h>
 #include <thread>
 
+#include "devices/device_sidecar.hpp"
+#include "devices/devices_admin.hpp"
 #include "gateway/admin.hpp"
 #include "gateway/file_stamp.hpp"
 #include "gateway/keys_file.hpp"
@@ -477,6 +479,21 @@ class config_reloader {
   bool stopped_ = false;
 };
 
+// The admin listener's requests: an edge's device keeper answers /devices and /devices/...; the
+// rest is the gateway's (gateway/admin.hpp).
+awaitable<void> answer_admin(request& req, downstream& client, const shared_state& shared,
+                             std::optional<core::secret_digest> admin_key,
+                             const devices::device_keeper* keeper,
+                             devices::admin_options devices_admin) {
+  const std::string_view target = req.target();
+  const std::string_view path = target.substr(0, target.find('?'));
+  if (keeper != nullptr && (path == "/devices" || path.starts_with("/devices/"))) {
+    co_await devices::handle_devices_admin(req, client, *keeper, devices_admin);
+    co_return;
+  }
+  co_await handle_admin_request(req, client, shared, admin_key);
+}
+
 }  // namespace
 
 int run_gateway(const core::config& cfg, const std::string& config_path) {
@@ -578,10 +595,38 @@ int run_gateway(const core::config& cfg, const std::string& config_path) {
   const auto admin_key = cfg.admin.key_hash.empty()
                              ? std::nullopt
                              : core::parse_secret_digest(cfg.admin.key_hash);
-  admin.start(0, [shared, admin_key](request& req, downstream& client) {
-    return handle_admin_request(req, client, *shared, admin_key);
+  // An edge's device keeper ([devices]): its own thread, its /devices and metrics here.
+  std::unique_ptr<devices::device_sidecar> sidecar;
+  devices::admin_options devices_admin;
+  devices_admin.admin_key = admin_key;
+  if (cfg.devices) {
+    std::string problem;
+    const auto adb = devices::resolve_adb_server(cfg.devices->adb_server, problem);
+    if (!adb) {
+      throw std::runtime_error(problem);  // checked with the configuration: not reached
+    }
+    sidecar = std::make_unique<devices::device_sidecar>(
+        *cfg.devices, *adb, static_cast<std::uint64_t>(steady::now().time_since_epoch().count()));
+    devices_admin.per_device_metrics = cfg.devices->per_device_metrics;
+    shared->extra_metrics = [keeper = &sidecar->keeper(), per_device = devices_admin.per_device_metrics] {
+      return devices::devices_metrics(*keeper->snapshot(), per_device);
+    };
+  }
+  const devices::device_keeper* keeper = sidecar ? &sidecar->keeper() : nullptr;
+  admin.start(0, [shared, admin_key, keeper, devices_admin](request& req, downstream& client) {
+    return answer_admin(req, client, *shared, admin_key, keeper, devices_admin);
   });
   std::thread admin_thread([&admin] { admin.run(); });
+  if (sidecar) {
+    sidecar->start();
+    if (const auto port = sidecar->proxy_port()) {
+      spdlog::info("nines devices adb proxy listening on {}:{} (holding commands up to {} ms)",
+                   cfg.devices->adb_proxy.substr(0, cfg.devices->adb_proxy.rfind(':')), *port,
+                   cfg.devices->hold.count());
+    }
+    spdlog::info("nines devices keeping the adb server at {}:{} ({} configured addresses)",
+                 sidecar->adb().host, sidecar->adb().port, cfg.devices->network.size());
+  }
 
   // The control thread: signals, the health monitor, reloads. It starts first, so that the first
   // routing snapshot exists before any request.
@@ -666,6 +711,10 @@ int run_gateway(const core::config& cfg, const std::string& config_path) {
   group.run();
   admin.stop();
   admin_thread.join();
+  if (sidecar) {
+    sidecar->stop();
+    sidecar.reset();  // joins its thread
+  }
   asio::post(control, [&] {
     signals.cancel();
     reopen_signal.cancel();

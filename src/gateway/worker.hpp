@@ -106,6 +106,9 @@ struct shared_state {
   std::unique_ptr<upload_store> uploads;
   // Answers to identical requests at temperature 0 ([cache], read at start); null when off.
   std::unique_ptr<core::answer_cache> cache;
+  // More of the /metrics exposition, from what the role hosts beside the request path (an edge's
+  // device keeper); empty when nothing.
+  std::function<std::string()> extra_metrics;
 };
 
 // A worker's pools and per-upstream bookkeeping for one generation.

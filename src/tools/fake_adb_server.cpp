@@ -312,7 +312,8 @@ struct fake_adb_server::impl {
   }
 };
 
-fake_adb_server::fake_adb_server() : impl_(std::make_unique<impl>()) {
+fake_adb_server::fake_adb_server(std::uint16_t port) : impl_(std::make_unique<impl>()) {
+  impl_->port = port;
   impl_->listen();
   impl_->thread = std::thread([this] {
     auto guard = asio::make_work_guard(impl_->io);
@@ -367,6 +368,15 @@ int fake_adb_server::count(const std::string& kind) const {
   std::lock_guard lock(impl_->mutex);
   const auto it = impl_->counts.find(kind);
   return it == impl_->counts.end() ? 0 : it->second;
+}
+
+int fake_adb_server::requests() const {
+  std::lock_guard lock(impl_->mutex);
+  int n = 0;
+  for (const auto& [kind, count] : impl_->counts) {
+    n += count;
+  }
+  return n;
 }
 
 void fake_adb_server::pause() {

@@ -22,7 +22,8 @@ class fake_adb_server {
  public:
   enum class mode { ok, silent, hang, unauthorized, offline };
 
-  fake_adb_server();
+  // Listens on 127.0.0.1:`port` (0: any free port).
+  explicit fake_adb_server(std::uint16_t port = 0);
   ~fake_adb_server();
   fake_adb_server(const fake_adb_server&) = delete;
   fake_adb_server& operator=(const fake_adb_server&) = delete;
@@ -41,6 +42,8 @@ class fake_adb_server {
   // How many requests of a kind arrived: "track", "probe:SERIAL", "connect:ADDR",
   // "disconnect:ADDR".
   int count(const std::string& kind) const;
+  // Every request so far, all kinds together.
+  int requests() const;
 
   // Closes the listener and every connection (the adb server died); resume() listens again on
   // the same port.

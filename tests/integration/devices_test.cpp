@@ -376,6 +376,30 @@ TEST(devices, a_held_command_gets_adbs_refusal_once_the_hold_runs_out) {
   EXPECT_NE(metrics.find("nines_adb_proxy_held_total{result=\"expired\"} 1"), std::string::npos);
 }
 
+TEST(devices, the_keeper_runs_inside_nines_edge_with_a_devices_table) {
+  fake adb;
+  adb.set_device("R58MEDGE", mode::ok);
+  auto mock = start_mock();
+  const std::string toml = "[devices]\nadb_server = \"127.0.0.1:" + std::to_string(adb.port()) +
+                           "\"\n[[uplinks]]\nurl = \"" + mock.url() + "/v1\"\n";
+  auto edge = start_edge(toml);
+  const keeper k{nullptr, edge.admin_port};
+  EXPECT_TRUE(reaches(k, "R58MEDGE", "online"));
+  // Its metrics with the edge's, on the edge's admin listener; the edge's own endpoints unchanged.
+  const auto metrics = http_call(edge.admin_port, "GET", "/metrics").body;
+  EXPECT_NE(metrics.find("nines_devices{state=\"online\"} 1"), std::string::npos);
+  EXPECT_NE(metrics.find("nines_build_info"), std::string::npos);
+  EXPECT_EQ(http_call(edge.admin_port, "GET", "/status").status, 200u);
+  EXPECT_EQ(http_call(edge.admin_port, "GET", "/devices/R58MEDGE").status, 200u);
+  // A gateway has no phones beside it: the table is refused, with where it belongs.
+  const auto path = temp_path(".toml");
+  std::ofstream(path) << "[devices]\n[[upstreams]]\nurl = \"" << mock.url() << "/v1\"\n";
+  process gw({binary(), "gateway", "--config", path, "--check"});
+  EXPECT_EQ(gw.wait_exit(), 2);
+  EXPECT_NE(gw.output().find("belongs to a nines edge configuration"), std::string::npos)
+      << gw.output();
+}
+
 TEST(devices, a_bad_configuration_is_refused_with_every_problem_and_its_place) {
   const auto path = temp_path(".toml");
   std::ofstream(path) << "[devices]\n"

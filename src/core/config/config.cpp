@@ -11,6 +11,7 @@
 
 #include "core/access/secret_digest.hpp"
 #include "core/config/admin_config.hpp"
+#include "core/config/devices_config.hpp"
 #include "core/config/toml_reader.hpp"
 
 namespace nines::core {
@@ -794,6 +795,9 @@ void validate(const config& c, std::vector<config_problem>& problems) {
     problems.push_back({"tls.listen", 0, 0, "must not be the admin listener's address"});
   }
   validate_admin(c.admin, problems);
+  if (c.devices) {
+    validate_devices_settings(*c.devices, problems);
+  }
   if (c.admin.listen.port != 0 && c.admin.listen.port == c.gateway.listen.port &&
       c.admin.listen.host == c.gateway.listen.host) {
     problems.push_back({"admin.listen", 0, 0, "must not be the API listener's address"});
@@ -821,7 +825,7 @@ config_result parse_config(std::string_view toml_text, std::string_view source,
   const std::string other_table(other.role);
   const std::string other_links(other.links);
   r.unknown_keys(root, "", {role_table, "tls", "auth", "admin", "limits", "timeouts", "retry",
-                            "journal", "uploads", "cache", "health", "outlier", "routing", "hedge",
+                            "journal", "uploads", "cache", "devices", "health", "outlier", "routing", "hedge",
                             "routes", "alerting", links, other_table, other_links});
   for (const auto& [theirs, ours] : {std::pair{other_table, role_table},
                                      std::pair{other_links, links}}) {
@@ -861,6 +865,14 @@ config_result parse_config(std::string_view toml_text, std::string_view source,
   }
   if (const auto* t = r.section(root, "cache")) {
     r.read_cache(*t, c.cache);
+  }
+  if (const toml::node* node = root.get("devices"); node && role != config_role::edge) {
+    r.problem("devices", node,
+              "belongs to a nines edge configuration (the keeper beside the agents' phones) or "
+              "to nines devices");
+  } else if (const auto* t = r.section(root, "devices")) {
+    c.devices.emplace();
+    read_devices_section(r, *t, *c.devices);
   }
   if (const auto* t = r.section(root, "health")) {
     r.read_health(*t, c.health);

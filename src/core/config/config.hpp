@@ -12,6 +12,7 @@
 
 #include "core/obs/alert_rules.hpp"
 #include "core/config/config_problem.hpp"
+#include "core/devices/device_lifecycle.hpp"
 #include "core/http/api_routes.hpp"
 #include "core/routing/hedge_policy.hpp"
 #include "core/health/link_quality.hpp"
@@ -236,6 +237,18 @@ struct tls_listener_settings {
 // and its own defaults (edge_defaults).
 enum class config_role { gateway, edge };
 
+// The device keeper's settings: `nines devices`, and `[devices]` in an edge's file
+// (core/config/devices_config.hpp reads them; docs/config.md).
+struct devices_settings {
+  std::string adb_server;  // "host:port"; empty: ANDROID_ADB_SERVER_SOCKET, then 127.0.0.1:5037
+  detector_policy policy;
+  std::size_t max_devices = 1024;
+  bool per_device_metrics = true;
+  std::vector<std::string> network;       // "host:port" of phones reconnected forever
+  std::string adb_proxy;                  // "127.0.0.1:PORT" of the ADB proxy; empty: none
+  std::chrono::milliseconds hold{10000};  // how long the proxy holds a command for a phone away
+};
+
 // The names a role's file and messages use.
 struct role_names {
   std::string_view role;   // "gateway", "edge": the listener's table, and the command
@@ -256,6 +269,8 @@ struct config {
   journal_settings_config journal{};
   upload_settings uploads{};
   cache_settings cache{};
+  // The device keeper inside the edge ([devices]); none without the table.
+  std::optional<devices_settings> devices;
   health_settings health{};
   outlier_settings outlier{};
   routing_settings routing{};

@@ -73,7 +73,12 @@ void read_devices_section(toml_reader& r, const toml::table& t, devices_settings
 }
 
 void validate_devices(const devices_config& c, std::vector<config_problem>& problems) {
-  const auto& policy = c.devices.policy;
+  validate_devices_settings(c.devices, problems);
+  validate_admin(c.admin, problems);
+}
+
+void validate_devices_settings(const devices_settings& d, std::vector<config_problem>& problems) {
+  const auto& policy = d.policy;
   if (policy.probe_timeout >= policy.probe_interval) {
     problems.push_back(
         {"devices.probe_timeout_ms", 0, 0, "must be below devices.probe_interval_ms"});
@@ -83,10 +88,9 @@ void validate_devices(const devices_config& c, std::vector<config_problem>& prob
                         "must not be above devices.probe_timeout_ms (a miss is retried before "
                         "the next would be due)"});
   }
-  if (c.devices.network.size() > c.devices.max_devices) {
+  if (d.network.size() > d.max_devices) {
     problems.push_back({"devices.network", 0, 0, "lists more addresses than devices.max_devices"});
   }
-  validate_admin(c.admin, problems);
 }
 
 devices_config_result parse_devices_config(std::string_view toml_text, std::string_view source) {

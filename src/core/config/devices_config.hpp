@@ -14,16 +14,6 @@
 
 namespace nines::core {
 
-struct devices_settings {
-  std::string adb_server;  // "host:port"; empty: ANDROID_ADB_SERVER_SOCKET, then 127.0.0.1:5037
-  detector_policy policy;
-  std::size_t max_devices = 1024;
-  bool per_device_metrics = true;
-  std::vector<std::string> network;       // "host:port" of phones reconnected forever
-  std::string adb_proxy;                  // "127.0.0.1:PORT" of the ADB proxy; empty: none
-  std::chrono::milliseconds hold{10000};  // how long the proxy holds a command for a phone away
-};
-
 struct devices_config {
   devices_settings devices;
   admin_settings admin{{"127.0.0.1", 9903}, {}};
@@ -36,6 +26,8 @@ struct devices_config_result {
 
 // The `[devices]` table (also for a role that embeds the keeper).
 void read_devices_section(toml_reader& r, const toml::table& t, devices_settings& d);
+// The timings of `d` that contradict each other.
+void validate_devices_settings(const devices_settings& d, std::vector<config_problem>& problems);
 // Reads the file; validate_devices() follows once the command line's overrides are applied.
 devices_config_result parse_devices_config(std::string_view toml_text, std::string_view source);
 // What no single key shows: timings that contradict each other, the admin key beyond loopback.
