@@ -25,6 +25,11 @@ struct device_keeper::entry {
   std::optional<core::network_address> address;
   std::string adb_state;
   std::string last_problem;
+  // The day's and the month's spans, recomputed every 10 s: they sum hundreds of buckets and move
+  // slowly (the hour's is summed at every snapshot).
+  core::online_span day;
+  core::online_span month;
+  time_point long_spans_at{};
   bool bringing_back = false;
   unsigned knocks_in_flight = 0;
   bool knock_answered = false;
@@ -373,8 +378,13 @@ void device_keeper::publish(time_point now) {
     v.reconnects = e->reconnects;
     v.last_problem = e->last_problem;
     const auto a = e->ledger.span(std::chrono::hours(1), now);
-    const auto b = e->ledger.span(std::chrono::hours(24), now);
-    const auto c = e->ledger.span(std::chrono::hours(24 * 30), now);
+    if (now - e->long_spans_at >= std::chrono::seconds(10)) {
+      e->day = e->ledger.span(std::chrono::hours(24), now);
+      e->month = e->ledger.span(std::chrono::hours(24 * 30), now);
+      e->long_spans_at = now;
+    }
+    const auto& b = e->day;
+    const auto& c = e->month;
     v.online_1h = a.rate();
     v.online_24h = b.rate();
     v.online_30d = c.rate();
