@@ -258,6 +258,7 @@ struct fake_adb_server::impl {
     auto service = co_await read_request(s);
     if (service) {
       const std::string& v = *service;
+      count("service:" + v.substr(0, 64));
       if (v == "host:track-devices-l" || v == "host:track-devices") {
         co_await track(s, v == "host:track-devices-l");
       } else if (v == "host:devices-l" || v == "host:devices") {

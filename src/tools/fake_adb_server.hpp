@@ -40,7 +40,7 @@ class fake_adb_server {
   void set_raw_list(const std::string& text);
 
   // How many requests of a kind arrived: "track", "probe:SERIAL", "connect:ADDR",
-  // "disconnect:ADDR".
+  // "disconnect:ADDR", and "service:S" for every first request S (its first 64 bytes).
   int count(const std::string& kind) const;
   // Every request so far, all kinds together.
   int requests() const;

@@ -1,0 +1,115 @@
+// The device keeper's listeners against hostile agents: the ADB proxy (what an agent can send as
+// its first request, and what then reaches the adb server) and the admin listener. Each case
+// asserts what the agent got and what the adb server (tools::fake_adb_server) received.
+
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+
+#include "core/devices/adb_wire.hpp"
+#include "hostile_env.hpp"
+#include "tools/fake_adb_server.hpp"
+
+namespace nines::hostile {
+namespace {
+
+using fake = tools::fake_adb_server;
+
+struct proxied {
+  std::unique_ptr<test::process> proc;
+  unsigned short proxy_port = 0;
+  unsigned short admin_port = 0;
+};
+
+proxied start_proxied(const fake& adb) {
+  proxied p;
+  p.proc = std::make_unique<test::process>(std::vector<std::string>{
+      test::binary(), "devices", "--adb-port", std::to_string(adb.port()), "--admin-listen",
+      "127.0.0.1:0", "--adb-proxy", "127.0.0.1:0", "--hold-ms", "10000"});
+  auto proxy = p.proc->wait_for_output("adb proxy listening on");
+  auto admin = p.proc->wait_for_output("nines admin listening on");
+  if (!proxy || !admin) {
+    throw std::runtime_error("nines devices did not start: " + p.proc->output());
+  }
+  p.proxy_port = test::port_from(proxy->substr(0, proxy->find(" (holding")));
+  p.admin_port = test::port_from(*admin);
+  return p;
+}
+
+// Every first request the adb server received, whoever sent it.
+int services_seen(const fake& adb, const std::string& service) {
+  return adb.count("service:" + service.substr(0, 64));
+}
+
+std::uint64_t proxy_count(const proxied& p, const std::string& name) {
+  const auto r = test::http_call(p.admin_port, "GET", "/devices");
+  return boost::json::parse(r.body).at("proxy").at(name).to_number<std::uint64_t>();
+}
+
+TEST(hostile_devices, a_first_request_that_is_not_the_host_protocol_reaches_no_adb_server) {
+  fake adb;
+  auto p = start_proxied(adb);
+  for (const std::string& bytes :
+       {std::string("zzzzhost:version"), std::string("0000"),
+        std::string("GET / HTTP/1.1\r\nHost: x\r\n\r\n"), std::string("00-1host:version")}) {
+    raw_client c(p.proxy_port);
+    ASSERT_TRUE(c.send(bytes));
+    EXPECT_TRUE(c.wait_closed()) << bytes;  // closed, nothing answered
+    EXPECT_TRUE(c.pending().empty()) << bytes;
+  }
+  // Nothing of it was forwarded: the server saw only the keeper's own requests.
+  EXPECT_EQ(services_seen(adb, "host:version"), 0);
+  EXPECT_TRUE(test::eventually([&] { return proxy_count(p, "connections") >= 4; }));
+  EXPECT_EQ(proxy_count(p, "held"), 0u);
+}
+
+TEST(hostile_devices, a_truncated_first_request_is_not_forwarded_in_part) {
+  fake adb;
+  auto p = start_proxied(adb);
+  raw_client c(p.proxy_port);
+  ASSERT_TRUE(c.send("0020host:ver"));  // says 32 bytes, sends 8, then leaves
+  c.shutdown_write();
+  EXPECT_TRUE(c.wait_closed());
+  EXPECT_TRUE(c.pending().empty());
+  EXPECT_EQ(services_seen(adb, "host:ver"), 0);
+}
+
+TEST(hostile_devices, a_serial_no_phone_has_is_not_held_and_gets_adbs_own_answer) {
+  fake adb;
+  adb.set_device("R58MREAL", fake::mode::ok);
+  auto p = start_proxied(adb);
+  ASSERT_TRUE(test::eventually([&] { return adb.count("probe:R58MREAL") > 0; }));
+  const std::string service = "host:transport:R58M REAL";  // a space: no serial has one
+  raw_client c(p.proxy_port);
+  ASSERT_TRUE(c.send(*core::adb_request(service)));
+  ASSERT_TRUE(c.read_until("not found"));
+  EXPECT_EQ(c.pending().substr(0, 4), "FAIL");
+  EXPECT_EQ(services_seen(adb, service), 1);  // forwarded once, as it was
+  EXPECT_EQ(proxy_count(p, "held"), 0u);
+}
+
+TEST(hostile_devices, the_admin_listener_answers_only_what_it_serves) {
+  fake adb;
+  adb.set_device("R58MREAL", fake::mode::ok);
+  auto p = start_proxied(adb);
+  for (const auto& [method, target] : std::vector<std::pair<std::string, std::string>>{
+           {"POST", "/devices"},
+           {"DELETE", "/devices/R58MREAL"},
+           {"GET", "/devices/%00"},
+           {"GET", "/devices/" + std::string(4000, 'x')},
+           {"GET", "/devices/%zz"},
+           {"GET", "/devices/../metrics"}}) {
+    const auto r = test::http_call(p.admin_port, method, target);
+    // 404 from the admin listener, or 400 from the server's own target checks (%00, .., %zz).
+    EXPECT_TRUE(r.status == 404u || r.status == 400u)
+        << r.status << " " << method << " " << target.substr(0, 40);
+    const auto doc = boost::json::parse(r.body);
+    EXPECT_TRUE(doc.at("error").is_object()) << r.body;
+  }
+  // Nothing of those reached the adb server: only the keeper's own list and probes did.
+  EXPECT_EQ(adb.count("service:host:version"), 0);
+  EXPECT_EQ(adb.count("disconnect:R58MREAL"), 0);
+}
+
+}  // namespace
+}  // namespace nines::hostile
