@@ -13,9 +13,10 @@ build_pkgs=(g++ cmake ninja-build ccache pkg-config
   curl ca-certificates nodejs npm)
 # prometheus: promtool and a server for the rules tests; chromium and a font: the dashboard's
 # browser test; testssl.sh: what nines tls-check is compared with; iproute2: the veth links of
-# the tests whose hosts live in network namespaces (tests/netns).
+# the tests whose hosts live in network namespaces (tests/netns); adb: the device keeper tested
+# against the real adb server (with fake phones).
 test_pkgs=(clang-14 libclang-rt-14-dev openssl prometheus chromium fonts-dejavu-core testssl.sh
-  iproute2)
+  iproute2 adb)
 bench_pkgs=(nginx wrk haproxy python3 linux-perf)
 
 pkgs=("${build_pkgs[@]}")

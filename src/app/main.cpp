@@ -81,8 +81,18 @@ int main(int argc, char** argv) {
   nines::tools::fake_adb_options fake_adb_opts;
   fake_adb->add_option("--port", fake_adb_opts.port, "port on 127.0.0.1 (0: any free port)");
   fake_adb->add_option("--devices", fake_adb_opts.devices, "synthetic phones, all answering")
-      ->check(CLI::Range(0, 100000));
+      ->check(CLI::Range(0u, nines::tools::fake_adb_max_devices));
   fake_adb->add_option("--prefix", fake_adb_opts.prefix, "their serials' prefix (then 0000, 0001, ...)");
+
+  auto* fake_adbd = app.add_subcommand(
+      "fake-adbd", "a phone's adbd for the real adb server (adb connect HOST:PORT) in tests");
+  nines::tools::fake_adbd_options fake_adbd_opts;
+  fake_adbd->add_option("--listen", fake_adbd_opts.listen, "IP:PORT (port 0: any free port)");
+  fake_adbd->add_option("--mode", fake_adbd_opts.mode, "ok, unauthorized, silent or hang")
+      ->check(CLI::IsMember({"ok", "unauthorized", "silent", "hang"}));
+  fake_adbd->add_option("--screenshot-bytes", fake_adbd_opts.screenshot_bytes,
+                        "size of each screencap")
+      ->check(CLI::Range(std::size_t{8}, std::size_t{64} << 20));
 
   auto* bench = app.add_subcommand("bench", "load generator that validates every answer");
   nines::tools::bench_options bench_opts;
@@ -164,6 +174,9 @@ int main(int argc, char** argv) {
     }
     if (*fake_adb) {
       return nines::tools::run_fake_adb(fake_adb_opts);
+    }
+    if (*fake_adbd) {
+      return nines::tools::run_fake_adbd(fake_adbd_opts);
     }
     if (*bench) {
       return nines::tools::run_bench(bench_opts);

@@ -3,8 +3,9 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "net/spawn.hpp"
+
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/read.hpp>
@@ -61,8 +62,84 @@ bool refusal_says_away(std::string_view message) {
          message.find("no devices") != std::string_view::npos;
 }
 
+// adb's refusal of a command the phone never confirmed: its transport went away while the server
+// waited for the phone's OKAY to the command's OPEN (the keeper dropped a stale transport, say).
+bool refusal_says_unconfirmed(std::string_view message) {
+  return message == "closed";
+}
+
 std::string fail_of(std::string_view message) {
   return "FAIL" + fmt::format("{:04x}", message.size()) + std::string(message);
+}
+
+std::string framed(std::string_view service) {
+  return fmt::format("{:04x}", service.size()) + std::string(service);
+}
+
+// A request that switches the connection to one phone's transport: the agent's next request (the
+// command) goes to that phone.
+bool switches_transport(std::string_view service) {
+  return service.starts_with("host:transport:") || service.starts_with("host:tport:");
+}
+
+// One request: 4 hex digits and the service, before `deadline`. Empty when it is not the host
+// protocol, or the peer left.
+net::awaitable<std::string> read_request(tcp::socket& s, steady::time_point deadline) {
+  net::deadline reading(s);
+  reading.arm(deadline);
+  char head[4];
+  auto [hec, hn] = co_await asio::async_read(s, asio::buffer(head), net::use_nothrow);
+  const auto length = hec ? std::nullopt : core::parse_adb_length(std::string_view(head, 4));
+  std::string service;
+  if (length && *length > 0) {
+    service.resize(*length);
+    auto [sec, sn] = co_await asio::async_read(s, asio::buffer(service), net::use_nothrow);
+    if (sec) {
+      service.clear();
+    }
+  }
+  co_return service;
+}
+
+// adb's answer to one request: OKAY, or FAIL and its message (at most 4,096 bytes of it kept), or
+// nothing readable before `deadline`.
+struct adb_answer {
+  enum { okay, fail, broken } kind = broken;
+  std::string message;
+};
+
+net::awaitable<adb_answer> read_answer(tcp::socket& s, steady::time_point deadline) {
+  net::deadline reading(s);
+  reading.arm(deadline);
+  adb_answer a;
+  char status[4];
+  auto [ec, n] = co_await asio::async_read(s, asio::buffer(status), net::use_nothrow);
+  if (ec) {
+    co_return a;
+  }
+  const auto st = core::parse_adb_status(std::string_view(status, 4));
+  if (st == core::adb_status::okay) {
+    a.kind = adb_answer::okay;
+    co_return a;
+  }
+  if (st != core::adb_status::fail) {
+    co_return a;
+  }
+  char len[4];
+  auto [lec, ln] = co_await asio::async_read(s, asio::buffer(len), net::use_nothrow);
+  const auto size = lec ? std::nullopt : core::parse_adb_length(std::string_view(len, 4));
+  if (!size) {
+    co_return a;
+  }
+  std::string message(*size, '\0');  // at most 0xffff: four hex digits
+  auto [mec, mn] = co_await asio::async_read(s, asio::buffer(message), net::use_nothrow);
+  if (mec) {
+    co_return a;
+  }
+  message.resize(std::min<std::size_t>(message.size(), 4096));
+  a.kind = adb_answer::fail;
+  a.message = std::move(message);
+  co_return a;
 }
 
 // Copies `from` to `to` until `from` ends; then the end goes on to `to`.
@@ -113,7 +190,7 @@ std::uint16_t adb_proxy::bind() {
 
 void adb_proxy::start() {
   keeper_.proxy_counts().running = true;
-  asio::co_spawn(io_, accept_loop(), asio::detached);
+  net::spawn(io_.get_executor(), accept_loop(), "the ADB proxy's listener");
 }
 
 void adb_proxy::stop() {
@@ -129,7 +206,8 @@ void adb_proxy::stop() {
 
 net::awaitable<void> adb_proxy::accept_loop() {
   while (!stopping_) {
-    auto [ec, socket] = co_await acceptor_.async_accept(net::use_nothrow);
+    tcp::socket socket(io_);
+    auto [ec] = co_await acceptor_.async_accept(socket, net::use_nothrow);
     if (ec) {
       if (stopping_ || ec == asio::error::operation_aborted) {
         break;
@@ -144,74 +222,83 @@ net::awaitable<void> adb_proxy::accept_loop() {
       continue;
     }
     ++keeper_.proxy_counts().connections;
-    asio::co_spawn(io_, serve(std::move(socket)), asio::detached);
+    net::spawn(io_.get_executor(), serve(std::move(socket)), "an ADB proxy session");
   }
 }
 
-net::awaitable<void> adb_proxy::serve(tcp::socket client) {
-  ++open_;
-  live_.push_back(&client);
-  tcp::socket upstream(io_);
-  live_.push_back(&upstream);
+// A session's sockets, known to stop() while it runs.
+struct adb_proxy::session {
+  adb_proxy& proxy;
+  tcp::socket client;
+  tcp::socket upstream;
+  session(adb_proxy& p, tcp::socket c) : proxy(p), client(std::move(c)), upstream(p.io_) {
+    ++proxy.open_;
+    proxy.live_.push_back(&client);
+    proxy.live_.push_back(&upstream);
+  }
+  ~session() {
+    error_code ignored;
+    client.close(ignored);
+    upstream.close(ignored);
+    std::erase(proxy.live_, &client);
+    std::erase(proxy.live_, &upstream);
+    --proxy.open_;
+  }
+  session(const session&) = delete;
+  session& operator=(const session&) = delete;
+};
+
+net::awaitable<void> adb_proxy::serve(tcp::socket client_socket) {
+  session s(*this, std::move(client_socket));
   auto& counts = keeper_.proxy_counts();
   error_code ec;
-  client.set_option(tcp::no_delay(true), ec);
-  std::string request;
-  std::string service;
-  {
-    // The agent's first request: 4 hex digits and the service, within request_timeout.
-    net::deadline reading(client);
-    reading.arm(steady::now() + settings_.request_timeout);
-    char head[4];
-    auto [hec, hn] = co_await asio::async_read(client, asio::buffer(head), net::use_nothrow);
-    const auto length = hec ? std::nullopt : core::parse_adb_length(std::string_view(head, 4));
-    if (length && *length > 0) {
-      service.resize(*length);
-      auto [sec, sn] = co_await asio::async_read(client, asio::buffer(service), net::use_nothrow);
-      if (sec) {
-        service.clear();
-      }
-    }
-    reading.disarm();
-    if (service.empty()) {
-      std::erase(live_, &client);
-      std::erase(live_, &upstream);
-      --open_;
-      co_return;  // not the host protocol, or gone: nothing to forward
-    }
-    request = std::string(head, 4) + service;
+  s.client.set_option(tcp::no_delay(true), ec);
+  // The agent's first request, within request_timeout.
+  const std::string first = co_await read_request(s.client, steady::now() + settings_.request_timeout);
+  if (first.empty() || stopping_) {
+    co_return;  // not the host protocol, or gone: nothing to forward
   }
-  const auto serial = serial_of_request(service);
+  const auto serial = serial_of_request(first);
+  const bool switches = switches_transport(first);
+  const bool tport = first.starts_with("host:tport:");
   const auto hold_until = steady::now() + settings_.hold;
   bool held = false;
-  std::string failure;  // adb's refusal, when it is what the agent gets
+  bool told_client = false;  // the first request's OKAY (and transport id) went to the agent
+  std::string command;       // the agent's second request, once read (after a transport switch)
+  std::string failure;       // adb's refusal, when it is what the agent gets
   bool forwarded = false;
+  auto pause = milliseconds(50);  // between tries while adb refuses a phone that is away
+  auto note_held = [&] {
+    if (!held) {
+      held = true;
+      ++counts.held;
+    }
+  };
   for (;;) {
     if (serial && keeper_.expected_back(*serial)) {
-      if (!held) {
-        held = true;
-        ++counts.held;
-      }
+      note_held();
       while (keeper_.expected_back(*serial) && steady::now() < hold_until && !stopping_) {
         co_await net::sleep_for(milliseconds(20));
       }
     }
     if (stopping_) {
-      break;
+      co_return;
     }
     std::string why;
-    upstream = co_await connect_to_server(upstream_, steady::now() + milliseconds(2000), why);
-    if (!upstream.is_open()) {
+    s.upstream = co_await connect_to_server(upstream_, steady::now() + milliseconds(2000), why);
+    if (stopping_) {
+      co_return;
+    }
+    if (!s.upstream.is_open()) {
       ++counts.upstream_failures;
       failure = "nines adb proxy: " + why;
       break;
     }
     {
-      net::deadline writing(upstream);
+      const std::string request = framed(first);
+      net::deadline writing(s.upstream);
       writing.arm(steady::now() + milliseconds(2000));
-      auto [wec, wn] =
-          co_await asio::async_write(upstream, asio::buffer(request), net::use_nothrow);
-      writing.disarm();
+      auto [wec, wn] = co_await asio::async_write(s.upstream, asio::buffer(request), net::use_nothrow);
       if (wec) {
         ++counts.upstream_failures;
         failure = "nines adb proxy: the adb server: " + wec.message();
@@ -224,49 +311,95 @@ net::awaitable<void> adb_proxy::serve(tcp::socket client) {
     }
     // A phone's request: adb answers it at once. A refusal while the phone is away, inside the
     // hold, is waited out and tried again.
-    char status[4];
-    net::deadline reading(upstream);
-    reading.arm(steady::now() + milliseconds(5000));
-    auto [rec, rn] = co_await asio::async_read(upstream, asio::buffer(status), net::use_nothrow);
-    std::string message;
-    const bool fail = !rec && std::string_view(status, 4) == "FAIL";
-    if (fail) {
-      char len[4];
-      auto [lec, ln] = co_await asio::async_read(upstream, asio::buffer(len), net::use_nothrow);
-      const auto n = lec ? std::nullopt : core::parse_adb_length(std::string_view(len, 4));
-      if (n && *n <= 4096) {
-        message.resize(*n);
-        auto [mec, mn] =
-            co_await asio::async_read(upstream, asio::buffer(message), net::use_nothrow);
-        if (mec) {
-          message.clear();
-        }
+    const auto answer = co_await read_answer(s.upstream, steady::now() + milliseconds(5000));
+    std::string transport_id;  // host:tport's 8 bytes after OKAY
+    if (answer.kind == adb_answer::okay && tport) {
+      transport_id.resize(8);
+      net::deadline reading(s.upstream);
+      reading.arm(steady::now() + milliseconds(5000));
+      auto [iec, in] =
+          co_await asio::async_read(s.upstream, asio::buffer(transport_id), net::use_nothrow);
+      if (iec) {
+        transport_id.clear();
       }
     }
-    reading.disarm();
-    if (rec) {
+    if (stopping_) {
+      co_return;
+    }
+    if (answer.kind == adb_answer::broken || (tport && answer.kind == adb_answer::okay &&
+                                              transport_id.empty())) {
       ++counts.upstream_failures;
-      failure = "nines adb proxy: the adb server closed the connection";
+      failure = "nines adb proxy: the adb server did not answer";
       break;
     }
-    if (fail && refusal_says_away(message) && keeper_.follows(*serial) &&
-        steady::now() < hold_until) {
-      error_code ignored;
-      upstream.close(ignored);
-      if (!held) {
-        held = true;
-        ++counts.held;
-      }
-      co_await net::sleep_for(milliseconds(50));  // adb's list catches up; the keeper with it
+    const bool inside_hold = keeper_.follows(*serial) && steady::now() < hold_until;
+    if (answer.kind == adb_answer::fail && refusal_says_away(answer.message) && inside_hold) {
+      s.upstream.close(ec);
+      note_held();
+      co_await net::sleep_for(pause);  // adb's list catches up; the keeper with it
+      pause = std::min(pause * 2, milliseconds(1000));
       continue;
     }
-    if (fail) {
-      failure = message;  // adb's own answer, passed on as it is
+    if (answer.kind == adb_answer::fail) {
+      failure = answer.message;  // adb's own answer, passed on as it is
       break;
     }
-    const std::string okay(status, 4);
-    auto [cec, cn] = co_await asio::async_write(client, asio::buffer(okay), net::use_nothrow);
-    forwarded = !cec;
+    if (!told_client) {
+      const std::string okay = "OKAY" + transport_id;
+      auto [cec, cn] = co_await asio::async_write(s.client, asio::buffer(okay), net::use_nothrow);
+      if (cec) {
+        co_return;
+      }
+      told_client = true;
+    }
+    if (!switches) {
+      forwarded = true;  // host-serial:S:request: its answer follows, spliced
+      break;
+    }
+    // After a transport switch, the command: adb confirms it once the phone confirmed its OPEN.
+    // "closed" instead means the phone never confirmed it (its transport went away first): inside
+    // the hold, for a phone the keeper is bringing back, it is sent again once the phone is back.
+    if (command.empty()) {
+      command = co_await read_request(s.client, steady::now() + settings_.request_timeout);
+      if (command.empty() || stopping_) {
+        co_return;  // the agent left, or sent something that is not a request
+      }
+    }
+    {
+      const std::string request = framed(command);
+      auto [wec, wn] = co_await asio::async_write(s.upstream, asio::buffer(request), net::use_nothrow);
+      if (wec) {
+        ++counts.upstream_failures;
+        failure = "nines adb proxy: the adb server: " + wec.message();
+        break;
+      }
+    }
+    const auto confirmed = co_await read_answer(s.upstream, steady::now() + settings_.confirm_timeout);
+    if (stopping_) {
+      co_return;
+    }
+    if (confirmed.kind == adb_answer::okay) {
+      const std::string okay = "OKAY";
+      auto [cec, cn] = co_await asio::async_write(s.client, asio::buffer(okay), net::use_nothrow);
+      forwarded = !cec;
+      break;
+    }
+    if (confirmed.kind == adb_answer::broken) {
+      ++counts.upstream_failures;
+      failure = "nines adb proxy: the command was not confirmed";
+      break;
+    }
+    const bool retry = refusal_says_unconfirmed(confirmed.message) ||
+                       refusal_says_away(confirmed.message);
+    if (retry && keeper_.follows(*serial) && steady::now() < hold_until) {
+      s.upstream.close(ec);
+      note_held();
+      ++counts.replayed;
+      co_await net::sleep_for(pause);
+      pause = std::min(pause * 2, milliseconds(1000));
+      continue;
+    }
+    failure = confirmed.message;
     break;
   }
   if (held) {
@@ -276,19 +409,15 @@ net::awaitable<void> adb_proxy::serve(tcp::socket client) {
       ++counts.held_expired;
     }
   }
-  if (!forwarded && !stopping_) {
-    const auto said = fail_of(failure.substr(0, 4096));
-    co_await asio::async_write(client, asio::buffer(said), net::use_nothrow);
-  } else if (forwarded) {
-    using namespace asio::experimental::awaitable_operators;
-    co_await (pump(client, upstream) && pump(upstream, client));
+  if (!forwarded) {
+    const auto said = fail_of(failure);
+    co_await asio::async_write(s.client, asio::buffer(said), net::use_nothrow);
+    co_return;
   }
-  error_code ignored;
-  client.close(ignored);
-  upstream.close(ignored);
-  std::erase(live_, &client);
-  std::erase(live_, &upstream);
-  --open_;
+  using namespace asio::experimental::awaitable_operators;
+  auto to_server = pump(s.client, s.upstream);  // named: GCC 12 and temporaries in co_await
+  auto to_agent = pump(s.upstream, s.client);
+  co_await (std::move(to_server) && std::move(to_agent));
 }
 
 }  // namespace nines::devices

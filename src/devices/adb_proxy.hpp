@@ -5,8 +5,15 @@
 // (host:transport:SERIAL, host:tport:serial:SERIAL, host-serial:SERIAL:...) while the keeper
 // expects that phone back (suspect, zombie, offline, reconnecting) waits up to `hold` for it
 // instead of failing at once, and a refusal from the adb server ("device offline", "not found")
-// inside that time is retried once the phone is back. Then the request goes to the real adb
-// server and the bytes flow both ways unchanged until either side closes.
+// inside that time is retried once the phone is back. After a transport switch the agent's
+// command is read too: adb confirms it only once the phone has confirmed it, and a command the
+// phone never confirmed because its transport went away (adb's "closed": the keeper dropped a
+// stale transport, say) is sent again once the phone is back, inside the hold. Then the bytes flow
+// both ways unchanged until either side closes.
+//
+// What "sent again" risks: a phone that received the command and lost its confirmation in the
+// last round trip before its link went silent runs it twice. That window is one round trip;
+// without the replay, every command in flight when a link goes silent fails.
 //
 // The ADB host protocol has no authentication: whoever reaches the proxy can run commands on every
 // phone. It listens on loopback only (the configuration refuses anything else).
@@ -30,7 +37,9 @@ struct proxy_settings {
   std::string host = "127.0.0.1";
   std::uint16_t port = 5038;
   std::chrono::milliseconds hold{10000};
-  std::chrono::milliseconds request_timeout{10000};  // for the agent's first request
+  std::chrono::milliseconds request_timeout{10000};  // for each of the agent's requests
+  // For adb's confirmation of a command (its OKAY comes after the phone's).
+  std::chrono::milliseconds confirm_timeout{30000};
   std::size_t max_connections = 1024;
 };
 

@@ -362,6 +362,9 @@ void device_keeper::publish(time_point now) {
     v.adb_state = e->adb_state;
     v.state = e->life.state();
     v.state_for_s = std::chrono::duration<double>(now - e->life.state_since()).count();
+    if (e->life.last_good() != time_point{}) {
+      v.since_good_probe_s = std::chrono::duration<double>(now - e->life.last_good()).count();
+    }
     v.network = e->life.network();
     v.configured = e->life.configured();
     v.rtt_ms = e->life.rtt_ewma_ms();

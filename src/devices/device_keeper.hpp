@@ -51,6 +51,9 @@ struct device_view {
   std::string adb_state;  // adb's own word ("device", "offline", ...); empty when not listed
   core::device_state state = core::device_state::offline;
   double state_for_s = 0;  // seconds in this state
+  // Seconds since its last good probe, -1 before the first: with state_for_s, how long after the
+  // last good probe a verdict came (since_good_probe_s - state_for_s).
+  double since_good_probe_s = -1;
   bool network = false;
   bool configured = false;
   double rtt_ms = 0;
@@ -87,6 +90,7 @@ struct devices_snapshot {
     std::uint64_t held = 0;               // commands held for a phone that was away
     std::uint64_t held_served = 0;        // of those, forwarded once the phone was back
     std::uint64_t held_expired = 0;       // forwarded after hold_ms, the phone still away
+    std::uint64_t replayed = 0;           // commands sent again: the phone never confirmed them
     std::uint64_t upstream_failures = 0;  // the adb server could not be reached
   } proxy;
 };

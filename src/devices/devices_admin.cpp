@@ -23,6 +23,7 @@ json::object view_of(const device_view& d) {
   o["serial"] = d.serial;
   o["state"] = core::device_state_name(d.state);
   o["state_for_s"] = d.state_for_s;
+  o["since_good_probe_s"] = d.since_good_probe_s;
   o["adb_state"] = d.adb_state;
   o["network"] = d.network;
   o["configured"] = d.configured;
@@ -70,6 +71,7 @@ std::string devices_json(const devices_snapshot& snap) {
                 {"held", px.held},
                 {"held_served", px.held_served},
                 {"held_expired", px.held_expired},
+                {"replayed", px.replayed},
                 {"upstream_failures", px.upstream_failures}};
   json::array devices;
   for (const auto& d : snap.devices) {
@@ -124,6 +126,10 @@ std::string devices_metrics(const devices_snapshot& snap, bool per_device) {
        static_cast<double>(snap.proxy.held_served));
   line("nines_adb_proxy_held_total", {{"result", "expired"}},
        static_cast<double>(snap.proxy.held_expired));
+  family("nines_adb_proxy_replayed_total", "counter",
+         "Commands the ADB proxy sent again: the phone never confirmed them before its "
+         "transport went away");
+  line("nines_adb_proxy_replayed_total", {}, static_cast<double>(snap.proxy.replayed));
   family("nines_adb_proxy_upstream_failures_total", "counter",
          "Proxied requests the adb server could not be reached for");
   line("nines_adb_proxy_upstream_failures_total", {},

@@ -2,15 +2,28 @@
 
 #include <fmt/format.h>
 
+#include <cstdio>
 #include <iostream>
+#include <optional>
 #include <map>
 #include <sstream>
 
+#include "core/devices/adb_wire.hpp"
 #include "tools/fake_adb_server.hpp"
+#include "tools/fake_adbd.hpp"
 
 namespace nines::tools {
 
 int run_fake_adb(const fake_adb_options& o) {
+  // "PREFIX0000\tdevice\n" a phone: the list must fit one block of the host protocol.
+  if (std::size_t{o.devices} * (o.prefix.size() + 12) > core::adb_max_list_bytes ||
+      !core::valid_adb_serial(o.prefix + "0000")) {
+    std::cerr << fmt::format(
+        "nines fake-adb: {} phones with a {}-byte prefix do not fit adb's {}-byte list, or the "
+        "prefix is not a serial's\n",
+        o.devices, o.prefix.size(), core::adb_max_list_bytes);
+    return 2;
+  }
   fake_adb_server server(o.port);
   for (unsigned i = 0; i < o.devices; ++i) {
     server.set_device(fmt::format("{}{:04}", o.prefix, i), fake_adb_server::mode::ok);
@@ -42,6 +55,53 @@ int run_fake_adb(const fake_adb_options& o) {
     }
   }
   return 0;  // standard input closed: the script is done
+}
+
+int run_fake_adbd(const fake_adbd_options& o) {
+  const std::map<std::string, fake_adbd::mode> modes{{"ok", fake_adbd::mode::ok},
+                                                     {"unauthorized", fake_adbd::mode::unauthorized},
+                                                     {"silent", fake_adbd::mode::silent},
+                                                     {"hang", fake_adbd::mode::hang}};
+  const auto colon = o.listen.rfind(':');
+  unsigned port = 0;
+  const bool port_ok =
+      colon != std::string::npos &&
+      std::sscanf(o.listen.c_str() + colon + 1, "%5u", &port) == 1 && port <= 65535;
+  if (!port_ok || !modes.contains(o.mode)) {
+    std::cerr << "nines fake-adbd: --listen wants IP:PORT\n";
+    return 2;
+  }
+  std::optional<fake_adbd> phone;
+  try {
+    phone.emplace(o.listen.substr(0, colon), static_cast<std::uint16_t>(port), o.screenshot_bytes);
+  } catch (const std::exception& e) {
+    std::cerr << "nines fake-adbd: cannot listen on " << o.listen << ": " << e.what() << "\n";
+    return 1;
+  }
+  phone->set_mode(modes.at(o.mode));
+  std::cout << fmt::format("nines fake-adbd listening on {}:{}", o.listen.substr(0, colon),
+                           phone->port())
+            << std::endl;
+  std::string line;
+  while (std::getline(std::cin, line)) {
+    std::istringstream words(line);
+    std::string verb;
+    std::string mode;
+    words >> verb >> mode;
+    if (verb == "mode" && modes.contains(mode)) {
+      phone->set_mode(modes.at(mode));
+      std::cout << "mode " << mode << std::endl;
+    } else if (verb == "crash") {
+      phone->crash();
+      std::cout << "crashed" << std::endl;
+    } else if (verb == "reboot") {
+      phone->reboot();
+      std::cout << "rebooted" << std::endl;
+    } else if (!verb.empty()) {
+      std::cerr << "nines fake-adbd: not a command: " << line.substr(0, 200) << std::endl;
+    }
+  }
+  return 0;
 }
 
 }  // namespace nines::tools

@@ -6,6 +6,13 @@
 //   remove SERIAL
 // It prints "nines fake-adb listening on 127.0.0.1:PORT with N devices" once it listens, and
 // "mode SERIAL MODE" after each command it applied.
+//
+// `nines fake-adbd`: one fake phone (fake_adbd.hpp) as a process, for tests whose phone lives in a
+// network namespace of its own; standard input takes:
+//   mode ok|unauthorized|silent|hang
+//   crash            (every connection closed, nothing listens)
+//   reboot           (listens again)
+// It prints "nines fake-adbd listening on IP:PORT" once it listens, and each command it applied.
 
 #include <cstdint>
 #include <string>
@@ -18,6 +25,18 @@ struct fake_adb_options {
   std::string prefix = "fake-";
 };
 
+// The most phones whose short list still fits the protocol's 4 hex digits (adb_max_list_bytes) with
+// the default prefix: "fake-0000\tdevice\n" is 17 bytes.
+inline constexpr unsigned fake_adb_max_devices = 3000;
+
 int run_fake_adb(const fake_adb_options& options);
+
+struct fake_adbd_options {
+  std::string listen = "127.0.0.1:0";
+  std::string mode = "ok";
+  std::size_t screenshot_bytes = 2 * 1024 * 1024;
+};
+
+int run_fake_adbd(const fake_adbd_options& options);
 
 }  // namespace nines::tools
