@@ -54,6 +54,7 @@ bench:
 	@bench/uploads.sh
 	@bench/cache.sh
 	@bench/devices.sh
+	@bench/devices_blinks.sh
 
 # The scenario suite through nines, nginx and HAProxy side by side: docs/reliability.md and .json.
 reliability:

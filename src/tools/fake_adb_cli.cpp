@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 #include <optional>
 #include <map>
@@ -44,7 +45,17 @@ int run_fake_adb(const fake_adb_options& o) {
     std::string serial;
     std::string mode;
     words >> verb >> serial >> mode;
-    if (verb == "mode" && modes.contains(mode) && !serial.empty()) {
+    if (verb == "loss") {
+      // "loss P": every phone's probes go unanswered with probability P (0 to 1).
+      char* end = nullptr;
+      const double p = std::strtod(serial.c_str(), &end);
+      if (end == serial.c_str() || *end != '\0' || !(p >= 0 && p <= 1)) {
+        std::cerr << "nines fake-adb: loss wants a probability from 0 to 1" << std::endl;
+        continue;
+      }
+      server.set_loss(p);
+      std::cout << "loss " << p << std::endl;
+    } else if (verb == "mode" && modes.contains(mode) && !serial.empty()) {
       server.set_device(serial, modes.at(mode));
       std::cout << "mode " << serial << " " << mode << std::endl;
     } else if (verb == "remove" && !serial.empty()) {

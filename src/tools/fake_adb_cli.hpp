@@ -4,6 +4,7 @@
 // line, so that a script can inject faults:
 //   mode SERIAL ok|silent|hang|offline|unauthorized
 //   remove SERIAL
+//   loss P                    (every probe goes unanswered with probability P)
 // It prints "nines fake-adb listening on 127.0.0.1:PORT with N devices" once it listens, and
 // "mode SERIAL MODE" after each command it applied.
 //

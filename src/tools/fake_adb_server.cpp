@@ -11,6 +11,7 @@
 #include <list>
 #include <mutex>
 #include <optional>
+#include <random>
 #include <thread>
 
 #include "core/devices/adb_wire.hpp"
@@ -43,6 +44,8 @@ struct fake_adb_server::impl {
   std::optional<std::string> raw_list;
   std::uint64_t generation = 0;  // moves on with every change of the list
   std::map<std::string, int> counts;
+  double loss = 0;             // a probe's chance of going unanswered (set_loss)
+  std::mt19937_64 rng{1};
 
   // The long form (host:devices-l, host:track-devices-l) or the short one ("serial\tstate").
   std::string list_text(bool long_form = true) const {
@@ -194,7 +197,12 @@ struct fake_adb_server::impl {
     if (!service) {
       co_return;
     }
-    if (d->m == mode::silent) {
+    bool lost = false;
+    {
+      std::lock_guard lock(mutex);
+      lost = loss > 0 && std::uniform_real_distribution<double>(0, 1)(rng) < loss;
+    }
+    if (d->m == mode::silent || lost) {
       co_await hold(s);  // the phone never confirms the command
       co_return;
     }
@@ -354,6 +362,12 @@ void fake_adb_server::remove_device(const std::string& serial) {
 void fake_adb_server::set_connectable(const std::string& address, bool reachable, mode m) {
   std::lock_guard lock(impl_->mutex);
   impl_->connectables[address] = impl::connectable{reachable, m};
+}
+
+void fake_adb_server::set_loss(double probability, std::uint64_t seed) {
+  std::lock_guard lock(impl_->mutex);
+  impl_->loss = probability;
+  impl_->rng.seed(seed);
 }
 
 void fake_adb_server::set_raw_list(const std::string& text) {

@@ -35,6 +35,9 @@ class fake_adb_server {
   void remove_device(const std::string& serial);
   // host:connect:ADDR succeeds (and lists ADDR as a device in `m`) while `reachable`.
   void set_connectable(const std::string& address, bool reachable, mode m = mode::ok);
+  // Every shell command of a phone in mode ok goes unanswered with this probability (a lossy
+  // link: random, from `seed`).
+  void set_loss(double probability, std::uint64_t seed = 1);
   // Replaces the list text sent to trackers (nullptr-free, as a hostile server might write it);
   // set_device/remove_device go back to the generated list.
   void set_raw_list(const std::string& text);
