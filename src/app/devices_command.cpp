@@ -14,6 +14,7 @@
 #include "core/config/devices_config.hpp"
 #include "devices/device_sidecar.hpp"
 #include "devices/devices_admin.hpp"
+#include "obs/metrics.hpp"
 #include "net/server_group.hpp"
 #include "tools/http_client.hpp"
 
@@ -172,17 +173,21 @@ int run_devices_command(devices_options& o) {
     return 0;
   }
 
-  devices::device_sidecar sidecar(cfg.devices, *adb, std::random_device{}());
-
   net::server_limits admin_limits;
   admin_limits.max_connections = 64;
   net::server_group admin(cfg.admin.listen.host, cfg.admin.listen.port, 1, admin_limits);
   const auto admin_port = admin.bind();
+  // The alerts' series and the notifier's counters (written by the keeper's thread only).
+  obs::registry alert_metrics(1);
+  devices::device_sidecar sidecar(cfg.devices, *adb, std::random_device{}(), cfg.alerting,
+                                  alert_metrics, 0,
+                                  fmt::format("http://{}:{}", cfg.admin.listen.host, admin_port));
   devices::admin_options admin_opts;
   if (!cfg.admin.key_hash.empty()) {
     admin_opts.admin_key = core::parse_secret_digest(cfg.admin.key_hash);
   }
   admin_opts.per_device_metrics = cfg.devices.per_device_metrics;
+  admin_opts.more_metrics = &alert_metrics;
   const auto& keeper = sidecar.keeper();
   admin.start(0, [&keeper, admin_opts](net::request& req, net::downstream& client) {
     return devices::handle_devices_admin(req, client, keeper, admin_opts);

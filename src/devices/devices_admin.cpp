@@ -176,6 +176,9 @@ net::awaitable<void> handle_devices_admin(net::request& req, net::downstream& cl
     co_await gateway::send_body(client, http::status::ok, "application/json", std::move(body));
   } else if (get && path == "/metrics") {
     std::string body = devices_metrics(*snap, options.per_device_metrics);
+    if (options.more_metrics != nullptr) {
+      body += options.more_metrics->exposition();
+    }
     co_await gateway::send_body(client, http::status::ok,
                                 "text/plain; version=0.0.4; charset=utf-8", std::move(body));
   } else if (get && path.substr(0, one.size()) == one) {

@@ -12,6 +12,7 @@
 #include "core/access/secret_digest.hpp"
 #include "devices/device_keeper.hpp"
 #include "net/http_server.hpp"
+#include "obs/metrics.hpp"
 
 namespace nines::devices {
 
@@ -23,6 +24,7 @@ std::string devices_metrics(const devices_snapshot& snap, bool per_device);
 struct admin_options {
   std::optional<core::secret_digest> admin_key;
   bool per_device_metrics = true;
+  const obs::registry* more_metrics = nullptr;  // appended to /metrics (the alerts' series)
 };
 
 net::awaitable<void> handle_devices_admin(net::request& request, net::downstream& client,

@@ -606,7 +606,9 @@ int run_gateway(const core::config& cfg, const std::string& config_path) {
       throw std::runtime_error(problem);  // checked with the configuration: not reached
     }
     sidecar = std::make_unique<devices::device_sidecar>(
-        *cfg.devices, *adb, static_cast<std::uint64_t>(steady::now().time_since_epoch().count()));
+        *cfg.devices, *adb, static_cast<std::uint64_t>(steady::now().time_since_epoch().count()),
+        cfg.alerting, *shared->metrics, shared->workers,
+        fmt::format("http://{}:{}", cfg.admin.listen.host, admin_port));
     devices_admin.per_device_metrics = cfg.devices->per_device_metrics;
     shared->extra_metrics = [keeper = &sidecar->keeper(), per_device = devices_admin.per_device_metrics] {
       return devices::devices_metrics(*keeper->snapshot(), per_device);

@@ -82,7 +82,7 @@ TEST(devices, healthy_hanging_unauthorized_and_offline_phones_are_told_apart) {
         << name << " (" << type << ") is not in docs/metrics.md";
     ++families;
   }
-  EXPECT_EQ(families, 15u);
+  EXPECT_EQ(families, 17u);  // the keeper's 15 and the alert notifier's 2
 
   // The table a person reads, then a clean stop on SIGTERM.
   process status(
@@ -282,6 +282,53 @@ TEST(devices, the_keeper_runs_inside_nines_edge_with_a_devices_table) {
       << gw.output();
 }
 
+TEST(devices, a_phone_away_too_long_and_a_fleet_under_its_objective_are_alerted_then_resolved) {
+  http_recorder receiver;
+  fake adb;
+  adb.set_device("R58MSTEADY", mode::ok);
+  adb.set_device("R58MAWAY", mode::ok);
+  const std::string toml =
+      "[devices]\nalert_offline_after_ms = 1000\nonline_objective_percent = 99.9\n"
+      "[alerting]\nwebhooks = [\"" + receiver.url("/hooks/phones") + "\"]\n"
+      "evaluation_interval_ms = 100\n";
+  auto k = start_keeper(adb.port(), {}, toml);
+  ASSERT_TRUE(reaches(k, "R58MAWAY", "online"));
+  EXPECT_EQ(receiver.requests().size(), 0u);  // a healthy fleet says nothing
+
+  adb.set_device("R58MAWAY", mode::offline);
+  ASSERT_TRUE(reaches(k, "R58MAWAY", "offline"));
+  // The fleet's hour dips under 99.9% at once; the phone's alert waits its second.
+  ASSERT_TRUE(receiver.wait_for(2));
+  std::map<std::string, json::object> fired;
+  for (const auto& r : receiver.requests()) {
+    EXPECT_EQ(r.target, "/hooks/phones");
+    const auto m = json::parse(r.body).as_object();
+    EXPECT_EQ(m.at("status").as_string(), "firing");
+    const auto& a = m.at("alerts").as_array().at(0).as_object();
+    fired[std::string(a.at("labels").at("alertname").as_string())] = a;
+  }
+  ASSERT_TRUE(fired.contains("NinesDeviceOffline"));
+  ASSERT_TRUE(fired.contains("NinesFleetOnlineLow"));
+  EXPECT_EQ(fired["NinesDeviceOffline"].at("labels").at("serial").as_string(), "R58MAWAY");
+  EXPECT_EQ(fired["NinesFleetOnlineLow"].at("labels").at("severity").as_string(), "page");
+  EXPECT_EQ(
+      metric_value(k.admin_port,
+                   R"(nines_alerts_firing{alertname="NinesDeviceOffline",serial="R58MAWAY",severity="warning"})"),
+      1u);
+  EXPECT_EQ(
+      metric_value(k.admin_port,
+                   R"(nines_alerts_firing{alertname="NinesDeviceOffline",serial="R58MSTEADY",severity="warning"})"),
+      0u);
+
+  // Back: the phone's alert is resolved (the fleet's hour stays under its objective a while).
+  adb.set_device("R58MAWAY", mode::ok);
+  ASSERT_TRUE(reaches(k, "R58MAWAY", "online"));
+  ASSERT_TRUE(receiver.wait_for(3));
+  const auto last = json::parse(receiver.requests().at(2).body).as_object();
+  EXPECT_EQ(last.at("status").as_string(), "resolved");
+  EXPECT_EQ(last.at("alerts").as_array().at(0).at("labels").at("serial").as_string(), "R58MAWAY");
+}
+
 TEST(devices, a_bad_configuration_is_refused_with_every_problem_and_its_place) {
   const auto path = temp_path(".toml");
   std::ofstream(path) << "[devices]\n"
@@ -289,6 +336,7 @@ TEST(devices, a_bad_configuration_is_refused_with_every_problem_and_its_place) {
                          "probe_interval_ms = 400\n"
                          "probe_timeout_ms = 500\n"
                          "surprise = 1\n"
+                         "online_objective_percent = 101\n"
                          "[[devices.network]]\n"
                          "address = \"emulator-5554\"\n"
                          "[admin]\n"
@@ -299,6 +347,7 @@ TEST(devices, a_bad_configuration_is_refused_with_every_problem_and_its_place) {
   EXPECT_NE(out.find(":2:"), std::string::npos) << out;  // adb_server, with its line
   EXPECT_NE(out.find("devices.adb_server"), std::string::npos) << out;
   EXPECT_NE(out.find("devices.surprise"), std::string::npos) << out;
+  EXPECT_NE(out.find("devices.online_objective_percent"), std::string::npos) << out;
   EXPECT_NE(out.find("devices.network[0].address"), std::string::npos) << out;
   EXPECT_NE(out.find("devices.probe_timeout_ms"), std::string::npos) << out;
   EXPECT_NE(out.find("admin.key_hash"), std::string::npos) << out;

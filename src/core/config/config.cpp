@@ -11,6 +11,7 @@
 
 #include "core/access/secret_digest.hpp"
 #include "core/config/admin_config.hpp"
+#include "core/config/alerting_config.hpp"
 #include "core/config/devices_config.hpp"
 #include "core/config/toml_reader.hpp"
 
@@ -193,48 +194,6 @@ struct reader : toml_reader {
     duration(t, p, "initial_delay_ms", h.delays.initial_delay);
     integer(t, p, "min_samples", h.delays.min_samples, 1, 100000);
     duration(t, p, "loss_memory_ms", h.delays.loss_memory, 0);
-  }
-
-  void read_alerting(const toml::table& t, alerting_config& a) {
-    const std::string p = "alerting.";
-    unknown_keys(t, p, {"objective_percent", "webhooks", "evaluation_interval_ms",
-                        "repeat_interval_ms", "webhook_attempts", "webhook_timeout_ms",
-                        "burn_min_requests", "ttft_p99_threshold_ms", "ttft_window_ms",
-                        "ttft_for_ms", "error_spike_count", "error_spike_window_ms",
-                        "upstream_down_for_ms"});
-    double objective = a.rules.objective * 100;
-    number(t, p, "objective_percent", objective, 50, 99.99999);
-    a.rules.objective = objective / 100;
-    array(t, p, "webhooks", "must be an array of URLs",
-          [&](const toml::node& n, const std::string& at) {
-            const auto v = n.value_exact<std::string>();
-            if (!v || !(v->starts_with("http://") || v->starts_with("https://"))) {
-              problem(at, &n, "must be an http:// or https:// URL");
-            } else {
-              a.webhooks.push_back(*v);
-            }
-          });
-    duration(t, p, "evaluation_interval_ms", a.evaluation_interval, 100);
-    duration(t, p, "repeat_interval_ms", a.repeat_interval, 1000);
-    integer(t, p, "webhook_attempts", a.webhook_attempts, 1, 100);
-    duration(t, p, "webhook_timeout_ms", a.webhook_timeout, 100);
-    integer(t, p, "burn_min_requests", a.rules.burn_min_requests, 0, 1LL << 40);
-    milliseconds ms{static_cast<std::int64_t>(a.rules.ttft_p99_threshold_s * 1000)};
-    duration(t, p, "ttft_p99_threshold_ms", ms);
-    a.rules.ttft_p99_threshold_s = static_cast<double>(ms.count()) / 1000;
-    const auto window = [&](std::string_view key, std::chrono::seconds& out, std::int64_t min_ms) {
-      milliseconds v = std::chrono::duration_cast<milliseconds>(out);
-      duration(t, p, key, v, min_ms);
-      out = std::chrono::duration_cast<std::chrono::seconds>(v);
-      if (out.count() == 0 && min_ms > 0) {
-        out = std::chrono::seconds(1);
-      }
-    };
-    window("ttft_window_ms", a.rules.ttft_window, 1000);
-    duration(t, p, "ttft_for_ms", a.rules.ttft_for, 0);
-    integer(t, p, "error_spike_count", a.rules.error_spike_count, 0, 1LL << 40);
-    window("error_spike_window_ms", a.rules.error_spike_window, 1000);
-    duration(t, p, "upstream_down_for_ms", a.rules.upstream_down_for, 0);
   }
 
   void read_routes(const toml::table& t, route_settings& r) {
@@ -890,7 +849,7 @@ config_result parse_config(std::string_view toml_text, std::string_view source,
     r.read_routes(*t, c.routes);
   }
   if (const auto* t = r.section(root, "alerting")) {
-    r.read_alerting(*t, c.alerting);
+    read_alerting(r, *t, c.alerting);
   }
   if (const toml::node* node = root.get(links)) {
     const toml::array* arr = node->as_array();

@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/devices/device_alerts.hpp"
 #include "core/obs/alert_rules.hpp"
 #include "core/config/config_problem.hpp"
 #include "core/devices/device_lifecycle.hpp"
@@ -247,6 +248,7 @@ struct devices_settings {
   std::vector<std::string> network;       // "host:port" of phones reconnected forever
   std::string adb_proxy;                  // "127.0.0.1:PORT" of the ADB proxy; empty: none
   std::chrono::milliseconds hold{10000};  // how long the proxy holds a command for a phone away
+  device_alert_settings alerts;           // NinesDeviceOffline, NinesFleetOnlineLow
 };
 
 // The names a role's file and messages use.

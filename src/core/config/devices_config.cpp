@@ -3,6 +3,7 @@
 #include <set>
 
 #include "core/config/admin_config.hpp"
+#include "core/config/alerting_config.hpp"
 #include "core/devices/adb_wire.hpp"
 
 namespace nines::core {
@@ -13,7 +14,12 @@ void read_devices_section(toml_reader& r, const toml::table& t, devices_settings
       t, p,
       {"adb_server", "probe_interval_ms", "probe_timeout_ms", "retry_every_ms",
        "suspect_after_misses", "zombie_after_hangs", "offline_after_ms", "offline_min_misses",
-       "remove_after_ms", "max_devices", "per_device_metrics", "network", "adb_proxy", "hold_ms"});
+       "remove_after_ms", "max_devices", "per_device_metrics", "network", "adb_proxy", "hold_ms",
+       "alert_offline_after_ms", "online_objective_percent"});
+  r.duration(t, p, "alert_offline_after_ms", d.alerts.offline_for, 1000);
+  double objective = d.alerts.online_objective * 100;
+  r.number(t, p, "online_objective_percent", objective, 50, 99.99999);
+  d.alerts.online_objective = objective / 100;
   if (const toml::node* node = t.get("adb_proxy")) {
     const auto v = node->value_exact<std::string>();
     const auto a = v ? parse_listen_address(*v) : std::nullopt;
@@ -100,12 +106,15 @@ devices_config_result parse_devices_config(std::string_view toml_text, std::stri
     return result;
   }
   toml_reader r(result.problems);
-  r.unknown_keys(*parsed, "", {"devices", "admin"});
+  r.unknown_keys(*parsed, "", {"devices", "admin", "alerting"});
   if (const auto* t = r.section(*parsed, "devices")) {
     read_devices_section(r, *t, result.config.devices);
   }
   if (const auto* t = r.section(*parsed, "admin")) {
     read_admin(r, *t, result.config.admin);
+  }
+  if (const auto* t = r.section(*parsed, "alerting")) {
+    read_alerting(r, *t, result.config.alerting);
   }
   return result;
 }

@@ -1,6 +1,6 @@
 #pragma once
 // The device keeper's configuration (`nines devices --config FILE`): `[devices]` (the adb server,
-// the detector's timings, limits, `[[devices.network]]` addresses) and `[admin]`. Every problem
+// the detector's timings, limits, `[[devices.network]]` addresses), `[admin]` and `[alerting]`. Every problem
 // is collected with its place, as for the gateway's file (docs/config.md, `[devices]`).
 
 #include <optional>
@@ -17,6 +17,7 @@ namespace nines::core {
 struct devices_config {
   devices_settings devices;
   admin_settings admin{{"127.0.0.1", 9903}, {}};
+  alerting_config alerting;  // [alerting]: the webhooks the keeper's alerts go to
 };
 
 struct devices_config_result {

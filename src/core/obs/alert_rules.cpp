@@ -37,6 +37,12 @@ void alert_evaluator::apply(alert a, bool condition, milliseconds hold, time_poi
   }
 }
 
+void alert_evaluator::forget_settled() {
+  std::erase_if(states_, [](const auto& entry) {
+    return !entry.second.current.firing && !entry.second.pending_since;
+  });
+}
+
 std::vector<alert> alert_evaluator::evaluate(const sla_history& history,
                                              std::span<const upstream_condition> upstreams,
                                              time_point now) {

@@ -84,14 +84,19 @@ class alert_evaluator {
   // New thresholds (a reload); what fires keeps firing until the new rules say otherwise.
   void reconfigure(alert_settings settings) { settings_ = std::move(settings); }
 
+  // Applies one rule's verdict for `a` (its name and labels say which alert): it fires once the
+  // condition has held for `hold`, and is resolved when it no longer holds; a transition is
+  // appended to `changes`. For rules kept elsewhere (the device keeper's, core/devices).
+  void apply(alert a, bool condition, milliseconds hold, time_point now,
+             std::vector<alert>& changes);
+  // Forgets the alerts neither firing nor pending (rules over a changing set: phones removed).
+  void forget_settled();
+
  private:
   struct state {
     alert current;
     std::optional<time_point> pending_since;
   };
-  // Applies one rule's verdict; appends a transition to `changes`.
-  void apply(alert a, bool condition, milliseconds hold, time_point now,
-             std::vector<alert>& changes);
 
   alert_settings settings_;
   std::map<std::string, state> states_;
