@@ -8,6 +8,7 @@
 #include "core/http/openai_error.hpp"
 #include "core/json/json_text.hpp"
 #include "gateway/admin.hpp"
+#include "obs/dashboard.hpp"
 #include "obs/metrics.hpp"
 
 namespace nines::devices {
@@ -181,6 +182,17 @@ net::awaitable<void> handle_devices_admin(net::request& req, net::downstream& cl
     }
     co_await gateway::send_body(client, http::status::ok,
                                 "text/plain; version=0.0.4; charset=utf-8", std::move(body));
+  } else if (get && path == "/dashboard") {
+    // The gateway's page, told that only /devices is here.
+    static const std::string page = [] {
+      std::string p(obs::dashboard_page());
+      const std::string_view from = R"(<body data-role="gateway">)";
+      if (const auto at = p.find(from); at != std::string::npos) {
+        p.replace(at, from.size(), R"(<body data-role="devices">)");
+      }
+      return p;
+    }();
+    co_await gateway::send_dashboard(client, page);
   } else if (get && path.substr(0, one.size()) == one) {
     // The serial as one path segment, percent-encoded or not ("192.168.1.20%3A5555").
     const auto segment = path.substr(one.size());
@@ -206,7 +218,8 @@ net::awaitable<void> handle_devices_admin(net::request& req, net::downstream& cl
   } else {
     std::string body = core::openai_error_body(
         "not_found",
-        fmt::format("no devices endpoint {}: /devices, /devices/{{serial}}, /metrics, /healthz",
+        fmt::format("no devices endpoint {}: /devices, /devices/{{serial}}, /dashboard, /metrics, "
+                    "/healthz",
                     core::utf8_prefix(path, 200)),
         "route_not_found");
     co_await gateway::send_body(client, http::status::not_found, "application/json",

@@ -62,6 +62,19 @@ awaitable<bool> refused_without_admin_key(const request& req, downstream& client
   co_return true;
 }
 
+awaitable<void> send_dashboard(downstream& client, std::string_view page) {
+  http::response<http::string_body> res{http::status::ok, client.version()};
+  res.set(http::field::content_type, "text/html; charset=utf-8");
+  res.set(http::field::cache_control, "no-cache");
+  // Everything the page needs is inline; it talks to this listener only.
+  res.set("content-security-policy",
+          "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+          "connect-src 'self'; img-src data:; base-uri 'none'; form-action 'none'");
+  res.set("x-content-type-options", "nosniff");
+  res.body() = std::string(page);
+  co_await client.send(std::move(res));
+}
+
 awaitable<void> handle_admin_request(request& req, downstream& client, const shared_state& shared,
                                      std::optional<core::secret_digest> admin_key) {
   if (co_await refused_without_admin_key(req, client, admin_key)) {
@@ -85,16 +98,7 @@ awaitable<void> handle_admin_request(request& req, downstream& client, const sha
     co_await send_body(client, http::status::ok, "text/plain; version=0.0.4; charset=utf-8",
                        std::move(body));
   } else if (get && path == "/dashboard") {
-    http::response<http::string_body> res{http::status::ok, client.version()};
-    res.set(http::field::content_type, "text/html; charset=utf-8");
-    res.set(http::field::cache_control, "no-cache");
-    // Everything the page needs is inline; it talks to this listener only.
-    res.set("content-security-policy",
-            "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
-            "connect-src 'self'; img-src data:; base-uri 'none'; form-action 'none'");
-    res.set("x-content-type-options", "nosniff");
-    res.body() = std::string(obs::dashboard_page());
-    co_await client.send(std::move(res));
+    co_await send_dashboard(client, obs::dashboard_page());
   } else {
     http::response<http::string_body> res{http::status::not_found, client.version()};
     res.set(http::field::content_type, "application/json");

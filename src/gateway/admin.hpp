@@ -20,6 +20,9 @@ namespace nines::gateway {
 net::awaitable<void> send_body(net::downstream& client, net::http::status status,
                                std::string_view type, std::string body);
 
+// The dashboard page (obs/dashboard.hpp), with the headers that keep it to this listener.
+net::awaitable<void> send_dashboard(net::downstream& client, std::string_view page);
+
 // With `admin_key` set, a request without `Authorization: Bearer <admin secret>` is answered
 // 401 (OpenAI-shaped, code invalid_admin_key): true when it was. Shared by every admin listener.
 net::awaitable<bool> refused_without_admin_key(const net::request& request,

@@ -610,6 +610,7 @@ int run_gateway(const core::config& cfg, const std::string& config_path) {
         cfg.alerting, *shared->metrics, shared->workers,
         fmt::format("http://{}:{}", cfg.admin.listen.host, admin_port));
     devices_admin.per_device_metrics = cfg.devices->per_device_metrics;
+    shared->keeps_devices = true;
     shared->extra_metrics = [keeper = &sidecar->keeper(), per_device = devices_admin.per_device_metrics] {
       return devices::devices_metrics(*keeper->snapshot(), per_device);
     };

@@ -191,6 +191,7 @@ std::string status_json(const shared_state& shared, bool series) {
   }
   json::object out{
       {"role", names.role},
+      {"devices", shared.keeps_devices},
       {"version", NINES_VERSION},
       {"uptime_s", round3(std::chrono::duration<double>(now - shared.started).count())},
       {"config_version", gen->version},

@@ -109,6 +109,7 @@ struct shared_state {
   // More of the /metrics exposition, from what the role hosts beside the request path (an edge's
   // device keeper); empty when nothing.
   std::function<std::string()> extra_metrics;
+  bool keeps_devices = false;  // a device keeper runs beside (an edge's [devices]): /devices answers
 };
 
 // A worker's pools and per-upstream bookkeeping for one generation.

@@ -1,10 +1,13 @@
 // The SLA dashboard: reads /status?series=1 (the JSON `nines status` reads too) every two seconds
-// and draws it. No framework; uPlot (bundled into the page at build time) draws the charts.
+// and draws it; where a device keeper runs (an edge with [devices], or `nines devices`, whose page
+// says data-role="devices" and has no /status), /devices too, as the phones' table. No framework; uPlot (bundled into the page at build time) draws the charts.
 // Every value shown comes from the gateway: nothing here computes availability on its own.
 'use strict';
 (() => {
   const POLL_MS = 2000;
   const STATUS_URL = 'status?series=1';  // relative: works behind a path prefix too
+  const DEVICES_URL = 'devices';
+  const devicesOnly = document.body.dataset.role === 'devices';
 
   const $ = (id) => document.getElementById(id);
   const testid = (name) => document.querySelector(`[data-testid="${name}"]`);
@@ -129,6 +132,38 @@
       `${(cache.bytes / 1e6).toFixed(1)} of ${(cache.max_bytes / 1e6).toFixed(0)} MB`;
   }
 
+  // The device keeper's phones: the fleet in one line, then a row per phone, the ones away first.
+  const AWAY = { zombie: 0, offline: 1, reconnecting: 2, suspect: 3, unauthorized: 4, online: 5, removed: 6 };
+  function renderDevices(d) {
+    testid('devices-section').hidden = false;
+    const f = d.fleet;
+    const states = Object.entries(f.states).filter(([, n]) => n > 0)
+      .map(([s, n]) => `${n} ${s}`).join(', ');
+    testid('devices-fleet').textContent = `${f.devices} phone${f.devices === 1 ? '' : 's'}` +
+      `${states ? ` (${states})` : ''} · online ${percent(f.online_rate['1h'], 3)} of the last hour, ` +
+      `${percent(f.online_rate['24h'], 3)} of 24 h · adb server ${d.adb.up ? 'up' : 'DOWN'}` +
+      (d.proxy?.running ? ` · ADB proxy: ${d.proxy.held} held, ${d.proxy.held_served} served, ` +
+        `${d.proxy.held_expired} expired` : '');
+    const sorted = [...d.devices].sort((a, b) =>
+      (AWAY[a.state] ?? 9) - (AWAY[b.state] ?? 9) || a.serial.localeCompare(b.serial));
+    const rows = sorted.slice(0, 2000).map((p) => {
+      const row = el('tr', { 'data-serial': p.serial, 'data-state': p.state });
+      row.append(
+        el('td', { text: p.serial }),
+        el('td', { text: duration(p.state_for_s) }),
+        el('td', {}, el('span', { class: `badge ${p.state}`, text: p.state })),
+        el('td', { text: p.score.toFixed(2) }),
+        el('td', { text: p.rtt_ms.toFixed(1) }),
+        el('td', { text: String(p.misses) }),
+        el('td', { text: String(p.reconnects) }),
+        el('td', { text: percent(p.online_rate['1h'], 2) }),
+        el('td', { text: percent(p.online_rate['24h'], 2) }),
+        el('td', { class: 'dim', text: p.last_problem }));
+      return row;
+    });
+    $('devices').tBodies[0].replaceChildren(...rows);
+  }
+
   function renderIncidents(sla) {
     const items = sla.incidents.map((i) => el('li', { 'data-kind': i.kind },
       el('time', { text: new Date(i.unix_ms).toLocaleTimeString('en-GB') }),
@@ -209,8 +244,33 @@
   // What the page shows, for tests and for whoever opens the console.
   window.__nines = { updates: 0, errors: 0, status: null, chartData: null };
 
+  async function refreshDevices() {
+    const res = await fetch(DEVICES_URL, { cache: 'no-store' });
+    if (!res.ok) throw new Error(`/devices answered ${res.status}`);
+    const devices = await res.json();
+    renderDevices(devices);
+    window.__nines.devices = devices;
+    return devices;
+  }
+
   async function refresh() {
     const meta = testid('meta');
+    if (devicesOnly) {
+      try {
+        const d = await refreshDevices();
+        meta.className = '';
+        meta.textContent = `nines devices · adb server ${d.adb.up ? 'up' : 'down'} · updated ` +
+          new Date().toLocaleTimeString('en-GB');
+        window.__nines.updates += 1;
+      } catch (err) {
+        window.__nines.errors += 1;
+        meta.className = 'bad';
+        meta.textContent = `cannot read the device keeper: ${err.message}`;
+      } finally {
+        setTimeout(refresh, POLL_MS);
+      }
+      return;
+    }
     try {
       const res = await fetch(STATUS_URL, { cache: 'no-store' });
       if (!res.ok) throw new Error(`/status answered ${res.status}`);
@@ -227,6 +287,7 @@
       renderUpstreams(edge ? status.uplinks : status.upstreams);
       renderUploads(status.uploads);
       renderCache(status.cache);
+      if (status.devices) await refreshDevices();
       if (status.sla) {
         renderWindows(status.sla);
         renderAlerts(status.sla);
