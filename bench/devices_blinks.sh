@@ -37,10 +37,13 @@ agent() {  # name port: commands until $work/stop exists (at most 100,000)
   local ok=0 failed=0 i
   for i in $(seq 1 100000); do
     [ -e "$work/stop" ] && break
-    if [ "$(timeout 40 env HOME="$work/home" adb -P "$2" -s "$serial" shell echo "step-$i" 2>>"$work/$1.err")" = "step-$i" ]; then
+    local out rc=0
+    out=$(timeout 40 env HOME="$work/home" adb -P "$2" -s "$serial" shell echo "step-$i" 2>>"$work/$1.err") || rc=$?
+    if [ "$out" = "step-$i" ]; then
       ok=$((ok + 1))
     else
       failed=$((failed + 1))
+      echo "exit $rc, printed '${out:0:40}' at $(now_ms)" >>"$work/$1.fail"
     fi
     sleep "$PACE_S"
   done
@@ -57,8 +60,10 @@ started=$(now_ms)
 for b in $(seq 1 "$BLINKS"); do
   sleep "$GAP_S"   # the fault schedule: link up this long,
   link_down
+  echo "link down at $(now_ms)" >>"$work/links.log"
   sleep "$BLINK_S" # then silent this long
   link_up
+  echo "link up at $(now_ms)" >>"$work/links.log"
 done
 sleep "$GAP_S"
 touch "$work/stop"
@@ -69,6 +74,7 @@ read -r a_ok a_failed <"$work/plain.result"
 curl -s --max-time 2 -o "$work/all.json" http://127.0.0.1:19903/devices
 count() { field "$1" "$(cat "$work/all.json")"; }
 
+[ -n "${KEEP_LOGS:-}" ] && cp "$work"/*.fail "$work/links.log" "$work/keeper.log" "$KEEP_LOGS/" 2>/dev/null
 mkdir -p "$(dirname "$out")"
 {
   echo "# ADB commands under blinking links (bench/devices_blinks.sh)"
@@ -83,4 +89,5 @@ mkdir -p "$(dirname "$out")"
   echo
   echo "The proxy: $(count held) commands held, $(count held_served) served once the phone was back, $(count held_expired) expired, $(count replayed) sent again (never confirmed by the phone); the keeper reconnected the phone $(field reconnects "$(view)") times."
   echo "Plain adb's failures, first words: $(sort "$work/plain.err" | uniq -c | sort -rn | head -3 | tr -s ' ' | tr '\n' ';')"
+  echo "Through the proxy, failures: $(sort "$work/proxy.err" 2>/dev/null | uniq -c | sort -rn | head -3 | tr -s ' ' | tr '\n' ';') $(cut -d' ' -f1-4 "$work/proxy.fail" 2>/dev/null | sort | uniq -c | tr -s ' ' | tr '\n' ';')"
 } | tee "$out"

@@ -2,6 +2,9 @@
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
+
+#include <cerrno>
 
 #include "net/spawn.hpp"
 
@@ -142,6 +145,14 @@ net::awaitable<adb_answer> read_answer(tcp::socket& s, steady::time_point deadli
   co_return a;
 }
 
+// The agent closed its connection while its command was held (it gave up: the command must not
+// run later for nobody). A peek that does not wait: 0 bytes is the end of the stream.
+bool agent_left(tcp::socket& client) {
+  char byte = 0;
+  const auto n = ::recv(client.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+}
+
 // Copies `from` to `to` until `from` ends; then the end goes on to `to`.
 net::awaitable<void> pump(tcp::socket& from, tcp::socket& to) {
   char buf[16384];
@@ -277,12 +288,17 @@ net::awaitable<void> adb_proxy::serve(tcp::socket client_socket) {
   for (;;) {
     if (serial && keeper_.expected_back(*serial)) {
       note_held();
-      while (keeper_.expected_back(*serial) && steady::now() < hold_until && !stopping_) {
+      while (keeper_.expected_back(*serial) && steady::now() < hold_until && !stopping_ &&
+             !agent_left(s.client)) {
         co_await net::sleep_for(milliseconds(20));
       }
     }
     if (stopping_) {
       co_return;
+    }
+    if (held && agent_left(s.client)) {
+      ++counts.held_abandoned;
+      co_return;  // nobody waits for it any more: not sent
     }
     std::string why;
     s.upstream = co_await connect_to_server(upstream_, steady::now() + milliseconds(2000), why);

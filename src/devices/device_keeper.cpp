@@ -331,6 +331,7 @@ net::awaitable<void> device_keeper::tick_loop() {
           (s == device_state::offline || s == device_state::reconnecting) &&
           (!e->life.listed_as_device() || stale)) {
         e->bringing_back = true;
+        e->knock_answered = false;  // a knock of the last outage that ended after it says nothing
         e->life.reconnect_started(now);
         net::spawn(io_.get_executor(), bring_back(serial), "bringing a phone back");
       }

@@ -73,6 +73,7 @@ std::string devices_json(const devices_snapshot& snap) {
                 {"held_served", px.held_served},
                 {"held_expired", px.held_expired},
                 {"replayed", px.replayed},
+                {"held_abandoned", px.held_abandoned},
                 {"upstream_failures", px.upstream_failures}};
   json::array devices;
   for (const auto& d : snap.devices) {
@@ -127,6 +128,8 @@ std::string devices_metrics(const devices_snapshot& snap, bool per_device) {
        static_cast<double>(snap.proxy.held_served));
   line("nines_adb_proxy_held_total", {{"result", "expired"}},
        static_cast<double>(snap.proxy.held_expired));
+  line("nines_adb_proxy_held_total", {{"result", "abandoned"}},
+       static_cast<double>(snap.proxy.held_abandoned));
   family("nines_adb_proxy_replayed_total", "counter",
          "Commands the ADB proxy sent again: the phone never confirmed them before its "
          "transport went away");

@@ -715,6 +715,8 @@ int run_gateway(const core::config& cfg, const std::string& config_path) {
   admin.stop();
   admin_thread.join();
   if (sidecar) {
+    shared->extra_metrics = nullptr;  // it reads the keeper
+    shared->keeps_devices = false;
     sidecar->stop();
     sidecar.reset();  // joins its thread
   }

@@ -7,15 +7,14 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/write.hpp>
-#include <future>
 #include <list>
 #include <mutex>
 #include <optional>
 #include <random>
-#include <thread>
 
 #include "core/devices/adb_wire.hpp"
 #include "net/asio.hpp"
+#include "tools/io_thread.hpp"
 
 namespace nines::tools {
 
@@ -34,7 +33,7 @@ struct fake_adb_server::impl {
   asio::io_context io{1};
   std::optional<tcp::acceptor> acceptor;
   std::uint16_t port = 0;
-  std::thread thread;
+  std::optional<io_thread> runner;
   std::list<tcp::socket*> live;             // io thread only
   std::list<asio::steady_timer*> trackers;  // io thread only
 
@@ -324,15 +323,11 @@ struct fake_adb_server::impl {
 fake_adb_server::fake_adb_server(std::uint16_t port) : impl_(std::make_unique<impl>()) {
   impl_->port = port;
   impl_->listen();
-  impl_->thread = std::thread([this] {
-    auto guard = asio::make_work_guard(impl_->io);
-    impl_->io.run();
-  });
+  impl_->runner.emplace(impl_->io);
 }
 
 fake_adb_server::~fake_adb_server() {
-  impl_->io.stop();
-  impl_->thread.join();
+  impl_->runner.reset();
 }
 
 std::uint16_t fake_adb_server::port() const {
@@ -395,8 +390,7 @@ int fake_adb_server::requests() const {
 }
 
 void fake_adb_server::pause() {
-  std::promise<void> done;
-  asio::post(impl_->io, [this, &done] {
+  impl_->runner->on_io([this] {
     error_code ignored;
     impl_->acceptor->close(ignored);
     for (auto* s : impl_->live) {
@@ -405,18 +399,11 @@ void fake_adb_server::pause() {
     for (auto* t : impl_->trackers) {
       t->cancel();
     }
-    done.set_value();
   });
-  done.get_future().wait();
 }
 
 void fake_adb_server::resume() {
-  std::promise<void> done;
-  asio::post(impl_->io, [this, &done] {
-    impl_->listen();
-    done.set_value();
-  });
-  done.get_future().wait();
+  impl_->runner->on_io([this] { impl_->listen(); });
 }
 
 }  // namespace nines::tools

@@ -9,15 +9,14 @@
 #include <boost/asio/read.hpp>
 #include <boost/asio/write.hpp>
 #include <deque>
-#include <future>
 #include <list>
 #include <map>
 #include <mutex>
 #include <optional>
-#include <thread>
 
 #include "core/devices/adb_transport_wire.hpp"
 #include "net/asio.hpp"
+#include "tools/io_thread.hpp"
 
 namespace nines::tools {
 
@@ -96,7 +95,7 @@ struct fake_adbd::impl {
   std::uint16_t port = 0;
   std::size_t screenshot_bytes = 0;
   std::optional<tcp::acceptor> acceptor;
-  std::thread thread;
+  std::optional<io_thread> runner;
   std::list<tcp::socket*> live;  // io thread only
   std::atomic<mode> current{mode::ok};
 
@@ -339,6 +338,10 @@ struct fake_adbd::impl {
 
   awaitable<void> serve(tcp::socket s) {
     live.push_back(&s);
+    // A stream's OKAY, WRTE and CLSE leave at once, as adbd writes them (Nagle would hold a WRTE
+    // until the OKAY before it is acknowledged: a window no phone has).
+    error_code nodelay_ec;
+    s.set_option(tcp::no_delay(true), nodelay_ec);
     connection c{s};
     for (;;) {
       char head[core::adb_transport_head_bytes];
@@ -385,17 +388,6 @@ struct fake_adbd::impl {
     port = acceptor->local_endpoint().port();
     asio::co_spawn(io, accept_loop(), asio::detached);
   }
-
-  // Runs `f` on the io thread and waits for it.
-  template <class F>
-  void on_io(F f) {
-    std::promise<void> done;
-    asio::post(io, [&] {
-      f();
-      done.set_value();
-    });
-    done.get_future().wait();
-  }
 };
 
 fake_adbd::fake_adbd(const std::string& address, std::uint16_t port, std::size_t screenshot_bytes)
@@ -404,15 +396,11 @@ fake_adbd::fake_adbd(const std::string& address, std::uint16_t port, std::size_t
   impl_->port = port;
   impl_->screenshot_bytes = std::max<std::size_t>(screenshot_bytes, 8);
   impl_->listen();
-  impl_->thread = std::thread([this] {
-    auto guard = asio::make_work_guard(impl_->io);
-    impl_->io.run();
-  });
+  impl_->runner.emplace(impl_->io);
 }
 
 fake_adbd::~fake_adbd() {
-  impl_->io.stop();
-  impl_->thread.join();
+  impl_->runner.reset();
 }
 
 std::uint16_t fake_adbd::port() const {
@@ -439,7 +427,7 @@ std::vector<std::string> fake_adbd::taps() const {
 }
 
 void fake_adbd::crash() {
-  impl_->on_io([this] {
+  impl_->runner->on_io([this] {
     error_code ignored;
     impl_->acceptor->close(ignored);
     for (auto* s : impl_->live) {
@@ -449,7 +437,7 @@ void fake_adbd::crash() {
 }
 
 void fake_adbd::reboot() {
-  impl_->on_io([this] { impl_->listen(); });
+  impl_->runner->on_io([this] { impl_->listen(); });
 }
 
 }  // namespace nines::tools

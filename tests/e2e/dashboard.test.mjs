@@ -6,19 +6,15 @@
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
-import { ninesBinary, startMock, startNines, stopAll } from './harness.mjs';
+import { launchChromium, ninesBinary, startMock, startNines, stopAll, watchedPage } from './harness.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const screenshotPath = process.env.NINES_DASHBOARD_SCREENSHOT ??
   path.join(here, '..', '..', 'build', 'test-artifacts', 'dashboard.png');
-// Debian's /usr/bin/chromium is a shell wrapper around this binary.
-const chromiumPath = process.env.CHROMIUM ??
-  ['/usr/lib/chromium/chromium', '/usr/bin/chromium'].find((p) => existsSync(p));
 
 let healthy, doomed, gateway, load, browser, page;
 const pageErrors = [];
@@ -57,14 +53,8 @@ url = "${doomed.url}/v1"
   // Bounded load: 30 streamed requests/s for at most 40 s, every answer validated by bench.
   load = spawn(ninesBinary, ['bench', '--url', gateway.url, '--stream', 'true', '--rate', '30',
     '--duration', '40', '--max-seconds', '45', '--progress', '0'], { stdio: 'ignore' });
-  browser = await chromium.launch({
-    executablePath: chromiumPath,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage',
-      '--disable-background-networking', '--no-first-run', '--disable-extensions'],
-  });
-  page = await browser.newPage({ viewport: { width: 1440, height: 1100 } });
-  page.on('pageerror', (err) => pageErrors.push(err.message));
-  page.on('console', (msg) => { if (msg.type() === 'error') pageErrors.push(msg.text()); });
+  browser = await launchChromium();
+  page = await watchedPage(browser, { width: 1440, height: 1100 }, pageErrors);
 });
 
 after(async () => {

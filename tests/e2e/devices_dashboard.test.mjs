@@ -6,18 +6,15 @@
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
-import { ninesBinary, startMock, startNines, stopAll } from './harness.mjs';
+import { launchChromium, ninesBinary, startMock, startNines, stopAll, watchedPage } from './harness.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const screenshotPath = path.join(here, '..', '..', 'build', 'test-artifacts',
   'devices-dashboard.png');
-const chromiumPath = process.env.CHROMIUM ??
-  ['/usr/lib/chromium/chromium', '/usr/bin/chromium'].find((p) => existsSync(p));
 
 let fakeAdb, adbPort, keeper, mock, edge, browser, page;
 const pageErrors = [];
@@ -62,14 +59,8 @@ name = "wifi"
 url = "${mock.url}/v1"
 `);
   edge = await startNines(['edge', '--config', config], 'nines edge listening on');
-  browser = await chromium.launch({
-    executablePath: chromiumPath,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage',
-      '--disable-background-networking', '--no-first-run', '--disable-extensions'],
-  });
-  page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
-  page.on('pageerror', (err) => pageErrors.push(err.message));
-  page.on('console', (msg) => { if (msg.type() === 'error') pageErrors.push(msg.text()); });
+  browser = await launchChromium();
+  page = await watchedPage(browser, { width: 1440, height: 900 }, pageErrors);
 });
 
 after(async () => {

@@ -1,5 +1,6 @@
 // Starts real nines processes on ephemeral loopback ports for the end-to-end tests.
 import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 
@@ -72,4 +73,25 @@ export async function collect(stream) {
 
 export function stopAll(...servers) {
   for (const s of servers) s?.child.kill('SIGKILL');
+}
+
+// Debian's headless Chromium (/usr/bin/chromium is a shell wrapper around the binary), launched by
+// playwright-core with what a test box needs; CHROMIUM overrides the path.
+export async function launchChromium() {
+  const { chromium } = await import('playwright-core');
+  const executablePath = process.env.CHROMIUM ??
+    ['/usr/lib/chromium/chromium', '/usr/bin/chromium'].find((p) => existsSync(p));
+  return chromium.launch({
+    executablePath,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage',
+      '--disable-background-networking', '--no-first-run', '--disable-extensions'],
+  });
+}
+
+// A page that records the page's errors and console errors in `errors`.
+export async function watchedPage(browser, viewport, errors) {
+  const page = await browser.newPage({ viewport });
+  page.on('pageerror', (err) => errors.push(err.message));
+  page.on('console', (msg) => { if (msg.type() === 'error') errors.push(msg.text()); });
+  return page;
 }

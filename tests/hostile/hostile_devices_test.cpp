@@ -88,6 +88,24 @@ TEST(hostile_devices, a_serial_no_phone_has_is_not_held_and_gets_adbs_own_answer
   EXPECT_EQ(proxy_count(p, "held"), 0u);
 }
 
+TEST(hostile_devices, a_command_after_a_transport_switch_that_is_not_the_protocol_ends_the_connection) {
+  fake adb;
+  adb.set_device("R58MREAL", fake::mode::ok);
+  auto p = start_proxied(adb);
+  ASSERT_TRUE(test::eventually([&] { return adb.count("probe:R58MREAL") > 0; }));
+  for (const std::string& command : {std::string("zzzzshell:echo x"), std::string("0000"),
+                                     std::string("0040shell:ec")}) {
+    raw_client c(p.proxy_port);
+    ASSERT_TRUE(c.send(*core::adb_request("host:transport:R58MREAL")));
+    ASSERT_TRUE(c.read_until("OKAY"));  // the switch is adb's to confirm, and it did
+    ASSERT_TRUE(c.send(command));
+    c.shutdown_write();
+    EXPECT_TRUE(c.wait_closed()) << command;
+    EXPECT_EQ(c.pending(), "OKAY") << command;  // and nothing after it: no command ran
+  }
+  EXPECT_EQ(proxy_count(p, "replayed"), 0u);
+}
+
 TEST(hostile_devices, the_admin_listener_answers_only_what_it_serves) {
   fake adb;
   adb.set_device("R58MREAL", fake::mode::ok);

@@ -258,6 +258,28 @@ TEST(devices, a_held_command_gets_adbs_refusal_once_the_hold_runs_out) {
   EXPECT_NE(metrics.find("nines_adb_proxy_held_total{result=\"expired\"} 1"), std::string::npos);
 }
 
+TEST(devices, a_held_command_whose_agent_left_is_dropped_not_sent_later_for_nobody) {
+  fake adb;
+  adb.set_device("R58MLEFT", mode::ok);
+  auto p = start_proxied_keeper(adb.port(), "20000");
+  ASSERT_TRUE(reaches(p.k, "R58MLEFT", "online"));
+  adb.set_device("R58MLEFT", mode::offline);
+  ASSERT_TRUE(reaches(p.k, "R58MLEFT", "offline"));
+  {
+    asio::io_context io;
+    tcp::socket agent(io);
+    agent.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), p.proxy_port));
+    asio::write(agent, asio::buffer(*core::adb_request("host-serial:R58MLEFT:get-state")));
+    ASSERT_TRUE(eventually([&] { return proxy_count(p.k, "held") == 1; }));
+  }  // the agent gives up and closes its connection
+  EXPECT_TRUE(eventually([&] { return proxy_count(p.k, "held_abandoned") == 1; }));
+  adb.set_device("R58MLEFT", mode::ok);
+  ASSERT_TRUE(reaches(p.k, "R58MLEFT", "online"));
+  EXPECT_EQ(adb.count("service:host-serial:R58MLEFT:get-state"), 0);  // never reached adb
+  EXPECT_EQ(proxy_count(p.k, "held_served"), 0u);
+  EXPECT_EQ(proxy_count(p.k, "held_expired"), 0u);
+}
+
 TEST(devices, the_keeper_runs_inside_nines_edge_with_a_devices_table) {
   fake adb;
   adb.set_device("R58MEDGE", mode::ok);
