@@ -74,7 +74,7 @@ read -r a_ok a_failed <"$work/plain.result"
 curl -s --max-time 2 -o "$work/all.json" http://127.0.0.1:19903/devices
 count() { field "$1" "$(cat "$work/all.json")"; }
 
-[ -n "${KEEP_LOGS:-}" ] && cp "$work"/*.fail "$work/links.log" "$work/keeper.log" "$KEEP_LOGS/" 2>/dev/null
+[ -n "${KEEP_LOGS:-}" ] && { cp "$work"/*.fail "$work/links.log" "$work/keeper.log" "$KEEP_LOGS/" 2>/dev/null || true; }
 mkdir -p "$(dirname "$out")"
 {
   echo "# ADB commands under blinking links (bench/devices_blinks.sh)"

@@ -11,6 +11,7 @@
 #include "app/proxy_command.hpp"
 #include "core/config/config.hpp"
 #include "core/access/client_keys.hpp"
+#include "tools/agent_sim.hpp"
 #include "tools/bench.hpp"
 #include "tools/chaos.hpp"
 #include "tools/fake_adb_cli.hpp"
@@ -93,6 +94,41 @@ int main(int argc, char** argv) {
   fake_adbd->add_option("--screenshot-bytes", fake_adbd_opts.screenshot_bytes,
                         "size of each screencap")
       ->check(CLI::Range(std::size_t{8}, std::size_t{64} << 20));
+  fake_adbd->add_option("--phones", fake_adbd_opts.phones,
+                        "phones on PORT, PORT+1, ... (a fixed port when more than one)")
+      ->check(CLI::Range(1U, nines::tools::fake_adbd_max_phones));
+
+  auto* agent_sim = app.add_subcommand(
+      "agent-sim", "agents driving phones over ADB and a model, step by step (the whole link)");
+  nines::tools::agent_sim_options sim_opts;
+  agent_sim->add_option("--adb-port", sim_opts.adb_port,
+                        "the adb server's port on 127.0.0.1, or the keeper's ADB proxy's");
+  agent_sim->add_option("--phone", sim_opts.phones, "a phone's serial (repeatable; one agent each)")
+      ->required();
+  agent_sim->add_option("--chat", sim_opts.chat_url, "http://HOST:PORT of the chat API");
+  agent_sim->add_option("--steps", sim_opts.steps, "steps in all")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{10000000}));
+  agent_sim->add_option("--screenshot-bytes", sim_opts.screenshot_bytes,
+                        "the size a pulled screenshot must have")
+      ->check(CLI::Range(std::size_t{8}, std::size_t{64} << 20));
+  agent_sim->add_option("--answer-tokens", sim_opts.answer_tokens, "mock-llm's --tokens");
+  agent_sim->add_option("--model", sim_opts.model, "the model asked");
+  agent_sim->add_option("--screen-path", sim_opts.screen_path, "where screencap writes");
+  agent_sim->add_option("--adb-timeout-ms", sim_opts.adb_timeout_ms, "each ADB command's bound")
+      ->check(CLI::Range(1U, 600000U));
+  agent_sim->add_option("--chat-timeout-ms", sim_opts.chat_timeout_ms, "each chat request's bound")
+      ->check(CLI::Range(1U, 600000U));
+  agent_sim->add_option("--min-step-ms", sim_opts.min_step_ms,
+                        "the agent's own time per step: a step, failed or not, lasts this long")
+      ->check(CLI::Range(0U, 600000U));
+  agent_sim->add_option("--max-seconds", sim_opts.max_seconds, "no step begins after this")
+      ->check(CLI::Range(0.1, 86400.0));
+  agent_sim->add_option("--tap-log", sim_opts.tap_log,
+                        "the phones' output, whose 'tap SERIAL X Y' lines are checked");
+  agent_sim->add_option("--objective", sim_opts.objective, "the success rate that exits 0")
+      ->check(CLI::Range(0.0, 1.0));
+  agent_sim->add_option("--json", sim_opts.json_path, "also write the report as JSON here");
+  agent_sim->add_option("--label", sim_opts.label, "this run's name in the report");
 
   auto* bench = app.add_subcommand("bench", "load generator that validates every answer");
   nines::tools::bench_options bench_opts;
@@ -174,6 +210,9 @@ int main(int argc, char** argv) {
     }
     if (*fake_adb) {
       return nines::tools::run_fake_adb(fake_adb_opts);
+    }
+    if (*agent_sim) {
+      return nines::tools::run_agent_sim(sim_opts);
     }
     if (*fake_adbd) {
       return nines::tools::run_fake_adbd(fake_adbd_opts);

@@ -6,6 +6,7 @@
 
 #include <cerrno>
 
+#include "core/devices/repeatable_command.hpp"
 #include "net/spawn.hpp"
 
 #include <boost/asio/co_spawn.hpp>
@@ -65,8 +66,9 @@ bool refusal_says_away(std::string_view message) {
          message.find("no devices") != std::string_view::npos;
 }
 
-// adb's refusal of a command the phone never confirmed: its transport went away while the server
-// waited for the phone's OKAY to the command's OPEN (the keeper dropped a stale transport, say).
+// adb's refusal of a command whose confirmation never came: its transport went away while the
+// server waited for the phone's OKAY to the command's OPEN (the keeper dropped a stale transport,
+// say). The phone may or may not have got it.
 bool refusal_says_unconfirmed(std::string_view message) {
   return message == "closed";
 }
@@ -373,12 +375,37 @@ net::awaitable<void> adb_proxy::serve(tcp::socket client_socket) {
       break;
     }
     // After a transport switch, the command: adb confirms it once the phone confirmed its OPEN.
-    // "closed" instead means the phone never confirmed it (its transport went away first): inside
-    // the hold, for a phone the keeper is bringing back, it is sent again once the phone is back.
+    // "closed" instead means the phone's confirmation never came (its transport went away first):
+    // inside the hold, for a phone the keeper is bringing back, a repeatable command is sent again
+    // once the phone is back.
     if (command.empty()) {
       command = co_await read_request(s.client, steady::now() + settings_.request_timeout);
       if (command.empty() || stopping_) {
         co_return;  // the agent left, or sent something that is not a request
+      }
+    }
+    // A command that must not run twice (a tap) is sent only to a phone that answered just now:
+    // once sent, an outcome adb cannot confirm is the agent's to judge, never sent again; so the
+    // silent link is found before the command goes, and the command is held, not lost.
+    const bool repeatable = core::repeatable_command(command);
+    if (!repeatable) {
+      std::string checked = *serial;  // named: GCC 12 and temporaries in co_await
+      const auto check = co_await probe_device(upstream_, std::move(checked), settings_.preflight);
+      if (stopping_) {
+        co_return;
+      }
+      if (check.outcome != core::probe_outcome::ok) {
+        ++counts.preflight_missed;
+        if (keeper_.follows(*serial) && steady::now() < hold_until && !agent_left(s.client)) {
+          s.upstream.close(ec);
+          note_held();
+          co_await net::sleep_for(pause);
+          pause = std::min(pause * 2, milliseconds(1000));
+          continue;
+        }
+        failure = "nines adb proxy: the phone did not answer a check before the command (" +
+                  check.detail + "); the command was not sent";
+        break;
       }
     }
     {
@@ -405,8 +432,14 @@ net::awaitable<void> adb_proxy::serve(tcp::socket client_socket) {
       failure = "nines adb proxy: the command was not confirmed";
       break;
     }
-    const bool retry = refusal_says_unconfirmed(confirmed.message) ||
-                       refusal_says_away(confirmed.message);
+    // "closed" does not say the phone never got the command (core/devices/repeatable_command.hpp):
+    // only a command that is the same done twice goes again; for any other, adb's answer goes
+    // back to the agent, which knows best whether to try again.
+    const bool unconfirmed = refusal_says_unconfirmed(confirmed.message);
+    if (unconfirmed && !repeatable) {
+      ++counts.unconfirmed_passed;
+    }
+    const bool retry = (unconfirmed && repeatable) || refusal_says_away(confirmed.message);
     if (retry && keeper_.follows(*serial) && steady::now() < hold_until) {
       s.upstream.close(ec);
       note_held();

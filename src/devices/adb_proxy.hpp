@@ -6,14 +6,13 @@
 // expects that phone back (suspect, zombie, offline, reconnecting) waits up to `hold` for it
 // instead of failing at once, and a refusal from the adb server ("device offline", "not found")
 // inside that time is retried once the phone is back. After a transport switch the agent's
-// command is read too: adb confirms it only once the phone has confirmed it, and a command the
-// phone never confirmed because its transport went away (adb's "closed": the keeper dropped a
-// stale transport, say) is sent again once the phone is back, inside the hold. Then the bytes flow
-// both ways unchanged until either side closes.
-//
-// What "sent again" risks: a phone that received the command and lost its confirmation in the
-// last round trip before its link went silent runs it twice. That window is one round trip;
-// without the replay, every command in flight when a link goes silent fails.
+// command is read too: adb confirms it only once the phone has confirmed it. A command whose
+// confirmation never came because its transport went away (adb's "closed": the keeper dropped a
+// stale transport, say) may still reach the phone later (the server's socket delivers what it
+// holds once the link is back), so it is sent again only when running it twice is running it once
+// (core/devices/repeatable_command.hpp: a screencap, a pull); a tap is checked instead before it
+// goes: a probe of the phone first (within `preflight`), and while the phone does not answer, the
+// tap is held, not sent. Then the bytes flow both ways unchanged until either side closes.
 //
 // The ADB host protocol has no authentication: whoever reaches the proxy can run commands on every
 // phone. It listens on loopback only (the configuration refuses anything else).
@@ -40,6 +39,8 @@ struct proxy_settings {
   std::chrono::milliseconds request_timeout{10000};  // for each of the agent's requests
   // For adb's confirmation of a command (its OKAY comes after the phone's).
   std::chrono::milliseconds confirm_timeout{30000};
+  // For the probe before a command that must not run twice (adb's round trip to the phone).
+  std::chrono::milliseconds preflight{1000};
   std::size_t max_connections = 1024;
 };
 

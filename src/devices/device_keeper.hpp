@@ -90,7 +90,9 @@ struct devices_snapshot {
     std::uint64_t held = 0;               // commands held for a phone that was away
     std::uint64_t held_served = 0;        // of those, forwarded once the phone was back
     std::uint64_t held_expired = 0;       // forwarded after hold_ms, the phone still away
-    std::uint64_t replayed = 0;           // commands sent again: the phone never confirmed them
+    std::uint64_t replayed = 0;           // repeatable commands sent again, unconfirmed
+    std::uint64_t unconfirmed_passed = 0;  // unconfirmed, not repeatable: adb's answer passed on
+    std::uint64_t preflight_missed = 0;   // checks before a tap the phone did not answer: held
     std::uint64_t held_abandoned = 0;     // held commands whose agent left: never sent
     std::uint64_t upstream_failures = 0;  // the adb server could not be reached
   } proxy;

@@ -73,6 +73,8 @@ std::string devices_json(const devices_snapshot& snap) {
                 {"held_served", px.held_served},
                 {"held_expired", px.held_expired},
                 {"replayed", px.replayed},
+                {"unconfirmed_passed", px.unconfirmed_passed},
+                {"preflight_missed", px.preflight_missed},
                 {"held_abandoned", px.held_abandoned},
                 {"upstream_failures", px.upstream_failures}};
   json::array devices;
@@ -131,9 +133,18 @@ std::string devices_metrics(const devices_snapshot& snap, bool per_device) {
   line("nines_adb_proxy_held_total", {{"result", "abandoned"}},
        static_cast<double>(snap.proxy.held_abandoned));
   family("nines_adb_proxy_replayed_total", "counter",
-         "Commands the ADB proxy sent again: the phone never confirmed them before its "
-         "transport went away");
+         "Repeatable commands the ADB proxy sent again: the phone's confirmation never came "
+         "before its transport went away");
   line("nines_adb_proxy_replayed_total", {}, static_cast<double>(snap.proxy.replayed));
+  family("nines_adb_proxy_unconfirmed_total", "counter",
+         "Commands whose confirmation never came and that are not repeatable (a tap): adb's "
+         "answer passed on to the agent, not sent again");
+  line("nines_adb_proxy_unconfirmed_total", {}, static_cast<double>(snap.proxy.unconfirmed_passed));
+  family("nines_adb_proxy_preflight_missed_total", "counter",
+         "Checks before a command that must not run twice (a tap) that the phone did not answer: "
+         "the command held, not sent");
+  line("nines_adb_proxy_preflight_missed_total", {},
+       static_cast<double>(snap.proxy.preflight_missed));
   family("nines_adb_proxy_upstream_failures_total", "counter",
          "Proxied requests the adb server could not be reached for");
   line("nines_adb_proxy_upstream_failures_total", {},

@@ -7,6 +7,9 @@
 #include <iostream>
 #include <optional>
 #include <map>
+#include <memory>
+#include <mutex>
+#include <vector>
 #include <sstream>
 
 #include "core/devices/adb_wire.hpp"
@@ -77,41 +80,73 @@ int run_fake_adbd(const fake_adbd_options& o) {
   unsigned port = 0;
   const bool port_ok =
       colon != std::string::npos &&
-      std::sscanf(o.listen.c_str() + colon + 1, "%5u", &port) == 1 && port <= 65535;
-  if (!port_ok || !modes.contains(o.mode)) {
-    std::cerr << "nines fake-adbd: --listen wants IP:PORT\n";
+      std::sscanf(o.listen.c_str() + colon + 1, "%5u", &port) == 1 && port <= 65535 &&
+      (o.phones == 1 || (port > 0 && port + o.phones - 1 <= 65535));
+  if (!port_ok || !modes.contains(o.mode) || o.phones == 0 || o.phones > fake_adbd_max_phones) {
+    std::cerr << fmt::format(
+        "nines fake-adbd: --listen wants IP:PORT (a fixed port with --phones above 1, PORT+N-1 "
+        "at most 65535), --phones 1..{}\n",
+        fake_adbd_max_phones);
     return 2;
   }
-  std::optional<fake_adbd> phone;
+  const std::string address = o.listen.substr(0, colon);
+  std::mutex print;  // taps come from every phone's thread
+  std::vector<std::unique_ptr<fake_adbd>> phones;
   try {
-    phone.emplace(o.listen.substr(0, colon), static_cast<std::uint16_t>(port), o.screenshot_bytes);
+    for (unsigned i = 0; i < o.phones; ++i) {
+      const auto p = static_cast<std::uint16_t>(port == 0 ? 0 : port + i);
+      phones.push_back(std::make_unique<fake_adbd>(address, p, o.screenshot_bytes));
+      phones.back()->set_mode(modes.at(o.mode));
+      const auto serial = fmt::format("{}:{}", address, phones.back()->port());
+      phones.back()->on_tap([&print, serial](const std::string& tap) {
+        std::lock_guard lock(print);
+        std::cout << "tap " << serial << " " << tap << std::endl;
+      });
+    }
   } catch (const std::exception& e) {
     std::cerr << "nines fake-adbd: cannot listen on " << o.listen << ": " << e.what() << "\n";
     return 1;
   }
-  phone->set_mode(modes.at(o.mode));
-  std::cout << fmt::format("nines fake-adbd listening on {}:{}", o.listen.substr(0, colon),
-                           phone->port())
-            << std::endl;
+  {
+    std::lock_guard lock(print);
+    std::cout << fmt::format("nines fake-adbd listening on {}:{}", address, phones[0]->port());
+    if (o.phones > 1) {
+      std::cout << fmt::format(" and {} more", o.phones - 1);
+    }
+    std::cout << std::endl;
+  }
   std::string line;
   while (std::getline(std::cin, line)) {
     std::istringstream words(line);
     std::string verb;
     std::string mode;
     words >> verb >> mode;
+    std::string applied;
     if (verb == "mode" && modes.contains(mode)) {
-      phone->set_mode(modes.at(mode));
-      std::cout << "mode " << mode << std::endl;
+      for (auto& phone : phones) {
+        phone->set_mode(modes.at(mode));
+      }
+      applied = "mode " + mode;
     } else if (verb == "crash") {
-      phone->crash();
-      std::cout << "crashed" << std::endl;
+      for (auto& phone : phones) {
+        phone->crash();
+      }
+      applied = "crashed";
     } else if (verb == "reboot") {
-      phone->reboot();
-      std::cout << "rebooted" << std::endl;
+      for (auto& phone : phones) {
+        phone->reboot();
+      }
+      applied = "rebooted";
     } else if (!verb.empty()) {
       std::cerr << "nines fake-adbd: not a command: " << line.substr(0, 200) << std::endl;
     }
+    if (!applied.empty()) {
+      std::lock_guard lock(print);
+      std::cout << applied << std::endl;
+    }
   }
+  // Standard input closed: the phones stop before the printer they call goes.
+  phones.clear();
   return 0;
 }
 

@@ -8,12 +8,15 @@
 // It prints "nines fake-adb listening on 127.0.0.1:PORT with N devices" once it listens, and
 // "mode SERIAL MODE" after each command it applied.
 //
-// `nines fake-adbd`: one fake phone (fake_adbd.hpp) as a process, for tests whose phone lives in a
-// network namespace of its own; standard input takes:
+// `nines fake-adbd`: fake phones (fake_adbd.hpp) as a process, for tests whose phones live in a
+// network namespace of their own: --phones N of them on PORT, PORT+1, ... (a fixed PORT then);
+// standard input takes, for all of them at once:
 //   mode ok|unauthorized|silent|hang
 //   crash            (every connection closed, nothing listens)
 //   reboot           (listens again)
-// It prints "nines fake-adbd listening on IP:PORT" once it listens, and each command it applied.
+// It prints "nines fake-adbd listening on IP:PORT" (the first phone's; "... and N-1 more") once
+// they listen, each command it applied, and "tap IP:PORT X Y" for every tap as it lands (the
+// phone's own record, which the agent-loop simulator checks its steps against).
 
 #include <cstdint>
 #include <string>
@@ -36,7 +39,9 @@ struct fake_adbd_options {
   std::string listen = "127.0.0.1:0";
   std::string mode = "ok";
   std::size_t screenshot_bytes = 2 * 1024 * 1024;
+  unsigned phones = 1;
 };
+inline constexpr unsigned fake_adbd_max_phones = 256;
 
 int run_fake_adbd(const fake_adbd_options& options);
 

@@ -102,6 +102,7 @@ struct fake_adbd::impl {
   mutable std::mutex mutex;
   std::map<std::string, int> counts;
   std::deque<std::string> taps;
+  std::function<void(const std::string&)> tap_listener;
   std::map<std::string, std::shared_ptr<const std::string>> files;
   std::uint64_t captures = 0;
 
@@ -160,12 +161,20 @@ struct fake_adbd::impl {
       return {};
     }
     if (w[0] == "input" && w.size() == 4 && w[1] == "tap") {
-      std::lock_guard lock(mutex);
-      taps.push_back(w[2] + " " + w[3]);
-      if (taps.size() > max_taps) {
-        taps.pop_front();
+      std::function<void(const std::string&)> listener;
+      std::string tap = w[2] + " " + w[3];
+      {
+        std::lock_guard lock(mutex);
+        taps.push_back(tap);
+        if (taps.size() > max_taps) {
+          taps.pop_front();
+        }
+        ++counts["tap"];
+        listener = tap_listener;
       }
-      ++counts["tap"];
+      if (listener) {
+        listener(tap);
+      }
       return {};
     }
     if (w[0] == "rm" && w.size() >= 2) {
@@ -419,6 +428,11 @@ int fake_adbd::count(const std::string& kind) const {
   std::lock_guard lock(impl_->mutex);
   const auto it = impl_->counts.find(kind);
   return it == impl_->counts.end() ? 0 : it->second;
+}
+
+void fake_adbd::on_tap(std::function<void(const std::string&)> listener) {
+  std::lock_guard lock(impl_->mutex);
+  impl_->tap_listener = std::move(listener);
 }
 
 std::vector<std::string> fake_adbd::taps() const {

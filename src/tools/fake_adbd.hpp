@@ -20,6 +20,7 @@
 // Threading: its own thread; every public function may be called from any thread.
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -48,6 +49,8 @@ class fake_adbd {
   int count(const std::string& kind) const;
   // The taps so far ("X Y"), the last 4,096.
   std::vector<std::string> taps() const;
+  // Called with "X Y" on the phone's thread for each tap as it lands, before the command ends.
+  void on_tap(std::function<void(const std::string&)> listener);
 
   void crash();
   void reboot();

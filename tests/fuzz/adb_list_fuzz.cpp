@@ -1,14 +1,17 @@
 // libFuzzer target: what an adb server (or something posing as one) sends the device keeper:
 // device lists (core/devices/adb_wire.hpp), lengths, statuses and network serials. Never a
 // crash; what is accepted holds what the keeper relies on: at most max_devices devices, each a
-// valid serial listed once with a state, every other non-blank line reported.
+// valid serial listed once with a state, every other non-blank line reported. And the answers a
+// pull reads (sync DATA/DONE/FAIL): each one taken lies inside the bytes given, within its limits.
 #include <cstddef>
 #include <cstdint>
 #include <set>
 #include <string>
 #include <string_view>
 
+#include "core/devices/adb_transport_wire.hpp"
 #include "core/devices/adb_wire.hpp"
+#include "core/devices/repeatable_command.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   using namespace nines::core;
@@ -56,6 +59,27 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (r->size() != text.size() + 4 || parse_adb_length(r->substr(0, 4)) != text.size()) {
       __builtin_trap();
     }
+  }
+  // A command adb never confirmed goes again only when it is a read: nothing that can join
+  // another command outside single quotes.
+  if (repeatable_command(text) && text != "sync:" &&
+      text.find_first_of(";&|<>`$\n") != std::string_view::npos &&
+      text.find('\'') == std::string_view::npos) {
+    __builtin_trap();
+  }
+  std::string_view rest = text;
+  for (int i = 0; i < 64; ++i) {  // at most 64 answers, each at least 8 bytes long
+    adb_sync_reply r;
+    const auto parsed = parse_adb_sync_reply(rest, 256, r);
+    if (parsed != adb_sync_parse::done) {
+      break;
+    }
+    if (r.consumed < 8 || r.consumed > rest.size() || r.payload.size() != r.consumed - 8 ||
+        (r.what == adb_sync_reply::kind::data && r.payload.size() > adb_sync_max_data) ||
+        (r.what == adb_sync_reply::kind::fail && r.payload.size() > 256)) {
+      __builtin_trap();
+    }
+    rest.remove_prefix(r.consumed);
   }
   return 0;
 }

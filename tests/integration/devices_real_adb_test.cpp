@@ -16,7 +16,9 @@
 #include <sys/stat.h>
 
 #include <boost/asio.hpp>
+#include <fstream>
 #include <future>
+#include <mutex>
 
 #include "devices_harness.hpp"
 #include "harness.hpp"
@@ -196,6 +198,75 @@ TEST(devices_real_adb,
   EXPECT_EQ(phone.taps().back(), "77 88");
   EXPECT_EQ(phone.count("tap"), 2);  // the plain command never reached the phone
   EXPECT_EQ(proxy_count(p.k, "held_expired"), 0u);
+}
+
+
+// The agent-loop simulator (nines agent-sim) against the real adb server through the proxy and a
+// mock model: a step counts only when its screenshot came whole, its answer is the exact one and
+// its tap is in the phone's own record once. Each check is shown to fail when its part is wrong.
+TEST(devices_real_adb, the_agent_simulator_counts_a_step_only_when_screen_answer_and_tap_are_right) {
+  const std::size_t shot_bytes = 200 * 1024 + 3;  // several sync DATA pieces
+  tools::fake_adbd a("127.0.0.1", 0, shot_bytes);
+  tools::fake_adbd b("127.0.0.1", 0, shot_bytes);
+  const auto taps = temp_path(".taps");
+  std::mutex taps_mutex;
+  std::ofstream tap_log(taps);
+  for (auto* phone : {&a, &b}) {
+    phone->on_tap([&, serial = serial_of(*phone)](const std::string& tap) {
+      std::lock_guard lock(taps_mutex);
+      tap_log << "tap " << serial << " " << tap << std::endl;
+    });
+  }
+  real_adb adb;
+  attach(adb, a);
+  attach(adb, b);
+  auto p = start_proxied_keeper(adb.port, "20000");
+  ASSERT_TRUE(reaches(p.k, serial_of(a), "online"));
+  ASSERT_TRUE(reaches(p.k, serial_of(b), "online"));
+  auto mock = start_mock();
+
+  auto sim = [&](std::vector<std::string> extra, std::size_t expect_bytes) {
+    const auto report = temp_path(".json");
+    std::vector<std::string> args{binary(),     "agent-sim",        "--adb-port",
+                                  std::to_string(p.proxy_port),     "--phone",
+                                  serial_of(a), "--phone",          serial_of(b),
+                                  "--chat",     mock.url(),         "--steps",
+                                  "12",         "--screenshot-bytes", std::to_string(expect_bytes),
+                                  "--json",     report};
+    args.insert(args.end(), extra.begin(), extra.end());
+    process run(args);
+    const auto code = run.wait_exit(milliseconds(120000));
+    auto doc = boost::json::parse(read_file(report)).as_object();
+    return std::make_pair(code.value_or(-1), std::move(doc));
+  };
+
+  const auto [ok_code, ok] = sim({"--tap-log", taps}, shot_bytes);
+  EXPECT_EQ(ok_code, 0) << boost::json::serialize(ok);
+  EXPECT_EQ(ok.at("succeeded").to_number<std::uint64_t>(), 12u);
+  EXPECT_TRUE(ok.at("taps_checked").as_bool());
+  EXPECT_EQ(ok.at("repeated_taps").to_number<std::uint64_t>(), 0u);
+  EXPECT_EQ(a.count("tap") + b.count("tap"), 12);
+  EXPECT_EQ(a.count("pull") + b.count("pull"), 12);
+
+  // An agent expecting another answer (a model with 23 tokens): every step fails at the chat.
+  const auto [wrong_code, wrong] = sim({"--answer-tokens", "23"}, shot_bytes);
+  EXPECT_EQ(wrong_code, 1);
+  EXPECT_EQ(wrong.at("succeeded").to_number<std::uint64_t>(), 0u);
+  EXPECT_EQ(wrong.at("failures").at("chat: a wrong answer").to_number<std::uint64_t>(), 12u);
+
+  // Taps the phones never recorded (a record that lacks them): every step fails at the tap.
+  const auto empty = temp_path(".none");
+  std::ofstream(empty).flush();
+  const auto [lost_code, lost] = sim({"--tap-log", empty}, shot_bytes);
+  EXPECT_EQ(lost_code, 1);
+  EXPECT_EQ(
+      lost.at("failures").at("tap: adb said done, the phone never got it").to_number<std::uint64_t>(),
+      12u);
+
+  // A screenshot of another size than the agent expects: the pull is not a whole screen.
+  const auto [short_code, short_shot] = sim({}, shot_bytes + 1);
+  EXPECT_EQ(short_code, 1);
+  EXPECT_EQ(short_shot.at("succeeded").to_number<std::uint64_t>(), 0u);
 }
 
 }  // namespace

@@ -18,6 +18,7 @@ start_kept_phone() {
     --screenshot-bytes 65536 <"$work/phone.in" >"$work/phone.log" 2>&1 &
   pids+=($!)
   exec 7>"$work/phone.in"  # the phone's commands (mode ok|hang)
+  await_listening "$work/phone.log" || fail "the phone does not listen: $(cat "$work/phone.log")"
   mkdir -p "$work/home"
   env HOME="$work/home" ADB_LOCAL_TRANSPORT_MAX_PORT=0 adb -P 15037 nodaemon server \
     >"$work/adb-server.log" 2>&1 &
@@ -36,6 +37,16 @@ serial="$far_address:5555"
 adb_() { HOME="$work/home" adb "$@"; }
 view() { curl -s --max-time 2 "http://127.0.0.1:19903/devices/$serial" || true; }
 field() { grep -o "\"$1\":[^,}]*" <<<"$2" | head -1 | cut -d: -f2- | tr -d '"'; }
+# Polls (20 ms apart, at most 20 s) until a fake's log says it listens (a sanitizer build starts
+# slowly, and \`adb connect\` to a port nobody holds yet is refused at once).
+await_listening() {
+  local i
+  for i in $(seq 1 1000); do
+    grep -q "listening on" "$1" 2>/dev/null && return 0
+    sleep 0.02
+  done
+  return 1
+}
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 # Polls (20 ms apart, at most 30 s) until the phone is in one of the states; the view seen then in
 # $seen. Returns 1 on timeout.

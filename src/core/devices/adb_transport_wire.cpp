@@ -115,4 +115,34 @@ std::string adb_sync_fail(std::string_view message) {
   return tagged("FAIL", static_cast<std::uint32_t>(message.size()), message);
 }
 
+std::string adb_sync_request_bytes(std::string_view id, std::string_view path) {
+  return tagged(id, static_cast<std::uint32_t>(path.size()), path);
+}
+
+adb_sync_parse parse_adb_sync_reply(std::string_view buffer, std::size_t max_message,
+                                    adb_sync_reply& out) {
+  if (buffer.size() < 8) {
+    return adb_sync_parse::more;
+  }
+  const auto id = buffer.substr(0, 4);
+  const std::uint32_t word = word_at(buffer, 4);
+  if (id == "DONE") {
+    out = {adb_sync_reply::kind::done, {}, 8};
+    return adb_sync_parse::done;
+  }
+  adb_sync_reply::kind what{};
+  if (id == "DATA" && word <= adb_sync_max_data) {
+    what = adb_sync_reply::kind::data;
+  } else if (id == "FAIL" && word <= max_message) {
+    what = adb_sync_reply::kind::fail;
+  } else {
+    return adb_sync_parse::bad;
+  }
+  if (buffer.size() - 8 < word) {
+    return adb_sync_parse::more;
+  }
+  out = {what, buffer.substr(8, word), 8 + std::size_t{word}};
+  return adb_sync_parse::done;
+}
+
 }  // namespace nines::core

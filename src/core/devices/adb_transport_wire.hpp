@@ -79,4 +79,18 @@ std::string adb_sync_done(std::uint32_t mtime);
 std::string adb_sync_fail(std::string_view message);
 inline constexpr std::size_t adb_sync_max_data = 64 * 1024;
 
+// The client's side of sync (a pull, as `adb pull` speaks it through the adb server): a request
+// ("RECV", "STAT", "QUIT") for `path`, and the answers read back.
+std::string adb_sync_request_bytes(std::string_view id, std::string_view path);
+struct adb_sync_reply {
+  enum class kind { data, done, fail } what = kind::done;
+  std::string_view payload;  // DATA's bytes or FAIL's message, inside the buffer parsed
+  std::size_t consumed = 0;
+};
+// One answer at the front of `buffer` during a RECV: `done` fills `out`; `more` when it is not all
+// there yet; `bad` for an id other than DATA/DONE/FAIL, a DATA longer than adb_sync_max_data or a
+// FAIL message longer than `max_message`.
+adb_sync_parse parse_adb_sync_reply(std::string_view buffer, std::size_t max_message,
+                                    adb_sync_reply& out);
+
 }  // namespace nines::core

@@ -65,5 +65,30 @@ TEST(adb_transport_wire, sync_answers_carry_their_lengths_little_endian) {
             std::string("STAT\xa4\x81\x00\x00\x03\x02\x01\x00\x00\x00\x00\x00", 16));
 }
 
+TEST(adb_transport_wire, a_pull_reads_data_in_pieces_to_done_and_refuses_what_no_server_sends) {
+  EXPECT_EQ(adb_sync_request_bytes("RECV", "/sdcard/a.png"),
+            std::string("RECV\x0d\x00\x00\x00", 8) + "/sdcard/a.png");
+  std::string wire = adb_sync_data("PNG!") + adb_sync_fail("gone") + adb_sync_done(7);
+  adb_sync_reply r;
+  EXPECT_EQ(parse_adb_sync_reply(std::string_view(wire).substr(0, 11), 64, r),
+            adb_sync_parse::more);  // DATA's bytes not all there
+  ASSERT_EQ(parse_adb_sync_reply(wire, 64, r), adb_sync_parse::done);
+  EXPECT_EQ(r.what, adb_sync_reply::kind::data);
+  EXPECT_EQ(r.payload, "PNG!");
+  std::string_view rest = std::string_view(wire).substr(r.consumed);
+  ASSERT_EQ(parse_adb_sync_reply(rest, 64, r), adb_sync_parse::done);
+  EXPECT_EQ(r.what, adb_sync_reply::kind::fail);
+  EXPECT_EQ(r.payload, "gone");
+  rest = rest.substr(r.consumed);
+  ASSERT_EQ(parse_adb_sync_reply(rest, 64, r), adb_sync_parse::done);
+  EXPECT_EQ(r.what, adb_sync_reply::kind::done);
+  EXPECT_EQ(r.consumed, 8U);
+  EXPECT_EQ(parse_adb_sync_reply(adb_sync_fail(std::string(65, 'x')), 64, r),
+            adb_sync_parse::bad);  // a message longer than the reader takes
+  const std::string too_long = "DATA" + std::string("\x01\x00\x01\x00", 4);  // 65,537 bytes
+  EXPECT_EQ(parse_adb_sync_reply(too_long, 64, r), adb_sync_parse::bad);
+  EXPECT_EQ(parse_adb_sync_reply("OKAY" + std::string(4, '\0'), 64, r), adb_sync_parse::bad);
+}
+
 }  // namespace
 }  // namespace nines::core
