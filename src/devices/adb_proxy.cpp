@@ -396,7 +396,11 @@ net::awaitable<void> adb_proxy::serve(tcp::socket client_socket) {
       }
       if (check.outcome != core::probe_outcome::ok) {
         ++counts.preflight_missed;
-        if (keeper_.follows(*serial) && steady::now() < hold_until && !agent_left(s.client)) {
+        if (agent_left(s.client)) {
+          ++counts.held_abandoned;
+          co_return;  // nobody waits for it any more: not sent
+        }
+        if (keeper_.follows(*serial) && steady::now() < hold_until) {
           s.upstream.close(ec);
           note_held();
           co_await net::sleep_for(pause);

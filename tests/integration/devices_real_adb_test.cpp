@@ -203,14 +203,15 @@ TEST(devices_real_adb,
 
 // The agent-loop simulator (nines agent-sim) against the real adb server through the proxy and a
 // mock model: a step counts only when its screenshot came whole, its answer is the exact one and
-// its tap is in the phone's own record once. Each check is shown to fail when its part is wrong.
+// its tap is in the phone's own record once. Each check is shown to fail when its part is wrong:
+// a tap recorded twice, a wrong answer, taps missing from the record, a screenshot's size.
 TEST(devices_real_adb, the_agent_simulator_counts_a_step_only_when_screen_answer_and_tap_are_right) {
   const std::size_t shot_bytes = 200 * 1024 + 3;  // several sync DATA pieces
-  tools::fake_adbd a("127.0.0.1", 0, shot_bytes);
-  tools::fake_adbd b("127.0.0.1", 0, shot_bytes);
   const auto taps = temp_path(".taps");
   std::mutex taps_mutex;
-  std::ofstream tap_log(taps);
+  std::ofstream tap_log(taps);  // before the phones: they write it until they stop
+  tools::fake_adbd a("127.0.0.1", 0, shot_bytes);
+  tools::fake_adbd b("127.0.0.1", 0, shot_bytes);
   for (auto* phone : {&a, &b}) {
     phone->on_tap([&, serial = serial_of(*phone)](const std::string& tap) {
       std::lock_guard lock(taps_mutex);
@@ -247,6 +248,28 @@ TEST(devices_real_adb, the_agent_simulator_counts_a_step_only_when_screen_answer
   EXPECT_EQ(ok.at("repeated_taps").to_number<std::uint64_t>(), 0u);
   EXPECT_EQ(a.count("tap") + b.count("tap"), 12);
   EXPECT_EQ(a.count("pull") + b.count("pull"), 12);
+
+  // One phone's agent, and a record in which its first tap landed twice: that step fails, and so
+  // does the run, whatever its rate.
+  {
+    const auto twice = temp_path(".twice");
+    std::ofstream record(twice);
+    for (int step = 1; step <= 12; ++step) {
+      record << "tap " << serial_of(a) << " " << step << " 1\n";
+    }
+    record << "tap " << serial_of(a) << " 1 1\n";
+    record.close();
+    const auto report = temp_path(".json");
+    process run({binary(), "agent-sim", "--adb-port", std::to_string(p.proxy_port), "--phone",
+                 serial_of(a), "--chat", mock.url(), "--steps", "12", "--screenshot-bytes",
+                 std::to_string(shot_bytes), "--tap-log", twice, "--objective", "0.5", "--json",
+                 report});
+    EXPECT_EQ(run.wait_exit(milliseconds(120000)), 1) << run.output();
+    const auto doubled = boost::json::parse(read_file(report)).as_object();
+    EXPECT_EQ(doubled.at("repeated_taps").to_number<std::uint64_t>(), 1u);
+    EXPECT_EQ(doubled.at("succeeded").to_number<std::uint64_t>(), 11u);
+    EXPECT_EQ(doubled.at("failures").at("tap: landed twice").to_number<std::uint64_t>(), 1u);
+  }
 
   // An agent expecting another answer (a model with 23 tokens): every step fails at the chat.
   const auto [wrong_code, wrong] = sim({"--answer-tokens", "23"}, shot_bytes);

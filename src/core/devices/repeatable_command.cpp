@@ -7,9 +7,9 @@ namespace nines::core {
 
 namespace {
 
-// The words of CMD outside single quotes, quotes taken out; false when a byte outside them could
-// start another command or a substitution.
-bool plain_words(std::string_view command, std::array<std::string, 2>& first_two) {
+// The first words of CMD, quotes taken out, and how many there are; false when a byte outside
+// single quotes could start another command or a substitution.
+bool plain_words(std::string_view command, std::array<std::string, 3>& first, std::size_t& words) {
   std::size_t word = 0;
   bool in_word = false;
   bool quoted = false;
@@ -17,8 +17,8 @@ bool plain_words(std::string_view command, std::array<std::string, 2>& first_two
     if (quoted) {
       if (c == '\'') {
         quoted = false;
-      } else if (word < first_two.size()) {
-        first_two[word].push_back(c);
+      } else if (word < first.size()) {
+        first[word].push_back(c);
       }
       continue;
     }
@@ -34,10 +34,11 @@ bool plain_words(std::string_view command, std::array<std::string, 2>& first_two
     in_word = true;
     if (c == '\'') {
       quoted = true;
-    } else if (word < first_two.size()) {
-      first_two[word].push_back(c);
+    } else if (word < first.size()) {
+      first[word].push_back(c);
     }
   }
+  words = word + (in_word ? 1 : 0);
   return !quoted;
 }
 
@@ -56,18 +57,34 @@ bool repeatable_command(std::string_view service) {
   } else {
     return false;
   }
-  std::array<std::string, 2> w;
-  if (!plain_words(command, w) || w[0].empty()) {
+  std::array<std::string, 3> w;
+  std::size_t words = 0;
+  if (!plain_words(command, w, words) || words == 0) {
     return false;  // an interactive shell, or more than one command
   }
-  static constexpr std::array<std::string_view, 8> reads{"echo", "screencap", "getprop", "dumpsys",
-                                                         "cat",  "ls",        "stat",    "rm"};
+  static constexpr std::array<std::string_view, 6> reads{"echo", "screencap", "getprop",
+                                                         "cat",  "ls",        "stat"};
   for (const auto r : reads) {
     if (w[0] == r) {
       return true;
     }
   }
-  return (w[0] == "wm" && w[1] == "size") || (w[0] == "uiautomator" && w[1] == "dump");
+  // dumpsys reads, except where a service's arguments act (deviceidle step, batterystats
+  // --reset, battery set ...): alone, or naming one service that only reports.
+  static constexpr std::array<std::string_view, 7> reports{
+      "window", "activity", "display", "SurfaceFlinger", "input", "power", "meminfo"};
+  if (w[0] == "dumpsys") {
+    if (words == 1) {
+      return true;
+    }
+    for (const auto r : reports) {
+      if (words == 2 && w[1] == r) {
+        return true;
+      }
+    }
+    return false;
+  }
+  return w[0] == "uiautomator" && w[1] == "dump" && words <= 3;
 }
 
 }  // namespace nines::core

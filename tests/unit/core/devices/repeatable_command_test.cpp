@@ -14,15 +14,30 @@ TEST(repeatable_command, an_agents_screenshot_and_pull_go_again_and_its_tap_does
   EXPECT_TRUE(repeatable_command("sync:"));
   EXPECT_TRUE(repeatable_command("shell,v2,raw:dumpsys window"));
   EXPECT_TRUE(repeatable_command("exec:echo nines"));
-  EXPECT_TRUE(repeatable_command("shell:rm -f /sdcard/tmp.png"));
-  EXPECT_TRUE(repeatable_command("shell:wm size"));
   EXPECT_TRUE(repeatable_command("shell:uiautomator dump /sdcard/ui.xml"));
+  EXPECT_TRUE(repeatable_command("shell:dumpsys"));
+  EXPECT_TRUE(repeatable_command("shell:getprop ro.product.model"));
+  // A late copy would delete the next step's screenshot, or change what came after it.
+  EXPECT_FALSE(repeatable_command("shell:rm -f /sdcard/tmp.png"));
+  EXPECT_FALSE(repeatable_command("shell:wm size"));
+  EXPECT_FALSE(repeatable_command("shell:wm size 100x100"));
   EXPECT_FALSE(repeatable_command("shell:input tap 540 1170"));
   EXPECT_FALSE(repeatable_command("shell:'input' 'tap' '540' '1170'"));
   EXPECT_FALSE(repeatable_command("shell:input text hello"));
   EXPECT_FALSE(repeatable_command("shell:am start -n com.example/.Main"));
   EXPECT_FALSE(repeatable_command("shell:uiautomator runtest x"));
   EXPECT_FALSE(repeatable_command("shell:wm density 200"));
+  EXPECT_FALSE(repeatable_command("shell:uiautomator dump /sdcard/ui.xml extra"));
+}
+
+TEST(repeatable_command, dumpsys_repeats_only_where_it_only_reports) {
+  EXPECT_TRUE(repeatable_command("shell:dumpsys window"));
+  EXPECT_TRUE(repeatable_command("shell:'dumpsys' 'activity'"));
+  EXPECT_FALSE(repeatable_command("shell:dumpsys window windows"));
+  EXPECT_FALSE(repeatable_command("shell:dumpsys deviceidle step"));
+  EXPECT_FALSE(repeatable_command("shell:dumpsys batterystats --reset"));
+  EXPECT_FALSE(repeatable_command("shell:dumpsys battery set level 5"));
+  EXPECT_FALSE(repeatable_command("shell:dumpsys deviceidle"));
 }
 
 TEST(repeatable_command, a_read_that_could_carry_another_command_is_not_repeatable) {
