@@ -55,6 +55,7 @@ bench:
 	@bench/cache.sh
 	@bench/devices.sh
 	@bench/devices_blinks.sh
+	@bench/devices_soak.sh
 	@bench/agent_sim.sh
 
 # The scenario suite through nines, nginx and HAProxy side by side: docs/reliability.md and .json.

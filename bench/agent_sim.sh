@@ -23,7 +23,7 @@
 #                                        MIN_STEP_MS 500; BIN;
 #                                        OUT bench/results/agent_sim.md)
 #   QUICK=1 bench/agent_sim.sh          (make test: PHONES 4, STEPS 200, SCREEN_BYTES 262144,
-#                                        BLINK_S 2, GAP_S 3; nines only; exit 1 below 98% of
+#                                        BLINK_S 2, GAP_S 3; nines only; exit 1 below 99% of
 #                                        the steps, or on any tap that landed twice;
 #                                        the report printed, written only to an OUT given)
 #
@@ -59,29 +59,11 @@ make_far_host
 pids+=("$far_ns")
 
 # --- the phones, the adb server, the keeper ------------------------------------------------------
-serials=()
+# stdout of the phones (`tap SERIAL STEP PHONE` per tap) is the tap log agent-sim reads; appended
+# to (O_APPEND), so that emptying it between the runs leaves no hole where the writer was.
+start_phone_fleet "$PHONES" 15555 17037 "$SCREEN_BYTES"
 phone_args=()
-for i in $(seq 0 $((PHONES - 1))); do
-  serials+=("$far_address:$((15555 + i))")
-  phone_args+=(--phone "$far_address:$((15555 + i))")
-done
-mkfifo "$work/phones.in"
-# stdout (its listening line, then `tap SERIAL STEP PHONE` per tap) is the tap log agent-sim reads;
-# appended to (O_APPEND), so that emptying it between the runs leaves no hole where the writer was.
-nsenter --target "$far_ns" --net "$bin" fake-adbd --listen "$far_address:15555" --phones "$PHONES" \
-  --screenshot-bytes "$SCREEN_BYTES" <"$work/phones.in" >>"$work/phones.log" 2>"$work/phones-err.log" &
-pids+=($!)
-exec 7>"$work/phones.in"  # held open: the phones' commands (mode ok|hang), none sent here
-await_listening "$work/phones.log" || fail "the phones do not listen"
-mkdir -p "$work/home"
-env HOME="$work/home" ADB_LOCAL_TRANSPORT_MAX_PORT=0 adb -P 17037 nodaemon server \
-  >"$work/adb-server.log" 2>&1 &
-pids+=($!)
-wait_port 17037 || fail "the adb server does not listen"
-for s in "${serials[@]}"; do
-  adb_ -P 17037 connect "$s" >"$work/connect.log" 2>&1 || fail "adb connect $s failed"
-  grep -q "connected to $s" "$work/connect.log" || fail "adb connect $s: $(cat "$work/connect.log")"
-done
+for s in "${serials[@]}"; do phone_args+=(--phone "$s"); done
 "$bin" devices --adb-port 17037 --admin-listen 127.0.0.1:17903 --adb-proxy 127.0.0.1:17038 \
   --hold-ms 30000 >"$work/keeper.log" 2>&1 &
 pids+=($!)
@@ -188,11 +170,10 @@ run_sim() {  # run model-link command...: the sim under the schedule; its exit c
 common=("${phone_args[@]}" --screenshot-bytes "$SCREEN_BYTES" --answer-tokens 24
   --min-step-ms "$MIN_STEP_MS"
   --tap-log "$work/phones.log")
-# The short form's objective is lower than the goal's (99.99%, which only the long form can
-# show): a pull under way when the links go silent is lost today (adb ends its stream; the proxy
-# cannot resume it yet), about 1 in 30 phone-blinks with 2 MB screenshots. It still fails on
-# any tap that landed twice, a wrong answer, or more lost steps than that.
-objective=$([ $q = 1 ] && echo 0.98 || echo 0.9999)
+# The short form's objective is lower than the goal's (99.99%, which only the long form's 10,000
+# steps can show): 200 steps, under a sanitizer build in CI, allow 2 lost (none was lost in its
+# runs since pulls resume across a break). It fails on any tap that landed twice too.
+objective=$([ $q = 1 ] && echo 0.99 || echo 0.9999)
 nines_cmd=("$bin" agent-sim --adb-port 17038 --chat http://127.0.0.1:17081 --steps "$STEPS"
   "${common[@]}" --objective "$objective" --json "$work/nines.json" --label nines)
 plain_cmd=("$bin" agent-sim --adb-port 17037 --chat http://127.0.0.1:17103 --steps "$base_steps"
@@ -216,7 +197,7 @@ curl -s --max-time 2 -o "$work/devices.json" http://127.0.0.1:17903/devices || t
 proxy_line=$(python3 -c 'import json, sys
 p = json.load(open(sys.argv[1]))["proxy"]
 print(", ".join("%s %d" % (k, p[k]) for k in ("held", "held_served", "held_expired", "replayed",
-      "unconfirmed_passed", "preflight_missed", "held_abandoned") if k in p))' "$work/devices.json" \
+      "unconfirmed_passed", "preflight_missed", "held_abandoned", "sync_resumed", "sync_lost") if k in p))' "$work/devices.json" \
   2>/dev/null || echo "(unreadable)")
 
 # --- the report -----------------------------------------------------------------------------------

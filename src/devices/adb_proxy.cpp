@@ -4,17 +4,17 @@
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
 
-#include <cerrno>
-
-#include "core/devices/repeatable_command.hpp"
-#include "net/spawn.hpp"
-
+#include <array>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/write.hpp>
+#include <cerrno>
+
+#include "core/devices/repeatable_command.hpp"
+#include "devices/sync_relay.hpp"
+#include "net/spawn.hpp"
 
 namespace nines::devices {
 
@@ -106,6 +106,15 @@ net::awaitable<std::string> read_request(tcp::socket& s, steady::time_point dead
   co_return service;
 }
 
+// One request to the adb server, framed, within 2 s (adb reads its requests at once).
+net::awaitable<error_code> write_request(tcp::socket& upstream, std::string_view service) {
+  const std::string request = framed(service);
+  net::deadline writing(upstream);
+  writing.arm(steady::now() + milliseconds(2000));
+  auto [ec, n] = co_await asio::async_write(upstream, asio::buffer(request), net::use_nothrow);
+  co_return ec;
+}
+
 // adb's answer to one request: OKAY, or FAIL and its message (at most 4,096 bytes of it kept), or
 // nothing readable before `deadline`.
 struct adb_answer {
@@ -155,30 +164,14 @@ bool agent_left(tcp::socket& client) {
   return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
 }
 
-// Copies `from` to `to` until `from` ends; then the end goes on to `to`.
-net::awaitable<void> pump(tcp::socket& from, tcp::socket& to) {
-  char buf[16384];
-  for (;;) {
-    auto [ec, n] = co_await from.async_read_some(asio::buffer(buf), net::use_nothrow);
-    if (n > 0) {
-      auto [wec, wn] = co_await asio::async_write(to, asio::buffer(buf, n), net::use_nothrow);
-      if (wec) {
-        error_code ignored;
-        from.close(ignored);
-        co_return;
-      }
-    }
-    if (ec) {
-      error_code ignored;
-      if (ec == asio::error::eof) {
-        to.shutdown(tcp::socket::shutdown_send, ignored);
-      } else {
-        to.close(ignored);
-      }
-      co_return;
-    }
+// The pause between tries while adb refuses a phone that is away: 50 ms, doubling up to 1 s.
+struct backoff {
+  milliseconds pause{50};
+  net::awaitable<void> wait() {
+    co_await net::sleep_for(pause);
+    pause = std::min(pause * 2, milliseconds(1000));
   }
-}
+};
 
 }  // namespace
 
@@ -267,7 +260,8 @@ net::awaitable<void> adb_proxy::serve(tcp::socket client_socket) {
   error_code ec;
   s.client.set_option(tcp::no_delay(true), ec);
   // The agent's first request, within request_timeout.
-  const std::string first = co_await read_request(s.client, steady::now() + settings_.request_timeout);
+  const std::string first =
+      co_await read_request(s.client, steady::now() + settings_.request_timeout);
   if (first.empty() || stopping_) {
     co_return;  // not the host protocol, or gone: nothing to forward
   }
@@ -280,7 +274,7 @@ net::awaitable<void> adb_proxy::serve(tcp::socket client_socket) {
   std::string command;       // the agent's second request, once read (after a transport switch)
   std::string failure;       // adb's refusal, when it is what the agent gets
   bool forwarded = false;
-  auto pause = milliseconds(50);  // between tries while adb refuses a phone that is away
+  backoff pause;  // between tries while adb refuses a phone that is away
   auto note_held = [&] {
     if (!held) {
       held = true;
@@ -290,10 +284,7 @@ net::awaitable<void> adb_proxy::serve(tcp::socket client_socket) {
   for (;;) {
     if (serial && keeper_.expected_back(*serial)) {
       note_held();
-      while (keeper_.expected_back(*serial) && steady::now() < hold_until && !stopping_ &&
-             !agent_left(s.client)) {
-        co_await net::sleep_for(milliseconds(20));
-      }
+      co_await wait_while_away(*serial, hold_until, s.client);
     }
     if (stopping_) {
       co_return;
@@ -303,7 +294,9 @@ net::awaitable<void> adb_proxy::serve(tcp::socket client_socket) {
       co_return;  // nobody waits for it any more: not sent
     }
     std::string why;
-    s.upstream = co_await connect_to_server(upstream_, steady::now() + milliseconds(2000), why);
+    tcp::socket fresh =
+        co_await connect_to_server(upstream_, steady::now() + milliseconds(2000), why);
+    s.upstream = std::move(fresh);
     if (stopping_) {
       co_return;
     }
@@ -312,16 +305,11 @@ net::awaitable<void> adb_proxy::serve(tcp::socket client_socket) {
       failure = "nines adb proxy: " + why;
       break;
     }
-    {
-      const std::string request = framed(first);
-      net::deadline writing(s.upstream);
-      writing.arm(steady::now() + milliseconds(2000));
-      auto [wec, wn] = co_await asio::async_write(s.upstream, asio::buffer(request), net::use_nothrow);
-      if (wec) {
-        ++counts.upstream_failures;
-        failure = "nines adb proxy: the adb server: " + wec.message();
-        break;
-      }
+    const auto wec = co_await write_request(s.upstream, first);
+    if (wec) {
+      ++counts.upstream_failures;
+      failure = "nines adb proxy: the adb server: " + wec.message();
+      break;
     }
     if (!serial) {
       forwarded = true;  // not a phone's request: nothing to wait for
@@ -344,8 +332,8 @@ net::awaitable<void> adb_proxy::serve(tcp::socket client_socket) {
     if (stopping_) {
       co_return;
     }
-    if (answer.kind == adb_answer::broken || (tport && answer.kind == adb_answer::okay &&
-                                              transport_id.empty())) {
+    if (answer.kind == adb_answer::broken ||
+        (tport && answer.kind == adb_answer::okay && transport_id.empty())) {
       ++counts.upstream_failures;
       failure = "nines adb proxy: the adb server did not answer";
       break;
@@ -354,8 +342,7 @@ net::awaitable<void> adb_proxy::serve(tcp::socket client_socket) {
     if (answer.kind == adb_answer::fail && refusal_says_away(answer.message) && inside_hold) {
       s.upstream.close(ec);
       note_held();
-      co_await net::sleep_for(pause);  // adb's list catches up; the keeper with it
-      pause = std::min(pause * 2, milliseconds(1000));
+      co_await pause.wait();  // adb's list catches up; the keeper with it
       continue;
     }
     if (answer.kind == adb_answer::fail) {
@@ -403,8 +390,7 @@ net::awaitable<void> adb_proxy::serve(tcp::socket client_socket) {
         if (keeper_.follows(*serial) && steady::now() < hold_until) {
           s.upstream.close(ec);
           note_held();
-          co_await net::sleep_for(pause);
-          pause = std::min(pause * 2, milliseconds(1000));
+          co_await pause.wait();
           continue;
         }
         failure = "nines adb proxy: the phone did not answer a check before the command (" +
@@ -412,16 +398,14 @@ net::awaitable<void> adb_proxy::serve(tcp::socket client_socket) {
         break;
       }
     }
-    {
-      const std::string request = framed(command);
-      auto [wec, wn] = co_await asio::async_write(s.upstream, asio::buffer(request), net::use_nothrow);
-      if (wec) {
-        ++counts.upstream_failures;
-        failure = "nines adb proxy: the adb server: " + wec.message();
-        break;
-      }
+    const auto command_ec = co_await write_request(s.upstream, command);
+    if (command_ec) {
+      ++counts.upstream_failures;
+      failure = "nines adb proxy: the adb server: " + command_ec.message();
+      break;
     }
-    const auto confirmed = co_await read_answer(s.upstream, steady::now() + settings_.confirm_timeout);
+    const auto confirmed =
+        co_await read_answer(s.upstream, steady::now() + settings_.confirm_timeout);
     if (stopping_) {
       co_return;
     }
@@ -448,8 +432,7 @@ net::awaitable<void> adb_proxy::serve(tcp::socket client_socket) {
       s.upstream.close(ec);
       note_held();
       ++counts.replayed;
-      co_await net::sleep_for(pause);
-      pause = std::min(pause * 2, milliseconds(1000));
+      co_await pause.wait();
       continue;
     }
     failure = confirmed.message;
@@ -467,10 +450,81 @@ net::awaitable<void> adb_proxy::serve(tcp::socket client_socket) {
     co_await asio::async_write(s.client, asio::buffer(said), net::use_nothrow);
     co_return;
   }
-  using namespace asio::experimental::awaitable_operators;
-  auto to_server = pump(s.client, s.upstream);  // named: GCC 12 and temporaries in co_await
-  auto to_agent = pump(s.upstream, s.client);
-  co_await (std::move(to_server) && std::move(to_agent));
+  if (switches && command == "sync:") {
+    // A pull goes on across a break of its stream (sync_relay.hpp).
+    const std::string phone = *serial;
+    reopen_sync again = [this, &s, phone] { return reopen_phone_sync(s, phone); };  // named: GCC 12
+    co_await relay_sync(s.client, s.upstream, std::move(again), counts, settings_.confirm_timeout);
+    co_return;
+  }
+  co_await splice(s.client, s.upstream);
+}
+
+net::awaitable<void> adb_proxy::wait_while_away(const std::string& serial, steady::time_point until,
+                                                tcp::socket& client) {
+  while (keeper_.expected_back(serial) && steady::now() < until && !stopping_ &&
+         !agent_left(client)) {
+    co_await net::sleep_for(milliseconds(20));
+  }
+}
+
+// The phone's sync service again, on a new connection to the adb server, once the keeper has the
+// phone back: within `hold` from the break, while the agent waits. adb's refusals that say the
+// phone is not back yet (away, unconfirmed, no answer in time) are waited out; any other ends it.
+net::awaitable<reopen_result> adb_proxy::reopen_phone_sync(session& s, std::string serial) {
+  auto& counts = keeper_.proxy_counts();
+  const auto hold_until = steady::now() + settings_.hold;
+  backoff pause;
+  error_code ec;
+  const std::array<std::string, 2> services{"host:transport:" + serial, "sync:"};
+  while (!stopping_ && steady::now() < hold_until && keeper_.follows(serial)) {
+    co_await wait_while_away(serial, hold_until, s.client);
+    if (agent_left(s.client)) {
+      co_return reopen_result::agent_left;
+    }
+    if (stopping_ || steady::now() >= hold_until) {
+      break;
+    }
+    s.upstream.close(ec);
+    std::string why;
+    tcp::socket fresh =
+        co_await connect_to_server(upstream_, steady::now() + milliseconds(2000), why);
+    s.upstream = std::move(fresh);
+    if (stopping_) {
+      break;
+    }
+    if (!s.upstream.is_open()) {
+      ++counts.upstream_failures;
+      co_await pause.wait();
+      continue;
+    }
+    bool open = true;
+    bool final_refusal = false;
+    for (const auto& service : services) {
+      const auto wec = co_await write_request(s.upstream, service);
+      if (wec) {
+        open = false;
+        break;
+      }
+      const auto answer_by = std::min(hold_until, steady::now() + settings_.confirm_timeout);
+      const auto answer = co_await read_answer(s.upstream, answer_by);
+      if (answer.kind != adb_answer::okay) {
+        open = false;
+        final_refusal = answer.kind == adb_answer::fail && !refusal_says_away(answer.message) &&
+                        !refusal_says_unconfirmed(answer.message);
+        break;
+      }
+    }
+    if (open && !stopping_) {
+      co_return reopen_result::open;
+    }
+    if (final_refusal || stopping_) {
+      break;  // adb refuses the phone for another reason: the agent hears it as a failed pull
+    }
+    co_await pause.wait();
+  }
+  s.upstream.close(ec);
+  co_return agent_left(s.client) ? reopen_result::agent_left : reopen_result::gave_up;
 }
 
 }  // namespace nines::devices

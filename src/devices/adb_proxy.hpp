@@ -12,7 +12,9 @@
 // holds once the link is back), so it is sent again only when running it twice is running it once
 // (core/devices/repeatable_command.hpp: a screencap, a pull); a tap is checked instead before it
 // goes: a probe of the phone first (within `preflight`), and while the phone does not answer, the
-// tap is held, not sent. Then the bytes flow both ways unchanged until either side closes.
+// tap is held, not sent. Then the bytes flow both ways unchanged until either side closes; a sync
+// session (a pull) is relayed request by request instead, and a pull whose stream broke goes on
+// from where it was once the phone is back (sync_relay.hpp).
 //
 // The ADB host protocol has no authentication: whoever reaches the proxy can run commands on every
 // phone. It listens on loopback only (the configuration refuses anything else).
@@ -25,6 +27,7 @@
 #include <string_view>
 
 #include "devices/device_keeper.hpp"
+#include "devices/sync_relay.hpp"
 
 namespace nines::devices {
 
@@ -59,6 +62,11 @@ class adb_proxy {
   struct session;
   net::awaitable<void> accept_loop();
   net::awaitable<void> serve(net::tcp::socket client);
+  // Waits while the keeper expects `serial` back, up to `until` or until the agent leaves.
+  net::awaitable<void> wait_while_away(const std::string& serial,
+                                       std::chrono::steady_clock::time_point until,
+                                       net::tcp::socket& client);
+  net::awaitable<reopen_result> reopen_phone_sync(session& s, std::string serial);
 
   net::asio::io_context& io_;
   device_keeper& keeper_;

@@ -94,6 +94,9 @@ struct devices_snapshot {
     std::uint64_t unconfirmed_passed = 0;  // unconfirmed, not repeatable: adb's answer passed on
     std::uint64_t preflight_missed = 0;   // checks before a tap the phone did not answer: held
     std::uint64_t held_abandoned = 0;     // held commands whose agent left: never sent
+    std::uint64_t sync_resumed = 0;       // pulls (and stats) asked again after a break, mended
+    std::uint64_t sync_lost = 0;          // breaks of a pull that could not be mended: refused
+    std::uint64_t sync_abandoned = 0;     // breaks of a pull whose agent left before its mend
     std::uint64_t upstream_failures = 0;  // the adb server could not be reached
   } proxy;
 };

@@ -76,6 +76,9 @@ std::string devices_json(const devices_snapshot& snap) {
                 {"unconfirmed_passed", px.unconfirmed_passed},
                 {"preflight_missed", px.preflight_missed},
                 {"held_abandoned", px.held_abandoned},
+                {"sync_resumed", px.sync_resumed},
+                {"sync_lost", px.sync_lost},
+                {"sync_abandoned", px.sync_abandoned},
                 {"upstream_failures", px.upstream_failures}};
   json::array devices;
   for (const auto& d : snap.devices) {
@@ -145,6 +148,15 @@ std::string devices_metrics(const devices_snapshot& snap, bool per_device) {
          "the command held, not sent");
   line("nines_adb_proxy_preflight_missed_total", {},
        static_cast<double>(snap.proxy.preflight_missed));
+  family("nines_adb_proxy_sync_breaks_total", "counter",
+         "Pulls through the ADB proxy whose stream broke half-way, by whether the proxy went on "
+         "from the bytes the agent had (resumed) or ended the pull with a refusal (lost), or the agent left first (abandoned)");
+  line("nines_adb_proxy_sync_breaks_total", {{"result", "resumed"}},
+       static_cast<double>(snap.proxy.sync_resumed));
+  line("nines_adb_proxy_sync_breaks_total", {{"result", "lost"}},
+       static_cast<double>(snap.proxy.sync_lost));
+  line("nines_adb_proxy_sync_breaks_total", {{"result", "abandoned"}},
+       static_cast<double>(snap.proxy.sync_abandoned));
   family("nines_adb_proxy_upstream_failures_total", "counter",
          "Proxied requests the adb server could not be reached for");
   line("nines_adb_proxy_upstream_failures_total", {},

@@ -5,12 +5,12 @@
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
-#include <optional>
 #include <map>
 #include <memory>
 #include <mutex>
-#include <vector>
+#include <optional>
 #include <sstream>
+#include <vector>
 
 #include "core/devices/adb_wire.hpp"
 #include "tools/fake_adb_server.hpp"
@@ -72,16 +72,16 @@ int run_fake_adb(const fake_adb_options& o) {
 }
 
 int run_fake_adbd(const fake_adbd_options& o) {
-  const std::map<std::string, fake_adbd::mode> modes{{"ok", fake_adbd::mode::ok},
-                                                     {"unauthorized", fake_adbd::mode::unauthorized},
-                                                     {"silent", fake_adbd::mode::silent},
-                                                     {"hang", fake_adbd::mode::hang}};
+  const std::map<std::string, fake_adbd::mode> modes{
+      {"ok", fake_adbd::mode::ok},
+      {"unauthorized", fake_adbd::mode::unauthorized},
+      {"silent", fake_adbd::mode::silent},
+      {"hang", fake_adbd::mode::hang}};
   const auto colon = o.listen.rfind(':');
   unsigned port = 0;
   const bool port_ok =
-      colon != std::string::npos &&
-      std::sscanf(o.listen.c_str() + colon + 1, "%5u", &port) == 1 && port <= 65535 &&
-      (o.phones == 1 || (port > 0 && port + o.phones - 1 <= 65535));
+      colon != std::string::npos && std::sscanf(o.listen.c_str() + colon + 1, "%5u", &port) == 1 &&
+      port <= 65535 && (o.phones == 1 || (port > 0 && port + o.phones - 1 <= 65535));
   if (!port_ok || !modes.contains(o.mode) || o.phones == 0 || o.phones > fake_adbd_max_phones) {
     std::cerr << fmt::format(
         "nines fake-adbd: --listen wants IP:PORT (a fixed port with --phones above 1, PORT+N-1 "
@@ -127,6 +127,18 @@ int run_fake_adbd(const fake_adbd_options& o) {
         phone->set_mode(modes.at(mode));
       }
       applied = "mode " + mode;
+    } else if (verb == "loss" && !mode.empty()) {
+      // "loss P": every phone's shell commands go unanswered with probability P (a seed each).
+      char* end = nullptr;
+      const double p = std::strtod(mode.c_str(), &end);
+      if (end == mode.c_str() + mode.size() && p >= 0 && p <= 1) {
+        for (std::size_t i = 0; i < phones.size(); ++i) {
+          phones[i]->set_loss(p, 1 + i);
+        }
+        applied = "loss " + mode;
+      } else {
+        std::cerr << "nines fake-adbd: loss wants a probability in [0, 1]" << std::endl;
+      }
     } else if (verb == "crash") {
       for (auto& phone : phones) {
         phone->crash();

@@ -14,6 +14,7 @@
 //   mode ok|unauthorized|silent|hang
 //   crash            (every connection closed, nothing listens)
 //   reboot           (listens again)
+//   loss P           (each shell command goes unanswered with probability P: a probe lost)
 // It prints "nines fake-adbd listening on IP:PORT" (the first phone's; "... and N-1 more") once
 // they listen, each command it applied, and "tap IP:PORT X Y" for every tap as it lands (the
 // phone's own record, which the agent-loop simulator checks its steps against).

@@ -43,7 +43,8 @@ struct fake_adb_server::impl {
   std::optional<std::string> raw_list;
   std::uint64_t generation = 0;  // moves on with every change of the list
   std::map<std::string, int> counts;
-  double loss = 0;             // a probe's chance of going unanswered (set_loss)
+  double loss = 0;          // a probe's chance of going unanswered (set_loss)
+  std::string sync_answer;  // what sync: answers its first request with (set_sync_answer)
   std::mt19937_64 rng{1};
 
   // The long form (host:devices-l, host:track-devices-l) or the short one ("serial\tstate").
@@ -205,6 +206,35 @@ struct fake_adb_server::impl {
       co_await hold(s);  // the phone never confirms the command
       co_return;
     }
+    std::string sync_raw;
+    {
+      std::lock_guard lock(mutex);
+      sync_raw = sync_answer;
+    }
+    if (*service == "sync:" && !sync_raw.empty()) {
+      if (!co_await send(s, "OKAY")) {
+        co_return;
+      }
+      char head[8];
+      auto [ec, n] = co_await asio::async_read(s, asio::buffer(head), use_nothrow);
+      const std::uint32_t length =
+          static_cast<unsigned char>(head[4]) | static_cast<unsigned char>(head[5]) << 8 |
+          static_cast<unsigned char>(head[6]) << 16 | static_cast<unsigned char>(head[7]) << 24;
+      if (ec || length > 1024) {
+        co_return;
+      }
+      std::string path(length, '\0');
+      std::tie(ec, n) = co_await asio::async_read(s, asio::buffer(path), use_nothrow);
+      count("sync:" + std::string(head, 4));
+      if (ec) {
+        co_return;
+      }
+      const bool sent = co_await send(s, sync_raw);
+      if (sent) {
+        co_await hold(s);
+      }
+      co_return;
+    }
     if (service->rfind("shell:", 0) != 0) {
       const std::string said = fail("closed");
       co_await send(s, said);
@@ -357,6 +387,11 @@ void fake_adb_server::remove_device(const std::string& serial) {
 void fake_adb_server::set_connectable(const std::string& address, bool reachable, mode m) {
   std::lock_guard lock(impl_->mutex);
   impl_->connectables[address] = impl::connectable{reachable, m};
+}
+
+void fake_adb_server::set_sync_answer(const std::string& raw) {
+  std::lock_guard lock(impl_->mutex);
+  impl_->sync_answer = raw;
 }
 
 void fake_adb_server::set_loss(double probability, std::uint64_t seed) {

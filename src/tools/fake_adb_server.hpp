@@ -38,12 +38,17 @@ class fake_adb_server {
   // Every shell command of a phone in mode ok goes unanswered with this probability (a lossy
   // link: random, from `seed`).
   void set_loss(double probability, std::uint64_t seed = 1);
+  // sync: (after host:transport:SERIAL) is confirmed, and its first request (counted as
+  // "sync:ID") answered with `raw`, as a hostile server might answer it; then nothing more. Empty:
+  // sync: is refused ("closed"), as before.
+  void set_sync_answer(const std::string& raw);
   // Replaces the list text sent to trackers (nullptr-free, as a hostile server might write it);
   // set_device/remove_device go back to the generated list.
   void set_raw_list(const std::string& text);
 
   // How many requests of a kind arrived: "track", "probe:SERIAL", "connect:ADDR",
-  // "disconnect:ADDR", and "service:S" for every first request S (its first 64 bytes).
+  // "disconnect:ADDR", "sync:ID", and "service:S" for every first request S (its first 64
+  // bytes).
   int count(const std::string& kind) const;
   // Every request so far, all kinds together.
   int requests() const;

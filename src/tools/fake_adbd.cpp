@@ -13,6 +13,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <random>
 
 #include "core/devices/adb_transport_wire.hpp"
 #include "net/asio.hpp"
@@ -80,6 +81,7 @@ struct fake_adbd::impl {
     bool hung = false;
     bool awaiting_okay = false;  // a WRTE of ours not yet acknowledged
     bool close_after = false;    // close once `out` is all sent
+    bool crash_after = false;    // the phone dies once `out` is all acknowledged
     std::string in;              // sync requests not yet whole
     std::string out;             // what is still to be sent
   };
@@ -98,6 +100,9 @@ struct fake_adbd::impl {
   std::optional<io_thread> runner;
   std::list<tcp::socket*> live;  // io thread only
   std::atomic<mode> current{mode::ok};
+  std::atomic<std::size_t> cut_after{0};  // cut_next_pull's bytes (0: none armed)
+  double loss = 0;                        // set_loss; under `mutex`
+  std::mt19937_64 rng{1};                 // under `mutex`
 
   mutable std::mutex mutex;
   std::map<std::string, int> counts;
@@ -213,10 +218,20 @@ struct fake_adbd::impl {
           s.out += core::adb_sync_fail("No such file or directory");
           continue;
         }
+        std::string answer;
         for (std::size_t at = 0; at < file->size(); at += core::adb_sync_max_data) {
-          s.out += core::adb_sync_data(std::string_view(*file).substr(at, core::adb_sync_max_data));
+          answer +=
+              core::adb_sync_data(std::string_view(*file).substr(at, core::adb_sync_max_data));
         }
-        s.out += core::adb_sync_done(1700000000);
+        answer += core::adb_sync_done(1700000000);
+        if (const auto cut = cut_after.exchange(0); cut > 0) {
+          answer.resize(std::min(cut, answer.size() - 1));  // never the whole answer
+          s.out += answer;
+          s.crash_after = true;
+          count("pull_cut");
+          return true;  // nothing after it: the phone dies with this answer
+        }
+        s.out += answer;
         count("pull");
       } else if (r.id == "QUIT") {
         s.close_after = true;
@@ -242,6 +257,10 @@ struct fake_adbd::impl {
     }
     stream& s = it->second;
     if (s.out.empty()) {
+      if (s.crash_after) {
+        crash_now();
+        co_return false;
+      }
       if (s.close_after) {
         const std::uint32_t host = s.host_id;
         c.streams.erase(it);
@@ -265,6 +284,17 @@ struct fake_adbd::impl {
     const bool sync = destination == "sync:";
     if ((!shell && !sync) || c.streams.size() >= max_streams || h.arg0 == 0) {
       co_return co_await send(c, core::adb_cmd::clse, 0, h.arg0);
+    }
+    if (shell) {
+      bool lost = false;
+      {
+        std::lock_guard lock(mutex);
+        lost = loss > 0 && std::uniform_real_distribution<double>(0, 1)(rng) < loss;
+      }
+      if (lost) {
+        count("lost");
+        co_return true;  // never answered: neither confirmed nor refused
+      }
     }
     const std::uint32_t id = c.next_id++;
     stream& s = c.streams[id];
@@ -387,6 +417,15 @@ struct fake_adbd::impl {
     }
   }
 
+  // The phone dies: every connection and the listener closed at once (io thread).
+  void crash_now() {
+    error_code ignored;
+    acceptor->close(ignored);
+    for (auto* s : live) {
+      s->close(ignored);
+    }
+  }
+
   void listen() {
     acceptor.emplace(io);
     const tcp::endpoint at(asio::ip::make_address(address), port);
@@ -441,13 +480,17 @@ std::vector<std::string> fake_adbd::taps() const {
 }
 
 void fake_adbd::crash() {
-  impl_->runner->on_io([this] {
-    error_code ignored;
-    impl_->acceptor->close(ignored);
-    for (auto* s : impl_->live) {
-      s->close(ignored);
-    }
-  });
+  impl_->runner->on_io([this] { impl_->crash_now(); });
+}
+
+void fake_adbd::set_loss(double probability, std::uint64_t seed) {
+  std::lock_guard lock(impl_->mutex);
+  impl_->loss = probability;
+  impl_->rng.seed(seed);
+}
+
+void fake_adbd::cut_next_pull(std::size_t after_bytes) {
+  impl_->cut_after.store(std::max<std::size_t>(after_bytes, 1));
 }
 
 void fake_adbd::reboot() {

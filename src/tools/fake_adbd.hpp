@@ -45,7 +45,8 @@ class fake_adbd {
   std::string screenshot(std::uint64_t n) const;
 
   // How many of a kind happened: "connect" (a CNXN answered), "auth" (AUTH messages read),
-  // "shell:WORD" (a command by its first word), "pull" (a RECV answered in full), "tap".
+  // "shell:WORD" (a command by its first word), "pull" (a RECV answered in full), "pull_cut", "lost",
+  // "tap".
   int count(const std::string& kind) const;
   // The taps so far ("X Y"), the last 4,096.
   std::vector<std::string> taps() const;
@@ -54,6 +55,13 @@ class fake_adbd {
 
   void crash();
   void reboot();
+  // Each shell command goes unanswered (its OPEN neither confirmed nor refused) with this
+  // probability: a lossy link as a probe sees it (random, from `seed`). Counted as "lost".
+  void set_loss(double probability, std::uint64_t seed = 1);
+  // The next pull's answer stops after `after_bytes` of the sync stream (DATA heads included, so
+  // it may stop inside a piece), and once adb has acknowledged them the phone crashes: a link
+  // that died half-way through a pull. Counted as "pull_cut".
+  void cut_next_pull(std::size_t after_bytes);
 
  private:
   struct impl;

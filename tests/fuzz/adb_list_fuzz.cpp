@@ -2,7 +2,8 @@
 // device lists (core/devices/adb_wire.hpp), lengths, statuses and network serials. Never a
 // crash; what is accepted holds what the keeper relies on: at most max_devices devices, each a
 // valid serial listed once with a state, every other non-blank line reported. And the answers a
-// pull reads (sync DATA/DONE/FAIL): each one taken lies inside the bytes given, within its limits.
+// pull reads (sync DATA/DONE/FAIL): each one taken lies inside the bytes given, within its limits;
+// and relayed by the ADB proxy across breaks (core/devices/resumable_pull.hpp), whole pieces only.
 #include <cstddef>
 #include <cstdint>
 #include <set>
@@ -12,6 +13,7 @@
 #include "core/devices/adb_transport_wire.hpp"
 #include "core/devices/adb_wire.hpp"
 #include "core/devices/repeatable_command.hpp"
+#include "core/devices/resumable_pull.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   using namespace nines::core;
@@ -80,6 +82,41 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       __builtin_trap();
     }
     rest.remove_prefix(r.consumed);
+  }
+  // The same bytes as a pull's answer relayed by the ADB proxy, its stream broken every third
+  // read: the agent gets whole pieces only, the file's bytes once each, and a last answer (DONE
+  // or FAIL) exactly when the pull is over.
+  resumable_pull pull;
+  std::string from_adb;
+  std::string agent;
+  auto step = resumable_pull::step::more;
+  const std::size_t piece = 1 + (size > 0 ? data[0] % 97 : 0);
+  for (std::size_t at = 0, reads = 0; at < text.size() && step == resumable_pull::step::more;
+       at += piece, ++reads) {
+    from_adb.append(text.substr(at, piece));
+    step = pull.take(from_adb, agent);
+    if (step == resumable_pull::step::more && reads % 3 == 2) {
+      from_adb.clear();
+      pull.restart();
+    }
+  }
+  std::string_view got = agent;
+  std::uint64_t file_bytes = 0;
+  bool ended = false;
+  while (!got.empty()) {
+    adb_sync_reply r;
+    if (ended || parse_adb_sync_reply(got, 0xffff, r) != adb_sync_parse::done) {
+      __builtin_trap();  // bytes after the end, or not a whole piece
+    }
+    if (r.what == adb_sync_reply::kind::data) {
+      file_bytes += r.payload.size();
+    } else {
+      ended = true;
+    }
+    got.remove_prefix(r.consumed);
+  }
+  if (file_bytes != pull.delivered() || ended != (step != resumable_pull::step::more)) {
+    __builtin_trap();
   }
   return 0;
 }

@@ -6,6 +6,7 @@
 
 #include <boost/json.hpp>
 
+#include "core/devices/adb_transport_wire.hpp"
 #include "core/devices/adb_wire.hpp"
 #include "hostile_env.hpp"
 #include "tools/fake_adb_server.hpp"
@@ -44,6 +45,13 @@ int services_seen(const fake& adb, const std::string& service) {
 std::uint64_t proxy_count(const proxied& p, const std::string& name) {
   const auto r = test::http_call(p.admin_port, "GET", "/devices");
   return boost::json::parse(r.body).at("proxy").at(name).to_number<std::uint64_t>();
+}
+
+// An agent's sync session on `serial` through the proxy: the transport switch and sync: both
+// confirmed (their two OKAYs stay in the client's buffer).
+bool open_sync(raw_client& c, const std::string& serial) {
+  return c.send(*core::adb_request("host:transport:" + serial)) && c.read_until("OKAY") &&
+         c.send(*core::adb_request("sync:")) && c.read_until("OKAYOKAY");
 }
 
 TEST(hostile_devices, a_first_request_that_is_not_the_host_protocol_reaches_no_adb_server) {
@@ -88,13 +96,14 @@ TEST(hostile_devices, a_serial_no_phone_has_is_not_held_and_gets_adbs_own_answer
   EXPECT_EQ(proxy_count(p, "held"), 0u);
 }
 
-TEST(hostile_devices, a_command_after_a_transport_switch_that_is_not_the_protocol_ends_the_connection) {
+TEST(hostile_devices,
+     a_command_after_a_transport_switch_that_is_not_the_protocol_ends_the_connection) {
   fake adb;
   adb.set_device("R58MREAL", fake::mode::ok);
   auto p = start_proxied(adb);
   ASSERT_TRUE(test::eventually([&] { return adb.count("probe:R58MREAL") > 0; }));
-  for (const std::string& command : {std::string("zzzzshell:echo x"), std::string("0000"),
-                                     std::string("0040shell:ec")}) {
+  for (const std::string& command :
+       {std::string("zzzzshell:echo x"), std::string("0000"), std::string("0040shell:ec")}) {
     raw_client c(p.proxy_port);
     ASSERT_TRUE(c.send(*core::adb_request("host:transport:R58MREAL")));
     ASSERT_TRUE(c.read_until("OKAY"));  // the switch is adb's to confirm, and it did
@@ -104,6 +113,46 @@ TEST(hostile_devices, a_command_after_a_transport_switch_that_is_not_the_protoco
     EXPECT_EQ(c.pending(), "OKAY") << command;  // and nothing after it: no command ran
   }
   EXPECT_EQ(proxy_count(p, "replayed"), 0u);
+}
+
+// A pull whose answer is not the sync protocol (an adb server, or something posing as one,
+// answering with other bytes): the agent gets a sync FAIL that says so, and nothing of those bytes.
+TEST(hostile_devices, a_pull_answered_with_what_is_not_the_sync_protocol_ends_with_a_refusal) {
+  fake adb;
+  adb.set_device("R58MREAL", fake::mode::ok);
+  const std::string answer = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+  adb.set_sync_answer(answer);
+  auto p = start_proxied(adb);
+  ASSERT_TRUE(test::eventually([&] { return adb.count("probe:R58MREAL") > 0; }));
+  raw_client c(p.proxy_port);
+  ASSERT_TRUE(open_sync(c, "R58MREAL"));
+  ASSERT_TRUE(c.send(core::adb_sync_request_bytes("RECV", "/sdcard/tmp.png")));
+  EXPECT_TRUE(c.wait_closed());
+  const std::string said = c.pending().substr(8);  // after the two OKAYs
+  ASSERT_GE(said.size(), 8u);
+  EXPECT_EQ(said.substr(0, 4), "FAIL");
+  EXPECT_NE(said.find("not the sync protocol"), std::string::npos) << said;
+  EXPECT_EQ(said.find("HTTP"), std::string::npos) << said;
+  EXPECT_EQ(adb.count("sync:RECV"), 1);
+  EXPECT_EQ(proxy_count(p, "sync_resumed"), 0u);
+}
+
+// RCV2 without compression (what adb 31 and later send to phones that offer sendrecv_v2) is
+// relayed as RECV: two packets in, adb's pieces out as they were.
+TEST(hostile_devices, an_uncompressed_rcv2_pull_is_relayed_piece_by_piece) {
+  fake adb;
+  adb.set_device("R58MREAL", fake::mode::ok);
+  const std::string answer = core::adb_sync_data("screen") + core::adb_sync_done(1700000000);
+  adb.set_sync_answer(answer);
+  auto p = start_proxied(adb);
+  ASSERT_TRUE(test::eventually([&] { return adb.count("probe:R58MREAL") > 0; }));
+  raw_client c(p.proxy_port);
+  ASSERT_TRUE(open_sync(c, "R58MREAL"));
+  ASSERT_TRUE(c.send(core::adb_sync_request_bytes("RCV2", "/sdcard/tmp.png") +
+                     std::string("RCV2\0\0\0\0", 8)));
+  ASSERT_TRUE(c.read_until(core::adb_sync_done(1700000000)));
+  EXPECT_EQ(c.pending().substr(8), answer);
+  EXPECT_EQ(adb.count("sync:RCV2"), 1);
 }
 
 TEST(hostile_devices, the_admin_listener_answers_only_what_it_serves) {

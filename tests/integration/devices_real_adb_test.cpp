@@ -177,6 +177,7 @@ TEST(devices_real_adb,
         adb.run({"-s", serial, "shell", "screencap", "-p", "/sdcard/tmp.png"}, p.proxy_port);
     const auto pull = adb.run({"-s", serial, "pull", "/sdcard/tmp.png", shot}, p.proxy_port);
     const auto tap = adb.run({"-s", serial, "shell", "input", "tap", x, y}, p.proxy_port);
+    EXPECT_EQ(cap.first + pull.first + tap.first, 0) << cap.second << pull.second << tap.second;
     return cap.first == 0 && pull.first == 0 && tap.first == 0;
   };
   ASSERT_TRUE(step("540", "1170"));
@@ -200,12 +201,83 @@ TEST(devices_real_adb,
   EXPECT_EQ(proxy_count(p.k, "held_expired"), 0u);
 }
 
+// A phone attached to the real adb server and kept by a keeper whose ADB proxy holds `hold_ms`,
+// with a screenshot at /sdcard/tmp.png taken through the proxy.
+struct phone_with_a_screenshot {
+  tools::fake_adbd phone;
+  real_adb adb;
+  std::string serial;
+  proxied_keeper p;
+
+  phone_with_a_screenshot(std::size_t screenshot_bytes, const std::string& hold_ms)
+      : phone("127.0.0.1", 0, screenshot_bytes), serial(serial_of(phone)) {
+    const auto [code, out] = adb.run({"connect", serial});
+    if (code != 0 || out.find("connected to " + serial) == std::string::npos) {
+      throw std::runtime_error("adb connect: " + out);
+    }
+    p = start_proxied_keeper(adb.port, hold_ms);
+    if (!reaches(p.k, serial, "online")) {
+      throw std::runtime_error("the phone did not come online");
+    }
+    const auto [cap_code, cap] =
+        adb.run({"-s", serial, "shell", "screencap", "-p", "/sdcard/tmp.png"}, p.proxy_port);
+    if (cap_code != 0) {
+      throw std::runtime_error("screencap: " + cap);
+    }
+  }
+
+  // `adb pull` of the screenshot to `to`, through the proxy or (plain) straight to adb.
+  std::pair<int, std::string> pull(const std::string& to, bool plain = false) const {
+    return adb.run({"-s", serial, "pull", "/sdcard/tmp.png", to}, plain ? 0 : p.proxy_port);
+  }
+};
+
+// A pull cut half-way (the phone's link died in its middle, the phone reconnected later): plain
+// adb fails it; through the proxy it goes on from the bytes the agent has once the phone is back,
+// and the file is whole, byte for byte.
+TEST(devices_real_adb, a_pull_cut_half_way_goes_on_through_the_proxy_once_the_phone_is_back) {
+  phone_with_a_screenshot f(1024 * 1024 + 17, "20000");
+  const std::size_t cut = 300 * 1024 + 5;  // inside the fifth DATA piece
+
+  f.phone.cut_next_pull(cut);
+  const auto [plain_code, plain] = f.pull(temp_path(".png"), true);
+  EXPECT_NE(plain_code, 0) << plain;
+  ASSERT_EQ(f.phone.count("pull_cut"), 1);
+  f.phone.reboot();
+  ASSERT_TRUE(reaches(f.p.k, f.serial, "online"));
+
+  const auto shot = temp_path(".png");
+  f.phone.cut_next_pull(cut);
+  auto pulled = std::async(std::launch::async, [&] { return f.pull(shot); });
+  ASSERT_TRUE(eventually([&] { return f.phone.count("pull_cut") == 2; }));
+  ASSERT_TRUE(reaches(f.p.k, f.serial, "reconnecting"));
+  f.phone.reboot();
+  const auto [code, out] = pulled.get();
+  EXPECT_EQ(code, 0) << out;
+  EXPECT_EQ(read_file(shot), f.phone.screenshot(1));
+  EXPECT_TRUE(
+      eventually([&] { return proxy_count(f.p.k, "sync_resumed") == 1; }));  // snapshots lag
+  EXPECT_EQ(proxy_count(f.p.k, "sync_lost"), 0u);
+}
+
+// The same cut with the phone not back within the hold: the agent's adb hears why its pull
+// failed (a sync FAIL of the proxy's own), and nothing of a partial file is called a success.
+TEST(devices_real_adb, a_pull_cut_half_way_whose_phone_stays_away_ends_with_the_proxys_refusal) {
+  phone_with_a_screenshot f(512 * 1024, "1500");
+  f.phone.cut_next_pull(100 * 1024);
+  const auto [code, out] = f.pull(temp_path(".png"));
+  EXPECT_NE(code, 0) << out;
+  EXPECT_NE(out.find("did not come back in time"), std::string::npos) << out;
+  EXPECT_TRUE(eventually([&] { return proxy_count(f.p.k, "sync_lost") == 1; }));
+  EXPECT_EQ(proxy_count(f.p.k, "sync_resumed"), 0u);
+}
 
 // The agent-loop simulator (nines agent-sim) against the real adb server through the proxy and a
 // mock model: a step counts only when its screenshot came whole, its answer is the exact one and
 // its tap is in the phone's own record once. Each check is shown to fail when its part is wrong:
 // a tap recorded twice, a wrong answer, taps missing from the record, a screenshot's size.
-TEST(devices_real_adb, the_agent_simulator_counts_a_step_only_when_screen_answer_and_tap_are_right) {
+TEST(devices_real_adb,
+     the_agent_simulator_counts_a_step_only_when_screen_answer_and_tap_are_right) {
   const std::size_t shot_bytes = 200 * 1024 + 3;  // several sync DATA pieces
   const auto taps = temp_path(".taps");
   std::mutex taps_mutex;
@@ -228,12 +300,22 @@ TEST(devices_real_adb, the_agent_simulator_counts_a_step_only_when_screen_answer
 
   auto sim = [&](std::vector<std::string> extra, std::size_t expect_bytes) {
     const auto report = temp_path(".json");
-    std::vector<std::string> args{binary(),     "agent-sim",        "--adb-port",
-                                  std::to_string(p.proxy_port),     "--phone",
-                                  serial_of(a), "--phone",          serial_of(b),
-                                  "--chat",     mock.url(),         "--steps",
-                                  "12",         "--screenshot-bytes", std::to_string(expect_bytes),
-                                  "--json",     report};
+    std::vector<std::string> args{binary(),
+                                  "agent-sim",
+                                  "--adb-port",
+                                  std::to_string(p.proxy_port),
+                                  "--phone",
+                                  serial_of(a),
+                                  "--phone",
+                                  serial_of(b),
+                                  "--chat",
+                                  mock.url(),
+                                  "--steps",
+                                  "12",
+                                  "--screenshot-bytes",
+                                  std::to_string(expect_bytes),
+                                  "--json",
+                                  report};
     args.insert(args.end(), extra.begin(), extra.end());
     process run(args);
     const auto code = run.wait_exit(milliseconds(120000));
@@ -282,9 +364,10 @@ TEST(devices_real_adb, the_agent_simulator_counts_a_step_only_when_screen_answer
   std::ofstream(empty).flush();
   const auto [lost_code, lost] = sim({"--tap-log", empty}, shot_bytes);
   EXPECT_EQ(lost_code, 1);
-  EXPECT_EQ(
-      lost.at("failures").at("tap: adb said done, the phone never got it").to_number<std::uint64_t>(),
-      12u);
+  EXPECT_EQ(lost.at("failures")
+                .at("tap: adb said done, the phone never got it")
+                .to_number<std::uint64_t>(),
+            12u);
 
   // A screenshot of another size than the agent expects: the pull is not a whole screen.
   const auto [short_code, short_shot] = sim({}, shot_bytes + 1);

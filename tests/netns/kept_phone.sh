@@ -2,6 +2,7 @@
 # `nines devices`: what tests/netns/devices_blackhole_test.sh and bench/devices_blinks.sh share.
 # Sourced after far_host.sh and bench/lib.sh, inside the namespace, with $bin and $work set:
 #
+#   start_phone_fleet N PORT ADB_PORT BYTES  # N phones in one fake, attached to an adb server
 #   start_kept_phone         # fake adbd at $far_address:5555 ($serial) across the veth link; the
 #                            # adb server on 127.0.0.1:15037 (private HOME), `adb connect`ed; the
 #                            # keeper (admin 127.0.0.1:19903, ADB proxy 127.0.0.1:15038, hold 30 s)
@@ -31,6 +32,31 @@ start_kept_phone() {
     --hold-ms 30000 >"$work/keeper.log" 2>&1 &
   pids+=($!)
   wait_port 19903 || fail "nines devices did not start"
+}
+
+# Many phones in one fake (`fake-adbd --phones COUNT` at $far_address:FIRST_PORT and on),
+# attached to Debian's adb server on 127.0.0.1:ADB_PORT (private HOME), each `adb connect`ed.
+# The phones' stdout (their listening line, then `tap SERIAL X Y` per tap) is appended to
+# $work/phones.log; fd 7 takes their commands (mode ok|hang, loss P); their serials in $serials.
+start_phone_fleet() {  # count first-port adb-port screenshot-bytes
+  local i s
+  serials=()
+  for i in $(seq 0 $(($1 - 1))); do serials+=("$far_address:$(($2 + i))"); done
+  mkfifo "$work/phones.in"
+  nsenter --target "$far_ns" --net "$bin" fake-adbd --listen "$far_address:$2" --phones "$1" \
+    --screenshot-bytes "$4" <"$work/phones.in" >>"$work/phones.log" 2>"$work/phones-err.log" &
+  pids+=($!)
+  exec 7>"$work/phones.in"
+  await_listening "$work/phones.log" || fail "the phones do not listen"
+  mkdir -p "$work/home"
+  env HOME="$work/home" ADB_LOCAL_TRANSPORT_MAX_PORT=0 adb -P "$3" nodaemon server \
+    >"$work/adb-server.log" 2>&1 &
+  pids+=($!)
+  wait_port "$3" || fail "the adb server does not listen"
+  for s in "${serials[@]}"; do
+    adb_ -P "$3" connect "$s" >"$work/connect.log" 2>&1 || fail "adb connect $s failed"
+    grep -q "connected to $s" "$work/connect.log" || fail "adb connect $s: $(cat "$work/connect.log")"
+  done
 }
 
 serial="$far_address:5555"
