@@ -1,9 +1,10 @@
 // `nines devices` against a fake adb server (tools/fake_adb_server.hpp): the real binary follows
 // the fake's device list, probes each phone, tells healthy, silent, hanging, unauthorized and
 // offline phones apart, brings a network phone back with host:connect once its port answers
-// again, survives the adb server's death, refuses a hostile list line by line, and shows it all
-// on /devices, /devices/{serial}, /metrics and `nines devices status`. The detector's timing
-// goals are checked on simulated time (tests/unit/core/devices); here the states are awaited.
+// again (and 500 of them at once without stalling), survives the adb server's death, refuses a
+// hostile list line by line, and shows it all on /devices, /devices/{serial}, /metrics and
+// `nines devices status`. The detector's timing goals are checked on simulated time
+// (tests/unit/core/devices); here the states are awaited.
 
 #include <gtest/gtest.h>
 #include <sys/socket.h>
@@ -311,7 +312,9 @@ TEST(devices, a_phone_away_too_long_and_a_fleet_under_its_objective_are_alerted_
   adb.set_device("R58MAWAY", mode::ok);
   const std::string toml =
       "[devices]\nalert_offline_after_ms = 1000\nonline_objective_percent = 99.9\n"
-      "[alerting]\nwebhooks = [\"" + receiver.url("/hooks/phones") + "\"]\n"
+      "[alerting]\nwebhooks = [\"" +
+      receiver.url("/hooks/phones") +
+      "\"]\n"
       "evaluation_interval_ms = 100\n";
   auto k = start_keeper(adb.port(), {}, toml);
   ASSERT_TRUE(reaches(k, "R58MAWAY", "online"));
@@ -334,12 +337,14 @@ TEST(devices, a_phone_away_too_long_and_a_fleet_under_its_objective_are_alerted_
   EXPECT_EQ(fired["NinesDeviceOffline"].at("labels").at("serial").as_string(), "R58MAWAY");
   EXPECT_EQ(fired["NinesFleetOnlineLow"].at("labels").at("severity").as_string(), "page");
   EXPECT_EQ(
-      metric_value(k.admin_port,
-                   R"(nines_alerts_firing{alertname="NinesDeviceOffline",serial="R58MAWAY",severity="warning"})"),
+      metric_value(
+          k.admin_port,
+          R"(nines_alerts_firing{alertname="NinesDeviceOffline",serial="R58MAWAY",severity="warning"})"),
       1u);
   EXPECT_EQ(
-      metric_value(k.admin_port,
-                   R"(nines_alerts_firing{alertname="NinesDeviceOffline",serial="R58MSTEADY",severity="warning"})"),
+      metric_value(
+          k.admin_port,
+          R"(nines_alerts_firing{alertname="NinesDeviceOffline",serial="R58MSTEADY",severity="warning"})"),
       0u);
 
   // Back: the phone's alert is resolved (the fleet's hour stays under its objective a while).
@@ -379,6 +384,72 @@ TEST(devices, a_bad_configuration_is_refused_with_every_problem_and_its_place) {
   EXPECT_NE(open_proxy.output().find("--adb-proxy"), std::string::npos);
   process ok({binary(), "devices", "--adb-port", "5037", "--check"});
   EXPECT_EQ(ok.wait_exit(), 0);
+}
+
+// A reconnect storm: 500 network phones lose their link at once and come back at once. The keeper
+// drops the stale transports, knocks and reconnects all of them on its one thread without
+// stalling: a healthy USB phone beside them keeps being probed on time (no miss, no state
+// change) throughout, the admin listener answers, and every one of the 500 is online again.
+TEST(devices, five_hundred_phones_reconnecting_at_once_do_not_stall_the_keeper) {
+  constexpr int phones = 500;
+  fake adb;
+  adb.set_device("R58MHEALTHY", mode::ok);
+  asio::io_context io;
+  std::vector<std::unique_ptr<tcp::acceptor>> ports;  // each phone's adbd port, answering knocks
+  std::vector<std::string> addresses;
+  std::vector<std::string> args;
+  for (int i = 0; i < phones; ++i) {
+    ports.push_back(
+        std::make_unique<tcp::acceptor>(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)));
+    addresses.push_back("127.0.0.1:" + std::to_string(ports.back()->local_endpoint().port()));
+    adb.set_connectable(addresses.back(), true);
+    args.insert(args.end(), {"--network", addresses.back()});
+  }
+  auto k = start_keeper(adb.port(), args);
+  auto count_in = [&](const std::string& state) {
+    const auto d = devices_of(k);
+    int n = 0;
+    for (const auto& dev : d.at("devices").as_array()) {
+      n += dev.at("state").as_string() == state && dev.at("serial").as_string() != "R58MHEALTHY";
+    }
+    return n;
+  };
+  ASSERT_TRUE(eventually([&] { return count_in("online") == phones; }, milliseconds(60000)));
+  ASSERT_TRUE(reaches(k, "R58MHEALTHY", "online"));
+  const auto healthy = [&] {
+    return json::parse(http_call(k.admin_port, "GET", "/devices/R58MHEALTHY").body).as_object();
+  };
+  const auto before = healthy();
+
+  // Every link goes silent at once (adb still lists them: it sets no keepalive); their ports stop
+  // answering knocks.
+  for (int i = 0; i < phones; ++i) {
+    ports[i]->close();
+    adb.set_connectable(addresses[i], false);
+    adb.set_device(addresses[i], mode::silent);
+  }
+  EXPECT_TRUE(eventually([&] { return count_in("reconnecting") == phones; }, milliseconds(60000)));
+  // Back at once: their ports answer, adb connects them.
+  for (int i = 0; i < phones; ++i) {
+    const auto port = static_cast<unsigned short>(std::stoi(addresses[i].substr(10)));
+    ports[i] = std::make_unique<tcp::acceptor>(io);
+    ports[i]->open(tcp::v4());
+    ports[i]->set_option(asio::socket_base::reuse_address(true));
+    ports[i]->bind(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
+    ports[i]->listen();
+    adb.set_connectable(addresses[i], true);
+  }
+  EXPECT_TRUE(eventually([&] { return count_in("online") == phones; }, milliseconds(90000)));
+
+  // The healthy phone was probed on time all along: not one miss, not one state change.
+  const auto after = healthy();
+  EXPECT_EQ(after.at("state").as_string(), "online");
+  EXPECT_EQ(after.at("misses"), before.at("misses"));
+  EXPECT_EQ(after.at("transitions"), before.at("transitions"));
+  EXPECT_GT(after.at("probes").to_number<std::uint64_t>(),
+            before.at("probes").to_number<std::uint64_t>());
+  const auto fleet = devices_of(k).at("fleet").as_object();
+  EXPECT_GE(fleet.at("reconnects").to_number<std::uint64_t>(), 2u * phones);
 }
 
 }  // namespace
