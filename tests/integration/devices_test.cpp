@@ -116,12 +116,20 @@ TEST(devices, a_phone_whose_link_goes_silent_is_suspect_then_offline_then_online
 
 TEST(devices, a_network_phone_is_brought_back_once_its_port_answers_again) {
   fake adb;
-  // The phone's adbd port: answers knocks while it listens.
+  // The phone's adbd port: answers knocks while it listens. An address of its own on loopback
+  // and a port outside the ephemeral range: no other test's socket takes it while it is closed.
   asio::io_context io;
-  auto phone =
-      std::make_unique<tcp::acceptor>(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
-  const auto phone_port = phone->local_endpoint().port();
-  const std::string address = "127.0.0.1:" + std::to_string(phone_port);
+  const tcp::endpoint phone_at(asio::ip::make_address("127.76.0.1"), 5555);
+  auto phone = std::make_unique<tcp::acceptor>(io);
+  auto listen = [&] {
+    phone = std::make_unique<tcp::acceptor>(io);
+    phone->open(tcp::v4());
+    phone->set_option(asio::socket_base::reuse_address(true));
+    phone->bind(phone_at);
+    phone->listen();
+  };
+  listen();
+  const std::string address = "127.76.0.1:5555";
   adb.set_connectable(address, true);
   auto k = start_keeper(adb.port(), {"--network", address});
   // Configured, not yet connected: the keeper knocks, then asks adb to connect.
@@ -138,11 +146,7 @@ TEST(devices, a_network_phone_is_brought_back_once_its_port_answers_again) {
   const int connects_while_away = adb.count("connect:" + address);
 
   // Back: its port answers, adb connects, a probe answers.
-  phone = std::make_unique<tcp::acceptor>(io);
-  phone->open(tcp::v4());
-  phone->set_option(asio::socket_base::reuse_address(true));
-  phone->bind(tcp::endpoint(asio::ip::make_address("127.0.0.1"), phone_port));
-  phone->listen();
+  listen();
   adb.set_connectable(address, true);
   EXPECT_TRUE(reaches(k, address, "online"));
   EXPECT_GT(adb.count("connect:" + address), connects_while_away);
@@ -150,9 +154,7 @@ TEST(devices, a_network_phone_is_brought_back_once_its_port_answers_again) {
   EXPECT_GE(d.at("reconnects").to_number<std::uint64_t>(), 2u);
   EXPECT_TRUE(d.at("configured").as_bool());
   // The serial may come percent-encoded.
-  EXPECT_EQ(
-      http_call(k.admin_port, "GET", "/devices/127.0.0.1%3A" + std::to_string(phone_port)).status,
-      200u);
+  EXPECT_EQ(http_call(k.admin_port, "GET", "/devices/127.76.0.1%3A5555").status, 200u);
 }
 
 TEST(devices, a_network_phone_adb_already_lists_is_probed_not_reconnected) {
@@ -395,13 +397,25 @@ TEST(devices, five_hundred_phones_reconnecting_at_once_do_not_stall_the_keeper) 
   fake adb;
   adb.set_device("R58MHEALTHY", mode::ok);
   asio::io_context io;
-  std::vector<std::unique_ptr<tcp::acceptor>> ports;  // each phone's adbd port, answering knocks
+  // Each phone's adbd port, answering knocks: 127.77.X.Y:5555, an address of its own on loopback
+  // and a port outside the ephemeral range, so that no other test's socket can take it while it
+  // is closed.
+  std::vector<std::unique_ptr<tcp::acceptor>> ports(phones);
+  std::vector<tcp::endpoint> at;
   std::vector<std::string> addresses;
   std::vector<std::string> args;
+  auto listen = [&](int i) {
+    ports[i] = std::make_unique<tcp::acceptor>(io);
+    ports[i]->open(tcp::v4());
+    ports[i]->set_option(asio::socket_base::reuse_address(true));
+    ports[i]->bind(at[i]);
+    ports[i]->listen();
+  };
   for (int i = 0; i < phones; ++i) {
-    ports.push_back(
-        std::make_unique<tcp::acceptor>(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)));
-    addresses.push_back("127.0.0.1:" + std::to_string(ports.back()->local_endpoint().port()));
+    const std::string ip = "127.77." + std::to_string(i / 250) + "." + std::to_string(1 + i % 250);
+    at.emplace_back(asio::ip::make_address(ip), 5555);
+    listen(i);
+    addresses.push_back(ip + ":5555");
     adb.set_connectable(addresses.back(), true);
     args.insert(args.end(), {"--network", addresses.back()});
   }
@@ -431,12 +445,7 @@ TEST(devices, five_hundred_phones_reconnecting_at_once_do_not_stall_the_keeper) 
   EXPECT_TRUE(eventually([&] { return count_in("reconnecting") == phones; }, milliseconds(60000)));
   // Back at once: their ports answer, adb connects them.
   for (int i = 0; i < phones; ++i) {
-    const auto port = static_cast<unsigned short>(std::stoi(addresses[i].substr(10)));
-    ports[i] = std::make_unique<tcp::acceptor>(io);
-    ports[i]->open(tcp::v4());
-    ports[i]->set_option(asio::socket_base::reuse_address(true));
-    ports[i]->bind(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
-    ports[i]->listen();
+    listen(i);
     adb.set_connectable(addresses[i], true);
   }
   EXPECT_TRUE(eventually([&] { return count_in("online") == phones; }, milliseconds(90000)));
