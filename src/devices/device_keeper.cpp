@@ -306,15 +306,20 @@ net::awaitable<void> device_keeper::bring_back(std::string serial) {
 
 net::awaitable<void> device_keeper::tick_loop() {
   auto last_publish = time_point{};
+  auto last_forget = time_point{};
   while (!stopping_) {
     const auto now = steady::now();
     // A phone removed for another remove_after is forgotten (its probes and bring-back look it
-    // up by serial and end when it is gone).
-    std::erase_if(devices_, [&](const auto& kv) {
-      const auto& life = kv.second->life;
-      return life.state() == device_state::removed &&
-             now - life.state_since() >= settings_.policy.remove_after;
-    });
+    // up by serial and end when it is gone). Once a second: remove_after is minutes, and a walk
+    // of a large fleet's map every tick is a cost a reconnect storm does not need.
+    if (now - last_forget >= std::chrono::seconds(1)) {
+      last_forget = now;
+      std::erase_if(devices_, [&](const auto& kv) {
+        const auto& life = kv.second->life;
+        return life.state() == device_state::removed &&
+               now - life.state_since() >= settings_.policy.remove_after;
+      });
+    }
     for (auto& [serial, e] : devices_) {
       e->life.tick(now);
       while (e->life.probe_due(now)) {

@@ -1,14 +1,15 @@
 #include "harness.hpp"
 
+#include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/json.hpp>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
-#include <gtest/gtest.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include "core/tools/mock_model.hpp"
 
@@ -35,7 +36,6 @@ std::string binary() {
   return other != nullptr && *other != '\0' ? other : NINES_BINARY;
 }
 
-
 server start_mock(std::vector<std::string> args) {
   std::vector<std::string> argv{binary(), "mock-llm"};
   if (std::find(args.begin(), args.end(), "--listen") == args.end()) {
@@ -59,8 +59,9 @@ server launch_gateway(std::vector<std::string> argv, const std::string& toml,
                       const std::string& role = "gateway") {
   const auto path = temp_path(".toml");
   const bool own_admin = toml.find("[admin]") != std::string::npos;
-  std::ofstream(path) << "[" << role << "]\nlisten = \"127.0.0.1:0\"\n" << workers_line
-                      << (own_admin ? "" : "[admin]\nlisten = \"127.0.0.1:0\"\n") << toml;
+  std::ofstream(path) << "[" << role << "]\nlisten = \"127.0.0.1:0\"\n"
+                      << workers_line << (own_admin ? "" : "[admin]\nlisten = \"127.0.0.1:0\"\n")
+                      << toml;
   argv.insert(argv.end(), {binary(), role, "--config", path});
   argv.insert(argv.end(), extra_args.begin(), extra_args.end());
   server s;
@@ -115,9 +116,10 @@ server start_chaos(std::vector<std::string> args) {
 
 unsigned short add_chaos_proxy(const server& chaos, const std::string& name,
                                unsigned short upstream_port) {
-  const auto r = http_call(chaos.port, "POST", "/proxies",
-                           R"({"name":")" + name + R"(","listen":"127.0.0.1:0","upstream":"127.0.0.1:)" +
-                               std::to_string(upstream_port) + R"("})");
+  const auto r =
+      http_call(chaos.port, "POST", "/proxies",
+                R"({"name":")" + name + R"(","listen":"127.0.0.1:0","upstream":"127.0.0.1:)" +
+                    std::to_string(upstream_port) + R"("})");
   if (r.status != 201) {
     throw std::runtime_error("cannot add chaos proxy: " + r.body);
   }
@@ -128,8 +130,7 @@ unsigned short add_chaos_proxy(const server& chaos, const std::string& name,
 std::string upstreams_toml(const std::vector<std::string>& urls) {
   std::string out;
   for (std::size_t i = 0; i < urls.size(); ++i) {
-    out += "\n[[upstreams]]\nname = \"u" + std::to_string(i) + "\"\nurl = \"" + urls[i] +
-           "/v1\"\n";
+    out += "\n[[upstreams]]\nname = \"u" + std::to_string(i) + "\"\nurl = \"" + urls[i] + "/v1\"\n";
   }
   return out;
 }
@@ -158,8 +159,9 @@ std::string raw_exchange(unsigned short port, const std::string& bytes) {
   return out;
 }
 
-stream_reader::stream_reader(unsigned short port, const std::string& target, const std::string& body,
-                             bool keep_events, const std::map<std::string, std::string>& headers)
+stream_reader::stream_reader(unsigned short port, const std::string& target,
+                             const std::string& body, bool keep_events,
+                             const std::map<std::string, std::string>& headers)
     : stream_(ctx_), keep_(keep_events) {
   stream_.expires_after(std::chrono::seconds(20));
   stream_.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
@@ -288,9 +290,10 @@ std::string breaks_then_continues_toml(const std::string& breaks_url,
                                        const std::string& continues_url,
                                        const std::string& upstream_extra) {
   return "[timeouts]\nstream_idle_ms = 200\n[outlier]\nenabled = false\n"
-         "[[upstreams]]\nname = \"breaks\"\nurl = \"" + breaks_url + "\"\npriority = 0\n" +
-         upstream_extra + "[[upstreams]]\nname = \"continues\"\nurl = \"" + continues_url +
-         "\"\npriority = 1\n" + upstream_extra;
+         "[[upstreams]]\nname = \"breaks\"\nurl = \"" +
+         breaks_url + "\"\npriority = 0\n" + upstream_extra +
+         "[[upstreams]]\nname = \"continues\"\nurl = \"" + continues_url + "\"\npriority = 1\n" +
+         upstream_extra;
 }
 
 std::string chat_body(const std::string& prompt, bool stream, const std::string& extra) {
@@ -327,13 +330,13 @@ std::string read_file(const std::string& path) {
   return s.str();
 }
 
-bool eventually(const std::function<bool()>& done, milliseconds timeout) {
+bool eventually(const std::function<bool()>& done, milliseconds timeout, milliseconds every) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   while (std::chrono::steady_clock::now() < deadline) {
     if (done()) {
       return true;
     }
-    std::this_thread::sleep_for(milliseconds(20));
+    std::this_thread::sleep_for(every);
   }
   return done();
 }

@@ -90,9 +90,7 @@ class stream_reader {
   const core::sse_event& last() const { return last_; }
   bool ended() const { return parser_.is_done(); }
   unsigned status() const { return parser_.get().result_int(); }
-  std::string header(const std::string& name) const {
-    return std::string(parser_.get()[name]);
-  }
+  std::string header(const std::string& name) const { return std::string(parser_.get()[name]); }
 
  private:
   boost::asio::io_context ctx_;
@@ -141,9 +139,11 @@ std::string temp_path(const std::string& suffix);
 // The whole content of a file ("" when it cannot be read).
 std::string read_file(const std::string& path);
 
-// Looks at `done()` until it holds or `timeout` passes, pausing 20 ms between looks (for state
-// kept by other processes: a Prometheus server's targets, say). Returns the last look.
-bool eventually(const std::function<bool()>& done, milliseconds timeout = milliseconds(30000));
+// Looks at `done()` until it holds or `timeout` passes, pausing `every` between looks (for state
+// kept by other processes: a Prometheus server's targets, say). Returns the last look. A look
+// that costs the watched process work (a 500-phone /devices) is worth a longer pause.
+bool eventually(const std::function<bool()>& done, milliseconds timeout = milliseconds(30000),
+                milliseconds every = milliseconds(20));
 
 // A local HTTP server that records every request sent to it (alert webhooks, say) and answers
 // with the given statuses in order, then 200. One request per connection.
