@@ -71,13 +71,20 @@ device_keeper::entry* device_keeper::add(const std::string& serial, bool configu
   auto address = core::parse_network_serial(serial);
   auto e = std::make_unique<entry>(settings_.policy, address.has_value(), configured, now);
   e->address = std::move(address);
-  e->ledger.record(now, false);
   return devices_.emplace(serial, std::move(e)).first->second.get();
 }
 
 void device_keeper::ledger_note(entry& e) {
+  // A phone's time is tracked from the first thing learnt of it (device_lifecycle::judged): the
+  // moments before its first probe answered are not time spent down (else every start of the
+  // keeper, and every phone plugged in, would dip the fleet's hour and page).
+  if (!e.life.judged()) {
+    return;
+  }
   const bool up = e.life.state() == device_state::online;
-  if (up != e.ledger.up()) {
+  if (!e.ledger.started()) {
+    e.ledger.record(e.life.judged_at(), up);
+  } else if (up != e.ledger.up()) {
     e.ledger.record(e.life.state_since(), up);
   }
 }

@@ -39,6 +39,7 @@ int run_fake_adb(const fake_adb_options& o) {
       {"ok", fake_adb_server::mode::ok},
       {"silent", fake_adb_server::mode::silent},
       {"hang", fake_adb_server::mode::hang},
+      {"slow", fake_adb_server::mode::slow},
       {"offline", fake_adb_server::mode::offline},
       {"unauthorized", fake_adb_server::mode::unauthorized}};
   std::string line;

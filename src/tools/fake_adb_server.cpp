@@ -247,6 +247,10 @@ struct fake_adb_server::impl {
       co_await hold(s);  // accepted, never finished
       co_return;
     }
+    if (d->m == mode::slow) {
+      asio::steady_timer late(io, std::chrono::milliseconds(300));
+      co_await late.async_wait(use_nothrow);
+    }
     const auto command = service->substr(6);
     std::string output = command.rfind("echo ", 0) == 0 ? command.substr(5) + "\n" : "";
     co_await send(s, output);

@@ -20,7 +20,8 @@ namespace nines::tools {
 
 class fake_adb_server {
  public:
-  enum class mode { ok, silent, hang, unauthorized, offline };
+  // slow: answers every command, 300 ms late (inside the keeper's 500 ms probe deadline).
+  enum class mode { ok, silent, hang, unauthorized, offline, slow };
 
   // Listens on 127.0.0.1:`port` (0: any free port).
   explicit fake_adb_server(std::uint16_t port = 0);

@@ -310,7 +310,9 @@ TEST(devices, the_keeper_runs_inside_nines_edge_with_a_devices_table) {
 TEST(devices, a_phone_away_too_long_and_a_fleet_under_its_objective_are_alerted_then_resolved) {
   http_recorder receiver;
   fake adb;
-  adb.set_device("R58MSTEADY", mode::ok);
+  // The steady phone answers 300 ms late: until its first probe ends it is unknown, and the
+  // fleet's hour is not under its objective for it (evaluated every 100 ms meanwhile).
+  adb.set_device("R58MSTEADY", mode::slow);
   adb.set_device("R58MAWAY", mode::ok);
   const std::string toml =
       "[devices]\nalert_offline_after_ms = 1000\nonline_objective_percent = 99.9\n"
@@ -320,6 +322,7 @@ TEST(devices, a_phone_away_too_long_and_a_fleet_under_its_objective_are_alerted_
       "evaluation_interval_ms = 100\n";
   auto k = start_keeper(adb.port(), {}, toml);
   ASSERT_TRUE(reaches(k, "R58MAWAY", "online"));
+  ASSERT_TRUE(reaches(k, "R58MSTEADY", "online"));
   EXPECT_EQ(receiver.requests().size(), 0u);  // a healthy fleet says nothing
 
   adb.set_device("R58MAWAY", mode::offline);

@@ -35,9 +35,17 @@ device_lifecycle::device_lifecycle(const detector_policy& policy, bool network, 
 
 void device_lifecycle::enter(device_state s, time_point now) {
   if (s != state_) {
+    judge(now);
     state_ = s;
     since_ = now;
     ++transitions_;
+  }
+}
+
+void device_lifecycle::judge(time_point now) {
+  if (!judged_) {
+    judged_ = true;
+    judged_at_ = now;
   }
 }
 
@@ -69,6 +77,7 @@ void device_lifecycle::on_listed(adb_listing listing, time_point now) {
       break;
     case adb_listing::offline:
     case adb_listing::other:
+      judge(now);  // adb's word: offline (already the first state)
       if (state_ != device_state::reconnecting) {
         enter(device_state::offline, now);
       }
@@ -82,6 +91,7 @@ void device_lifecycle::on_unlisted(time_point now) {
   }
   listed_ = false;
   unlisted_since_ = now;
+  judge(now);
   if (state_ != device_state::reconnecting && state_ != device_state::removed) {
     enter(device_state::offline, now);
   }
@@ -116,6 +126,7 @@ void device_lifecycle::probe_ended(probe_outcome outcome, time_point started, ti
   if (in_flight_ > 0) {
     --in_flight_;
   }
+  judge(now);
   last_end_ = std::max(last_end_, now);
   if (!listed_as_device() && outcome != probe_outcome::unauthorized) {
     return;  // adb's list has spoken since this probe started

@@ -98,9 +98,16 @@ class device_lifecycle {
   std::uint64_t misses_total() const { return misses_total_; }
   // State changes so far (a flapping phone shows here).
   std::uint64_t transitions() const { return transitions_; }
+  // Whether anything has been learnt of the phone yet, and when it first was: a probe ended, adb
+  // listed it as other than a device or no longer listed it, or its state changed. Before that the
+  // phone is unknown (its first state, offline, is a placeholder): its time online counts from
+  // here, so a keeper just started or a phone just plugged in is not time spent down.
+  bool judged() const { return judged_; }
+  time_point judged_at() const { return judged_at_; }
 
  private:
   void enter(device_state s, time_point now);
+  void judge(time_point now);
   void judge_misses(time_point now);
   bool absent_state() const;
 
@@ -110,6 +117,8 @@ class device_lifecycle {
   bool listed_ = false;
   adb_listing listing_ = adb_listing::other;
   device_state state_ = device_state::offline;
+  bool judged_ = false;
+  time_point judged_at_{};
   time_point since_;
   time_point last_good_{};
   time_point last_start_{};

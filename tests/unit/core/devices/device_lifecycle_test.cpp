@@ -285,5 +285,41 @@ TEST(device_lifecycle, a_reconnecting_phone_stays_reconnecting_until_a_probe_ans
   EXPECT_EQ(sim.first(device_state::online, t0 + seconds(5)), t0 + seconds(5) + milliseconds(30));
 }
 
+TEST(device_lifecycle, a_phone_is_unknown_until_something_is_learnt_of_it) {
+  detector_policy p;
+  // Listed as a device: unknown until its first probe ends, whatever the probe says.
+  device_lifecycle fresh(p, false, false, t0);
+  fresh.on_listed(adb_listing::device, t0);
+  EXPECT_FALSE(fresh.judged());
+  fresh.probe_started(t0 + milliseconds(20));
+  EXPECT_FALSE(fresh.judged());
+  fresh.probe_ended(probe_outcome::silent, t0 + milliseconds(20), t0 + milliseconds(520));
+  EXPECT_TRUE(fresh.judged());
+  EXPECT_EQ(fresh.judged_at(), t0 + milliseconds(520));
+  EXPECT_EQ(fresh.state(), device_state::offline);  // one miss: still the first state
+  // The first verdict stays the first.
+  fresh.probe_started(t0 + milliseconds(600));
+  fresh.probe_ended(probe_outcome::ok, t0 + milliseconds(600), t0 + milliseconds(630));
+  EXPECT_EQ(fresh.state(), device_state::online);
+  EXPECT_EQ(fresh.judged_at(), t0 + milliseconds(520));
+
+  // adb's word is a verdict too: offline, unauthorized.
+  device_lifecycle off(p, false, false, t0);
+  off.on_listed(adb_listing::offline, t0 + milliseconds(5));
+  EXPECT_TRUE(off.judged());
+  EXPECT_EQ(off.judged_at(), t0 + milliseconds(5));
+  device_lifecycle auth(p, false, false, t0);
+  auth.on_listed(adb_listing::unauthorized, t0 + milliseconds(7));
+  EXPECT_TRUE(auth.judged());
+  EXPECT_EQ(auth.judged_at(), t0 + milliseconds(7));
+
+  // A configured network phone adb never lists is judged when the keeper starts bringing it back.
+  device_lifecycle configured(p, true, true, t0);
+  EXPECT_FALSE(configured.judged());
+  configured.reconnect_started(t0 + milliseconds(40));
+  EXPECT_TRUE(configured.judged());
+  EXPECT_EQ(configured.judged_at(), t0 + milliseconds(40));
+}
+
 }  // namespace
 }  // namespace nines::core
