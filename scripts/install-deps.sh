@@ -10,13 +10,15 @@ want=build
 build_pkgs=(g++ cmake ninja-build ccache pkg-config
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libssl-dev libmimalloc-dev libtomlplusplus-dev libspdlog-dev libfmt-dev libcli11-dev libgtest-dev
+  libhiredis-dev
   curl ca-certificates nodejs npm)
 # prometheus: promtool and a server for the rules tests; chromium and a font: the dashboard's
 # browser test; testssl.sh: what nines tls-check is compared with; iproute2: the veth links of
 # the tests whose hosts live in network namespaces (tests/netns); adb: the device keeper tested
-# against the real adb server (with fake phones).
+# against the real adb server (with fake phones); redis-server and redis-sentinel: the shared
+# journal's store, a primary with replicas and Sentinels on loopback (tests/integration/redis_*).
 test_pkgs=(clang-14 libclang-rt-14-dev openssl prometheus chromium fonts-dejavu-core testssl.sh
-  iproute2 adb)
+  iproute2 adb redis-server redis-sentinel)
 bench_pkgs=(nginx wrk haproxy python3 linux-perf)
 
 pkgs=("${build_pkgs[@]}")

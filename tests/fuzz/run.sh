@@ -16,7 +16,7 @@ cxx=${FUZZ_CXX:-clang++-14}
 # So toml++'s internal asserts and UBSan's unreachable check are off here; everything else stays.
 flags=(-std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize=unreachable
   -fno-sanitize-recover=undefined -Isrc '-DTOML_ASSERT(expr)=((void)0)')
-libs=(-lboost_json -lboost_url -lfmt -lcrypto)
+libs=(-lboost_json -lboost_url -lfmt -lcrypto -lhiredis)
 mapfile -t core < <(find src/core -name "*.cpp" | sort)
 if [ ! -f "$out/core.a" ] || [ -n "$(find src/core -newer "$out/core.a")" ]; then
   rm -f "$out"/core-*.o "$out/core.a"
@@ -31,7 +31,7 @@ if [ ! -f "$out/core.a" ] || [ -n "$(find src/core -newer "$out/core.a")" ]; the
   ar rcs "$out/core.a" "$out"/core-*.o
 fi
 targets=(sse_parser json_probe config stream_chunk control_input request_framing tus_headers
-  cache_input adb_list)
+  cache_input adb_list redis_reply)
 for target in "${targets[@]}"; do
   corpus=${target%%_*}
   [ "$target" = json_probe ] && corpus=json
