@@ -516,6 +516,23 @@ int run_gateway(const core::config& cfg, const std::string& config_path) {
   shared->credentials = std::make_unique<credential_keeper>(control, *shared->metrics, workers);
   shared->current.store(build_generation(cfg, 1, nullptr, *shared->credentials));
   register_gauges(*shared->metrics, *shared->journal);
+  if (cfg.journal.store) {
+    // The shared journal in Redis (read at start, as the journal is).
+    std::string password;
+    if (!cfg.journal.store_password_file.empty()) {
+      std::string why;
+      password = read_key_file(cfg.journal.store_password_file, why);
+      if (password.empty()) {
+        throw std::runtime_error("journal.store_password_file " + cfg.journal.store_password_file +
+                                 " " + why);
+      }
+    }
+    shared->shared_journal =
+        std::make_unique<journal_store>(cfg.journal, std::move(password), *shared->metrics);
+    shared->shared_journal->start();
+    spdlog::info("nines journal shared through {}",
+                 core::describe_redis_store_address(*cfg.journal.store));
+  }
   if (cfg.uploads.enabled()) {
     core::upload_limits upload_limits;
     upload_limits.max_upload_bytes = cfg.uploads.max_upload_bytes;
@@ -712,6 +729,9 @@ int run_gateway(const core::config& cfg, const std::string& config_path) {
                group.size(), cfg.upstreams.size(), names.links,
                shared->keys.load() ? ", client keys required" : "");
   group.run();
+  if (shared->shared_journal) {
+    shared->shared_journal->stop();  // what the last generations queued, sent within a second
+  }
   admin.stop();
   admin_thread.join();
   if (sidecar) {

@@ -6,6 +6,9 @@
 
 #include "core/http/openai_error.hpp"
 #include "core/stream/stream_journal.hpp"
+#include "gateway/journal_answer.hpp"
+#include "gateway/journal_store.hpp"
+#include "gateway/journal_store_relay.hpp"
 #include "net/spawn.hpp"
 #include "net/thread_waker.hpp"
 
@@ -64,29 +67,67 @@ core::journal_head head_of(const http::response_header<>& h, bool stream) {
   return head;
 }
 
-template <class Body>
-void apply_head(const core::journal_head& head, http::response<Body>& res) {
-  res.result(head.status);
-  for (const auto& [name, value] : head.fields) {
-    res.insert(name, value);
-  }
-}
-
 core::journal_summary summary_of(const obs::request_record& r) {
   return core::journal_summary{std::string(r.outcome), r.attempts, r.resumes, r.upstreams,
                                r.served_by,  r.resume_log, r.detail};
 }
 
-// The generation's side: what the attempt loop writes goes into the journal entry. While a client
-// is attached and the journal is full of what attached clients have not read yet, it waits for
-// them (at most `patience` per write: a reader that slow is stalled, and the journal's last resort
-// drops its oldest unread events); otherwise it never blocks on a client. It fails (and the
-// attempt loop closes its upstream) once the entry has been without a client for the ttl.
+// The copy of a journaled answer in the shared journal (gateway/journal_store.hpp): what goes into
+// the journal entry is queued for Redis as well, numbered as the entry numbers its events (one
+// per "\n\n"). Queueing never waits; once the store says the copy is incomplete (its queue was
+// full) nothing more is queued for it.
+class store_copy {
+ public:
+  store_copy(journal_store& store, core::redis_journal_keys keys)
+      : store_(store), keys_(std::move(keys)) {}
+
+  void head(const core::journal_head& h) {
+    core::redis_journal_write w;
+    w.head = core::encode_journal_head(h);
+    w.first_seq = next_seq_;
+    put(std::move(w));
+  }
+  void events(std::string_view data, const core::journal_summary* end, std::string_view body = {}) {
+    core::redis_journal_write w;
+    w.first_seq = next_seq_;
+    while (!data.empty()) {
+      const auto cut = data.find("\n\n");
+      const auto size = cut == std::string_view::npos ? data.size() : cut + 2;
+      w.events.emplace_back(data.substr(0, size));
+      data.remove_prefix(size);
+    }
+    next_seq_ += w.events.size();
+    if (end != nullptr) {
+      w.end = core::encode_journal_end(*end, body);
+    }
+    put(std::move(w));
+  }
+
+ private:
+  void put(core::redis_journal_write w) {
+    if (!incomplete_ && !store_.queue(keys_, std::move(w))) {
+      incomplete_ = true;
+    }
+  }
+  journal_store& store_;
+  core::redis_journal_keys keys_;
+  std::uint64_t next_seq_ = 1;
+  bool incomplete_ = false;
+};
+
+// The generation's side: what the attempt loop writes goes into the journal entry (and its copy
+// in the shared journal, when there is one). While a client is attached and the journal is full
+// of what attached clients have not read yet, it waits for them (at most `patience` per write: a
+// reader that slow is stalled, and the journal's last resort drops its oldest unread events);
+// otherwise it never blocks on a client. It fails (and the attempt loop closes its upstream) once
+// the entry has been without a client for the ttl.
 class journal_sink final : public response_sink {
  public:
   journal_sink(std::shared_ptr<core::journal_entry> entry, const obs::request_record& record,
-               std::chrono::milliseconds patience, std::chrono::milliseconds recheck)
-      : entry_(std::move(entry)), record_(record), patience_(patience), recheck_(recheck) {}
+               std::chrono::milliseconds patience, std::chrono::milliseconds recheck,
+               std::optional<store_copy> copy)
+      : entry_(std::move(entry)), record_(record), patience_(patience), recheck_(recheck),
+        copy_(std::move(copy)) {}
 
   awaitable<error_code> send(http::response<http::string_body> response) override {
     const auto head = head_of(response.base(), false);
@@ -97,6 +138,10 @@ class journal_sink final : public response_sink {
     co_await when_room([&](std::function<void()> waker) {
       return entry_->finish(response.body(), summary, steady::now(), std::move(waker));
     });
+    if (copy_) {
+      copy_->head(head);
+      copy_->events({}, &summary, response.body());
+    }
     finished_ = true;
     co_return error_code{};
   }
@@ -105,12 +150,18 @@ class journal_sink final : public response_sink {
     co_await when_room([&](std::function<void()> waker) {
       return entry_->commit_head(head, steady::now(), std::move(waker));
     });
+    if (copy_) {
+      copy_->head(head);
+    }
     co_return error_code{};
   }
   awaitable<error_code> write_chunk(std::string_view data) override {
     co_await when_room([&](std::function<void()> waker) {
       return entry_->append_events(data, steady::now(), std::move(waker));
     });
+    if (copy_) {
+      copy_->events(data, nullptr);
+    }
     co_return error_code{};
   }
   awaitable<error_code> end_stream() override { co_return co_await finish_stream({}); }
@@ -119,6 +170,9 @@ class journal_sink final : public response_sink {
     co_await when_room([&](std::function<void()> waker) {
       return entry_->finish(data, summary, steady::now(), std::move(waker));
     });
+    if (copy_) {
+      copy_->events(data, &summary);
+    }
     finished_ = true;
     co_return error_code{};
   }
@@ -128,6 +182,14 @@ class journal_sink final : public response_sink {
   bool failed() const override { return entry_->cancelled(steady::now()); }
   bool finished() const override { return finished_; }
   unsigned version() const override { return 11; }
+
+  // The end of a generation that stopped unfinished (nobody was left to read it).
+  void cancel(const core::journal_summary& summary) {
+    entry_->finish({}, summary, steady::now());
+    if (copy_) {
+      copy_->events({}, &summary);
+    }
+  }
 
  private:
   // Runs `op(waker)` (an entry call that adds to the journal) until it goes in, waiting for
@@ -152,6 +214,7 @@ class journal_sink final : public response_sink {
   const obs::request_record& record_;
   std::chrono::milliseconds patience_;
   std::chrono::milliseconds recheck_;
+  std::optional<store_copy> copy_;
   bool finished_ = false;
 };
 
@@ -168,9 +231,9 @@ struct journaled_generation {
 
   journaled_generation(request r, const obs::request_record& client_record,
                        std::shared_ptr<core::journal_entry> e, std::chrono::milliseconds patience,
-                       std::chrono::milliseconds recheck)
+                       std::chrono::milliseconds recheck, std::optional<store_copy> copy)
       : req(std::move(r)), record(client_record), entry(std::move(e)),
-        sink(entry, record, patience, recheck) {}
+        sink(entry, record, patience, recheck, std::move(copy)) {}
 };
 
 awaitable<void> run_generation(std::shared_ptr<journaled_generation> g, worker_state& worker,
@@ -180,7 +243,7 @@ awaitable<void> run_generation(std::shared_ptr<journaled_generation> g, worker_s
   if (!g->sink.finished()) {
     // Cancelled: nobody was left to read it. End the entry so that nothing waits for it.
     g->record.outcome = "cancelled";
-    g->entry->finish({}, summary_of(g->record), steady::now());
+    g->sink.cancel(summary_of(g->record));
   }
   if (g->entry->clients() == 0) {
     // Its client left before the end: the generation gets an access-log line of its own.
@@ -188,24 +251,6 @@ awaitable<void> run_generation(std::shared_ptr<journaled_generation> g, worker_s
     g->record.duration_ms =
         std::chrono::duration<double, std::milli>(steady::now() - g->start).count();
     worker.access_log.append(g->record);
-  }
-}
-
-// Ends a journaled answer the journal cannot complete: an error response when nothing was sent
-// yet, else the stream's explicit error event.
-awaitable<void> end_unserved(downstream& client, obs::request_record& record, bool begun,
-                             http::status status, std::string_view type, std::string_view code,
-                             std::string_view detail) {
-  // Views of literals: no temporary with a destructor crosses the co_await (docs/architecture.md).
-  record.outcome = "failed";
-  record.detail = std::string(detail);
-  if (!begun) {
-    auto res = json_error_response(client.version(), status, type, record.detail);
-    record.status = static_cast<unsigned>(status);
-    co_await client.send(std::move(res));
-  } else {
-    std::string error = core::openai_error_event("stream_incomplete", record.detail, code);
-    co_await client.finish_stream(error);
   }
 }
 
@@ -234,36 +279,14 @@ awaitable<void> relay_entry(std::shared_ptr<core::journal_entry> entry, std::uin
       break;
     }
     if (v.head && !v.head->stream && v.ended) {
-      http::response<http::string_body> res{http::status::ok, client.version()};
-      apply_head(*v.head, res);
-      if (record.cache == "shared") {
-        res.set("x-request-id", record.id);  // this request's, not the one it shares with
-      }
-      res.body() = std::move(v.body);
-      record.status = v.head->status;
-      co_await client.send(std::move(res));
+      co_await send_journaled_whole(*v.head, std::move(v.body), client, record);
       break;
     }
     if (v.head && v.head->stream) {
       if (!begun) {
-        http::response<http::empty_body> header{http::status::ok, client.version()};
-        apply_head(*v.head, header);
-        if (record.cache == "shared") {
-          header.set("x-request-id", record.id);
-        }
-        // This reader's own heartbeats, whatever the request that started the generation asked.
-        header.erase("x-nines-heartbeat-ms");
-        if (heartbeat) {
-          header.set("x-nines-heartbeat-ms", std::to_string(heartbeat->count()));
-        }
-        record.status = v.head->status;
         begun = true;
-        record.ttfb_ms = std::chrono::duration<double, std::milli>(steady::now() - start).count();
-        if (co_await client.begin_stream(std::move(header))) {
+        if (co_await begin_journaled_stream(*v.head, client, worker, record, heartbeat, start)) {
           break;
-        }
-        if (heartbeat) {
-          client.beat_while_idle(worker.executor, *heartbeat, ":\n\n");  // SSE comment
         }
       }
       after = v.next_seq;
@@ -287,14 +310,7 @@ awaitable<void> relay_entry(std::shared_ptr<core::journal_entry> entry, std::uin
   }
   entry->detach(reader, steady::now());
   if (v.ended && record.outcome == "ok") {
-    // What the generation did, for this client's access-log line.
-    record.outcome = v.summary.outcome.empty() ? "ok" : obs::known_outcome(v.summary.outcome);
-    record.attempts = v.summary.attempts;
-    record.resumes = v.summary.resumes;
-    record.upstreams = v.summary.upstreams;
-    record.served_by = v.summary.served_by;
-    record.resume_log = v.summary.resume_log;
-    record.detail = v.summary.detail;
+    take_journal_summary(record, v.summary);
   }
 }
 
@@ -329,6 +345,14 @@ awaitable<void> serve_journaled(request& req, downstream& client, worker_state& 
   if (const auto last = header(req, "last-event-id")) {
     const auto id = core::parse_event_id(*last);
     auto entry = id ? journal.find(id->stream_key, digest, now) : nullptr;
+    if (!entry && id && worker.shared->shared_journal) {
+      // Not here: perhaps another replica's, in the shared journal.
+      const auto keys = core::redis_journal_keys_for(id->stream_key, digest);
+      if (co_await serve_from_store(*worker.shared->shared_journal, keys, id->seq, client, worker,
+                                    record, kind.heartbeat)) {
+        co_return;
+      }
+    }
     if (!entry) {
       worker.probe.journal_refused("unknown_id");
       record.outcome = "rejected";
@@ -408,9 +432,15 @@ awaitable<void> serve_journaled(request& req, downstream& client, worker_state& 
   record.journal = "new";
   // Attached before the generation starts, so that it never runs without its first client.
   const auto reader = opened.entry->attach(0, now);
+  std::optional<store_copy> copy;
+  if (worker.shared->shared_journal) {
+    copy.emplace(*worker.shared->shared_journal,
+                 core::redis_journal_keys_for(opened.entry->stream_key(), digest));
+  }
   auto g = std::make_shared<journaled_generation>(std::move(req), record, opened.entry,
                                                   worker.gen->config->timeouts.stream_idle,
-                                                  journal.settings().stalled_reader);
+                                                  journal.settings().stalled_reader,
+                                                  std::move(copy));
   if (keeping != nullptr) {
     g->recorder.emplace(g->sink, worker, *keeping, g->record);
   }

@@ -26,6 +26,7 @@
 #include "core/random.hpp"
 #include "core/routing/retry_budget.hpp"
 #include "core/stream/stream_journal.hpp"
+#include "gateway/journal_store.hpp"
 #include "core/routing/upstream_cooldown.hpp"
 #include "gateway/sla.hpp"
 #include "gateway/upload_store.hpp"
@@ -93,6 +94,8 @@ struct shared_state {
   std::shared_ptr<obs::access_log_sink> access_log;
   std::unique_ptr<obs::registry> metrics;        // one shard per worker (and one for the monitor)
   std::unique_ptr<core::stream_journal> journal;  // journaled requests, every worker's
+  // The shared journal in Redis ([journal] store, gateway/journal_store.hpp); null when unset.
+  std::unique_ptr<journal_store> shared_journal;
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
   unsigned workers = 1;
   std::unique_ptr<sla_shard[]> sla;                 // one per worker

@@ -147,10 +147,11 @@ gateway_probe::gateway_probe(registry& metrics, unsigned worker)
     connect_races(what);
   }
   overflows("max_requests");
-  for (const char* kind : {"last_event_id", "idempotency"}) {
+  for (const char* kind : {"last_event_id", "idempotency", "store"}) {
     replays(kind);
   }
-  for (const char* reason : {"unknown_id", "idempotency_conflict", "lost"}) {
+  for (const char* reason : {"unknown_id", "idempotency_conflict", "lost", "store_unavailable",
+                             "store_busy", "store_incomplete"}) {
     refusals(reason);
   }
 }
@@ -223,7 +224,8 @@ counter& gateway_probe::overflows(std::string_view limit) {
 counter& gateway_probe::replays(std::string_view kind) {
   return cached_counter(fmt::format("replay|{}", kind), "nines_journal_replays_total",
                         "Clients served from the journal: reconnects with Last-Event-ID and "
-                        "repeats of an Idempotency-Key.",
+                        "repeats of an Idempotency-Key (store: a reconnect read from the shared "
+                        "journal in Redis).",
                         {{"kind", std::string(kind)}});
 }
 

@@ -47,11 +47,13 @@ class gateway_probe {
   // "failed" (the connection broke or timed out); and its body bytes, sent and sent again.
   void edge_upload(std::string_view result, std::uint64_t sent, std::uint64_t resent);
   void overflow(std::string_view limit);  // every upstream at its limit
-  void journal_replay(std::string_view kind);  // "last_event_id" or "idempotency"
+  void journal_replay(std::string_view kind);  // "last_event_id", "idempotency" or "store"
   // A request on a route whose answers the cache keeps ([cache]): "hit" (answered from it),
   // "shared" (joined an identical request's generation in flight), "miss", "bypass".
   void cache_answer(std::string_view result);
-  void journal_refused(std::string_view reason);  // "unknown_id", "idempotency_conflict", "lost"
+  // "unknown_id", "idempotency_conflict", "lost"; from the shared journal: "store_unavailable",
+  // "store_busy", "store_incomplete"
+  void journal_refused(std::string_view reason);
   // A request refused by client-key checks: missing, unknown, expired, model, rate, tokens,
   // concurrency.
   void auth_refused(std::string_view reason);

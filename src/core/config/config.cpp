@@ -333,7 +333,8 @@ struct reader : toml_reader {
 
   void read_journal(const toml::table& t, journal_settings_config& j) {
     const std::string p = "journal.";
-    unknown_keys(t, p, {"mode", "max_bytes", "ttl_ms"});
+    unknown_keys(t, p, {"mode", "max_bytes", "ttl_ms", "store", "store_password_file",
+                        "store_queue_bytes", "store_max_readers", "store_wait_replicas"});
     if (const toml::node* node = t.get("mode")) {
       const auto v = node->value_exact<std::string>();
       if (v == "off") {
@@ -348,6 +349,34 @@ struct reader : toml_reader {
     }
     integer(t, p, "max_bytes", j.max_bytes, 4096, 1LL << 34);
     duration(t, p, "ttl_ms", j.ttl);
+    if (const toml::node* node = t.get("store")) {
+      const auto v = node->value_exact<std::string>();
+      auto parsed = v ? parse_redis_store_address(*v) : redis_store_parse{};
+      if (!v) {
+        problem(p + "store", node, "must be a string such as \"redis://10.0.0.5:6379/0\"");
+      } else if (!parsed.address) {
+        problem(p + "store", node, parsed.problem);
+      } else {
+        j.store = std::move(parsed.address);
+      }
+    }
+    string(t, p, "store_password_file", j.store_password_file);
+    integer(t, p, "store_queue_bytes", j.store_queue_bytes, 65536, 1LL << 32);
+    integer(t, p, "store_max_readers", j.store_max_readers, 1, 100000);
+    if (t.contains("store_wait_replicas")) {
+      unsigned replicas = 0;
+      integer(t, p, "store_wait_replicas", replicas, 0, 16);
+      j.store_wait_replicas = replicas;
+    }
+    if (!j.store_password_file.empty() && !j.store) {
+      problem(p + "store_password_file", t.get("store_password_file"),
+              "is set but journal.store is not");
+    }
+    if (j.store && j.mode == journal_mode::off) {
+      problem(p + "store", t.get("store"),
+              "is set but journal.mode is \"off\": nothing would be written to it (set mode to "
+              "\"keyed\" or \"all\")");
+    }
   }
 
   void read_uploads(const toml::table& t, upload_settings& u) {

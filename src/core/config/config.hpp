@@ -12,6 +12,7 @@
 
 #include "core/devices/device_alerts.hpp"
 #include "core/obs/alert_rules.hpp"
+#include "core/redis/redis_store_address.hpp"
 #include "core/config/config_problem.hpp"
 #include "core/devices/device_lifecycle.hpp"
 #include "core/http/api_routes.hpp"
@@ -175,6 +176,21 @@ struct journal_settings_config {
   journal_mode mode = journal_mode::off;
   std::size_t max_bytes = 64u << 20;  // all journaled answers together
   milliseconds ttl{120000};           // kept after the end; a generation alone runs this long
+  // The shared journal (gateway/journal_store.hpp): every journaled stream is also written to
+  // Redis, so that a reconnect with Last-Event-ID to another replica reads it there. Unset: this
+  // process's memory only.
+  std::optional<redis_store_address> store;
+  std::string store_password_file;          // the Redis password, alone in a file; empty: none
+  std::size_t store_queue_bytes = 16u << 20;  // writes waiting for Redis; past it a stream's
+                                              // copy is marked incomplete, never blocked on
+  unsigned store_max_readers = 1024;  // reconnects read from Redis at once (each a connection)
+  // A write to Redis counts as kept once this many replicas have it (WAIT); until then it is sent
+  // again, so that a failover loses none of it. Unset: 1 with Sentinels, else 0.
+  std::optional<unsigned> store_wait_replicas;
+  unsigned wait_replicas() const {
+    return store_wait_replicas.value_or(
+        store && store->type == redis_store_address::kind::sentinel ? 1 : 0);
+  }
 };
 
 // tus uploads at /v1/uploads (gateway/upload_endpoint.hpp), for client keys only. Off while dir is

@@ -1,0 +1,94 @@
+#pragma once
+// What a journaled answer looks like in Redis (the shared journal, gateway/journal_store.hpp), and
+// the commands that write and read it. No I/O here.
+//
+// Each answer has two keys, hash-tagged alike so that a Redis Cluster keeps them on one slot:
+//   nines:j:{H}:m   a hash: owner (the gateway replica writing it), head (status and fields, as
+//                   JSON), last (the last event appended), ended, broken
+//   nines:j:{H}:e   a Redis stream: event N is the entry 0-N with field d (its SSE bytes, as the
+//                   client received them); after the last event one more entry: x (the end: the
+//                   generation's summary and, for a whole answer, its body, as JSON) or g (the
+//                   copy is incomplete: events were lost on the way to Redis)
+// H is the SHA-256 of the stream key and the request's digest (its credentials, route and body,
+// gateway/journal_relay.cpp): a reconnect finds the answer only with the same request and the
+// same credentials, and two requests that chose the same X-Request-Id never share keys.
+//
+// Writes go through one Lua script (journal_append_script): it refuses a writer that is not the
+// answer's owner (fencing), skips events already there (a batch sent again after a broken
+// connection is idempotent), turns a gap into the g entry (never a silent jump), accepts nothing
+// after the end, and renews both keys' expiry.
+//
+// Everything read back is checked as hostile input: shapes, ids in order, header fields that
+// could not end a header line.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/redis/redis_reply.hpp"
+#include "core/stream/stream_journal.hpp"
+
+namespace nines::core {
+
+struct redis_journal_keys {
+  std::string meta;
+  std::string events;
+};
+redis_journal_keys redis_journal_keys_for(std::string_view stream_key, std::string_view digest);
+
+// The Lua text; a writer loads it (SCRIPT LOAD) on every new connection and calls it by its SHA1.
+std::string_view journal_append_script();
+
+// What a writer appends to one answer in one call.
+struct redis_journal_write {
+  std::optional<std::string> head;  // encode_journal_head
+  std::uint64_t first_seq = 1;      // the sequence number of events.front()
+  std::vector<std::string> events;  // one SSE event each
+  std::optional<std::string> end;   // encode_journal_end
+  bool broken = false;              // events were lost before these: mark the copy incomplete
+};
+
+// Appends the EVALSHA command(s) for `w` to `wire` (a long run of events is split into several
+// calls, each at most `max_events` events); returns how many commands.
+std::size_t append_journal_write(std::string& wire, const redis_journal_keys& keys,
+                                 std::string_view owner, std::string_view script_sha,
+                                 std::uint64_t ttl_ms, const redis_journal_write& w,
+                                 std::size_t max_events = 256);
+
+std::string encode_journal_head(const journal_head& head);
+std::optional<journal_head> decode_journal_head(std::string_view json);
+
+struct journal_end_record {
+  journal_summary summary;
+  std::string body;  // a whole answer's body; empty for a stream
+};
+std::string encode_journal_end(const journal_summary& summary, std::string_view body);
+std::optional<journal_end_record> decode_journal_end(std::string_view json);
+
+// HMGET meta head broken ended: the answer's head (nullopt when the answer is not there).
+struct redis_journal_meta {
+  std::optional<journal_head> head;
+  bool present = false;  // the hash exists (an answer whose head is not written yet has none)
+  bool broken = false;
+  bool malformed = false;
+};
+std::vector<std::string> journal_meta_command(const redis_journal_keys& keys);
+redis_journal_meta parse_journal_meta(const redis_reply& reply);
+
+// XREAD [BLOCK ms] COUNT n STREAMS events 0-after.
+std::vector<std::string> journal_follow_command(const redis_journal_keys& keys, std::uint64_t after,
+                                                std::size_t count,
+                                                std::optional<std::uint64_t> block_ms);
+// What an XREAD (or nil, when BLOCK timed out) brought, with `after` the last event already had.
+struct redis_journal_read {
+  std::string events;                     // the next events, in order, concatenated
+  std::uint64_t last = 0;                 // the last event in `events` (`after` when none)
+  std::optional<journal_end_record> end;  // the x entry came
+  bool incomplete = false;                // the g entry came, or an id jumped: events are missing
+  bool malformed = false;                 // not a shape this writer makes
+};
+redis_journal_read parse_journal_follow(const redis_reply& reply, std::uint64_t after);
+
+}  // namespace nines::core

@@ -1,0 +1,159 @@
+#include "gateway/journal_store_relay.hpp"
+
+#include "gateway/journal_answer.hpp"
+
+namespace nines::gateway {
+namespace {
+
+using namespace net;
+using steady = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+constexpr auto connect_within = milliseconds(1000);
+constexpr auto round_trip = milliseconds(2000);
+// How long a read blocks in Redis for the next entries (then the reader looks at its clocks).
+constexpr std::uint64_t follow_block_ms = 500;
+// How long a reconnect waits for an answer whose copy has not reached Redis yet (the producer's
+// writes are queued: a client can read an event from its replica before Redis has it).
+constexpr std::uint64_t arrival_block_ms = 1000;
+constexpr std::size_t entries_per_read = 256;
+
+class reader_slot {
+ public:
+  explicit reader_slot(journal_store& store) : store_(store) {}
+  ~reader_slot() { store_.release_reader_slot(); }
+  reader_slot(const reader_slot&) = delete;
+  reader_slot& operator=(const reader_slot&) = delete;
+
+ private:
+  journal_store& store_;
+};
+
+awaitable<std::optional<core::redis_journal_meta>> read_meta(redis_connection& conn,
+                                                             const core::redis_journal_keys& keys) {
+  std::vector<std::string> words = core::journal_meta_command(keys);
+  std::optional<core::redis_reply> reply =
+      co_await conn.call(std::move(words), steady::now() + round_trip);
+  if (!reply) {
+    co_return std::nullopt;
+  }
+  co_return core::parse_journal_meta(*reply);
+}
+
+}  // namespace
+
+awaitable<bool> serve_from_store(journal_store& store, core::redis_journal_keys keys,
+                                 std::uint64_t after, downstream& client, worker_state& worker,
+                                 obs::request_record& record,
+                                 std::optional<milliseconds> heartbeat) {
+  const auto& cfg = *worker.gen->config;
+  const auto start = steady::now();
+  const auto give_up = start + cfg.timeouts.request;
+  if (!store.take_reader_slot()) {
+    worker.probe.journal_refused("store_busy");
+    co_await end_unserved(client, record, false, http::status::service_unavailable,
+                          "upstream_unavailable", "journal_store_busy",
+                          "too many reconnects are reading from the shared journal "
+                          "(journal.store_max_readers); retry");
+    co_return true;
+  }
+  reader_slot slot(store);
+  std::optional<redis_endpoint> at = store.primary();
+  std::unique_ptr<redis_connection> conn;
+  std::string why;
+  if (at) {
+    conn = co_await redis_connection::open(std::move(*at), steady::now() + connect_within, why);
+  }
+  std::optional<core::redis_journal_meta> meta;
+  if (conn) {
+    meta = co_await read_meta(*conn, keys);
+  }
+  if (meta && !meta->malformed && !meta->head && !meta->broken) {
+    // Its copy may be on its way: wait for its first entry, then look again.
+    std::vector<std::string> words = core::journal_follow_command(keys, 0, 1, arrival_block_ms);
+    const auto by = steady::now() + milliseconds(arrival_block_ms) + round_trip;
+    std::optional<core::redis_reply> arrived = co_await conn->call(std::move(words), by);
+    meta.reset();
+    if (arrived) {
+      meta = co_await read_meta(*conn, keys);
+    }
+  }
+  if (!meta) {
+    worker.probe.journal_refused("store_unavailable");
+    co_await end_unserved(client, record, false, http::status::service_unavailable,
+                          "upstream_unavailable", "journal_store_unavailable",
+                          "this replica does not hold the stream and the shared journal cannot "
+                          "be reached; retry");
+    co_return true;
+  }
+  if (!meta->present) {
+    co_return false;
+  }
+  if (meta->broken || meta->malformed || !meta->head) {
+    worker.probe.journal_refused("store_incomplete");
+    co_await end_unserved(client, record, false, http::status::gone, "stream_expired",
+                          "journal_incomplete",
+                          "the shared journal's copy of this stream misses events");
+    co_return true;
+  }
+  const core::journal_head head = std::move(*meta->head);
+  worker.probe.journal_replay("store");
+  record.journal = "store";
+  bool begun = false;
+  auto last_progress = steady::now();
+  for (;;) {
+    if (head.stream && !begun) {
+      begun = true;
+      if (co_await begin_journaled_stream(head, client, worker, record, heartbeat, start)) {
+        break;
+      }
+    }
+    std::vector<std::string> words =
+        core::journal_follow_command(keys, after, entries_per_read, follow_block_ms);
+    const auto by = steady::now() + milliseconds(follow_block_ms) + round_trip;
+    std::optional<core::redis_reply> reply = co_await conn->call(std::move(words), by);
+    if (!reply) {
+      co_await end_unserved(client, record, begun, http::status::service_unavailable,
+                            "upstream_unavailable", "journal_store_lost",
+                            "the shared journal became unreachable while this stream was read "
+                            "from it");
+      break;
+    }
+    auto got = core::parse_journal_follow(*reply, after);
+    if (got.incomplete || got.malformed) {
+      worker.probe.journal_refused("store_incomplete");
+      co_await end_unserved(client, record, begun, http::status::gone, "stream_expired",
+                            "journal_incomplete",
+                            "the shared journal's copy of this stream misses events");
+      break;
+    }
+    after = got.last;
+    if (got.end) {
+      if (head.stream) {
+        co_await client.finish_stream(got.events);
+      } else {
+        co_await send_journaled_whole(head, std::move(got.end->body), client, record);
+      }
+      take_journal_summary(record, got.end->summary);
+      break;
+    }
+    const auto now = steady::now();
+    if (!got.events.empty()) {
+      last_progress = now;
+      if (co_await client.write_chunk(got.events)) {
+        break;
+      }
+      continue;
+    }
+    if (now - last_progress > cfg.timeouts.stream_idle || now > give_up) {
+      co_await end_unserved(client, record, begun, http::status::gateway_timeout,
+                            "upstream_unavailable", "journal_stalled",
+                            "the replica producing this stream stopped writing it to the shared "
+                            "journal");
+      break;
+    }
+  }
+  co_return true;
+}
+
+}  // namespace nines::gateway
