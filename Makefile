@@ -57,6 +57,7 @@ bench:
 	@bench/devices_blinks.sh
 	@bench/devices_soak.sh
 	@bench/agent_sim.sh
+	@bench/shared_journal.sh
 
 # The scenario suite through nines, nginx and HAProxy side by side: docs/reliability.md and .json.
 reliability:

@@ -49,7 +49,7 @@ awaitable<void> end_unserved(downstream& client, obs::request_record& record, bo
   record.outcome = "failed";
   record.detail = std::string(detail);
   if (!begun) {
-    auto res = json_error_response(client.version(), status, type, record.detail);
+    auto res = json_error_response(client.version(), status, type, record.detail, code);
     record.status = static_cast<unsigned>(status);
     co_await client.send(std::move(res));
   } else {

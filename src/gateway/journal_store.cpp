@@ -21,6 +21,8 @@ constexpr auto first_backoff = milliseconds(100);
 constexpr auto most_backoff = milliseconds(2000);
 constexpr auto flush_at_stop = milliseconds(1000);
 constexpr auto replication_wait = milliseconds(500);  // WAIT's timeout
+// The writer's replies are integers and short errors: Redis cannot make it hold more.
+constexpr core::redis_reader_limits reply_limits{1u << 20, 1u << 16};
 
 // What a write holds in the queue: its bytes and their bookkeeping.
 std::size_t cost_of(const core::redis_journal_write& w) {
@@ -218,7 +220,7 @@ net::awaitable<bool> journal_store::connect() {
     at.port = a.nodes.front().port;
     at.db = a.db;
     net::redis_endpoint to = at;
-    conn = co_await net::redis_connection::open(std::move(to), deadline, why);
+    conn = co_await net::redis_connection::open(std::move(to), deadline, why, reply_limits);
   } else {
     std::vector<net::redis_endpoint> sentinels;
     for (const auto& n : a.nodes) {

@@ -16,7 +16,7 @@ constexpr std::uint64_t follow_block_ms = 500;
 // How long a reconnect waits for an answer whose copy has not reached Redis yet (the producer's
 // writes are queued: a client can read an event from its replica before Redis has it).
 constexpr std::uint64_t arrival_block_ms = 1000;
-constexpr std::size_t entries_per_read = 256;
+constexpr std::size_t entries_per_read = 32;
 
 class reader_slot {
  public:
@@ -61,8 +61,14 @@ awaitable<bool> serve_from_store(journal_store& store, core::redis_journal_keys 
   std::optional<redis_endpoint> at = store.primary();
   std::unique_ptr<redis_connection> conn;
   std::string why;
+  // What one read may bring: its entries, each at most an event (limits.max_event_bytes) and its
+  // framing; Redis cannot make a reader hold more.
+  core::redis_reader_limits limits;
+  limits.max_bytes = entries_per_read * (cfg.limits.max_event_bytes + 4096);
+  limits.max_elements = entries_per_read * 8 + 16;
   if (at) {
-    conn = co_await redis_connection::open(std::move(*at), steady::now() + connect_within, why);
+    conn = co_await redis_connection::open(std::move(*at), steady::now() + connect_within, why,
+                                           limits);
   }
   std::optional<core::redis_journal_meta> meta;
   if (conn) {
@@ -86,10 +92,17 @@ awaitable<bool> serve_from_store(journal_store& store, core::redis_journal_keys 
                           "be reached; retry");
     co_return true;
   }
+  if (meta->malformed) {
+    worker.probe.journal_refused("store_malformed");
+    co_await end_unserved(client, record, false, http::status::bad_gateway, "upstream_error",
+                          "journal_store_malformed",
+                          "the shared journal answered with a record this gateway does not write");
+    co_return true;
+  }
   if (!meta->present) {
     co_return false;
   }
-  if (meta->broken || meta->malformed || !meta->head) {
+  if (meta->broken || !meta->head) {
     worker.probe.journal_refused("store_incomplete");
     co_await end_unserved(client, record, false, http::status::gone, "stream_expired",
                           "journal_incomplete",
@@ -120,7 +133,21 @@ awaitable<bool> serve_from_store(journal_store& store, core::redis_journal_keys 
       break;
     }
     auto got = core::parse_journal_follow(*reply, after);
-    if (got.incomplete || got.malformed) {
+    if (!got.events.empty() && !got.end && (got.incomplete || got.malformed)) {
+      // What came before the problem is what the producer wrote: the client gets it first.
+      if (co_await client.write_chunk(got.events)) {
+        break;
+      }
+    }
+    if (got.malformed) {
+      worker.probe.journal_refused("store_malformed");
+      co_await end_unserved(client, record, begun, http::status::bad_gateway, "upstream_error",
+                            "journal_store_malformed",
+                            "the shared journal answered with a record this gateway does not "
+                            "write");
+      break;
+    }
+    if (got.incomplete) {
       worker.probe.journal_refused("store_incomplete");
       co_await end_unserved(client, record, begun, http::status::gone, "stream_expired",
                             "journal_incomplete",

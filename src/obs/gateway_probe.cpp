@@ -151,7 +151,7 @@ gateway_probe::gateway_probe(registry& metrics, unsigned worker)
     replays(kind);
   }
   for (const char* reason : {"unknown_id", "idempotency_conflict", "lost", "store_unavailable",
-                             "store_busy", "store_incomplete"}) {
+                             "store_busy", "store_incomplete", "store_malformed"}) {
     refusals(reason);
   }
 }

@@ -52,7 +52,7 @@ class gateway_probe {
   // "shared" (joined an identical request's generation in flight), "miss", "bypass".
   void cache_answer(std::string_view result);
   // "unknown_id", "idempotency_conflict", "lost"; from the shared journal: "store_unavailable",
-  // "store_busy", "store_incomplete"
+  // "store_busy", "store_incomplete", "store_malformed"
   void journal_refused(std::string_view reason);
   // A request refused by client-key checks: missing, unknown, expired, model, rate, tokens,
   // concurrency.
