@@ -10,14 +10,16 @@
 #   2. Journal memory per stream in Redis: used_memory before and after (the copies live for
 #      journal.ttl_ms), per stream and per event.
 #   3. Reconnect to first replayed byte: RECONNECTS clients drop after event 3 on replica A and
-#      reconnect with Last-Event-ID to replica B (bench/src/reconnect_first_byte.py).
+#      reconnect with Last-Event-ID to replica B 20 ms later, while the stream (5 ms per token)
+#      runs on: the events made meanwhile are in Redis (bench/src/reconnect_first_byte.py).
 #   4. A Redis failover: a primary, two replicas, three Sentinels; streams at RATE/s for 12 s
 #      through a gateway on the Sentinels, the primary SIGKILLed at 3 s: failed client streams,
 #      event delay, and the time from the kill until the gateway writes to the promoted replica
 #      again (nines_redis_up 1) and its queue is empty (the journal caught up).
 #
 #   bench/shared_journal.sh   (knobs: STREAMS 1000, CONNS 200, RECONNECTS 1000, RATE 20;
-#                              writes bench/results/shared_journal.md, or OUT)
+#                              JSON_DIR keeps the raw reports; writes
+#                              bench/results/shared_journal.md, or OUT)
 set -euo pipefail
 bin=$(readlink -f "${1:-build/nines}")
 cd "$(dirname "$(readlink -f "$0")")/.."
@@ -86,7 +88,10 @@ field() {  # label expression over d
 
 "$bin" mock-llm --listen 127.0.0.1:18301 --stamp --faults tpot_ms=50 2>"$work/mock.log" &
 pids+=($!)
+mock_pid=$!
 wait_port 18301
+for _ in $(seq 1 100); do grep -q listening "$work/mock.log" && break; sleep 0.05; done
+kill -0 "$mock_pid" 2>/dev/null || { echo "mock-llm did not start (port 18301 taken?)" >&2; exit 1; }
 redis_at 127.78.90.1
 gateway 18311 19311 ""
 gateway 18312 19312 'store = "redis://127.78.90.1:6379/0"'
@@ -108,8 +113,12 @@ mem_after=$(redis-cli -h 127.78.90.1 info memory | awk -F: '/^used_memory:/ { pr
 keys=$(redis-cli -h 127.78.90.1 dbsize | tr -d '\r')
 appends=$(metric 19312 nines_journal_store_appends_total)
 
-# 3: reconnect to another replica.
-python3 bench/src/reconnect_first_byte.py 18312 18313 "$RECONNECTS" 3 > "$work/reconnect.json"
+# 3: reconnect to another replica (the answers paced at 5 ms per token, so that each reconnect
+# finds its stream still running and the run stays short).
+curl -s -X POST http://127.0.0.1:18301/mock/faults -d '{"tpot_ms":5}' > /dev/null
+python3 bench/src/reconnect_first_byte.py 18312 18313 "$RECONNECTS" 3 20 > "$work/reconnect.json"
+
+curl -s -X POST http://127.0.0.1:18301/mock/faults -d '{"tpot_ms":50}' > /dev/null
 
 # 4: a failover under load.
 for i in 1 2 3; do
@@ -162,6 +171,7 @@ for _ in $(seq 1 400); do
   sleep 0.05
 done
 wait "$bench_pid"
+[ -n "${JSON_DIR:-}" ] && mkdir -p "$JSON_DIR" && cp "$work"/*.json "$JSON_DIR"/
 promoted=$(redis-cli -h 127.78.91.11 -p 26379 sentinel get-master-addr-by-name nines | head -1 | tr -d '\r')
 
 {

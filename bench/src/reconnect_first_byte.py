@@ -2,7 +2,7 @@
 """Reconnect to first replayed byte, for bench/shared_journal.sh.
 
 For each of N streams: a streamed chat request to replica A with its own X-Request-Id, read until
-event K has arrived, the connection closed (the client "dropped"); then the same request to
+event K has arrived, the connection closed (the client "dropped"); AWAY ms later the same request to
 replica B with `Last-Event-ID: <id>:K`, timed from the moment its last byte is sent to the first
 byte of the replayed body, and read to its end (checked: it ends with [DONE]). Prints one JSON
 object: the percentiles in ms and how many reconnects were whole. Loopback only; bounded by N and
@@ -15,6 +15,7 @@ import time
 
 host = "127.0.0.1"
 port_a, port_b, count, after = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+away_s = float(sys.argv[5]) / 1000 if len(sys.argv) > 5 else 0.0
 
 
 def request(port, body, headers):
@@ -44,12 +45,15 @@ for i in range(count):
     a = request(port_a, body, {"X-Request-Id": rid})
     read_until(a, ("id: %s:%d\n" % (rid, after)).encode())
     a.close()
+    time.sleep(away_s)  # the client is away: the producer goes on
     t0 = time.perf_counter()
     b = request(port_b, body, {"X-Request-Id": rid, "Last-Event-ID": "%s:%d" % (rid, after)})
     got = read_until(b, b"\r\n\r\n")
-    header_end = got.find(b"\r\n\r\n") + 4
-    if len(got) <= header_end:
-        got += b.recv(65536)
+    while len(got) <= got.find(b"\r\n\r\n") + 4:  # the first byte of the body
+        more = b.recv(65536)
+        if not more:
+            break
+        got += more
     firsts.append((time.perf_counter() - t0) * 1000)
     got = read_until(b, b"[DONE]", got)
     whole += 1 if b" 200 " in got[:16] and b"[DONE]" in got else 0

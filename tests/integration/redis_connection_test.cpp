@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "net/redis_sentinel.hpp"
+#include "redis_client_steps.hpp"
 #include "redis_harness.hpp"
 
 namespace nines::test {
@@ -26,30 +27,6 @@ using net::redis_connection;
 using net::redis_endpoint;
 using std::chrono::milliseconds;
 using steady = std::chrono::steady_clock;
-
-template <class T>
-T run(asio::io_context& io, asio::awaitable<T> work) {
-  auto done = asio::co_spawn(io, std::move(work), asio::use_future);
-  io.restart();
-  io.run();
-  return done.get();
-}
-
-asio::awaitable<std::unique_ptr<redis_connection>> open(redis_endpoint to, std::string* why,
-                                                        core::redis_reader_limits limits = {}) {
-  co_return co_await redis_connection::open(to, steady::now() + milliseconds(5000), *why, limits);
-}
-
-asio::awaitable<std::optional<redis_reply>> call(redis_connection* c,
-                                                 std::vector<std::string> words,
-                                                 milliseconds within = milliseconds(5000)) {
-  co_return co_await c->call(std::move(words), steady::now() + within);
-}
-
-asio::awaitable<std::optional<std::vector<redis_reply>>> exec(redis_connection* c, std::string wire,
-                                                              std::size_t count) {
-  co_return co_await c->exec(std::move(wire), count, steady::now() + milliseconds(10000));
-}
 
 TEST(redis_connection, a_pipeline_of_appends_is_written_and_read_back_in_order) {
   const std::string secret = "s3cret-never-shown";
@@ -110,7 +87,7 @@ TEST(redis_connection, a_server_that_says_nothing_is_given_up_at_the_deadline) {
   // Listens, never accepts: the kernel completes the handshake, nobody ever answers.
   tcp::acceptor silent(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
   std::string why;
-  auto c = run(io, open({"127.0.0.1", silent.local_endpoint().port()}, &why));
+  auto c = run(io, open(endpoint("127.0.0.1", silent.local_endpoint().port()), &why));
   ASSERT_TRUE(c) << why;
   const auto r = run(io, call(c.get(), {"PING"}, milliseconds(300)));
   EXPECT_FALSE(r);
@@ -140,7 +117,7 @@ TEST(redis_connection, a_server_that_sends_too_much_is_refused_within_the_bound)
     }
   });
   std::string why;
-  auto c = run(io, open({"127.0.0.1", port}, &why, {16 * 1024, 64}));
+  auto c = run(io, open(endpoint("127.0.0.1", port), &why, {16 * 1024, 64}));
   ASSERT_TRUE(c) << why;
   EXPECT_FALSE(run(io, call(c.get(), {"PING"})));
   EXPECT_NE(c->problem().find("larger than the bound"), std::string::npos) << c->problem();
@@ -153,7 +130,7 @@ TEST(redis_connection, a_server_killed_under_a_connection_breaks_it_and_says_so)
   auto redis = start_redis("127.78.1.2");
   asio::io_context io;
   std::string why;
-  auto c = run(io, open({redis.host, redis.port}, &why));
+  auto c = run(io, open(endpoint(redis.host, redis.port), &why));
   ASSERT_TRUE(c) << why;
   ASSERT_TRUE(run(io, call(c.get(), {"PING"}))->is_status("PONG"));
   redis.proc->signal(SIGKILL);
@@ -163,7 +140,7 @@ TEST(redis_connection, a_server_killed_under_a_connection_breaks_it_and_says_so)
   EXPECT_FALSE(c->problem().empty());
   EXPECT_FALSE(c->timed_out());
   // Nothing listens there now: the connect is refused and says where.
-  EXPECT_FALSE(run(io, open({redis.host, redis.port}, &why)));
+  EXPECT_FALSE(run(io, open(endpoint(redis.host, redis.port), &why)));
   EXPECT_NE(why.find("127.78.1.2:6379"), std::string::npos) << why;
 }
 
@@ -172,7 +149,8 @@ asio::awaitable<net::redis_primary> find(std::vector<redis_endpoint> sentinels) 
   std::string name = "journal";
   redis_endpoint primary;
   co_return co_await net::find_redis_primary(std::move(sentinels), std::move(name),
-                                             std::move(primary), steady::now() + milliseconds(3000));
+                                             std::move(primary),
+                                             steady::now() + milliseconds(3000));
 }
 
 TEST(redis_sentinel, the_primary_is_found_through_sentinels_and_again_after_it_is_killed) {
@@ -180,9 +158,9 @@ TEST(redis_sentinel, the_primary_is_found_through_sentinels_and_again_after_it_i
   asio::io_context io;
   std::vector<redis_endpoint> sentinels;
   // The first Sentinel listed is not running: passed over.
-  sentinels.push_back({"127.78.2.10", 26379});
+  sentinels.push_back(endpoint("127.78.2.10", 26379));
   for (const auto& s : t.sentinels) {
-    sentinels.push_back({s.host, s.port});
+    sentinels.push_back(endpoint(s.host, s.port));
   }
   auto found = run(io, find(sentinels));
   ASSERT_TRUE(found.conn) << found.why;
@@ -217,7 +195,7 @@ TEST(redis_sentinel, the_primary_is_found_through_sentinels_and_again_after_it_i
   EXPECT_EQ(more->text, "2-1");
 
   // No Sentinel answering: not found, and each one's problem said.
-  const auto none = run(io, find({{"127.78.2.10", 26379}, {"127.78.2.9", 26379}}));
+  const auto none = run(io, find({endpoint("127.78.2.10", 26379), endpoint("127.78.2.9", 26379)}));
   EXPECT_FALSE(none.conn);
   EXPECT_NE(none.why.find("Sentinel 127.78.2.10:26379"), std::string::npos) << none.why;
   EXPECT_NE(none.why.find("Sentinel 127.78.2.9:26379"), std::string::npos) << none.why;

@@ -4,11 +4,9 @@
 
 #include <gtest/gtest.h>
 
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/use_future.hpp>
-
 #include "core/redis/redis_journal_layout.hpp"
 #include "net/redis_connection.hpp"
+#include "redis_client_steps.hpp"
 #include "redis_harness.hpp"
 
 namespace nines::test {
@@ -21,29 +19,6 @@ using net::redis_endpoint;
 using std::chrono::milliseconds;
 using steady = std::chrono::steady_clock;
 
-template <class T>
-T run(asio::io_context& io, asio::awaitable<T> work) {
-  auto done = asio::co_spawn(io, std::move(work), asio::use_future);
-  io.restart();
-  io.run();
-  return done.get();
-}
-
-asio::awaitable<std::unique_ptr<redis_connection>> open(redis_endpoint to) {
-  std::string why;
-  co_return co_await redis_connection::open(to, steady::now() + milliseconds(5000), why);
-}
-
-asio::awaitable<std::optional<redis_reply>> call(redis_connection* c,
-                                                 std::vector<std::string> words) {
-  co_return co_await c->call(std::move(words), steady::now() + milliseconds(5000));
-}
-
-asio::awaitable<std::optional<std::vector<redis_reply>>> exec(redis_connection* c, std::string wire,
-                                                              std::size_t count) {
-  co_return co_await c->exec(std::move(wire), count, steady::now() + milliseconds(5000));
-}
-
 class journal_script : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -51,8 +26,9 @@ class journal_script : public ::testing::Test {
     redis_endpoint at;
     at.host = redis_.host;
     at.port = redis_.port;
-    conn_ = run(io_, open(at));
-    ASSERT_TRUE(conn_);
+    std::string why;
+    conn_ = run(io_, open(at, &why));
+    ASSERT_TRUE(conn_) << why;
     auto sha =
         run(io_, call(conn_.get(), {"SCRIPT", "LOAD", std::string(core::journal_append_script())}));
     ASSERT_TRUE(sha && sha->type == redis_reply::kind::string) << (sha ? sha->text : "");

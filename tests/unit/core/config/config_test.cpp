@@ -1,4 +1,5 @@
 #include "core/config/config.hpp"
+#include "config_problems.hpp"
 
 #include <gtest/gtest.h>
 
@@ -217,15 +218,6 @@ TEST(config, listen_address_forms) {
 
 namespace nines::core {
 namespace {
-
-bool has_problem(const config_result& r, std::string_view key) {
-  for (const auto& p : r.problems) {
-    if (p.key == key) {
-      return true;
-    }
-  }
-  return false;
-}
 
 TEST(config_tls, a_tls_section_alone_makes_the_gateway_listener_speak_tls) {
   auto r = parse_config(R"([gateway]

@@ -4,20 +4,12 @@
 #include <gtest/gtest.h>
 
 #include "core/config/config.hpp"
+#include "config_problems.hpp"
 
 namespace nines::core {
 namespace {
 
 using std::chrono::milliseconds;
-
-bool has_problem(const config_result& r, const std::string& key, const std::string& part) {
-  for (const auto& p : r.problems) {
-    if (p.key == key && p.message.find(part) != std::string::npos) {
-      return true;
-    }
-  }
-  return false;
-}
 
 TEST(edge_config, reads_edge_and_uplinks_with_the_edge_defaults) {
   auto r = parse_config(R"(

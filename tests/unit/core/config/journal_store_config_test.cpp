@@ -4,19 +4,11 @@
 #include <gtest/gtest.h>
 
 #include "core/config/config.hpp"
+#include "config_problems.hpp"
 #include "core/redis/redis_store_address.hpp"
 
 namespace nines::core {
 namespace {
-
-bool has_problem(const config_result& r, const std::string& key, const std::string& part) {
-  for (const auto& p : r.problems) {
-    if (p.key == key && p.message.find(part) != std::string::npos) {
-      return true;
-    }
-  }
-  return false;
-}
 
 const std::string upstream = "[[upstreams]]\nurl = \"http://127.0.0.1:9001\"\n";
 

@@ -4,18 +4,10 @@
 #include <gtest/gtest.h>
 
 #include "core/config/config.hpp"
+#include "config_problems.hpp"
 
 namespace nines::core {
 namespace {
-
-bool has_problem(const config_result& r, const std::string& key, const std::string& part) {
-  for (const auto& p : r.problems) {
-    if (p.key == key && p.message.find(part) != std::string::npos) {
-      return true;
-    }
-  }
-  return false;
-}
 
 const std::string upstream = "[[upstreams]]\nurl = \"http://127.0.0.1:9001\"\n";
 
