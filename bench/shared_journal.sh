@@ -17,7 +17,12 @@
 #      event delay, and the time from the kill until the gateway writes to the promoted replica
 #      again (nines_redis_up 1) and its queue is empty (the journal caught up).
 #
-#   bench/shared_journal.sh   (knobs: STREAMS 1000, CONNS 200, RECONNECTS 1000, RATE 20;
+#   5. Redis stopped: streams at RATE/s for STOP_S seconds with Redis up, then with Redis
+#      SIGSTOPped (it answers nothing, its connections stay open): failed streams, event delay and
+#      time to first token against the Redis-up run; then the time from SIGCONT until the gateway
+#      writes to it again.
+#
+#   bench/shared_journal.sh   (knobs: STREAMS 1000, CONNS 200, RECONNECTS 1000, RATE 20, STOP_S 60;
 #                              JSON_DIR keeps the raw reports; writes
 #                              bench/results/shared_journal.md, or OUT)
 set -euo pipefail
@@ -27,6 +32,7 @@ STREAMS=${STREAMS:-1000}
 CONNS=${CONNS:-200}
 RECONNECTS=${RECONNECTS:-1000}
 RATE=${RATE:-20}
+STOP_S=${STOP_S:-60}
 out=${OUT:-bench/results/shared_journal.md}
 work=$(mktemp -d /tmp/nines-shared-journal.XXXXXX)
 # shellcheck source=bench/lib.sh
@@ -73,9 +79,9 @@ redis_up_on() {  # admin-port
   for _ in $(seq 1 100); do [ "$(metric "$1" nines_redis_up)" = "1" ] && return 0; sleep 0.1; done
   echo "the gateway on admin port $1 never reached Redis" >&2; return 1
 }
-bench_streams() {  # label port requests [rate]
+bench_streams() {  # label port requests [rate [seconds]]
   if [ -n "${4:-}" ]; then
-    load=(--rate "$4" --duration 12)
+    load=(--rate "$4" --duration "${5:-12}")
   else
     load=(--requests "$3" --connections "$CONNS")
   fi
@@ -119,6 +125,23 @@ curl -s -X POST http://127.0.0.1:18301/mock/faults -d '{"tpot_ms":5}' > /dev/nul
 python3 bench/src/reconnect_first_byte.py 18312 18313 "$RECONNECTS" 3 20 > "$work/reconnect.json"
 
 curl -s -X POST http://127.0.0.1:18301/mock/faults -d '{"tpot_ms":50}' > /dev/null
+
+# 5: Redis stopped (SIGSTOP: its connections stay open, nothing answers) for STOP_S under
+# streams at RATE/s, against the same load with Redis up; then how long until the gateway
+# writes to it again after SIGCONT.
+bench_streams redis-up 18312 0 "$RATE" "$STOP_S"
+kill -STOP "${redis_pid[127.78.90.1]}"
+bench_streams redis-stopped 18312 0 "$RATE" "$STOP_S"
+kill -CONT "${redis_pid[127.78.90.1]}"
+resumed=$(date +%s.%N)
+back_s=never
+for _ in $(seq 1 200); do
+  if [ "$(metric 19312 nines_redis_up)" = "1" ]; then
+    back_s=$(python3 -c "print('%.2f' % ($(date +%s.%N) - $resumed))"); break
+  fi
+  sleep 0.05
+done
+incomplete=$(metric 19312 nines_journal_store_incomplete_total)
 
 # 4: a failover under load.
 for i in 1 2 3; do
@@ -193,6 +216,14 @@ print('Redis memory for %d streams (%d keys, %d script calls): %.1f KiB per stre
   python3 -c "
 import json; r = json.load(open('$work/reconnect.json'))
 print('Reconnect to another replica, first replayed byte: p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, max %.2f ms; %d/%d whole.' % (r['p50'], r['p90'], r['p99'], r['max'], r['whole'], r['count']))"
+  echo
+  echo "| Redis (streams at $RATE/s for $STOP_S s) | streams ok | event delay p99 ms | time to first token p99 ms | total p99 ms |"
+  echo "|---|---|---|---|---|"
+  for label in redis-up redis-stopped; do
+    field "$label" "'| %s | %d/%d | %.2f | %.2f | %.2f |' % ('$label', d['succeeded'], d['requests'], d['event_delay_ms']['p99'], d['ttft_ms']['p99'], d['total_ms']['p99'])"
+  done
+  echo
+  echo "After SIGCONT the gateway wrote to Redis again in $back_s s; copies marked incomplete meanwhile (its queue full): ${incomplete:-0}."
   echo
   field failover "'Redis failover under %.0f streams/s (primary SIGKILLed at 3 s; promoted: $promoted): %d/%d client streams ok, event delay p99 %.2f ms; the gateway wrote to the promoted replica %s s after the kill, its queue empty at %s s.' % ($RATE, d['succeeded'], d['requests'], d['event_delay_ms']['p99'], '${up_s:-never}', '${caught_s:-never}')"
 } | tee "$out"

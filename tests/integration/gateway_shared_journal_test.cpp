@@ -198,6 +198,50 @@ TEST_F(shared_journal, with_redis_away_streams_go_on_and_it_is_used_again_once_i
   EXPECT_EQ(resumed.body, joined(raw_events(produced.body), 5));
 }
 
+TEST_F(shared_journal, a_redis_that_hangs_holds_up_no_stream_and_is_used_again_when_it_wakes) {
+  auto redis = start_redis("127.78.27.1");
+  start("127.78.27.1", 2);
+  ASSERT_TRUE(redis_up_everywhere(1));
+  // Stopped, not dead: its connections stay open and nothing answers on them.
+  redis.proc->signal(SIGSTOP);
+  std::vector<std::thread> clients;
+  std::vector<response> answers(20);
+  for (int i = 0; i < 20; ++i) {
+    clients.emplace_back([&, i] {
+      answers[static_cast<std::size_t>(i)] =
+          http_call(gateways_[static_cast<std::size_t>(i % 2)].port, "POST", "/v1/chat/completions",
+                    chat_body("hung " + std::to_string(i), true),
+                    {{"X-Request-Id", "hung-" + std::to_string(i)}});
+    });
+  }
+  for (auto& c : clients) {
+    c.join();
+  }
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_EQ(answers[static_cast<std::size_t>(i)].status, 200U);
+    EXPECT_EQ(stream_text(sse_events(answers[static_cast<std::size_t>(i)].body)),
+              expected_answer(chat_body("hung " + std::to_string(i), true), true));
+  }
+  ASSERT_TRUE(redis_up_everywhere(0));  // its writer gave up on the silent connection
+  // A reconnect elsewhere cannot be served meanwhile: a defined 503, not a hang.
+  auto elsewhere =
+      http_call(gateways_[1].port, "POST", "/v1/chat/completions", chat_body("hung 0", true),
+                {{"X-Request-Id", "hung-0"}, {"Last-Event-ID", "hung-0:3"}});
+  EXPECT_EQ(elsewhere.status, 503U) << elsewhere.body;
+  redis.proc->signal(SIGCONT);
+  ASSERT_TRUE(redis_up_everywhere(1));
+  // What was queued while it slept got there: the stream produced on the first replica is read
+  // whole on the second.
+  response copy;
+  ASSERT_TRUE(eventually([&] {
+    copy = http_call(gateways_[1].port, "POST", "/v1/chat/completions", chat_body("hung 0", true),
+                     {{"X-Request-Id", "hung-0"}, {"Last-Event-ID", "hung-0:3"}});
+    return copy.status == 200U;
+  })) << copy.status
+      << " " << copy.body;
+  EXPECT_EQ(copy.body, joined(raw_events(answers[0].body), 3));
+}
+
 TEST_F(shared_journal, a_copy_that_lost_events_while_redis_was_away_is_refused_not_cut) {
   // A long answer (3,000 tokens) produced while Redis is away, with a 64 KiB queue for it: its
   // copy cannot be whole.
