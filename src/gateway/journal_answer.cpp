@@ -8,7 +8,7 @@ namespace nines::gateway {
 using namespace net;
 using steady = std::chrono::steady_clock;
 
-awaitable<error_code> begin_journaled_stream(const core::journal_head& head, downstream& client,
+awaitable<error_code> begin_journaled_stream(const core::journal_head& head, response_sink& client,
                                              worker_state& worker, obs::request_record& record,
                                              std::optional<std::chrono::milliseconds> heartbeat,
                                              steady::time_point start) {
@@ -31,7 +31,7 @@ awaitable<error_code> begin_journaled_stream(const core::journal_head& head, dow
 }
 
 awaitable<void> send_journaled_whole(const core::journal_head& head, std::string body,
-                                     downstream& client, obs::request_record& record) {
+                                     response_sink& client, obs::request_record& record) {
   http::response<http::string_body> res{http::status::ok, client.version()};
   apply_journal_head(head, res);
   if (record.cache == "shared") {
@@ -42,7 +42,7 @@ awaitable<void> send_journaled_whole(const core::journal_head& head, std::string
   co_await client.send(std::move(res));
 }
 
-awaitable<void> end_unserved(downstream& client, obs::request_record& record, bool begun,
+awaitable<void> end_unserved(response_sink& client, obs::request_record& record, bool begun,
                              http::status status, std::string_view type, std::string_view code,
                              std::string_view detail) {
   // Views of literals: no temporary with a destructor crosses the co_await (docs/architecture.md).

@@ -24,18 +24,18 @@ void apply_journal_head(const core::journal_head& head, net::http::response<Body
 // Starts the client's stream with a journaled head, with this reader's own heartbeats (whatever
 // the request that started the generation asked). The error of begin_stream.
 net::awaitable<net::error_code> begin_journaled_stream(
-    const core::journal_head& head, net::downstream& client, worker_state& worker,
+    const core::journal_head& head, net::response_sink& client, worker_state& worker,
     obs::request_record& record, std::optional<std::chrono::milliseconds> heartbeat,
     std::chrono::steady_clock::time_point start);
 
 // Sends a whole journaled answer.
 net::awaitable<void> send_journaled_whole(const core::journal_head& head, std::string body,
-                                          net::downstream& client, obs::request_record& record);
+                                          net::response_sink& client, obs::request_record& record);
 
 // Ends a journaled answer that cannot be completed: an OpenAI-shaped error response when nothing
 // was sent yet (`begun` false), else the stream's explicit error event. `type`, `code` and
 // `detail` must outlive the call (literals).
-net::awaitable<void> end_unserved(net::downstream& client, obs::request_record& record, bool begun,
+net::awaitable<void> end_unserved(net::response_sink& client, obs::request_record& record, bool begun,
                                   net::http::status status, std::string_view type,
                                   std::string_view code, std::string_view detail);
 

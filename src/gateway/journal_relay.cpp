@@ -227,6 +227,10 @@ struct journaled_generation {
   journal_sink sink;
   // An answer the cache keeps: what the generation sends is recorded on its way to the journal.
   std::optional<answer_recorder> recorder;
+  // The client's Idempotency-Key (scoped) when this replica claimed it in the shared journal:
+  // given up again if the generation fails.
+  std::optional<std::string> claimed;
+  std::string digest;
   steady::time_point start = steady::now();
 
   journaled_generation(request r, const obs::request_record& client_record,
@@ -245,12 +249,39 @@ awaitable<void> run_generation(std::shared_ptr<journaled_generation> g, worker_s
     g->record.outcome = "cancelled";
     g->sink.cancel(summary_of(g->record));
   }
+  if (g->claimed && g->entry->failed()) {
+    std::string scoped = *g->claimed;
+    std::string stream_key = g->entry->stream_key();
+    std::string request = g->digest;
+    co_await release_idempotency(*worker.shared->shared_journal, std::move(scoped),
+                                 std::move(stream_key), std::move(request));
+  }
   if (g->entry->clients() == 0) {
     // Its client left before the end: the generation gets an access-log line of its own.
     g->record.journal = "detached";
     g->record.duration_ms =
         std::chrono::duration<double, std::milli>(steady::now() - g->start).count();
     worker.access_log.append(g->record);
+  }
+}
+
+// A duplicate of an Idempotency-Key that another replica claimed: instead of a generation, the
+// entry is fed from that replica's copy in the shared journal (its events, its ids), so that every
+// client of the key gets the same bytes from one generation.
+awaitable<void> follow_elsewhere(std::shared_ptr<journaled_generation> g, worker_state& worker,
+                                 core::redis_journal_keys keys) {
+  const auto arrival = worker.gen->config->timeouts.first_byte + std::chrono::milliseconds(1000);
+  const bool found = co_await serve_from_store(*worker.shared->shared_journal, std::move(keys), 0,
+                                               g->sink, worker, g->record, std::nullopt, arrival);
+  if (!found) {
+    co_await end_unserved(g->sink, g->record, false, http::status::service_unavailable,
+                          "upstream_unavailable", "idempotency_elsewhere",
+                          "another replica is answering this Idempotency-Key and its copy cannot "
+                          "be read yet; retry");
+  }
+  if (!g->sink.finished()) {
+    g->record.outcome = "failed";
+    g->sink.cancel(summary_of(g->record));
   }
 }
 
@@ -349,7 +380,7 @@ awaitable<void> serve_journaled(request& req, downstream& client, worker_state& 
       // Not here: perhaps another replica's, in the shared journal.
       const auto keys = core::redis_journal_keys_for(id->stream_key, digest);
       if (co_await serve_from_store(*worker.shared->shared_journal, keys, id->seq, client, worker,
-                                    record, kind.heartbeat)) {
+                                    record, kind.heartbeat, std::chrono::milliseconds(1000))) {
         co_return;
       }
     }
@@ -432,8 +463,21 @@ awaitable<void> serve_journaled(request& req, downstream& client, worker_state& 
   record.journal = "new";
   // Attached before the generation starts, so that it never runs without its first client.
   const auto reader = opened.entry->attach(0, now);
+  // With a shared journal, the client's own Idempotency-Key is claimed across replicas: a
+  // duplicate sent to another replica follows the first one's generation.
+  core::idempotency_claim claim;
+  claim.type = core::idempotency_claim::kind::ours;
+  if (worker.shared->shared_journal && idempotency && !shared_by_cache) {
+    const auto ttl = cfg.journal.ttl + cfg.timeouts.request;
+    std::string scoped = *idempotency;
+    std::string stream_key = opened.entry->stream_key();
+    std::string request = digest;
+    claim = co_await claim_idempotency(*worker.shared->shared_journal, std::move(scoped),
+                                       std::move(stream_key), std::move(request), ttl);
+  }
+  using claim_kind = core::idempotency_claim::kind;
   std::optional<store_copy> copy;
-  if (worker.shared->shared_journal) {
+  if (worker.shared->shared_journal && claim.type == claim_kind::ours) {
     copy.emplace(*worker.shared->shared_journal,
                  core::redis_journal_keys_for(opened.entry->stream_key(), digest));
   }
@@ -441,10 +485,33 @@ awaitable<void> serve_journaled(request& req, downstream& client, worker_state& 
                                                   worker.gen->config->timeouts.stream_idle,
                                                   journal.settings().stalled_reader,
                                                   std::move(copy));
-  if (keeping != nullptr) {
-    g->recorder.emplace(g->sink, worker, *keeping, g->record);
+  if (claim.type == claim_kind::conflict) {
+    // Another replica holds the key for another request: the entry answers 422, to this client
+    // and to any duplicate here.
+    worker.probe.journal_refused("idempotency_conflict");
+    g->record.outcome = "rejected";
+    auto res = refusal(g->req.version(), http::status::unprocessable_entity,
+                       "invalid_request_error", "idempotency_key_reused",
+                       "this Idempotency-Key was used with a different request within the "
+                       "journal's ttl; use a new key for a new request");
+    co_await g->sink.send(std::move(res));
+  } else if (claim.type == claim_kind::elsewhere) {
+    worker.probe.journal_replay("idempotency");
+    record.journal = "idempotency";
+    auto keys = core::redis_journal_keys_for(claim.stream_key, digest);
+    auto executor = co_await asio::this_coro::executor;
+    spawn(executor, follow_elsewhere(g, worker, std::move(keys)), "idempotency follower");
+  } else {
+    if (keeping != nullptr) {
+      g->recorder.emplace(g->sink, worker, *keeping, g->record);
+    }
+    if (worker.shared->shared_journal && idempotency && !shared_by_cache) {
+      g->claimed = *idempotency;
+      g->digest = digest;
+    }
+    auto executor = co_await asio::this_coro::executor;
+    spawn(executor, run_generation(g, worker, kind), "journaled generation");
   }
-  spawn(co_await asio::this_coro::executor, run_generation(g, worker, kind), "journaled generation");
   co_await relay_entry(opened.entry, reader, 0, client, worker, record, kind.heartbeat);
 }
 

@@ -2,6 +2,8 @@
 
 #include "gateway/journal_answer.hpp"
 
+#include <algorithm>
+
 namespace nines::gateway {
 namespace {
 
@@ -10,12 +12,10 @@ using steady = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
 constexpr auto connect_within = milliseconds(1000);
+constexpr auto claim_within = milliseconds(250);
 constexpr auto round_trip = milliseconds(2000);
 // How long a read blocks in Redis for the next entries (then the reader looks at its clocks).
 constexpr std::uint64_t follow_block_ms = 500;
-// How long a reconnect waits for an answer whose copy has not reached Redis yet (the producer's
-// writes are queued: a client can read an event from its replica before Redis has it).
-constexpr std::uint64_t arrival_block_ms = 1000;
 constexpr std::size_t entries_per_read = 32;
 
 class reader_slot {
@@ -43,9 +43,9 @@ awaitable<std::optional<core::redis_journal_meta>> read_meta(redis_connection& c
 }  // namespace
 
 awaitable<bool> serve_from_store(journal_store& store, core::redis_journal_keys keys,
-                                 std::uint64_t after, downstream& client, worker_state& worker,
+                                 std::uint64_t after, response_sink& client, worker_state& worker,
                                  obs::request_record& record,
-                                 std::optional<milliseconds> heartbeat) {
+                                 std::optional<milliseconds> heartbeat, milliseconds arrival) {
   const auto& cfg = *worker.gen->config;
   const auto start = steady::now();
   const auto give_up = start + cfg.timeouts.request;
@@ -74,10 +74,15 @@ awaitable<bool> serve_from_store(journal_store& store, core::redis_journal_keys 
   if (conn) {
     meta = co_await read_meta(*conn, keys);
   }
-  if (meta && !meta->malformed && !meta->head && !meta->broken) {
-    // Its copy may be on its way: wait for its first entry, then look again.
-    std::vector<std::string> words = core::journal_follow_command(keys, 0, 1, arrival_block_ms);
-    const auto by = steady::now() + milliseconds(arrival_block_ms) + round_trip;
+  // Its copy may be on its way (queued by its producer, or not begun: a duplicate of an
+  // Idempotency-Key waits for the first replica's first byte): wait for its first entry, then
+  // look again, for at most `arrival`.
+  const auto arrived_by = steady::now() + arrival;
+  while (meta && !meta->malformed && !meta->head && !meta->broken && steady::now() < arrived_by) {
+    const auto left = std::chrono::duration_cast<milliseconds>(arrived_by - steady::now());
+    const auto block = static_cast<std::uint64_t>(std::clamp<long long>(left.count(), 1, 1000));
+    std::vector<std::string> words = core::journal_follow_command(keys, 0, 1, block);
+    const auto by = steady::now() + milliseconds(block) + round_trip;
     std::optional<core::redis_reply> arrived = co_await conn->call(std::move(words), by);
     meta.reset();
     if (arrived) {
@@ -181,6 +186,52 @@ awaitable<bool> serve_from_store(journal_store& store, core::redis_journal_keys 
     }
   }
   co_return true;
+}
+
+awaitable<core::idempotency_claim> claim_idempotency(journal_store& store, std::string scoped_key,
+                                                     std::string stream_key, std::string digest,
+                                                     milliseconds ttl) {
+  core::idempotency_claim out;
+  out.type = core::idempotency_claim::kind::ours;
+  std::optional<redis_endpoint> at = store.primary();
+  if (!at) {
+    co_return out;
+  }
+  const auto by = steady::now() + claim_within;
+  std::string why;
+  std::unique_ptr<redis_connection> conn = co_await redis_connection::open(std::move(*at), by, why);
+  if (!conn) {
+    co_return out;
+  }
+  std::vector<std::string> words = core::idempotency_claim_command(
+      scoped_key, stream_key, digest, static_cast<std::uint64_t>(ttl.count()));
+  std::optional<core::redis_reply> reply = co_await conn->call(std::move(words), by);
+  if (!reply) {
+    co_return out;
+  }
+  auto claim = core::parse_idempotency_claim(*reply, digest);
+  if (claim.type == core::idempotency_claim::kind::unknown) {
+    co_return out;
+  }
+  co_return claim;
+}
+
+awaitable<bool> release_idempotency(journal_store& store, std::string scoped_key,
+                                    std::string stream_key, std::string digest) {
+  std::optional<redis_endpoint> at = store.primary();
+  if (!at) {
+    co_return false;
+  }
+  const auto by = steady::now() + claim_within;
+  std::string why;
+  std::unique_ptr<redis_connection> conn = co_await redis_connection::open(std::move(*at), by, why);
+  if (!conn) {
+    co_return false;
+  }
+  std::vector<std::string> words =
+      core::idempotency_release_command(scoped_key, stream_key, digest);
+  std::optional<core::redis_reply> reply = co_await conn->call(std::move(words), by);
+  co_return reply && reply->type == core::redis_reply::kind::integer;
 }
 
 }  // namespace nines::gateway

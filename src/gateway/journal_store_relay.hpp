@@ -24,10 +24,28 @@
 namespace nines::gateway {
 
 // False when the shared journal does not hold the answer either (the caller answers 410); true
-// when the client was answered (the rest of the answer, or a defined refusal).
+// when the client was answered (the rest of the answer, or a defined refusal). An answer whose
+// copy has not begun in Redis yet is waited for `arrival` (a reconnect: 1 s, for what its
+// producer still has queued; a duplicate of an Idempotency-Key: the first replica's first byte).
 net::awaitable<bool> serve_from_store(journal_store& store, core::redis_journal_keys keys,
-                                      std::uint64_t after, net::downstream& client,
+                                      std::uint64_t after, net::response_sink& client,
                                       worker_state& worker, obs::request_record& record,
-                                      std::optional<std::chrono::milliseconds> heartbeat);
+                                      std::optional<std::chrono::milliseconds> heartbeat,
+                                      std::chrono::milliseconds arrival);
+
+// Idempotency-Key across replicas: claims `scoped_key` in Redis for this replica's answer
+// `stream_key` to the request `digest` (core::idempotency_claim_command), within 250 ms. Redis away,
+// slow or saying something else: the claim counts as this replica's (it generates, as without a
+// shared journal).
+net::awaitable<core::idempotency_claim> claim_idempotency(journal_store& store,
+                                                          std::string scoped_key,
+                                                          std::string stream_key,
+                                                          std::string digest,
+                                                          std::chrono::milliseconds ttl);
+
+// Gives a claim of this replica up (its generation failed), within 250 ms; false when Redis did
+// not confirm it (the claim then expires with its ttl).
+net::awaitable<bool> release_idempotency(journal_store& store, std::string scoped_key,
+                                         std::string stream_key, std::string digest);
 
 }  // namespace nines::gateway

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <array>
 #include <atomic>
 #include <mutex>
 #include <thread>
@@ -240,6 +241,84 @@ TEST_F(shared_journal, a_redis_that_hangs_holds_up_no_stream_and_is_used_again_w
   })) << copy.status
       << " " << copy.body;
   EXPECT_EQ(copy.body, joined(raw_events(answers[0].body), 3));
+}
+
+TEST_F(shared_journal, one_idempotency_key_sent_to_two_replicas_at_once_is_one_generation) {
+  auto redis = start_redis("127.78.28.1");
+  start("127.78.28.1", 2);
+  ASSERT_TRUE(redis_up_everywhere(1));
+#ifdef NINES_SANITIZED
+  constexpr int keys = 100;
+#else
+  constexpr int keys = 500;
+#endif
+  constexpr int threads = 8;
+  std::vector<std::array<response, 2>> answers(keys);
+  std::atomic<int> next{0};
+  std::vector<std::thread> clients;
+  for (int t = 0; t < threads; ++t) {
+    clients.emplace_back([&] {
+      for (int i = next++; i < keys; i = next++) {
+        const auto body = chat_body("pay once " + std::to_string(i), true);
+        const std::map<std::string, std::string> headers{
+            {"Idempotency-Key", "step-" + std::to_string(i)}, {"Authorization", "Bearer agent-a"}};
+        // Both replicas at once: the second request leaves while the first is in flight.
+        std::thread other([&] {
+          answers[static_cast<std::size_t>(i)][1] =
+              http_call(gateways_[1].port, "POST", "/v1/chat/completions", body, headers);
+        });
+        answers[static_cast<std::size_t>(i)][0] =
+            http_call(gateways_[0].port, "POST", "/v1/chat/completions", body, headers);
+        other.join();
+      }
+    });
+  }
+  for (auto& c : clients) {
+    c.join();
+  }
+  for (int i = 0; i < keys; ++i) {
+    const auto& pair = answers[static_cast<std::size_t>(i)];
+    ASSERT_EQ(pair[0].status, 200U) << i << ": " << pair[0].body;
+    ASSERT_EQ(pair[1].status, 200U) << i << ": " << pair[1].body;
+    EXPECT_EQ(pair[0].body, pair[1].body) << i;  // byte for byte, ids included
+    EXPECT_EQ(stream_text(sse_events(pair[0].body)),
+              expected_answer(chat_body("pay once " + std::to_string(i), true), true));
+  }
+  // Exactly one generation per key, whichever replica claimed it; the other replica followed it.
+  EXPECT_EQ(mock_stat(mock_.port, "streams"), static_cast<std::uint64_t>(keys));
+  std::uint64_t followed = 0;
+  for (const auto& g : gateways_) {
+    followed += metric_value(g.admin_port, R"(nines_journal_replays_total{kind="idempotency"})");
+  }
+  EXPECT_EQ(followed, static_cast<std::uint64_t>(keys));
+  // The same key with another body, on the other replica: 422.
+  auto reused = http_call(gateways_[1].port, "POST", "/v1/chat/completions",
+                          chat_body("something else", true),
+                          {{"Idempotency-Key", "step-0"}, {"Authorization", "Bearer agent-a"}});
+  EXPECT_EQ(reused.status, 422U) << reused.body;
+  EXPECT_NE(reused.body.find("idempotency_key_reused"), std::string::npos);
+}
+
+TEST_F(shared_journal, a_failed_generation_is_not_replayed_to_a_retry_on_another_replica) {
+  auto redis = start_redis("127.78.29.1");
+  start("127.78.29.1", 2);
+  ASSERT_TRUE(redis_up_everywhere(1));
+  const auto body = chat_body("retry me", true);
+  // Every attempt of the first try fails (the mock answers 503).
+  auto failed = http_call(gateways_[0].port, "POST", "/v1/chat/completions", body,
+                          {{"Idempotency-Key", "retry-1"}, {"x-mock-fault", "error_rate=1"}});
+  ASSERT_GE(failed.status, 500U) << failed.body;
+  ASSERT_GE(mock_stat(mock_.port, "errors_503"), 1U);
+  ASSERT_EQ(mock_stat(mock_.port, "completed"), 0U);
+  // The client retries with the same key and lands on the other replica: a new generation.
+  response retried;
+  ASSERT_TRUE(eventually([&] {
+    retried = http_call(gateways_[1].port, "POST", "/v1/chat/completions", body,
+                        {{"Idempotency-Key", "retry-1"}});
+    return retried.status == 200U;
+  })) << retried.status << " " << retried.body;
+  EXPECT_EQ(stream_text(sse_events(retried.body)), expected_answer(body, true));
+  EXPECT_EQ(mock_stat(mock_.port, "completed"), 1U);  // a generation of its own
 }
 
 TEST_F(shared_journal, a_copy_that_lost_events_while_redis_was_away_is_refused_not_cut) {

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <boost/json.hpp>
+#include <algorithm>
 #include <charconv>
 
 #include "core/access/secret_digest.hpp"
@@ -128,18 +129,23 @@ std::optional<std::uint64_t> entry_seq(std::string_view id) {
   return n;
 }
 
+std::string sha256_hex(std::string_view data) {
+  const auto d = sha256_of(data);
+  std::string hex;
+  hex.reserve(64);
+  for (const auto byte : d) {
+    hex += fmt::format("{:02x}", byte);
+  }
+  return hex;
+}
+
 }  // namespace
 
 redis_journal_keys redis_journal_keys_for(std::string_view stream_key, std::string_view digest) {
   std::string identity(stream_key);
   identity += '\0';
   identity += digest;
-  const auto d = sha256_of(identity);
-  std::string hex;
-  hex.reserve(64);
-  for (const auto byte : d) {
-    hex += fmt::format("{:02x}", byte);
-  }
+  const auto hex = sha256_hex(identity);
   return redis_journal_keys{"nines:j:{" + hex + "}:m", "nines:j:{" + hex + "}:e"};
 }
 
@@ -360,6 +366,63 @@ redis_journal_read parse_journal_follow(const redis_reply& reply, std::uint64_t 
       return out;
     }
   }
+  return out;
+}
+
+namespace {
+
+std::string claim_key(std::string_view scoped_key) {
+  return "nines:i:{" + sha256_hex(scoped_key) + "}";
+}
+
+std::string claim_value(std::string_view stream_key, std::string_view digest) {
+  std::string value(stream_key);
+  value += '\n';
+  value += digest;
+  return value;
+}
+
+}  // namespace
+
+std::vector<std::string> idempotency_claim_command(std::string_view scoped_key,
+                                                   std::string_view stream_key,
+                                                   std::string_view digest, std::uint64_t ttl_ms) {
+  return {"SET", claim_key(scoped_key), claim_value(stream_key, digest), "NX", "GET", "PX",
+          std::to_string(std::max<std::uint64_t>(ttl_ms, 1))};
+}
+
+std::vector<std::string> idempotency_release_command(std::string_view scoped_key,
+                                                     std::string_view stream_key,
+                                                     std::string_view digest) {
+  return {"EVAL",
+          "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end "
+          "return 0",
+          "1", claim_key(scoped_key), claim_value(stream_key, digest)};
+}
+
+idempotency_claim parse_idempotency_claim(const redis_reply& reply, std::string_view digest) {
+  idempotency_claim out;
+  if (reply.type == redis_reply::kind::nil) {
+    out.type = idempotency_claim::kind::ours;  // set: nobody had it
+    return out;
+  }
+  if (reply.type != redis_reply::kind::string) {
+    return out;
+  }
+  const std::string_view value = reply.text;
+  const auto cut = value.find('\n');
+  if (cut == std::string_view::npos || cut == 0 || cut > 256) {
+    return out;
+  }
+  const auto key = value.substr(0, cut);
+  for (const unsigned char c : key) {
+    if (c < 0x20 || c >= 0x7f) {
+      return out;
+    }
+  }
+  out.type = value.substr(cut + 1) == digest ? idempotency_claim::kind::elsewhere
+                                             : idempotency_claim::kind::conflict;
+  out.stream_key = std::string(key);
   return out;
 }
 

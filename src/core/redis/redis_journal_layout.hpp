@@ -91,4 +91,27 @@ struct redis_journal_read {
 };
 redis_journal_read parse_journal_follow(const redis_reply& reply, std::uint64_t after);
 
+// Idempotency-Key across replicas: the first replica to claim a key produces the answer; another
+// that gets the same key follows the first one's copy instead of starting a generation.
+//   SET nines:i:{SHA-256 of the scoped key} "<stream key>\n<request digest>" NX GET PX ttl
+std::vector<std::string> idempotency_claim_command(std::string_view scoped_key,
+                                                   std::string_view stream_key,
+                                                   std::string_view digest, std::uint64_t ttl_ms);
+struct idempotency_claim {
+  enum class kind : std::uint8_t {
+    ours,       // the claim is this replica's: generate
+    elsewhere,  // another replica's, for the same request: follow `stream_key`'s copy
+    conflict,   // another replica's, for another request under the same key: 422
+    unknown,    // not an answer this layout gives (the caller generates, as with Redis away)
+  };
+  kind type = kind::unknown;
+  std::string stream_key;
+};
+idempotency_claim parse_idempotency_claim(const redis_reply& reply, std::string_view digest);
+// Gives the claim up (a failed generation: the client's retry deserves a new one, on any
+// replica), only if it is still the one made for `stream_key`.
+std::vector<std::string> idempotency_release_command(std::string_view scoped_key,
+                                                     std::string_view stream_key,
+                                                     std::string_view digest);
+
 }  // namespace nines::core

@@ -133,6 +133,16 @@ bool journal_entry::finish(std::string_view body_or_last_events, const journal_s
   return true;
 }
 
+bool journal_entry::failed_locked() const {
+  return ended_ && ((head_ && (head_->status >= 500 || head_->status == 429)) ||
+                    summary_.outcome == "stream_incomplete" || summary_.outcome == "cancelled");
+}
+
+bool journal_entry::failed() const {
+  std::lock_guard lock(journal_.mutex_);
+  return failed_locked();
+}
+
 bool journal_entry::cancelled(time_point now) const {
   std::lock_guard lock(journal_.mutex_);
   return clients_ == 0 && !ended_ && now - alone_since_ > journal_.settings_.ttl;
@@ -211,10 +221,7 @@ stream_journal::opened stream_journal::open(std::string_view key_hint, std::stri
         return {open_kind::conflict, existing};
       }
       // A generation that failed is not replayed: the client's retry deserves a new one.
-      const bool failed = existing->ended_ &&
-                          ((existing->head_ && (existing->head_->status >= 500 ||
-                                                existing->head_->status == 429)) ||
-                           existing->summary_.outcome == "stream_incomplete");
+      const bool failed = existing->failed_locked();
       const bool joinable = !running_only || (!existing->ended_ && existing->first_seq_ == 1);
       if (!failed && joinable) {
         return {open_kind::existing, existing};

@@ -86,6 +86,9 @@ class journal_entry {
               std::function<void()> waker = {});
   // True when no client has been attached for the journal's ttl: the generation should stop.
   bool cancelled(time_point now) const;
+  // True once it ended as a failure (a 5xx or 429 answer, an incomplete or cancelled stream): an
+  // Idempotency-Key repeat then gets a new generation, not this one again.
+  bool failed() const;
 
   // Consumer side.
   struct view {
@@ -115,6 +118,7 @@ class journal_entry {
   journal_entry(stream_journal& journal, std::string stream_key, std::string scope_digest)
       : journal_(journal), stream_key_(std::move(stream_key)), digest_(std::move(scope_digest)) {}
   std::vector<std::function<void()>> take_waiters();
+  bool failed_locked() const;
   // With the lock held: true when `cost` more bytes fit (or no waker: the caller insists), else
   // registers the waker. Stalled clients hold nobody back: their streams' oldest events go first.
   bool room_for(std::size_t cost, time_point now, std::function<void()>& waker);

@@ -86,7 +86,9 @@ TEST(redis_journal_layout, a_head_that_could_break_a_response_is_refused) {
 }
 
 TEST(redis_journal_layout, a_read_takes_events_in_order_up_to_the_end) {
-  const std::string end = encode_journal_end(journal_summary{"ok"}, "");
+  journal_summary ok;
+  ok.outcome = "ok";
+  const std::string end = encode_journal_end(ok, "");
   auto got = parse_journal_follow(xread({entry("0-5", "d", "data: 5\n\n"),
                                          entry("0-6", "d", "data: 6\n\n"), entry("0-7", "x", end)}),
                                   4);
@@ -179,6 +181,41 @@ TEST(redis_journal_layout, a_long_run_of_events_is_split_into_calls) {
   only_end.end = "E";
   std::string one;
   EXPECT_EQ(append_journal_write(one, keys, "gw-1", "sha", 1000, only_end), 1U);
+}
+
+TEST(redis_journal_layout, an_idempotency_claim_says_whose_answer_it_is) {
+  const auto set = idempotency_claim_command("scope/step-1", "agent-7", "digest-1", 240000);
+  ASSERT_EQ(set.size(), 7U);
+  EXPECT_EQ(set[0], "SET");
+  EXPECT_EQ(set[1].rfind("nines:i:{", 0), 0U);
+  EXPECT_EQ(set[1].find("step-1"), std::string::npos);  // the key is hashed: nothing of it shows
+  EXPECT_EQ(set[2], "agent-7\ndigest-1");
+  EXPECT_EQ(set[3], "NX");
+  EXPECT_EQ(set[4], "GET");
+  EXPECT_EQ(set[6], "240000");
+  EXPECT_NE(idempotency_claim_command("scope/step-2", "agent-7", "digest-1", 1)[1], set[1]);
+
+  redis_reply nil;
+  EXPECT_EQ(parse_idempotency_claim(nil, "digest-1").type, idempotency_claim::kind::ours);
+  const auto same = parse_idempotency_claim(str("agent-9\ndigest-1"), "digest-1");
+  EXPECT_EQ(same.type, idempotency_claim::kind::elsewhere);
+  EXPECT_EQ(same.stream_key, "agent-9");
+  EXPECT_EQ(parse_idempotency_claim(str("agent-9\ndigest-2"), "digest-1").type,
+            idempotency_claim::kind::conflict);
+  for (const auto& odd : {str("no newline"), str("\ndigest-1"), str("a\x01b\ndigest-1"),
+                          str(std::string(300, 'k') + "\ndigest-1")}) {
+    EXPECT_EQ(parse_idempotency_claim(odd, "digest-1").type, idempotency_claim::kind::unknown)
+        << odd.text;
+  }
+  redis_reply error;
+  error.type = kind::error;
+  error.text = "ERR syntax error";
+  EXPECT_EQ(parse_idempotency_claim(error, "digest-1").type, idempotency_claim::kind::unknown);
+  const auto release = idempotency_release_command("scope/step-1", "agent-7", "digest-1");
+  ASSERT_EQ(release.size(), 5U);
+  EXPECT_EQ(release[0], "EVAL");
+  EXPECT_EQ(release[3], set[1]);
+  EXPECT_EQ(release[4], set[2]);  // only the claim made for this answer is given up
 }
 
 }  // namespace
