@@ -81,7 +81,9 @@ redis_up_on() {  # admin-port
 }
 bench_streams() {  # label port requests [rate [seconds]]
   if [ -n "${4:-}" ]; then
-    load=(--rate "$4" --duration "${5:-12}")
+    # Enough connections and requests for the whole run: the rate alone sets the load.
+    load=(--rate "$4" --duration "${5:-12}" --connections "$CONNS"
+          --requests "$(( $4 * ${5:-12} + 10 ))")
   else
     load=(--requests "$3" --connections "$CONNS")
   fi

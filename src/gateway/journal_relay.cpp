@@ -1,8 +1,9 @@
 #include "gateway/journal_relay.hpp"
 
-#include <boost/asio/post.hpp>
 #include <fmt/format.h>
 #include <openssl/evp.h>
+
+#include <boost/asio/post.hpp>
 
 #include "core/http/openai_error.hpp"
 #include "core/stream/stream_journal.hpp"
@@ -48,8 +49,8 @@ std::string sha256_hex(std::initializer_list<std::string_view> parts) {
 // A request's identity for the journal: its credentials (so that nobody reads another client's
 // answer by guessing its id or key), its route and its body.
 std::string request_digest(const request& req) {
-  return sha256_hex({header(req, "authorization").value_or(""), req.method_string(), req.target(),
-                     req.body()});
+  return sha256_hex(
+      {header(req, "authorization").value_or(""), req.method_string(), req.target(), req.body()});
 }
 
 // Idempotency keys are per credentials, as in the APIs that defined them.
@@ -68,8 +69,9 @@ core::journal_head head_of(const http::response_header<>& h, bool stream) {
 }
 
 core::journal_summary summary_of(const obs::request_record& r) {
-  return core::journal_summary{std::string(r.outcome), r.attempts, r.resumes, r.upstreams,
-                               r.served_by,  r.resume_log, r.detail};
+  return core::journal_summary{
+      std::string(r.outcome), r.attempts, r.resumes, r.upstreams, r.served_by,
+      r.resume_log,           r.detail};
 }
 
 // The copy of a journaled answer in the shared journal (gateway/journal_store.hpp): what goes into
@@ -126,7 +128,10 @@ class journal_sink final : public response_sink {
   journal_sink(std::shared_ptr<core::journal_entry> entry, const obs::request_record& record,
                std::chrono::milliseconds patience, std::chrono::milliseconds recheck,
                std::optional<store_copy> copy)
-      : entry_(std::move(entry)), record_(record), patience_(patience), recheck_(recheck),
+      : entry_(std::move(entry)),
+        record_(record),
+        patience_(patience),
+        recheck_(recheck),
         copy_(std::move(copy)) {}
 
   awaitable<error_code> send(http::response<http::string_body> response) override {
@@ -236,7 +241,9 @@ struct journaled_generation {
   journaled_generation(request r, const obs::request_record& client_record,
                        std::shared_ptr<core::journal_entry> e, std::chrono::milliseconds patience,
                        std::chrono::milliseconds recheck, std::optional<store_copy> copy)
-      : req(std::move(r)), record(client_record), entry(std::move(e)),
+      : req(std::move(r)),
+        record(client_record),
+        entry(std::move(e)),
         sink(entry, record, patience, recheck, std::move(copy)) {}
 };
 
@@ -358,8 +365,10 @@ http::response<http::string_body> refusal(unsigned version, http::status status,
 
 bool wants_journal(const request& req, const core::config& cfg) {
   switch (cfg.journal.mode) {
-    case core::journal_mode::off: return false;
-    case core::journal_mode::all: return true;
+    case core::journal_mode::off:
+      return false;
+    case core::journal_mode::all:
+      return true;
     case core::journal_mode::keyed:
       return req.find("idempotency-key") != req.end() || req.find("x-request-id") != req.end() ||
              req.find("last-event-id") != req.end();
@@ -389,13 +398,13 @@ awaitable<void> serve_journaled(request& req, downstream& client, worker_state& 
       record.outcome = "rejected";
       record.status = 410;
       record.detail = "unknown Last-Event-ID";
-      auto res = refusal(req.version(), http::status::gone, "stream_not_found",
-                         "last_event_id_unknown",
-                         fmt::format("no journaled stream for Last-Event-ID \"{}\" and this "
-                                     "request: it ended more than the journal's ttl ago, the "
-                                     "request differs, or it was not journaled (send an "
-                                     "Idempotency-Key or X-Request-Id to journal a request)",
-                                     *last));
+      auto res =
+          refusal(req.version(), http::status::gone, "stream_not_found", "last_event_id_unknown",
+                  fmt::format("no journaled stream for Last-Event-ID \"{}\" and this "
+                              "request: it ended more than the journal's ttl ago, the "
+                              "request differs, or it was not journaled (send an "
+                              "Idempotency-Key or X-Request-Id to journal a request)",
+                              *last));
       co_await client.send(std::move(res));
       co_return;
     }
@@ -411,8 +420,7 @@ awaitable<void> serve_journaled(request& req, downstream& client, worker_state& 
   const bool own_key_honoured =
       keeping == nullptr || (wants_journal(req, cfg) &&
                              (kind.may_journal || cfg.journal.mode == core::journal_mode::all));
-  if (const auto key = header(req, "idempotency-key");
-      own_key_honoured && key && !key->empty()) {
+  if (const auto key = header(req, "idempotency-key"); own_key_honoured && key && !key->empty()) {
     if (key->size() > 255) {
       record.outcome = "rejected";
       record.status = 400;
@@ -426,7 +434,8 @@ awaitable<void> serve_journaled(request& req, downstream& client, worker_state& 
   const bool shared_by_cache = keeping != nullptr && keeping->share && !idempotency;
   if (shared_by_cache) {
     // The request's identity, with who asks and the headers that can change its answer.
-    idempotency = "cache:" + sha256_hex({keeping->request.identity, keeping->request.headers, digest});
+    idempotency =
+        "cache:" + sha256_hex({keeping->request.identity, keeping->request.headers, digest});
   }
   auto opened = journal.open(record.id, digest, idempotency, now, shared_by_cache);
   if (opened.kind == core::stream_journal::open_kind::conflict && shared_by_cache) {
@@ -481,10 +490,9 @@ awaitable<void> serve_journaled(request& req, downstream& client, worker_state& 
     copy.emplace(*worker.shared->shared_journal,
                  core::redis_journal_keys_for(opened.entry->stream_key(), digest));
   }
-  auto g = std::make_shared<journaled_generation>(std::move(req), record, opened.entry,
-                                                  worker.gen->config->timeouts.stream_idle,
-                                                  journal.settings().stalled_reader,
-                                                  std::move(copy));
+  auto g = std::make_shared<journaled_generation>(
+      std::move(req), record, opened.entry, worker.gen->config->timeouts.stream_idle,
+      journal.settings().stalled_reader, std::move(copy));
   if (claim.type == claim_kind::conflict) {
     // Another replica holds the key for another request: the entry answers 422, to this client
     // and to any duplicate here.

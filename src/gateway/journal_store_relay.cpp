@@ -1,8 +1,8 @@
 #include "gateway/journal_store_relay.hpp"
 
-#include "gateway/journal_answer.hpp"
-
 #include <algorithm>
+
+#include "gateway/journal_answer.hpp"
 
 namespace nines::gateway {
 namespace {
@@ -44,8 +44,8 @@ awaitable<std::optional<core::redis_journal_meta>> read_meta(redis_connection& c
 
 awaitable<bool> serve_from_store(journal_store& store, core::redis_journal_keys keys,
                                  std::uint64_t after, response_sink& client, worker_state& worker,
-                                 obs::request_record& record,
-                                 std::optional<milliseconds> heartbeat, milliseconds arrival) {
+                                 obs::request_record& record, std::optional<milliseconds> heartbeat,
+                                 milliseconds arrival) {
   const auto& cfg = *worker.gen->config;
   const auto start = steady::now();
   const auto give_up = start + cfg.timeouts.request;
@@ -188,49 +188,48 @@ awaitable<bool> serve_from_store(journal_store& store, core::redis_journal_keys 
   co_return true;
 }
 
-awaitable<core::idempotency_claim> claim_idempotency(journal_store& store, std::string scoped_key,
-                                                     std::string stream_key, std::string digest,
-                                                     milliseconds ttl) {
-  core::idempotency_claim out;
-  out.type = core::idempotency_claim::kind::ours;
+namespace {
+
+// One command on a connection of its own to the primary, all within `within`; nullopt when
+// Redis is away, slow or broke off.
+awaitable<std::optional<core::redis_reply>> call_primary(journal_store& store,
+                                                         std::vector<std::string> words,
+                                                         milliseconds within) {
   std::optional<redis_endpoint> at = store.primary();
   if (!at) {
-    co_return out;
+    co_return std::nullopt;
   }
-  const auto by = steady::now() + claim_within;
+  const auto by = steady::now() + within;
   std::string why;
   std::unique_ptr<redis_connection> conn = co_await redis_connection::open(std::move(*at), by, why);
   if (!conn) {
-    co_return out;
+    co_return std::nullopt;
   }
+  co_return co_await conn->call(std::move(words), by);
+}
+
+}  // namespace
+
+awaitable<core::idempotency_claim> claim_idempotency(journal_store& store, std::string scoped_key,
+                                                     std::string stream_key, std::string digest,
+                                                     milliseconds ttl) {
   std::vector<std::string> words = core::idempotency_claim_command(
       scoped_key, stream_key, digest, static_cast<std::uint64_t>(ttl.count()));
-  std::optional<core::redis_reply> reply = co_await conn->call(std::move(words), by);
-  if (!reply) {
-    co_return out;
-  }
-  auto claim = core::parse_idempotency_claim(*reply, digest);
+  std::optional<core::redis_reply> reply =
+      co_await call_primary(store, std::move(words), claim_within);
+  auto claim = reply ? core::parse_idempotency_claim(*reply, digest) : core::idempotency_claim{};
   if (claim.type == core::idempotency_claim::kind::unknown) {
-    co_return out;
+    claim.type = core::idempotency_claim::kind::ours;  // as with Redis away: generate
   }
   co_return claim;
 }
 
 awaitable<bool> release_idempotency(journal_store& store, std::string scoped_key,
                                     std::string stream_key, std::string digest) {
-  std::optional<redis_endpoint> at = store.primary();
-  if (!at) {
-    co_return false;
-  }
-  const auto by = steady::now() + claim_within;
-  std::string why;
-  std::unique_ptr<redis_connection> conn = co_await redis_connection::open(std::move(*at), by, why);
-  if (!conn) {
-    co_return false;
-  }
   std::vector<std::string> words =
       core::idempotency_release_command(scoped_key, stream_key, digest);
-  std::optional<core::redis_reply> reply = co_await conn->call(std::move(words), by);
+  std::optional<core::redis_reply> reply =
+      co_await call_primary(store, std::move(words), claim_within);
   co_return reply && reply->type == core::redis_reply::kind::integer;
 }
 

@@ -316,7 +316,8 @@ TEST_F(shared_journal, a_failed_generation_is_not_replayed_to_a_retry_on_another
     retried = http_call(gateways_[1].port, "POST", "/v1/chat/completions", body,
                         {{"Idempotency-Key", "retry-1"}});
     return retried.status == 200U;
-  })) << retried.status << " " << retried.body;
+  })) << retried.status
+      << " " << retried.body;
   EXPECT_EQ(stream_text(sse_events(retried.body)), expected_answer(body, true));
   EXPECT_EQ(mock_stat(mock_.port, "completed"), 1U);  // a generation of its own
 }

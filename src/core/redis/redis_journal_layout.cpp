@@ -2,8 +2,8 @@
 
 #include <fmt/format.h>
 
-#include <boost/json.hpp>
 #include <algorithm>
+#include <boost/json.hpp>
 #include <charconv>
 
 #include "core/access/secret_digest.hpp"
@@ -387,7 +387,12 @@ std::string claim_value(std::string_view stream_key, std::string_view digest) {
 std::vector<std::string> idempotency_claim_command(std::string_view scoped_key,
                                                    std::string_view stream_key,
                                                    std::string_view digest, std::uint64_t ttl_ms) {
-  return {"SET", claim_key(scoped_key), claim_value(stream_key, digest), "NX", "GET", "PX",
+  return {"SET",
+          claim_key(scoped_key),
+          claim_value(stream_key, digest),
+          "NX",
+          "GET",
+          "PX",
           std::to_string(std::max<std::uint64_t>(ttl_ms, 1))};
 }
 
