@@ -22,7 +22,14 @@
 #      time to first token against the Redis-up run; then the time from SIGCONT until the gateway
 #      writes to it again.
 #
-#   bench/shared_journal.sh   (knobs: STREAMS 1000, CONNS 200, RECONNECTS 1000, RATE 20, STOP_S 60;
+#   6. Takeover: TAKEOVERS streams (20 tokens/s) on a replica that is SIGKILLed once each has had
+#      event 3; each client reconnects at once with Last-Event-ID to one of two other replicas,
+#      which take the streams over when their lease (journal.store_lease_ms, default 3000) runs out
+#      and continue them on the upstream: the time from the kill to the client's next event
+#      (bench/src/takeover_time.py).
+#
+#   bench/shared_journal.sh   (knobs: STREAMS 1000, CONNS 200, RECONNECTS 1000, RATE 20, STOP_S 60,
+#                              TAKEOVERS 100;
 #                              JSON_DIR keeps the raw reports; writes
 #                              bench/results/shared_journal.md, or OUT)
 set -euo pipefail
@@ -33,6 +40,7 @@ CONNS=${CONNS:-200}
 RECONNECTS=${RECONNECTS:-1000}
 RATE=${RATE:-20}
 STOP_S=${STOP_S:-60}
+TAKEOVERS=${TAKEOVERS:-100}
 out=${OUT:-bench/results/shared_journal.md}
 work=$(mktemp -d /tmp/nines-shared-journal.XXXXXX)
 # shellcheck source=bench/lib.sh
@@ -128,6 +136,12 @@ python3 bench/src/reconnect_first_byte.py 18312 18313 "$RECONNECTS" 3 20 > "$wor
 
 curl -s -X POST http://127.0.0.1:18301/mock/faults -d '{"tpot_ms":50}' > /dev/null
 
+# 6: the replica producing the streams SIGKILLed; two others take them over.
+gateway 18315 19315 'store = "redis://127.78.90.1:6379/0"'
+redis_up_on 19315
+python3 bench/src/takeover_time.py 18315 "${gateway_pid[18315]}" 18312,18313 "$TAKEOVERS" 3 \
+  > "$work/takeover.json"
+
 # 5: Redis stopped (SIGSTOP: its connections stay open, nothing answers) for STOP_S under
 # streams at RATE/s, against the same load with Redis up; then how long until the gateway
 # writes to it again after SIGCONT.
@@ -218,6 +232,10 @@ print('Redis memory for %d streams (%d keys, %d script calls): %.1f KiB per stre
   python3 -c "
 import json; r = json.load(open('$work/reconnect.json'))
 print('Reconnect to another replica, first replayed byte: p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, max %.2f ms; %d/%d whole.' % (r['p50'], r['p90'], r['p99'], r['max'], r['whole'], r['count']))"
+  echo
+  python3 -c "
+import json; r = json.load(open('$work/takeover.json'))
+print('Takeover (the producing replica SIGKILLed under %d streams; lease 3000 ms): kill to the next event p50 %s ms, p90 %s ms, p99 %s ms, max %s ms; %d/%d streams whole.' % (r['count'], r['p50'], r['p90'], r['p99'], r['max'], r['whole'], r['count']))"
   echo
   echo "| Redis (streams at $RATE/s for $STOP_S s) | streams ok | event delay p99 ms | time to first token p99 ms | total p99 ms |"
   echo "|---|---|---|---|---|"

@@ -91,13 +91,22 @@ bool attempt_race::claim(unsigned id) {
   return *winner == id;
 }
 
-request_forwarder::request_forwarder(request& req, net::response_sink& client,
-                                     worker_state& worker, obs::request_record& record,
-                                     std::string stream_key, request_kind kind)
-    : req_(req), client_(client), worker_(worker), gen_(worker.gen), pools_(worker.pools),
-      cfg_(*gen_->config), record_(record), start_(steady::now()),
-      deadline_(start_ + cfg_.retry.deadline), body_(req.body()),
-      stream_key_(std::move(stream_key)), kind_(kind) {}
+request_forwarder::request_forwarder(request& req, net::response_sink& client, worker_state& worker,
+                                     obs::request_record& record, std::string stream_key,
+                                     request_kind kind, const stream_takeover* takeover)
+    : req_(req),
+      client_(client),
+      worker_(worker),
+      gen_(worker.gen),
+      pools_(worker.pools),
+      cfg_(*gen_->config),
+      record_(record),
+      start_(steady::now()),
+      deadline_(start_ + cfg_.retry.deadline),
+      body_(req.body()),
+      stream_key_(std::move(stream_key)),
+      kind_(kind),
+      takeover_(takeover) {}
 
 void request_forwarder::note_delivery(std::size_t upstream, attempt_context& ctx) {
   if (ctx.delivered) {
@@ -518,8 +527,8 @@ awaitable<void> request_forwarder::answer_all_failed(const std::optional<kept_re
 // Prepares to continue a stream that broke after the client got part of it, or ends it: with
 // [DONE] when only the end was lost, with the stream_incomplete event when it cannot be continued.
 // Returns true when the attempt loop is to go on with continuations.
-awaitable<bool> request_forwarder::begin_resume(std::size_t broken_upstream,
-                                                core::stream_break cause, const std::string& why) {
+awaitable<bool> request_forwarder::begin_resume(std::string_view from, core::stream_break cause,
+                                                const std::string& why) {
   auto& progress = committed_.progress;
   const bool responses = kind_.dialect == core::stream_dialect::responses;
   if (progress.finished) {
@@ -571,12 +580,11 @@ awaitable<bool> request_forwarder::begin_resume(std::size_t broken_upstream,
   // The previous resume_log entry was closed when its continuation reached the client.
   std::string entry = record_.resume_log.empty() ? "{\"cause\":" : ",{\"cause\":";
   core::append_json_string(entry, why);
-  entry += fmt::format(",\"from\":\"{}\",\"carried_tokens\":{}",
-                       cfg_.upstreams[broken_upstream].name, progress.tokens_produced());
+  entry += fmt::format(",\"from\":\"{}\",\"carried_tokens\":{}", from, progress.tokens_produced());
   record_.resume_log += entry;
   gap_pending_ = true;
   pending_cause_ = cause;
-  pending_from_ = cfg_.upstreams[broken_upstream].name;
+  pending_from_ = std::string(from);
   continuing_ = true;
   // Attempts start afresh; `tried` keeps every upstream this request used, so a chain of breaks
   // moves on to fresh upstreams.
@@ -597,6 +605,18 @@ awaitable<void> request_forwarder::run() {
   attempt_result last;
   std::optional<kept_response> kept;
   std::string history;
+  if (takeover_ != nullptr) {
+    // Another replica's stream, whose producer stopped: continued as if it had broken here.
+    if (!seed_from_journal(*takeover_)) {
+      co_await client_.end_stream();  // its final event was journaled already: only the end
+      co_return;
+    }
+    history = "the replica producing the stream stopped (its lease in the shared journal ran out)";
+    if (!co_await begin_resume("takeover", core::stream_break::stall, history)) {
+      co_return;
+    }
+    deadline_ = steady::now() + cfg_.retry.deadline;
+  }
   const auto none = std::make_shared<const routing_snapshot>();
   for (;;) {
     auto routing = gen_->routing.load();
@@ -702,7 +722,7 @@ awaitable<void> request_forwarder::run() {
     if (last.end == phase::relaying) {
       // The stream broke after the client got part of it.
       history = last.detail;
-      if (!co_await begin_resume(*chosen, last.cause, history)) {
+      if (!co_await begin_resume(cfg_.upstreams[*chosen].name, last.cause, history)) {
         co_return;
       }
       deadline_ = steady::now() + cfg_.retry.deadline;
@@ -753,9 +773,9 @@ request_kind classify_request(core::api_route route) {
 }
 
 awaitable<void> run_attempts(request& req, net::response_sink& sink, worker_state& worker,
-                             obs::request_record& record, std::string stream_key,
-                             request_kind kind) {
-  request_forwarder forwarder(req, sink, worker, record, std::move(stream_key), kind);
+                             obs::request_record& record, std::string stream_key, request_kind kind,
+                             const stream_takeover* takeover) {
+  request_forwarder forwarder(req, sink, worker, record, std::move(stream_key), kind, takeover);
   if (sink.departed()) {
     record.outcome = "client_closed";
     record.status = 499;

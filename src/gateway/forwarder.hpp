@@ -48,10 +48,22 @@ net::awaitable<void> forward_request(net::request& request, net::downstream& cli
                                      worker_state& worker, obs::request_record& record,
                                      core::api_route route);
 
+// A stream that another replica was producing when it stopped (its lease in the shared journal ran
+// out, gateway/journal_store_relay.hpp): every event its clients were sent, as journaled. The
+// attempt loop takes it over as a stream of its own that broke after `last` events, and continues
+// it on an upstream (core/stream/stream_continuation.hpp).
+struct stream_takeover {
+  std::string events;  // events 1..last, as the clients received them
+  std::uint64_t last = 0;
+  unsigned status = 200;  // the stream's head
+};
+
 // The attempt loop itself, writing to `sink`. Every SSE event it sends carries the id
-// "<stream_key>:<n>", n counting from 1.
+// "<stream_key>:<n>", n counting from 1 (from takeover->last + 1 with a takeover, whose head the
+// sink has already).
 net::awaitable<void> run_attempts(net::request& request, net::response_sink& sink,
                                   worker_state& worker, obs::request_record& record,
-                                  std::string stream_key, request_kind kind);
+                                  std::string stream_key, request_kind kind,
+                                  const stream_takeover* takeover = nullptr);
 
 }  // namespace nines::gateway

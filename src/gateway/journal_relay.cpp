@@ -80,9 +80,18 @@ core::journal_summary summary_of(const obs::request_record& r) {
 // full) nothing more is queued for it.
 class store_copy {
  public:
-  store_copy(journal_store& store, core::redis_journal_keys keys)
-      : store_(store), keys_(std::move(keys)) {}
+  // A takeover's copy goes on after event `next_seq` - 1 under the token `owner`.
+  store_copy(journal_store& store, core::redis_journal_keys keys, std::uint64_t next_seq = 1,
+             std::string owner = {})
+      : store_(store), keys_(std::move(keys)), owner_(std::move(owner)), next_seq_(next_seq) {}
 
+  // A takeover's first write, before anything is generated: it holds the lease from now on
+  // (renewed by the store), however long the continuation takes to its first token.
+  void hold() {
+    core::redis_journal_write w;
+    w.first_seq = next_seq_;
+    put(std::move(w));
+  }
   void head(const core::journal_head& h) {
     core::redis_journal_write w;
     w.head = core::encode_journal_head(h);
@@ -107,12 +116,14 @@ class store_copy {
 
  private:
   void put(core::redis_journal_write w) {
+    w.owner = owner_;
     if (!incomplete_ && !store_.queue(keys_, std::move(w))) {
       incomplete_ = true;
     }
   }
   journal_store& store_;
   core::redis_journal_keys keys_;
+  std::string owner_;
   std::uint64_t next_seq_ = 1;
   bool incomplete_ = false;
 };
@@ -188,6 +199,13 @@ class journal_sink final : public response_sink {
   bool finished() const override { return finished_; }
   unsigned version() const override { return 11; }
 
+  // From now on, what goes into the entry is copied to Redis as `copy` says (a stream this
+  // replica took over).
+  void copy_to(store_copy copy) {
+    copy_.emplace(std::move(copy));
+    copy_->hold();
+  }
+
   // The end of a generation that stopped unfinished (nobody was left to read it).
   void cancel(const core::journal_summary& summary) {
     entry_->finish({}, summary, steady::now());
@@ -236,6 +254,8 @@ struct journaled_generation {
   // given up again if the generation fails.
   std::optional<std::string> claimed;
   std::string digest;
+  // Another replica's stream that this one took over: continued, not generated afresh.
+  std::optional<stream_takeover> takeover;
   steady::time_point start = steady::now();
 
   journaled_generation(request r, const obs::request_record& client_record,
@@ -250,7 +270,8 @@ struct journaled_generation {
 awaitable<void> run_generation(std::shared_ptr<journaled_generation> g, worker_state& worker,
                                request_kind kind) {
   response_sink& sink = g->recorder ? static_cast<response_sink&>(*g->recorder) : g->sink;
-  co_await run_attempts(g->req, sink, worker, g->record, g->entry->stream_key(), kind);
+  co_await run_attempts(g->req, sink, worker, g->record, g->entry->stream_key(), kind,
+                        g->takeover ? &*g->takeover : nullptr);
   if (!g->sink.finished()) {
     // Cancelled: nobody was left to read it. End the entry so that nothing waits for it.
     g->record.outcome = "cancelled";
@@ -272,14 +293,40 @@ awaitable<void> run_generation(std::shared_ptr<journaled_generation> g, worker_s
   }
 }
 
+// What follows the first `n` events of `events` (each ends with a blank line).
+std::string_view events_after(std::string_view events, std::uint64_t n) {
+  std::size_t at = 0;
+  for (; n > 0 && at < events.size(); --n) {
+    const auto end = events.find("\n\n", at);
+    at = end == std::string_view::npos ? events.size() : end + 2;
+  }
+  return events.substr(at);
+}
+
 // A duplicate of an Idempotency-Key that another replica claimed: instead of a generation, the
 // entry is fed from that replica's copy in the shared journal (its events, its ids), so that every
-// client of the key gets the same bytes from one generation.
+// client of the key gets the same bytes from one generation. Should that replica stop mid-stream,
+// this one takes the stream over and continues it (gateway/journal_store_relay.hpp).
 awaitable<void> follow_elsewhere(std::shared_ptr<journaled_generation> g, worker_state& worker,
-                                 core::redis_journal_keys keys) {
+                                 core::redis_journal_keys keys, request_kind kind) {
+  auto& store = *worker.shared->shared_journal;
   const auto arrival = worker.gen->config->timeouts.first_byte + std::chrono::milliseconds(1000);
-  const bool found = co_await serve_from_store(*worker.shared->shared_journal, std::move(keys), 0,
-                                               g->sink, worker, g->record, std::nullopt, arrival);
+  store_takeover taken;
+  const bool found = co_await serve_from_store(store, keys, 0, g->sink, worker, g->record,
+                                               std::nullopt, arrival, &taken);
+  if (found && !taken.owner.empty()) {
+    // What the copy held beyond what was fed goes in first; then the generation goes on here.
+    const std::string rest(events_after(taken.events, taken.sent));
+    if (!rest.empty()) {
+      co_await g->sink.write_chunk(rest);
+    }
+    worker.probe.journal_replay("takeover");
+    g->record.journal = "takeover";
+    g->sink.copy_to(store_copy(store, std::move(keys), taken.last + 1, taken.owner));
+    g->takeover = stream_takeover{std::move(taken.events), taken.last, taken.head.status};
+    co_await run_generation(g, worker, kind);
+    co_return;
+  }
   if (!found) {
     co_await end_unserved(g->sink, g->record, false, http::status::service_unavailable,
                           "upstream_unavailable", "idempotency_elsewhere",
@@ -293,18 +340,19 @@ awaitable<void> follow_elsewhere(std::shared_ptr<journaled_generation> g, worker
 }
 
 // The client's side: reads the entry from `after` and writes it to the client as it grows. The
-// caller has attached `reader` to the entry; it is detached here.
+// caller has attached `reader` to the entry; it is detached here. With `begun`, the client has
+// the stream's head already.
 awaitable<void> relay_entry(std::shared_ptr<core::journal_entry> entry, std::uint64_t reader,
                             std::uint64_t after, downstream& client, worker_state& worker,
                             obs::request_record& record,
-                            std::optional<std::chrono::milliseconds> heartbeat) {
+                            std::optional<std::chrono::milliseconds> heartbeat,
+                            bool begun = false) {
   const auto& cfg = *worker.gen->config;
   const auto start = steady::now();
   const auto deadline = start + cfg.timeouts.request;
   auto w = std::make_shared<thread_waker>(co_await asio::this_coro::executor);
   // Called by the generation, possibly on another worker: wake this coroutine on its own thread.
   const auto notify = thread_waker::notifier(w);
-  bool begun = false;
   core::journal_entry::view v;
   for (;;) {
     v = entry->read(reader, after, steady::now(), notify);
@@ -361,6 +409,51 @@ http::response<http::string_body> refusal(unsigned version, http::status status,
   return res;
 }
 
+// A stream this replica took over from another (gateway/journal_store_relay.hpp): its events go
+// into an entry of this replica's journal under the stream's own key, a generation continues it
+// (writing on to Redis under the new owner's token), and the client reads on from where it was.
+awaitable<void> continue_taken_over(request& req, downstream& client, worker_state& worker,
+                                    obs::request_record& record, request_kind kind,
+                                    const std::string& stream_key, const std::string& digest,
+                                    core::redis_journal_keys keys, store_takeover t) {
+  auto& journal = *worker.shared->journal;
+  auto& store = *worker.shared->shared_journal;
+  const auto now = steady::now();
+  auto opened = journal.open(stream_key, digest, std::nullopt, now);
+  if (opened.entry->stream_key() != stream_key) {
+    // This replica has another request's entry under the key: its events could not carry their
+    // ids. Nobody continues it (the copy is marked so), and the client hears why.
+    opened.entry->finish({}, summary_of(record), now);
+    core::redis_journal_write mark;
+    mark.first_seq = t.last + 1;
+    mark.broken = true;
+    mark.owner = t.owner;
+    store.queue(keys, std::move(mark));
+    co_await end_unserved(client, record, true, http::status::gateway_timeout,
+                          "upstream_unavailable", "journal_stalled",
+                          "the replica producing this stream stopped, and this one cannot "
+                          "continue it (its stream key is taken here)");
+    co_return;
+  }
+  const auto& entry = opened.entry;
+  entry->commit_head(t.head, now);
+  entry->append_events(t.events, now);
+  const auto reader = entry->attach(t.sent, now);
+  worker.probe.journal_replay("takeover");
+  record.journal = "takeover";
+  req.erase("last-event-id");  // the generation is the original request's
+  stream_takeover seed{std::move(t.events), t.last, t.head.status};
+  store_copy copy(store, std::move(keys), t.last + 1, t.owner);
+  copy.hold();
+  auto g = std::make_shared<journaled_generation>(
+      std::move(req), record, entry, worker.gen->config->timeouts.stream_idle,
+      journal.settings().stalled_reader, std::move(copy));
+  g->takeover = std::move(seed);
+  auto executor = co_await asio::this_coro::executor;
+  spawn(executor, run_generation(g, worker, kind), "taken-over generation");
+  co_await relay_entry(entry, reader, t.sent, client, worker, record, kind.heartbeat, true);
+}
+
 }  // namespace
 
 bool wants_journal(const request& req, const core::config& cfg) {
@@ -388,8 +481,14 @@ awaitable<void> serve_journaled(request& req, downstream& client, worker_state& 
     if (!entry && id && worker.shared->shared_journal) {
       // Not here: perhaps another replica's, in the shared journal.
       const auto keys = core::redis_journal_keys_for(id->stream_key, digest);
+      store_takeover taken;
       if (co_await serve_from_store(*worker.shared->shared_journal, keys, id->seq, client, worker,
-                                    record, kind.heartbeat, std::chrono::milliseconds(1000))) {
+                                    record, kind.heartbeat, std::chrono::milliseconds(1000),
+                                    &taken)) {
+        if (!taken.owner.empty()) {
+          co_await continue_taken_over(req, client, worker, record, kind, id->stream_key, digest,
+                                       keys, std::move(taken));
+        }
         co_return;
       }
     }
@@ -508,7 +607,7 @@ awaitable<void> serve_journaled(request& req, downstream& client, worker_state& 
     record.journal = "idempotency";
     auto keys = core::redis_journal_keys_for(claim.stream_key, digest);
     auto executor = co_await asio::this_coro::executor;
-    spawn(executor, follow_elsewhere(g, worker, std::move(keys)), "idempotency follower");
+    spawn(executor, follow_elsewhere(g, worker, std::move(keys), kind), "idempotency follower");
   } else {
     if (keeping != nullptr) {
       g->recorder.emplace(g->sink, worker, *keeping, g->record);

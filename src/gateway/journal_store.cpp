@@ -60,9 +60,11 @@ journal_store::journal_store(const core::journal_settings_config& settings, std:
                            std::lock_guard lock(mutex_);
                            return static_cast<double>(queued_bytes_);
                          });
-  metrics.counter_function("nines_journal_store_appends_total",
-                           "Script calls that appended to an answer in Redis.", {},
-                           count(appended_));
+  metrics.counter_function(
+      "nines_journal_store_appends_total",
+      "Script calls that wrote to an answer in Redis (appends, and lease renewals "
+      "of answers with nothing to append).",
+      {}, count(appended_));
   metrics.counter_function("nines_journal_store_incomplete_total",
                            "Answers whose copy in Redis was marked incomplete because the queue "
                            "for Redis was full.",
@@ -117,13 +119,28 @@ bool journal_store::queue(const core::redis_journal_keys& keys, core::redis_jour
   bool kept = false;
   {
     std::lock_guard lock(mutex_);
+    const bool ends = w.end || w.broken;
+    auto held = leases_.find(keys.meta);
+    if (held != leases_.end() && held->second.fenced) {
+      leases_.erase(held);
+      return false;  // another replica writes it now: its producer queues no more
+    }
+    if (ends && held != leases_.end()) {
+      leases_.erase(held);
+    } else if (!ends && held == leases_.end()) {
+      leases_.emplace(keys.meta, lease{keys, w.owner, false});
+    }
     const bool was_empty = queued_.empty();
     auto it = queued_.find(keys.meta);
     if (it == queued_.end()) {
       it = queued_.emplace(keys.meta, pending{keys, {}, 0}).first;
       it->second.write.first_seq = w.first_seq;
+      it->second.write.owner = w.owner;
     }
     kept = merge(it->second, std::move(w), false);
+    if (!kept) {
+      leases_.erase(keys.meta);  // marked incomplete: it ended, and its producer queues no more
+    }
     if (was_empty) {
       wake = wake_;  // the writer takes everything queued each time: one wake per batch
     }
@@ -147,12 +164,15 @@ bool journal_store::merge(pending& p, core::redis_journal_write w, bool in_front
     }
     const auto from = std::min(older.first_seq, newer.first_seq);
     queued_bytes_ -= p.bytes;
+    auto owner = std::move(p.write.owner);
     p.write = incomplete_from(from);
+    p.write.owner = std::move(owner);
     p.bytes = cost_of(p.write);
     queued_bytes_ += p.bytes;  // a few bytes past the bound: the mark must get there
     return false;
   }
   core::redis_journal_write out;
+  out.owner = std::move(p.write.owner);
   out.first_seq = older.events.empty() ? newer.first_seq : older.first_seq;
   out.head = older.head ? std::move(older.head) : std::move(newer.head);
   out.events = std::move(older.events);
@@ -180,8 +200,30 @@ void journal_store::requeue(batch b) {
     if (it == queued_.end()) {
       it = queued_.emplace(meta, pending{p.keys, {}, 0}).first;
       it->second.write.first_seq = p.write.first_seq;
+      it->second.write.owner = p.write.owner;
     }
     merge(it->second, std::move(p.write), true);
+  }
+}
+
+void journal_store::renew_leases() {
+  std::lock_guard lock(mutex_);
+  for (const auto& [meta, held] : leases_) {
+    if (held.fenced || queued_.contains(meta)) {
+      continue;  // taken over; or renewed by what is queued
+    }
+    pending p{held.keys, {}, 64};
+    p.write.first_seq = 1;  // no events: the call renews the lease and the expiry
+    p.write.owner = held.owner;
+    queued_.emplace(meta, std::move(p));
+    queued_bytes_ += 64;
+  }
+}
+
+void journal_store::fence(const std::string& meta) {
+  std::lock_guard lock(mutex_);
+  if (auto it = leases_.find(meta); it != leases_.end()) {
+    it->second.fenced = true;
   }
 }
 
@@ -264,8 +306,13 @@ net::awaitable<bool> journal_store::connect() {
 net::awaitable<journal_store::sent> journal_store::send(batch& b) {
   std::string wire;
   std::size_t commands = 0;
+  std::vector<const std::string*> answer_of;  // each command's answer (its meta key)
   for (const auto& [meta, p] : b) {
-    commands += core::append_journal_write(wire, p.keys, owner_, script_sha_, ttl_ms(), p.write);
+    const auto& owner = p.write.owner.empty() ? owner_ : p.write.owner;
+    const auto n =
+        core::append_journal_write(wire, p.keys, owner, script_sha_, ttl_ms(), lease_ms(), p.write);
+    answer_of.insert(answer_of.end(), n, &meta);
+    commands += n;
   }
   if (commands == 0) {
     co_return sent::kept;
@@ -302,6 +349,7 @@ net::awaitable<journal_store::sent> journal_store::send(batch& b) {
     }
     if (r.text.starts_with("FENCED")) {
       fenced_.fetch_add(1, std::memory_order_relaxed);
+      fence(*answer_of[i]);
       continue;
     }
     if (refused++ == 0) {
@@ -333,6 +381,8 @@ net::awaitable<void> journal_store::run() {
   std::minstd_rand jitter(static_cast<std::uint32_t>(steady::now().time_since_epoch().count()));
   auto backoff = first_backoff;
   std::optional<steady::time_point> stop_by;
+  const auto renew_every = std::max(milliseconds(50), settings_.store_lease / 3);
+  auto renew_at = steady::now() + renew_every;
   for (;;) {
     if (stopping_ && !stop_by) {
       stop_by = steady::now() + flush_at_stop;
@@ -359,13 +409,25 @@ net::awaitable<void> journal_store::run() {
       }
       continue;
     }
+    if (steady::now() >= renew_at && !stop_by) {
+      renew_leases();
+      renew_at = steady::now() + renew_every;
+    }
     batch b = take();
     if (b.empty()) {
       if (stop_by) {
         break;
       }
-      if (co_await waker->wait(steady::now() + idle_ping) || stopping_) {
+      if (co_await waker->wait(std::min(steady::now() + idle_ping, renew_at)) || stopping_) {
         continue;
+      }
+      bool leasing = false;
+      {
+        std::lock_guard lock(mutex_);
+        leasing = !leases_.empty();
+      }
+      if (leasing) {
+        continue;  // the renewals are written now: they show whether Redis answers
       }
       std::vector<std::string> ping{"PING"};
       std::optional<core::redis_reply> pong =

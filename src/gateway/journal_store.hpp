@@ -14,6 +14,12 @@
 // the primary is found again and checked with ROLE after every reconnect, and a READONLY or
 // NOSCRIPT answer (a primary demoted, a new primary without the script) also makes it reconnect.
 //
+// Every answer it writes and that has not ended is leased to this replica in Redis
+// (journal.store_lease_ms, core/redis/redis_journal_layout.hpp): every write renews the lease, and
+// every third of it the writer renews the leases of answers that had nothing to write. An answer
+// another replica took over (its lease ran out: this replica hung or lost Redis for that long) is
+// fenced: its writes are refused, and queue() says so, so that its producer stops queueing.
+//
 // Metrics: nines_redis_up, nines_journal_store_* (docs/metrics.md).
 //
 // Threading: queue(), primary(), up() and the reader slots from any thread; start() and stop()
@@ -61,6 +67,11 @@ class journal_store {
   void release_reader_slot();
 
   std::uint64_t ttl_ms() const { return static_cast<std::uint64_t>(settings_.ttl.count()); }
+  std::uint64_t lease_ms() const {
+    return static_cast<std::uint64_t>(settings_.store_lease.count());
+  }
+  // This replica's name in Redis (its answers' owner; a takeover's token starts with it).
+  const std::string& id() const { return owner_; }
 
  private:
   struct pending {
@@ -69,6 +80,12 @@ class journal_store {
     std::size_t bytes = 0;
   };
   using batch = std::map<std::string, pending, std::less<>>;  // by the answer's meta key
+  // An answer this replica writes that has not ended: its lease is renewed.
+  struct lease {
+    core::redis_journal_keys keys;
+    std::string owner;    // a takeover's token; empty: owner_
+    bool fenced = false;  // another replica took it over
+  };
 
   net::awaitable<void> run();
   net::awaitable<bool> connect();
@@ -81,6 +98,9 @@ class journal_store {
   // With the lock held: merges `w` into `p`; false when it made the copy incomplete.
   bool merge(pending& p, core::redis_journal_write w, bool in_front);
   void set_primary(std::optional<net::redis_endpoint> at);
+  // Queues an empty write (it renews the lease) for every leased answer with nothing queued.
+  void renew_leases();
+  void fence(const std::string& meta);
 
   core::journal_settings_config settings_;
   std::string password_;
@@ -89,6 +109,7 @@ class journal_store {
   mutable std::mutex mutex_;
   batch queued_;
   std::size_t queued_bytes_ = 0;
+  std::map<std::string, lease, std::less<>> leases_;  // by the answer's meta key
   std::optional<net::redis_endpoint> primary_;
   std::function<void()> wake_;  // the writer's, set once it runs
 

@@ -40,12 +40,36 @@ awaitable<std::optional<core::redis_journal_meta>> read_meta(redis_connection& c
   co_return core::parse_journal_meta(*reply);
 }
 
+// Every event of a stream this replica just took over, 1..last, into `out`; false when the copy
+// is not one this gateway writes, misses events, or is longer than `most` bytes.
+awaitable<bool> read_back(redis_connection& conn, const core::redis_journal_keys& keys,
+                          std::uint64_t last, std::size_t most, std::string& out) {
+  std::uint64_t at = 0;
+  while (at < last) {
+    std::vector<std::string> words =
+        core::journal_follow_command(keys, at, entries_per_read, std::nullopt);
+    std::optional<core::redis_reply> reply =
+        co_await conn.call(std::move(words), steady::now() + round_trip);
+    if (!reply) {
+      co_return false;
+    }
+    auto got = core::parse_journal_follow(*reply, at);
+    if (got.malformed || got.incomplete || got.end || got.last == at ||
+        out.size() + got.events.size() > most) {
+      co_return false;
+    }
+    out += got.events;
+    at = got.last;
+  }
+  co_return at == last;
+}
+
 }  // namespace
 
 awaitable<bool> serve_from_store(journal_store& store, core::redis_journal_keys keys,
                                  std::uint64_t after, response_sink& client, worker_state& worker,
                                  obs::request_record& record, std::optional<milliseconds> heartbeat,
-                                 milliseconds arrival) {
+                                 milliseconds arrival, store_takeover* takeover) {
   const auto& cfg = *worker.gen->config;
   const auto start = steady::now();
   const auto give_up = start + cfg.timeouts.request;
@@ -169,13 +193,47 @@ awaitable<bool> serve_from_store(journal_store& store, core::redis_journal_keys 
       take_journal_summary(record, got.end->summary);
       break;
     }
-    const auto now = steady::now();
+    auto now = steady::now();
     if (!got.events.empty()) {
       last_progress = now;
       if (co_await client.write_chunk(got.events)) {
         break;
       }
       continue;
+    }
+    if (takeover != nullptr && head.stream) {
+      // Silence: is its producer still there?
+      std::vector<std::string> ask =
+          core::journal_takeover_command(keys, store.id(), store.lease_ms(), store.ttl_ms());
+      std::optional<core::redis_reply> verdict =
+          co_await conn->call(std::move(ask), steady::now() + round_trip);
+      const auto t = verdict ? core::parse_journal_takeover(*verdict) : core::journal_takeover{};
+      now = steady::now();
+      if (t.type == core::journal_takeover::kind::held && t.leased) {
+        last_progress = now;  // it renews its lease: a slow model, not a dead replica
+      } else if (t.type == core::journal_takeover::kind::ours) {
+        std::string events;
+        if (!co_await read_back(*conn, keys, t.last, cfg.journal.max_bytes, events)) {
+          // Nobody can continue it: marked incomplete, so that every reader hears the same.
+          core::redis_journal_write mark;
+          mark.first_seq = t.last + 1;
+          mark.broken = true;
+          mark.owner = t.owner;
+          store.queue(keys, std::move(mark));
+          worker.probe.journal_refused("store_incomplete");
+          co_await end_unserved(client, record, begun, http::status::gone, "stream_expired",
+                                "journal_incomplete",
+                                "the shared journal's copy of this stream cannot be continued: "
+                                "it misses events or is too long");
+          break;
+        }
+        takeover->owner = t.owner;
+        takeover->head = head;
+        takeover->events = std::move(events);
+        takeover->last = t.last;
+        takeover->sent = after;
+        co_return true;
+      }
     }
     if (now - last_progress > cfg.timeouts.stream_idle || now > give_up) {
       co_await end_unserved(client, record, begun, http::status::gateway_timeout,

@@ -159,7 +159,8 @@ struct attempt_context {
 class request_forwarder final : public net::departure_listener {
  public:
   request_forwarder(net::request& req, net::response_sink& client, worker_state& worker,
-                    obs::request_record& record, std::string stream_key, request_kind kind);
+                    obs::request_record& record, std::string stream_key, request_kind kind,
+                    const stream_takeover* takeover = nullptr);
 
   net::awaitable<void> run();
   // The client left (net::downstream tells): every attempt is cancelled and its upstream
@@ -190,7 +191,8 @@ class request_forwarder final : public net::departure_listener {
   enum class stop_reason { none, overflow, budget };
   stop_reason stopped_by_ = stop_reason::none;
   net::awaitable<void> end_incomplete(const std::string& why);
-  net::awaitable<bool> begin_resume(std::size_t broken_upstream, core::stream_break cause,
+  // `from`: the upstream whose stream broke (or "takeover").
+  net::awaitable<bool> begin_resume(std::string_view from, core::stream_break cause,
                                     const std::string& why);
   std::optional<std::chrono::milliseconds> hedge_delay_for(std::size_t upstream) const;
   // A request that two servers may both receive without a second effect: the model routes (at
@@ -238,6 +240,9 @@ class request_forwarder final : public net::departure_listener {
   void append_events(std::string& out, std::vector<core::sse_event>& events,
                      stream_state& st) const;
   void note_response_usage(const boost::json::object& final_event);
+  // A takeover's journaled events become what the client has been sent (committed_), as if this
+  // forwarder had relayed them; false when they are the whole stream (its final event is there).
+  bool seed_from_journal(const stream_takeover& t);
 
   // An attempt writes to the client for the first time: it serves the request (the time to first
   // byte is the request's first such moment).
@@ -259,6 +264,7 @@ class request_forwarder final : public net::departure_listener {
   // can come back with Last-Event-ID (journaled requests).
   std::string stream_key_;
   request_kind kind_;
+  const stream_takeover* takeover_ = nullptr;
   std::string continuation_body_;
   std::string responses_as_chat_;  // a Responses request in its chat form, once continued
   edge::body_upload upload_;        // the body's upload, when an uplink takes it that way

@@ -109,6 +109,52 @@ void request_forwarder::note_response_usage(const json::object& final_event) {
   }
 }
 
+bool request_forwarder::seed_from_journal(const stream_takeover& t) {
+  auto& st = committed_;
+  const auto refuse = [&](std::string why) {
+    if (!st.progress.unsupported) {
+      st.progress.unsupported = true;
+      st.progress.unsupported_why = std::move(why);
+    }
+  };
+  core::sse_parser sse(cfg_.limits.max_event_bytes);
+  std::vector<core::sse_event> events;
+  if (sse.feed(t.events, events) != core::sse_error::none) {
+    refuse("a journaled event could not be read back");
+  }
+  const auto dialect = kind_.dialect;
+  bool whole = false;
+  for (auto& e : events) {
+    if (dialect == core::stream_dialect::openai_chunks) {
+      if (e.data == "[DONE]") {
+        whole = true;
+        continue;
+      }
+      const auto chunk = core::read_stream_chunk(e.data);
+      if (!chunk.valid || chunk.is_error) {
+        refuse("a journaled event that is not a chunk");
+        continue;
+      }
+      st.progress.record(chunk);
+    } else if (dialect == core::stream_dialect::responses) {
+      json::error_code ec;
+      auto parsed = json::parse(e.data, ec);
+      const auto* obj = ec ? nullptr : parsed.if_object();
+      if (obj == nullptr) {
+        refuse("a journaled event that is not a Responses event");
+        continue;
+      }
+      st.responses.record(*obj, &st.progress);
+      whole = whole || core::is_terminal_event(dialect, core::read_typed_event(e.data).type);
+    }
+  }
+  st.events_sent = t.last;
+  client_committed_ = true;
+  record_.status = t.status;
+  last_client_write_ = steady::now();
+  return !whole;
+}
+
 awaitable<attempt_result> request_forwarder::relay_stream(upstream_connection& conn,
                                                           upstream_response& response,
                                                           std::size_t upstream, bool& reusable,

@@ -147,7 +147,7 @@ gateway_probe::gateway_probe(registry& metrics, unsigned worker)
     connect_races(what);
   }
   overflows("max_requests");
-  for (const char* kind : {"last_event_id", "idempotency", "store"}) {
+  for (const char* kind : {"last_event_id", "idempotency", "store", "takeover"}) {
     replays(kind);
   }
   for (const char* reason : {"unknown_id", "idempotency_conflict", "lost", "store_unavailable",

@@ -37,9 +37,11 @@ class journal_script : public ::testing::Test {
 
   // One write by `owner`; its replies (one per script call).
   std::vector<redis_reply> write(const std::string& owner, const core::redis_journal_write& w,
-                                 std::size_t max_events = 256, std::uint64_t ttl_ms = 60000) {
+                                 std::size_t max_events = 256, std::uint64_t ttl_ms = 60000,
+                                 std::uint64_t lease_ms = 0) {
     std::string wire;
-    const auto n = core::append_journal_write(wire, keys_, owner, sha_, ttl_ms, w, max_events);
+    const auto n =
+        core::append_journal_write(wire, keys_, owner, sha_, ttl_ms, lease_ms, w, max_events);
     auto replies = run(io_, exec(conn_.get(), wire, n));
     EXPECT_TRUE(replies);
     return replies ? *replies : std::vector<redis_reply>{};
@@ -164,6 +166,51 @@ TEST_F(journal_script, both_keys_expire_with_the_ttl) {
     EXPECT_GT(ttl->integer, 40000);
     EXPECT_LE(ttl->integer, 50000);
   }
+}
+
+core::journal_takeover take_over(const core::redis_journal_keys& keys, asio::io_context& io,
+                                 redis_connection* conn, const std::string& taker) {
+  auto r = run(io, call(conn, core::journal_takeover_command(keys, taker, 60000, 60000)));
+  EXPECT_TRUE(r);
+  return r ? core::parse_journal_takeover(*r) : core::journal_takeover{};
+}
+
+TEST_F(journal_script, a_running_answer_is_taken_over_only_once_its_lease_ran_out) {
+  using kind = core::journal_takeover::kind;
+  EXPECT_EQ(take_over(keys_, io_, conn_.get(), "gw-b").type, kind::absent);
+  // A writer without leases (lease 0): never taken over.
+  ASSERT_EQ(write("gw-a", events(1, 2)).at(0).integer, 2);
+  EXPECT_EQ(take_over(keys_, io_, conn_.get(), "gw-b").type, kind::held);
+  // With a lease that runs: held.
+  ASSERT_EQ(write("gw-a", events(3, 3), 256, 60000, 60000).at(0).integer, 3);
+  EXPECT_EQ(take_over(keys_, io_, conn_.get(), "gw-b").type, kind::held);
+  // The lease ran out (set into the past, as a dead owner's would be): the first taker gets it,
+  // under the next epoch, after the last event; a second taker is held off by the new lease.
+  ASSERT_TRUE(run(io_, call(conn_.get(), {"HSET", keys_.meta, "lease", "1"})));
+  const auto taken = take_over(keys_, io_, conn_.get(), "gw-b");
+  ASSERT_EQ(taken.type, kind::ours);
+  EXPECT_EQ(taken.owner, "gw-b/1");
+  EXPECT_EQ(taken.last, 3U);
+  EXPECT_EQ(take_over(keys_, io_, conn_.get(), "gw-c").type, kind::held);
+  // The old owner wakes: fenced off. The taker writes on from event 4.
+  const auto late = write("gw-a", events(4, 4), 256, 60000, 60000);
+  ASSERT_EQ(late.size(), 1U);
+  EXPECT_EQ(late[0].text.rfind("FENCED", 0), 0U) << late[0].text;
+  ASSERT_EQ(write(taken.owner, events(4, 5), 256, 60000, 60000).at(0).integer, 5);
+  EXPECT_EQ(read_after(0).events, expected(1, 5));
+  // A second takeover makes epoch 2, and fences the first taker.
+  ASSERT_TRUE(run(io_, call(conn_.get(), {"HSET", keys_.meta, "lease", "1"})));
+  const auto again = take_over(keys_, io_, conn_.get(), "gw-c");
+  ASSERT_EQ(again.type, kind::ours);
+  EXPECT_EQ(again.owner, "gw-c/2");
+  EXPECT_EQ(write(taken.owner, events(6, 6)).at(0).text.rfind("FENCED", 0), 0U);
+  // Once it ended, nobody takes it over.
+  core::redis_journal_write end;
+  end.first_seq = 6;
+  end.end = core::encode_journal_end(core::journal_summary{}, "");
+  ASSERT_EQ(write(again.owner, end, 256, 60000, 60000).at(0).integer, 5);
+  ASSERT_TRUE(run(io_, call(conn_.get(), {"HSET", keys_.meta, "lease", "1"})));
+  EXPECT_EQ(take_over(keys_, io_, conn_.get(), "gw-d").type, kind::ended);
 }
 
 }  // namespace

@@ -333,8 +333,10 @@ struct reader : toml_reader {
 
   void read_journal(const toml::table& t, journal_settings_config& j) {
     const std::string p = "journal.";
-    unknown_keys(t, p, {"mode", "max_bytes", "ttl_ms", "store", "store_password_file",
-                        "store_queue_bytes", "store_max_readers", "store_wait_replicas"});
+    unknown_keys(
+        t, p,
+        {"mode", "max_bytes", "ttl_ms", "store", "store_password_file", "store_queue_bytes",
+         "store_max_readers", "store_wait_replicas", "store_lease_ms"});
     if (const toml::node* node = t.get("mode")) {
       const auto v = node->value_exact<std::string>();
       if (v == "off") {
@@ -363,6 +365,10 @@ struct reader : toml_reader {
     string(t, p, "store_password_file", j.store_password_file);
     integer(t, p, "store_queue_bytes", j.store_queue_bytes, 65536, 1LL << 32);
     integer(t, p, "store_max_readers", j.store_max_readers, 1, 100000);
+    duration(t, p, "store_lease_ms", j.store_lease, 300);
+    if (j.store_lease > std::chrono::minutes(10)) {
+      problem(p + "store_lease_ms", t.get("store_lease_ms"), "must be at most 600000");
+    }
     if (t.contains("store_wait_replicas")) {
       unsigned replicas = 0;
       integer(t, p, "store_wait_replicas", replicas, 0, 16);

@@ -184,6 +184,9 @@ struct journal_settings_config {
   std::size_t store_queue_bytes = 16u << 20;  // writes waiting for Redis; past it a stream's
                                               // copy is marked incomplete, never blocked on
   unsigned store_max_readers = 1024;  // reconnects read from Redis at once (each a connection)
+  // A running answer's owner holds it this long past its last write (renewed a third of it
+  // before); then a reconnect elsewhere takes it over and continues the generation.
+  milliseconds store_lease{3000};
   // A write to Redis counts as kept once this many replicas have it (WAIT); until then it is sent
   // again, so that a failover loses none of it. Unset: 1 with Sentinels, else 0.
   std::optional<unsigned> store_wait_replicas;

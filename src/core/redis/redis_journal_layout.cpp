@@ -7,6 +7,7 @@
 #include <charconv>
 
 #include "core/access/secret_digest.hpp"
+#include "core/config/key_values.hpp"
 
 namespace nines::core {
 namespace {
@@ -20,9 +21,9 @@ constexpr std::size_t max_upstreams = 64;
 
 constexpr std::string_view script =
     R"lua(-- nines: append to a journaled answer (core/redis/redis_journal_layout.hpp)
--- KEYS[1] its hash, KEYS[2] its events; ARGV[1] owner, ARGV[2] ttl ms, ARGV[3] head or '',
--- ARGV[4] end or '', ARGV[5] '1' when events were lost, ARGV[6] first sequence number, ARGV[7..]
--- the events.
+-- KEYS[1] its hash, KEYS[2] its events; ARGV[1] owner, ARGV[2] ttl ms, ARGV[3] lease ms or '0',
+-- ARGV[4] head or '', ARGV[5] end or '', ARGV[6] '1' when events were lost, ARGV[7] first
+-- sequence number, ARGV[8..] the events.
 local owner = redis.call('HGET', KEYS[1], 'owner')
 if owner and owner ~= ARGV[1] then
   return redis.error_reply('FENCED another gateway writes this answer')
@@ -32,12 +33,12 @@ if not owner then
 end
 local last = tonumber(redis.call('HGET', KEYS[1], 'last') or '0')
 if redis.call('HEXISTS', KEYS[1], 'ended') == 0 then
-  if ARGV[3] ~= '' then
-    redis.call('HSET', KEYS[1], 'head', ARGV[3])
+  if ARGV[4] ~= '' then
+    redis.call('HSET', KEYS[1], 'head', ARGV[4])
   end
-  local broken = ARGV[5] == '1'
-  local seq = tonumber(ARGV[6])
-  for i = 7, #ARGV do
+  local broken = ARGV[6] == '1'
+  local seq = tonumber(ARGV[7])
+  for i = 8, #ARGV do
     if seq == last + 1 then
       redis.call('XADD', KEYS[2], '0-' .. seq, 'd', ARGV[i])
       last = seq
@@ -51,14 +52,45 @@ if redis.call('HEXISTS', KEYS[1], 'ended') == 0 then
   if broken then
     redis.call('XADD', KEYS[2], '0-' .. (last + 1), 'g', '1')
     redis.call('HSET', KEYS[1], 'ended', '1', 'broken', '1')
-  elseif ARGV[4] ~= '' then
-    redis.call('XADD', KEYS[2], '0-' .. (last + 1), 'x', ARGV[4])
+  elseif ARGV[5] ~= '' then
+    redis.call('XADD', KEYS[2], '0-' .. (last + 1), 'x', ARGV[5])
     redis.call('HSET', KEYS[1], 'ended', '1')
+  elseif ARGV[3] ~= '0' then
+    local t = redis.call('TIME')
+    local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+    redis.call('HSET', KEYS[1], 'lease', now + tonumber(ARGV[3]))
   end
 end
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 redis.call('PEXPIRE', KEYS[2], ARGV[2])
 return last
+)lua";
+
+constexpr std::string_view takeover_script =
+    R"lua(-- nines: take over a journaled answer whose owner stopped (core/redis/redis_journal_layout.hpp)
+-- KEYS[1] its hash, KEYS[2] its events; ARGV[1] the taker, ARGV[2] lease ms, ARGV[3] ttl ms.
+local m = redis.call('HMGET', KEYS[1], 'owner', 'lease', 'ended', 'last')
+if not m[1] then
+  return {'absent'}
+end
+if m[3] then
+  return {'ended'}
+end
+if not m[2] then
+  return {'held', '-1'}
+end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local left = tonumber(m[2]) - now
+if left > 0 then
+  return {'held', tostring(left)}
+end
+local epoch = redis.call('HINCRBY', KEYS[1], 'epoch', 1)
+local owner = ARGV[1] .. '/' .. epoch
+redis.call('HSET', KEYS[1], 'owner', owner, 'lease', now + tonumber(ARGV[2]))
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+redis.call('PEXPIRE', KEYS[2], ARGV[3])
+return {'ours', owner, m[4] or '0'}
 )lua";
 
 bool token_char(unsigned char c) {
@@ -155,10 +187,11 @@ std::string_view journal_append_script() {
 
 std::size_t append_journal_write(std::string& wire, const redis_journal_keys& keys,
                                  std::string_view owner, std::string_view script_sha,
-                                 std::uint64_t ttl_ms, const redis_journal_write& w,
-                                 std::size_t max_events) {
+                                 std::uint64_t ttl_ms, std::uint64_t lease_ms,
+                                 const redis_journal_write& w, std::size_t max_events) {
   max_events = std::max<std::size_t>(max_events, 1);
   const std::string ttl = std::to_string(ttl_ms);
+  const std::string lease = std::to_string(lease_ms);
   std::size_t commands = 0;
   std::size_t from = 0;
   do {
@@ -167,7 +200,7 @@ std::size_t append_journal_write(std::string& wire, const redis_journal_keys& ke
     const bool last = to == w.events.size();
     const std::string seq = std::to_string(w.first_seq + from);
     std::vector<std::string_view> words{"EVALSHA",   script_sha, "2", keys.meta,
-                                        keys.events, owner,      ttl};
+                                        keys.events, owner,      ttl, lease};
     words.push_back(first && w.head ? std::string_view(*w.head) : std::string_view{});
     words.push_back(last && w.end ? std::string_view(*w.end) : std::string_view{});
     words.push_back(first && w.broken ? "1" : "");
@@ -428,6 +461,50 @@ idempotency_claim parse_idempotency_claim(const redis_reply& reply, std::string_
   out.type = value.substr(cut + 1) == digest ? idempotency_claim::kind::elsewhere
                                              : idempotency_claim::kind::conflict;
   out.stream_key = std::string(key);
+  return out;
+}
+
+std::vector<std::string> journal_takeover_command(const redis_journal_keys& keys,
+                                                  std::string_view taker, std::uint64_t lease_ms,
+                                                  std::uint64_t ttl_ms) {
+  return {"EVAL",
+          std::string(takeover_script),
+          "2",
+          keys.meta,
+          keys.events,
+          std::string(taker),
+          std::to_string(lease_ms),
+          std::to_string(ttl_ms)};
+}
+
+journal_takeover parse_journal_takeover(const redis_reply& reply) {
+  using kind = redis_reply::kind;
+  journal_takeover out;
+  if (reply.type != kind::array || reply.elements.empty() || reply.elements.size() > 3) {
+    return out;
+  }
+  for (const auto& e : reply.elements) {
+    if (e.type != kind::string) {
+      return out;
+    }
+  }
+  const auto& verdict = reply.elements[0].text;
+  const auto size = reply.elements.size();
+  if ((verdict == "absent" || verdict == "ended") && size == 1) {
+    out.type = verdict == "absent" ? journal_takeover::kind::absent : journal_takeover::kind::ended;
+  } else if (verdict == "held" && size == 2) {
+    out.type = journal_takeover::kind::held;
+    out.leased = reply.elements[1].text != "-1";
+  } else if (verdict == "ours" && size == 3) {
+    const auto last = parse_count(reply.elements[2].text);
+    const auto& owner = reply.elements[1].text;
+    if (!last || owner.empty() || owner.size() > 128) {
+      return out;
+    }
+    out.type = journal_takeover::kind::ours;
+    out.owner = owner;
+    out.last = *last;
+  }
   return out;
 }
 

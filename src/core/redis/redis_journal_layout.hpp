@@ -3,8 +3,10 @@
 // the commands that write and read it. No I/O here.
 //
 // Each answer has two keys, hash-tagged alike so that a Redis Cluster keeps them on one slot:
-//   nines:j:{H}:m   a hash: owner (the gateway replica writing it), head (status and fields, as
-//                   JSON), last (the last event appended), ended, broken
+//   nines:j:{H}:m   a hash: owner (the gateway replica writing it: the fencing token), lease
+//                   (until when, in Redis's clock, the owner holds it), epoch (takeovers so far),
+//                   head (status and fields, as JSON), last (the last event appended), ended,
+//                   broken
 //   nines:j:{H}:e   a Redis stream: event N is the entry 0-N with field d (its SSE bytes, as the
 //                   client received them); after the last event one more entry: x (the end: the
 //                   generation's summary and, for a whole answer, its body, as JSON) or g (the
@@ -16,7 +18,13 @@
 // Writes go through one Lua script (journal_append_script): it refuses a writer that is not the
 // answer's owner (fencing), skips events already there (a batch sent again after a broken
 // connection is idempotent), turns a gap into the g entry (never a silent jump), accepts nothing
-// after the end, and renews both keys' expiry.
+// after the end, renews both keys' expiry and, while the answer runs, its owner's lease (every
+// write does; a writer with nothing to write renews with an empty call).
+//
+// Ownership survives its owner (journal_takeover_script): once the lease has run out on an answer
+// that did not end, another replica may take it over. The script makes it the owner under a new
+// token (the taker's id and the next epoch), so that the old owner, should it wake, is fenced off:
+// its writes are refused and nothing of it lands after the taker's.
 //
 // Everything read back is checked as hostile input: shapes, ids in order, header fields that
 // could not end a header line.
@@ -48,14 +56,16 @@ struct redis_journal_write {
   std::vector<std::string> events;  // one SSE event each
   std::optional<std::string> end;   // encode_journal_end
   bool broken = false;              // events were lost before these: mark the copy incomplete
+  std::string owner;                // who writes (a takeover's token); empty: the writer itself
 };
 
 // Appends the EVALSHA command(s) for `w` to `wire` (a long run of events is split into several
-// calls, each at most `max_events` events); returns how many commands.
+// calls, each at most `max_events` events); returns how many commands. Each renews the owner's
+// lease for `lease_ms` (0: the answer has no lease, and is never taken over).
 std::size_t append_journal_write(std::string& wire, const redis_journal_keys& keys,
                                  std::string_view owner, std::string_view script_sha,
-                                 std::uint64_t ttl_ms, const redis_journal_write& w,
-                                 std::size_t max_events = 256);
+                                 std::uint64_t ttl_ms, std::uint64_t lease_ms,
+                                 const redis_journal_write& w, std::size_t max_events = 256);
 
 std::string encode_journal_head(const journal_head& head);
 std::optional<journal_head> decode_journal_head(std::string_view json);
@@ -113,5 +123,24 @@ idempotency_claim parse_idempotency_claim(const redis_reply& reply, std::string_
 std::vector<std::string> idempotency_release_command(std::string_view scoped_key,
                                                      std::string_view stream_key,
                                                      std::string_view digest);
+
+// Taking over an answer whose owner's lease ran out (EVAL: rare, so not loaded).
+std::vector<std::string> journal_takeover_command(const redis_journal_keys& keys,
+                                                  std::string_view taker, std::uint64_t lease_ms,
+                                                  std::uint64_t ttl_ms);
+struct journal_takeover {
+  enum class kind : std::uint8_t {
+    absent,     // no such answer
+    ended,      // it ended: nothing to take over
+    held,       // its owner's lease runs (or it has none: an owner that never takes leases)
+    ours,       // taken: write under `owner`, after event `last`
+    malformed,  // not an answer the script gives
+  };
+  kind type = kind::malformed;
+  bool leased = false;  // held by a lease that runs: its owner lives
+  std::string owner;
+  std::uint64_t last = 0;
+};
+journal_takeover parse_journal_takeover(const redis_reply& reply);
 
 }  // namespace nines::core

@@ -81,7 +81,7 @@ TEST(journal_store_config, read_with_defaults_and_bounds) {
   auto r = parse_config(
       "[journal]\nmode = \"keyed\"\nstore = \"redis-sentinel://10.0.0.7:26379/"
       "nines\"\nstore_password_file = \"/run/secrets/redis\"\n"
-      "store_queue_bytes = 1048576\nstore_max_readers = 64\n" +
+      "store_queue_bytes = 1048576\nstore_max_readers = 64\nstore_lease_ms = 5000\n" +
           upstream,
       "gw.toml");
   ASSERT_TRUE(r.problems.empty()) << r.problems.front().message;
@@ -91,6 +91,8 @@ TEST(journal_store_config, read_with_defaults_and_bounds) {
   EXPECT_EQ(j.store_password_file, "/run/secrets/redis");
   EXPECT_EQ(j.store_queue_bytes, 1048576U);
   EXPECT_EQ(j.store_max_readers, 64U);
+  EXPECT_EQ(j.store_lease, std::chrono::milliseconds(5000));
+  EXPECT_EQ(plain.value->journal.store_lease, std::chrono::milliseconds(3000));
   EXPECT_EQ(j.wait_replicas(), 1U);  // with Sentinels: a failover must not lose a kept write
 
   auto direct = parse_config(
@@ -109,13 +111,17 @@ TEST(journal_store_config, read_with_defaults_and_bounds) {
 TEST(journal_store_config, every_problem_is_listed_at_its_key) {
   auto bad = parse_config(
       "[journal]\nmode = \"keyed\"\nstore = \"redis://:pw@10.0.0.5:6379\"\n"
-      "store_queue_bytes = 10\nstore_max_readers = 0\nstore_speed = 1\n" +
+      "store_queue_bytes = 10\nstore_max_readers = 0\nstore_speed = 1\nstore_lease_ms = 100\n" +
           upstream,
       "gw.toml");
   EXPECT_TRUE(has_problem(bad, "journal.store", "password"));
   EXPECT_TRUE(has_problem(bad, "journal.store_queue_bytes", ""));
   EXPECT_TRUE(has_problem(bad, "journal.store_max_readers", ""));
   EXPECT_TRUE(has_problem(bad, "journal.store_speed", ""));
+  EXPECT_TRUE(has_problem(bad, "journal.store_lease_ms", ""));
+  auto long_lease =
+      parse_config("[journal]\nmode = \"keyed\"\nstore_lease_ms = 600001\n" + upstream, "gw.toml");
+  EXPECT_TRUE(has_problem(long_lease, "journal.store_lease_ms", "at most 600000"));
   for (const auto& p : bad.problems) {
     EXPECT_EQ(p.message.find("pw@"), std::string::npos) << p.message;
   }

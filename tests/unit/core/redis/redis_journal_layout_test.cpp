@@ -153,7 +153,7 @@ TEST(redis_journal_layout, a_long_run_of_events_is_split_into_calls) {
   }
   std::string wire;
   const auto keys = redis_journal_keys_for("s", "d");
-  ASSERT_EQ(append_journal_write(wire, keys, "gw-1", "sha", 1000, w, 2), 3U);
+  ASSERT_EQ(append_journal_write(wire, keys, "gw-1", "sha", 1000, 3000, w, 2), 3U);
   redis_reply_reader reader;
   ASSERT_TRUE(reader.feed(wire));
   // Each command is read back as its words (a RESP array of bulk strings).
@@ -166,21 +166,22 @@ TEST(redis_journal_layout, a_long_run_of_events_is_split_into_calls) {
     calls.push_back(words);
   }
   ASSERT_EQ(calls.size(), 3U);
-  // EVALSHA sha 2 meta events owner ttl head end broken first_seq events...
-  EXPECT_EQ(calls[0][7], "H");  // the head with the first call only
-  EXPECT_EQ(calls[0][8], "");   // the end with the last only
-  EXPECT_EQ(calls[0][10], "10");
-  EXPECT_EQ(calls[0].size(), 13U);
-  EXPECT_EQ(calls[1][7], "");
-  EXPECT_EQ(calls[1][10], "12");
-  EXPECT_EQ(calls[2][8], "E");
-  EXPECT_EQ(calls[2][10], "14");
-  EXPECT_EQ(calls[2].size(), 12U);
+  // EVALSHA sha 2 meta events owner ttl lease head end broken first_seq events...
+  EXPECT_EQ(calls[0][7], "3000");  // every call renews the lease
+  EXPECT_EQ(calls[0][8], "H");     // the head with the first call only
+  EXPECT_EQ(calls[0][9], "");      // the end with the last only
+  EXPECT_EQ(calls[0][11], "10");
+  EXPECT_EQ(calls[0].size(), 14U);
+  EXPECT_EQ(calls[1][8], "");
+  EXPECT_EQ(calls[1][11], "12");
+  EXPECT_EQ(calls[2][9], "E");
+  EXPECT_EQ(calls[2][11], "14");
+  EXPECT_EQ(calls[2].size(), 13U);
   // Nothing but an end: one call with no events.
   redis_journal_write only_end;
   only_end.end = "E";
   std::string one;
-  EXPECT_EQ(append_journal_write(one, keys, "gw-1", "sha", 1000, only_end), 1U);
+  EXPECT_EQ(append_journal_write(one, keys, "gw-1", "sha", 1000, 0, only_end), 1U);
 }
 
 TEST(redis_journal_layout, an_idempotency_claim_says_whose_answer_it_is) {
@@ -216,6 +217,35 @@ TEST(redis_journal_layout, an_idempotency_claim_says_whose_answer_it_is) {
   EXPECT_EQ(release[0], "EVAL");
   EXPECT_EQ(release[3], set[1]);
   EXPECT_EQ(release[4], set[2]);  // only the claim made for this answer is given up
+}
+
+TEST(redis_journal_layout, a_takeover_answer_is_read_strictly) {
+  using k = journal_takeover::kind;
+  const auto words = journal_takeover_command(redis_journal_keys_for("s", "d"), "gw-b", 3000, 9000);
+  ASSERT_EQ(words.size(), 8U);
+  EXPECT_EQ(words[0], "EVAL");
+  EXPECT_EQ(words[5], "gw-b");
+  EXPECT_EQ(words[6], "3000");
+  EXPECT_EQ(words[7], "9000");
+  EXPECT_EQ(parse_journal_takeover(arr({str("absent")})).type, k::absent);
+  EXPECT_EQ(parse_journal_takeover(arr({str("ended")})).type, k::ended);
+  const auto held = parse_journal_takeover(arr({str("held"), str("120")}));
+  EXPECT_EQ(held.type, k::held);
+  EXPECT_TRUE(held.leased);
+  EXPECT_FALSE(parse_journal_takeover(arr({str("held"), str("-1")})).leased);  // no lease at all
+  const auto ours = parse_journal_takeover(arr({str("ours"), str("gw-b/3"), str("17")}));
+  EXPECT_EQ(ours.type, k::ours);
+  EXPECT_EQ(ours.owner, "gw-b/3");
+  EXPECT_EQ(ours.last, 17U);
+  // Anything else is not the script's answer.
+  EXPECT_EQ(parse_journal_takeover(arr({str("ours"), str("gw-b/3"), str("-1")})).type,
+            k::malformed);
+  EXPECT_EQ(parse_journal_takeover(arr({str("ours"), str(""), str("1")})).type, k::malformed);
+  EXPECT_EQ(parse_journal_takeover(arr({str("ours"), str("gw-b/3")})).type, k::malformed);
+  EXPECT_EQ(parse_journal_takeover(arr({str("mine")})).type, k::malformed);
+  EXPECT_EQ(parse_journal_takeover(arr({str("absent"), str("x")})).type, k::malformed);
+  EXPECT_EQ(parse_journal_takeover(str("ours")).type, k::malformed);
+  EXPECT_EQ(parse_journal_takeover(arr({})).type, k::malformed);
 }
 
 }  // namespace
