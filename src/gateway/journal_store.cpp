@@ -309,8 +309,9 @@ net::awaitable<journal_store::sent> journal_store::send(batch& b) {
   std::vector<const std::string*> answer_of;  // each command's answer (its meta key)
   for (const auto& [meta, p] : b) {
     const auto& owner = p.write.owner.empty() ? owner_ : p.write.owner;
+    const auto lease = releasing_ ? 1 : lease_ms();  // 1 ms: given up
     const auto n =
-        core::append_journal_write(wire, p.keys, owner, script_sha_, ttl_ms(), lease_ms(), p.write);
+        core::append_journal_write(wire, p.keys, owner, script_sha_, ttl_ms(), lease, p.write);
     answer_of.insert(answer_of.end(), n, &meta);
     commands += n;
   }
@@ -386,6 +387,11 @@ net::awaitable<void> journal_store::run() {
   for (;;) {
     if (stopping_ && !stop_by) {
       stop_by = steady::now() + flush_at_stop;
+      // What still runs now is stopped with this process (a drain that ran out of time): its
+      // leases are given up with the last writes, so that the replicas its clients reconnect to
+      // take the streams over at once instead of a lease later.
+      releasing_ = true;
+      renew_leases();
     }
     if (stop_by && steady::now() >= *stop_by) {
       break;

@@ -18,7 +18,9 @@
 // (journal.store_lease_ms, core/redis/redis_journal_layout.hpp): every write renews the lease, and
 // every third of it the writer renews the leases of answers that had nothing to write. An answer
 // another replica took over (its lease ran out: this replica hung or lost Redis for that long) is
-// fenced: its writes are refused, and queue() says so, so that its producer stops queueing.
+// fenced: its writes are refused, and queue() says so, so that its producer stops queueing. At
+// stop() the leases of answers still running (a drain that ran out of time) are given up, so
+// that other replicas take them over at once.
 //
 // Metrics: nines_redis_up, nines_journal_store_* (docs/metrics.md).
 //
@@ -117,6 +119,7 @@ class journal_store {
   std::unique_ptr<net::redis_connection> conn_;
   std::string script_sha_;
   std::atomic<bool> stopping_{false};
+  bool releasing_ = false;  // stopping: leases written are given up (the writer's thread only)
   std::atomic<bool> up_{false};
   std::atomic<unsigned> readers_{0};
   std::thread thread_;

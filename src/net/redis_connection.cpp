@@ -28,21 +28,39 @@ void redis_connection::fail(std::string why) {
 
 awaitable<std::unique_ptr<redis_connection>> redis_connection::open(
     redis_endpoint to, time_point deadline, std::string& why, core::redis_reader_limits limits) {
-  tcp::socket socket(co_await asio::this_coro::executor);
+  auto executor = co_await asio::this_coro::executor;
+  tcp::socket socket(executor);
   error_code ec;
-  const auto address = asio::ip::make_address(to.host, ec);
   const std::string where = to.host + ":" + std::to_string(to.port);
-  if (ec) {
-    why = "Redis at " + where + ": not an IP address";
-    co_return nullptr;
+  std::vector<tcp::endpoint> endpoints;
+  if (const auto address = asio::ip::make_address(to.host, ec); !ec) {
+    endpoints.emplace_back(address, to.port);
+  } else {
+    // A name (a Kubernetes Service, say): every address it has, each tried in turn.
+    tcp::resolver resolver(executor);
+    auto [rec, results] =
+        co_await resolver.async_resolve(to.host, std::to_string(to.port), use_nothrow);
+    for (const auto& r : results) {
+      endpoints.push_back(r.endpoint());
+    }
+    if (rec || endpoints.empty()) {
+      why = "Redis at " + where + ": the name does not resolve" +
+            (rec ? " (" + rec.message() + ")" : std::string());
+      co_return nullptr;
+    }
   }
-  {
+  for (const auto& endpoint : endpoints) {
+    error_code ignored;
+    socket.close(ignored);
     net::deadline connecting(socket);
     connecting.arm(deadline);
-    std::tie(ec) = co_await socket.async_connect(tcp::endpoint(address, to.port), use_nothrow);
+    std::tie(ec) = co_await socket.async_connect(endpoint, use_nothrow);
     if (connecting.disarm()) {
       why = "Redis at " + where + ": no answer to the connect in time";
       co_return nullptr;
+    }
+    if (!ec) {
+      break;
     }
   }
   if (ec) {

@@ -24,7 +24,7 @@
 namespace nines::net {
 
 struct redis_endpoint {
-  std::string host;  // an IP address (names are resolved by whoever configured it)
+  std::string host;  // an IP address, or a name (resolved at each connect; every address tried)
   std::uint16_t port = 6379;
   unsigned db = 0;
   std::string password;  // AUTH after connecting when set; never logged

@@ -168,9 +168,12 @@ class scripted_redis {
   std::vector<std::thread> handlers_;
 };
 
-// What the writer needs to call Redis up; `meta` and `follow` answer HMGET and XREAD.
-scripted_redis::script redis_that(std::string meta, std::function<std::string()> follow) {
-  return [meta = std::move(meta), follow = std::move(follow)](const words& w) -> std::string {
+// What the writer needs to call Redis up; `meta` and `follow` answer HMGET and XREAD, `takeover`
+// the takeover script (EVAL; else an integer, which no takeover is).
+scripted_redis::script redis_that(std::string meta, std::function<std::string()> follow,
+                                  std::string takeover = {}) {
+  return [meta = std::move(meta), follow = std::move(follow),
+          takeover = std::move(takeover)](const words& w) -> std::string {
     const auto& name = w.empty() ? std::string() : w[0];
     if (name == "SCRIPT") {
       return bulk(std::string(40, 'a'));
@@ -184,6 +187,9 @@ scripted_redis::script redis_that(std::string meta, std::function<std::string()>
     if (name == "XREAD") {
       return follow();
     }
+    if (name == "EVAL" && !takeover.empty()) {
+      return takeover;
+    }
     return ":1\r\n";
   };
 }
@@ -195,6 +201,7 @@ struct redis_case {
   unsigned status = 0;               // what the client gets
   std::string code;                  // its error code, in the JSON body or the last event
   std::string must_not_contain;      // in the client's bytes
+  std::string takeover = {};         // the answer to the takeover script
 };
 
 std::vector<redis_case> cases() {
@@ -252,6 +259,23 @@ std::vector<redis_case> cases() {
       // end (a bulk that does come is refused at the bound: redis_connection_test).
       {"a_huge_bulk", good, {"*1\r\n*2\r\n$99999999999\r\n"}, 200, "journal_store_lost", ""},
       {"a_deep_array", good, {"*1\r\n*2\r\n*2147483647\r\n"}, 200, "journal_store_lost", ""},
+      // The stream stands still and Redis says it is this replica's now, after 99 events it then
+      // does not have: nobody continues it (the copy is marked), and the client hears why.
+      {"a_takeover_that_lies",
+       good,
+       {},
+       200,
+       "journal_incomplete",
+       "",
+       array({bulk("ours"), bulk("gw-x/1"), bulk("99")})},
+      // An answer that is not the script's takes nothing over: the reader reads on.
+      {"a_takeover_answer_of_odd_shape",
+       good,
+       {nil, xread({entry("0-3", "d", "data: {\"x\":3}\n\n"), entry("0-4", "x", end_record)})},
+       200,
+       "",
+       "",
+       array({bulk("ours"), bulk("gw-x/1")})},
       // The control: a well-formed copy is served as it is.
       {"well_formed",
        good,
@@ -267,10 +291,13 @@ class hostile_redis : public ::testing::TestWithParam<redis_case> {};
 TEST_P(hostile_redis, a_reconnect_gets_a_defined_answer_whatever_redis_sends) {
   const auto& c = GetParam();
   std::atomic<std::size_t> turn{0};
-  scripted_redis redis(redis_that(c.meta, [&c, &turn]() -> std::string {
-    const auto i = turn++;
-    return i < c.follows.size() ? c.follows[i] : nil;
-  }));
+  scripted_redis redis(redis_that(
+      c.meta,
+      [&c, &turn]() -> std::string {
+        const auto i = turn++;
+        return i < c.follows.size() ? c.follows[i] : nil;
+      },
+      c.takeover));
   hostile_env env("[journal]\nmode = \"keyed\"\nstore = \"redis://127.0.0.1:" +
                   std::to_string(redis.port()) + "/0\"\n");
   ASSERT_TRUE(test::eventually(
@@ -294,6 +321,16 @@ TEST_P(hostile_redis, a_reconnect_gets_a_defined_answer_whatever_redis_sends) {
   }
   // The upstream was never asked: a reconnect starts no generation.
   EXPECT_EQ(env.upstream.request_count(), 0U);
+}
+
+// A store given by name (a Kubernetes Service): resolved at each connect, each address tried in
+// turn ("localhost" may be ::1 first, where nothing listens).
+TEST(hostile_redis_names, a_store_named_by_dns_is_resolved_and_reached) {
+  scripted_redis redis(redis_that(array({nil, nil, nil}), [] { return nil; }));
+  hostile_env env("[journal]\nmode = \"keyed\"\nstore = \"redis://localhost:" +
+                  std::to_string(redis.port()) + "/0\"\n");
+  EXPECT_TRUE(test::eventually(
+      [&] { return test::metric_value(env.admin_port(), "nines_redis_up") == 1; }));
 }
 
 INSTANTIATE_TEST_SUITE_P(hostile, hostile_redis, ::testing::ValuesIn(cases()),

@@ -93,6 +93,11 @@ server start_gateway(const std::string& toml, std::vector<std::string> extra_arg
   return launch_gateway({}, toml, "workers = 2\n", std::move(extra_args));
 }
 
+server start_gateway_with(const std::string& gateway_keys, const std::string& toml,
+                          std::vector<std::string> extra_args) {
+  return launch_gateway({}, toml, "workers = 2\n" + gateway_keys, std::move(extra_args));
+}
+
 server start_edge(const std::string& toml, std::vector<std::string> extra_args) {
   return launch_gateway({}, toml, "workers = 2\n", std::move(extra_args), "edge");
 }

@@ -46,6 +46,9 @@ unsigned short port_from(const std::string& line);
 server start_mock(std::vector<std::string> args = {});
 // `nines gateway --config <file with toml>`, once it listens. The config's listen is replaced.
 server start_gateway(const std::string& toml, std::vector<std::string> extra_args = {});
+// A gateway whose [gateway] table also holds `gateway_keys` ("drain_timeout_ms = 300\n").
+server start_gateway_with(const std::string& gateway_keys, const std::string& toml,
+                          std::vector<std::string> extra_args = {});
 // The same for `nines edge`: the file gets an [edge] table, and `toml` names [[uplinks]].
 server start_edge(const std::string& toml, std::vector<std::string> extra_args = {});
 // The same with the default number of workers, run by `launcher` (an absolute path and its

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <cctype>
 #include <charconv>
 
 #include "core/config/config.hpp"
@@ -15,19 +16,52 @@ redis_store_parse refuse(std::string why) {
   return redis_store_parse{std::nullopt, std::move(why)};
 }
 
-// "HOST:PORT" or "[V6]:PORT", HOST an IP literal, PORT 1-65535.
+// A host name as RFC 1123 has it: labels of letters, digits and hyphens (1 to 63, no hyphen at
+// either end), at most 253 bytes, the last label not all digits (so that what looks like a broken
+// IP address is not taken for a name).
+bool is_dns_name(std::string_view name) {
+  if (name.empty() || name.size() > 253) {
+    return false;
+  }
+  if (name.back() == '.') {
+    name.remove_suffix(1);  // the root
+  }
+  std::string_view label;
+  while (!name.empty()) {
+    const auto dot = name.find('.');
+    label = name.substr(0, dot);
+    if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-') {
+      return false;
+    }
+    for (const unsigned char c : label) {
+      if (!std::isalnum(c) && c != '-') {
+        return false;
+      }
+    }
+    name = dot == std::string_view::npos ? std::string_view{} : name.substr(dot + 1);
+  }
+  return label.find_first_not_of("0123456789") != std::string_view::npos;
+}
+
+// "HOST:PORT" or "[V6]:PORT", HOST an IP literal or a DNS name, PORT 1-65535.
 std::optional<redis_server_address> server_address(std::string_view text, std::string& why) {
   const auto at = parse_listen_address(text);
   if (!at || at->port == 0) {
     why = fmt::format("\"{}\" is not HOST:PORT with a port from 1 to 65535", text);
     return std::nullopt;
   }
-  if (!is_ip_literal(at->host)) {
-    why = fmt::format("\"{}\" is not an IP address (names are not resolved: give the address)",
-                      at->host);
+  if (is_ip_literal(at->host)) {
+    return redis_server_address{at->host, at->port};
+  }
+  if (text.front() == '[' || !is_dns_name(at->host)) {
+    why = fmt::format("\"{}\" is neither an IP address nor a DNS name", at->host);
     return std::nullopt;
   }
-  return redis_server_address{at->host, at->port};
+  std::string host = at->host;
+  for (auto& c : host) {
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  }
+  return redis_server_address{std::move(host), at->port};
 }
 
 bool printable(std::string_view text) {

@@ -21,7 +21,7 @@
 namespace nines::core {
 
 struct redis_server_address {
-  std::string host;  // an IP address literal, without brackets
+  std::string host;  // an IP address literal without brackets, or a DNS name (lower case)
   std::uint16_t port = 0;
   friend bool operator==(const redis_server_address&, const redis_server_address&) = default;
 };

@@ -35,6 +35,17 @@ TEST(redis_store_address, a_server_and_sentinels_are_read) {
   EXPECT_EQ(sentinels.address->nodes[1].host, "10.0.0.8");
   EXPECT_EQ(sentinels.address->nodes[2].port, 26380);
   EXPECT_EQ(sentinels.address->master_name, "nines");
+
+  // Names (a Kubernetes Service): kept in lower case, resolved at each connect.
+  auto named = parse_redis_store_address(
+      "redis-sentinel://Nines-Sentinel.nines.svc.cluster.local:26379,nines-sentinel-1:26379/nines");
+  ASSERT_TRUE(named.address) << named.problem;
+  EXPECT_EQ(named.address->nodes[0].host, "nines-sentinel.nines.svc.cluster.local");
+  EXPECT_EQ(named.address->nodes[1].host, "nines-sentinel-1");
+  EXPECT_FALSE(parse_redis_store_address("redis-sentinel://Sentinel-0:26379,sentinel-0:26379/m")
+                   .address);  // the same name twice
+  EXPECT_FALSE(
+      parse_redis_store_address("redis://" + std::string(64, 'a') + ":6379").address);  // a label
 }
 
 TEST(redis_store_address, anything_ambiguous_or_secret_is_refused_with_what_is_wrong) {
@@ -46,7 +57,11 @@ TEST(redis_store_address, anything_ambiguous_or_secret_is_refused_with_what_is_w
       {"redis://10.0.0.5", "HOST:PORT"},
       {"redis://10.0.0.5:0", "HOST:PORT"},
       {"redis://10.0.0.5:65536", "HOST:PORT"},
-      {"redis://redis.default.svc:6379", "not an IP address"},
+      {"redis://redis..svc:6379", "neither an IP address nor a DNS name"},
+      {"redis://-redis:6379", "neither an IP address nor a DNS name"},
+      {"redis://redis_1:6379", "neither an IP address nor a DNS name"},
+      {"redis://10.0.0.256:6379", "neither an IP address nor a DNS name"},
+      {"redis://[redis]:6379", "neither an IP address nor a DNS name"},
       {"redis://10.0.0.5:6379/16", "0 to 15"},
       {"redis://10.0.0.5:6379/01", "0 to 15"},
       {"redis://10.0.0.5:6379/", "0 to 15"},
