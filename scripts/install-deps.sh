@@ -16,9 +16,10 @@ build_pkgs=(g++ cmake ninja-build ccache pkg-config
 # browser test; testssl.sh: what nines tls-check is compared with; iproute2: the veth links of
 # the tests whose hosts live in network namespaces (tests/netns); adb: the device keeper tested
 # against the real adb server (with fake phones); redis-server and redis-sentinel: the shared
-# journal's store, a primary with replicas and Sentinels on loopback (tests/integration/redis_*).
+# journal's store, a primary with replicas and Sentinels on loopback (tests/integration/redis_*);
+# kubernetes-client: kubectl, whose kustomize renders deploy/kubernetes (tests/deploy).
 test_pkgs=(clang-14 libclang-rt-14-dev openssl prometheus chromium fonts-dejavu-core testssl.sh
-  iproute2 adb redis-server redis-sentinel)
+  iproute2 adb redis-server redis-sentinel kubernetes-client)
 bench_pkgs=(nginx wrk haproxy python3 linux-perf)
 
 pkgs=("${build_pkgs[@]}")
@@ -35,6 +36,8 @@ for p in "${pkgs[@]}"; do
   case "$p" in
     nodejs) command -v node >/dev/null && continue ;;
     npm) command -v npm >/dev/null && continue ;;
+    # Any kubectl renders the manifests (they keep to what Debian's 1.20 understands).
+    kubernetes-client) command -v kubectl >/dev/null && continue ;;
   esac
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
@@ -48,7 +51,8 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 # npm packages, as locked in package-lock.json: uPlot for the dashboard built into the binary,
-# and the end-to-end tests' clients (the openai SDK, playwright-core driving Debian's chromium).
+# the end-to-end tests' clients (the openai SDK, playwright-core driving Debian's chromium), and
+# the Kubernetes API's schemas for the manifests' test (kubernetes-models, @kubernetes/client-node).
 npm_ci() {
   local dir=$1 marker=$2
   if [ ! -e "$dir/node_modules/$marker" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
@@ -59,5 +63,6 @@ npm_ci() {
 npm_ci web uplot/dist/uPlot.iife.min.js
 if [ "$want" != build ]; then
   npm_ci tests/e2e playwright-core
+  npm_ci tests/deploy kubernetes-models
 fi
 exit 0
