@@ -4,20 +4,19 @@
 
 #include "gateway/forwarder.hpp"
 
-#include "gateway/upload_endpoint.hpp"
-
 #include <fmt/format.h>
-
-#include "gateway/answer_cache_relay.hpp"
 #include <spdlog/spdlog.h>
 
-#include "core/json/json_probe.hpp"
-#include "core/json/json_text.hpp"
 #include "core/config/key_values.hpp"
 #include "core/http/openai_error.hpp"
+#include "core/json/json_probe.hpp"
+#include "core/json/json_text.hpp"
 #include "core/stream/stream_journal.hpp"
+#include "gateway/answer_cache_relay.hpp"
 #include "gateway/journal_relay.hpp"
 #include "gateway/request_forwarder.hpp"
+#include "gateway/shared_limits.hpp"
+#include "gateway/upload_endpoint.hpp"
 #include "net/spawn.hpp"
 #include "net/wakeup.hpp"
 
@@ -923,6 +922,16 @@ awaitable<void> forward_request(request& req, downstream& client, worker_state& 
     worker.probe.auth_refused(refusal->reason);
     co_await refuse_access(client, record, *refusal);
     co_return;
+  }
+  if (worker.limits && ticket.key() != nullptr) {
+    // The key's per-minute limits across replicas (auth.shared_limits).
+    std::optional<core::access_refusal> shared_refusal =
+        co_await worker.shared->limits->admit(*worker.limits, ticket);
+    if (shared_refusal) {
+      worker.probe.auth_refused(shared_refusal->reason);
+      co_await refuse_access(client, record, *shared_refusal);
+      co_return;
+    }
   }
   if (const auto* key = ticket.key()) {
     record.key_id = key->id;

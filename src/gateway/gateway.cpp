@@ -532,6 +532,10 @@ int run_gateway(const core::config& cfg, const std::string& config_path) {
     shared->shared_journal->start();
     spdlog::info("nines journal shared through {}",
                  core::describe_redis_store_address(*cfg.journal.store));
+    if (cfg.auth.shared_limits != core::shared_limits_mode::off) {
+      shared->limits = std::make_unique<shared_limits>(cfg.auth.shared_limits,
+                                                       *shared->shared_journal, *shared->metrics);
+    }
   }
   if (cfg.uploads.enabled()) {
     core::upload_limits upload_limits;
@@ -666,6 +670,14 @@ int run_gateway(const core::config& cfg, const std::string& config_path) {
                                                     seed + i));
     worker_state* state = states.back().get();
     state->refresh();
+    if (shared->limits) {
+      state->limits =
+          std::make_unique<limit_caller>(group.context(i).get_executor(), *shared->shared_journal);
+      if (i == 0) {
+        spawn(group.context(i).get_executor(), shared->limits->keep(*state->limits, draining),
+              "shared limits keeper");
+      }
+    }
     group.start(i, [state](request& req, downstream& client) {
       return handle_request(req, client, *state);
     });

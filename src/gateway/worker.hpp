@@ -22,12 +22,13 @@
 #include "core/access/admission.hpp"
 #include "core/cache/answer_cache.hpp"
 #include "core/config/config.hpp"
-#include "core/routing/hedge_policy.hpp"
 #include "core/random.hpp"
+#include "core/routing/hedge_policy.hpp"
 #include "core/routing/retry_budget.hpp"
+#include "core/routing/upstream_cooldown.hpp"
 #include "core/stream/stream_journal.hpp"
 #include "gateway/journal_store.hpp"
-#include "core/routing/upstream_cooldown.hpp"
+#include "gateway/shared_limits.hpp"
 #include "gateway/sla.hpp"
 #include "gateway/upload_store.hpp"
 #include "gateway/upstream_credentials.hpp"
@@ -96,6 +97,8 @@ struct shared_state {
   std::unique_ptr<core::stream_journal> journal;  // journaled requests, every worker's
   // The shared journal in Redis ([journal] store, gateway/journal_store.hpp); null when unset.
   std::unique_ptr<journal_store> shared_journal;
+  // Client keys' limits across replicas, in the same Redis (auth.shared_limits); null when off.
+  std::unique_ptr<shared_limits> limits;
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
   unsigned workers = 1;
   std::unique_ptr<sla_shard[]> sla;                 // one per worker
@@ -161,6 +164,8 @@ struct worker_state {
   std::uint64_t next_request_number = 0;
   std::uint64_t active_requests = 0;   // for the retry budget
   std::uint64_t active_retries = 0;
+  // This worker's calls for the shared limits (gateway/shared_limits.hpp); null when off.
+  std::unique_ptr<limit_caller> limits;
 
   worker_state(unsigned worker_index, asio_executor worker_executor,
                std::shared_ptr<shared_state> state, std::uint64_t seed);

@@ -251,10 +251,12 @@ void gateway_probe::cache_answer(std::string_view result) {
 void gateway_probe::journal_refused(std::string_view reason) { refusals(reason).add(worker_); }
 
 void gateway_probe::auth_refused(std::string_view reason) {
-  cached_counter(fmt::format("auth|{}", reason), "nines_auth_refusals_total",
-                 "Requests refused by the client-key checks, by reason (missing, unknown, "
-                 "expired, model, rate, tokens, concurrency).",
-                 {{"reason", std::string(reason)}})
+  cached_counter(
+      fmt::format("auth|{}", reason), "nines_auth_refusals_total",
+      "Requests refused by the client-key checks, by reason (missing, unknown, "
+      "expired, model, rate, tokens, concurrency, store: the shared limits' Redis away with "
+      "auth.shared_limits = closed).",
+      {{"reason", std::string(reason)}})
       .add(worker_);
 }
 

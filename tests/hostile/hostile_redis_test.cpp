@@ -11,11 +11,13 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <fstream>
 #include <functional>
 #include <mutex>
 #include <thread>
 #include <vector>
 
+#include "core/access/secret_digest.hpp"
 #include "hostile_env.hpp"
 
 namespace nines::hostile {
@@ -331,6 +333,57 @@ TEST(hostile_redis_names, a_store_named_by_dns_is_resolved_and_reached) {
                   std::to_string(redis.port()) + "/0\"\n");
   EXPECT_TRUE(test::eventually(
       [&] { return test::metric_value(env.admin_port(), "nines_redis_up") == 1; }));
+}
+
+// The shared limits (auth.shared_limits = "closed") before a Redis whose answers to the take
+// script lie or make no sense: no answer is a grant it does not fit, so each is Redis away (503),
+// never an admission, and the upstream is never asked; the control, a true grant, is admitted.
+TEST(hostile_redis_limits, a_take_answer_that_does_not_fit_admits_nothing) {
+  const std::string secret = "nk-hostile-limits";
+  const auto keys = test::temp_path(".toml");
+  std::ofstream(keys) << "[[keys]]\nid = \"k\"\nhash = \""
+                      << core::format_secret_digest(core::sha256_of(secret))
+                      << "\"\nmodels = [\"*\"]\nrequests_per_minute = 600\n";
+  const auto ints = [](std::vector<long long> v) {
+    std::string out = "*" + std::to_string(v.size()) + "\r\n";
+    for (auto i : v) {
+      out += ":" + std::to_string(i) + "\r\n";
+    }
+    return out;
+  };
+  struct limit_case {
+    std::string name;
+    std::string answer;
+    unsigned status;
+  };
+  const std::vector<limit_case> answers = {
+      {"grants a thousand for one asked", ints({1, 1764800000, 1000, 0, 0, 0}), 503},
+      {"refused by a limit not asked about", ints({0, 1764800000, 2, 1000, 599, 0}), 503},
+      {"more left than the limit", ints({1, 1764800000, 1, 0, 100000, 0}), 503},
+      {"an error", "-ERR no script\r\n", 503},
+      {"a bulk string", bulk("OK"), 503},
+      {"a true grant", ints({1, 1764800000, 1, 0, 599, 0}), 200},
+  };
+  for (const auto& c : answers) {
+    scripted_redis redis(redis_that(
+        array({nil, nil, nil}), [] { return nil; }, c.answer));
+    hostile_env env("[auth]\nkeys_file = \"" + keys + "\"\nshared_limits = \"closed\"\n" +
+                    "[journal]\nmode = \"keyed\"\nstore = \"redis://127.0.0.1:" +
+                    std::to_string(redis.port()) + "/0\"\n");
+    ASSERT_TRUE(test::eventually(
+        [&] { return test::metric_value(env.admin_port(), "nines_redis_up") == 1; }));
+    raw_client client(env.port());
+    ASSERT_TRUE(client.send(post("/v1/chat/completions",
+                                 R"({"model":"m","messages":[{"role":"user","content":"x"}]})",
+                                 "Authorization: Bearer " + secret + "\r\n")));
+    const auto res = client.read_response();
+    ASSERT_TRUE(res) << c.name;
+    EXPECT_EQ(res->status, c.status) << c.name << ": " << res->body;
+    if (c.status == 503) {
+      EXPECT_NE(res->body.find("rate_limit_store_unavailable"), std::string::npos) << res->body;
+      EXPECT_EQ(env.upstream.request_count(), 0U) << c.name;
+    }
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(hostile, hostile_redis, ::testing::ValuesIn(cases()),

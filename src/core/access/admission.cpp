@@ -96,10 +96,65 @@ void access_ticket::settle_tokens(std::uint64_t used, std::chrono::steady_clock:
     return;
   }
   settled_ = true;
+  const auto delta = static_cast<std::int64_t>(used) - static_cast<std::int64_t>(reserved_);
+  {
+    std::lock_guard lock(state_->mutex);
+    state_->tokens.settle(admitted_at_, delta, std::max(admitted_at_, now));
+  }
+  if (also_settle_ && delta != 0) {
+    also_settle_(delta);
+  }
+}
+
+void access_ticket::withdraw(std::chrono::steady_clock::time_point now) {
+  if (!state_) {
+    return;
+  }
+  {
+    std::lock_guard lock(state_->mutex);
+    state_->requests.settle(admitted_at_, -1, std::max(admitted_at_, now));
+    if (reserved_ > 0) {
+      state_->tokens.settle(admitted_at_, -static_cast<std::int64_t>(reserved_),
+                            std::max(admitted_at_, now));
+    }
+  }
+  settled_ = true;
+  reserved_ = 0;
+  also_settle_ = nullptr;
+}
+
+std::pair<std::uint64_t, std::uint64_t> access_ticket::used_here(
+    std::chrono::steady_clock::time_point now) {
+  if (!state_) {
+    return {0, 0};
+  }
   std::lock_guard lock(state_->mutex);
-  state_->tokens.settle(admitted_at_,
-                        static_cast<std::int64_t>(used) - static_cast<std::int64_t>(reserved_),
-                        std::max(admitted_at_, now));
+  return {state_->requests.used(now), state_->tokens.used(now)};
+}
+
+access_refusal per_minute_refusal(const client_key& k, bool tokens, std::uint64_t reserve,
+                                  std::chrono::milliseconds retry, std::uint64_t remaining_requests,
+                                  std::uint64_t remaining_tokens, std::string_view where) {
+  auto r = tokens ? over_limit("tokens", "rate_limit_exceeded",
+                               fmt::format("key \"{}\" is over its {} tokens per minute{} ({} "
+                                           "reserved for this request)",
+                                           k.id, k.tokens_per_minute, where, reserve),
+                               "tokens", retry_after(retry))
+                  : over_limit("requests", "rate_limit_exceeded",
+                               fmt::format("key \"{}\" is over its {} requests per minute{}", k.id,
+                                           k.requests_per_minute, where),
+                               "rate", retry_after(retry));
+  if (k.requests_per_minute > 0) {
+    r.headers.emplace_back("x-ratelimit-limit-requests", std::to_string(k.requests_per_minute));
+    r.headers.emplace_back("x-ratelimit-remaining-requests", std::to_string(remaining_requests));
+    r.headers.emplace_back("x-ratelimit-reset-requests", reset_text(retry));
+  }
+  if (k.tokens_per_minute > 0) {
+    r.headers.emplace_back("x-ratelimit-limit-tokens", std::to_string(k.tokens_per_minute));
+    r.headers.emplace_back("x-ratelimit-remaining-tokens", std::to_string(remaining_tokens));
+    r.headers.emplace_back("x-ratelimit-reset-tokens", reset_text(retry));
+  }
+  return r;
 }
 
 std::optional<access_refusal> identify(const key_registry& registry, std::string_view authorization,

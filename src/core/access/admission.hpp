@@ -18,6 +18,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -70,6 +71,19 @@ class access_ticket {
   // The tokens the request used (from its answer's usage, or what it produced); once.
   void settle_tokens(std::uint64_t used, std::chrono::steady_clock::time_point now);
   bool limits_tokens() const { return !settled_; }
+  std::uint64_t reserved_tokens() const { return reserved_; }
+
+  // Limits counted elsewhere too (auth.shared_limits): `settle` also gets the settlement's delta
+  // (used minus reserved), once.
+  void also_settle(std::function<void(std::int64_t delta)> settle) {
+    also_settle_ = std::move(settle);
+  }
+  // Takes back what admit() counted in this replica's windows (the request is refused after all,
+  // by the limits shared with other replicas); the ticket then limits nothing.
+  void withdraw(std::chrono::steady_clock::time_point now);
+  // What this replica's windows have counted for the key within the last minute, requests and
+  // tokens (the local share when the shared count cannot be asked).
+  std::pair<std::uint64_t, std::uint64_t> used_here(std::chrono::steady_clock::time_point now);
 
  private:
   friend std::optional<access_refusal> admit(std::shared_ptr<const key_registry>,
@@ -84,7 +98,15 @@ class access_ticket {
   std::uint64_t reserved_ = 0;
   bool settled_ = true;
   bool holds_place_ = false;
+  std::function<void(std::int64_t)> also_settle_;
 };
+
+// A 429 for a key over a per-minute limit (`tokens`: its tokens_per_minute, else its
+// requests_per_minute), with Retry-After and OpenAI's x-ratelimit-* headers from `remaining` and
+// `reset`; `where` ends the message (" across replicas").
+access_refusal per_minute_refusal(const client_key& k, bool tokens, std::uint64_t reserve,
+                                  std::chrono::milliseconds retry, std::uint64_t remaining_requests,
+                                  std::uint64_t remaining_tokens, std::string_view where);
 
 // Who asks: nullopt when `authorization` names a usable key (then `key` is it), else the 401.
 // Limits are not touched (a tus upload's requests are identified, not counted).

@@ -314,7 +314,7 @@ struct reader : toml_reader {
 
   void read_auth(const toml::table& t, auth_settings& a) {
     const std::string p = "auth.";
-    unknown_keys(t, p, {"mode", "keys_file", "default_token_reservation"});
+    unknown_keys(t, p, {"mode", "keys_file", "default_token_reservation", "shared_limits"});
     if (const toml::node* node = t.get("mode")) {
       const auto v = node->value_exact<std::string>();
       if (v == "keys") {
@@ -327,6 +327,21 @@ struct reader : toml_reader {
     }
     string(t, p, "keys_file", a.keys_file);
     integer(t, p, "default_token_reservation", a.default_token_reservation, 1, 10000000);
+    if (const toml::node* node = t.get("shared_limits")) {
+      const auto v = node->value_exact<std::string>();
+      if (v == "off") {
+        a.shared_limits = shared_limits_mode::off;
+      } else if (v == "open") {
+        a.shared_limits = shared_limits_mode::open;
+      } else if (v == "closed") {
+        a.shared_limits = shared_limits_mode::closed;
+      } else if (v == "local-share") {
+        a.shared_limits = shared_limits_mode::local_share;
+      } else {
+        problem(p + "shared_limits", node,
+                "must be \"off\", \"open\", \"closed\" or \"local-share\"");
+      }
+    }
   }
 
   void read_admin(const toml::table& t, admin_settings& a) { core::read_admin(*this, t, a); }
@@ -853,6 +868,13 @@ config_result parse_config(std::string_view toml_text, std::string_view source,
   }
   if (const auto* t = r.section(root, "journal")) {
     r.read_journal(*t, c.journal);
+  }
+  if (c.auth.shared_limits != shared_limits_mode::off && !c.journal.store) {
+    const auto* auth = root.get("auth");
+    r.problem(
+        "auth.shared_limits",
+        auth != nullptr && auth->is_table() ? auth->as_table()->get("shared_limits") : nullptr,
+        "counts in journal.store's Redis, which is not set");
   }
   if (const auto* t = r.section(root, "uploads")) {
     r.read_uploads(*t, c.uploads);

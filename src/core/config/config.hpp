@@ -220,10 +220,15 @@ struct cache_settings {
 // without a key, unless the operator says `mode = "open"` in so many words.
 enum class auth_mode { keys, open };
 
+// Client keys' per-minute limits across replicas (auth.shared_limits): off (each replica counts
+// its own), or counted in journal.store's Redis, with what to do while it is away.
+enum class shared_limits_mode { off, open, closed, local_share };
+
 struct auth_settings {
   std::optional<auth_mode> mode;  // unset: keys when keys_file is set, else open (loopback only)
   std::string keys_file;          // TOML [[keys]] (docs/config.md); reloaded with the config
   std::uint64_t default_token_reservation = 1024;  // for tokens_per_minute, without max_tokens
+  shared_limits_mode shared_limits = shared_limits_mode::off;
 };
 
 // The admin listener: /metrics, /status, /dashboard, /healthz, /readyz. Never on the API port.
