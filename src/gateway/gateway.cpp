@@ -711,10 +711,19 @@ int run_gateway(const core::config& cfg, const std::string& config_path) {
     group.begin_drain();
     drain_timer.expires_after(cfg.gateway.drain_timeout);
     drain_timer.async_wait([&](const error_code& tec) {
-      if (!tec) {
-        spdlog::warn("drain timeout reached: closing the remaining connections");
-        group.stop();
+      if (tec) {
+        return;
       }
+      // Journaled streams still running end with a resumable break (their relays look every
+      // half second); a second later whatever remains is closed.
+      spdlog::warn("drain timeout reached: ending the remaining streams, closing in 1 s");
+      shared->cutting = true;
+      drain_timer.expires_after(std::chrono::seconds(1));
+      drain_timer.async_wait([&](const error_code& cec) {
+        if (!cec) {
+          group.stop();
+        }
+      });
     });
   });
   std::thread control_thread([&] { control.run(); });

@@ -16,6 +16,9 @@
 namespace nines::gateway {
 namespace {
 
+// How often a relay waiting for its generation looks whether the replica's drain ran out.
+constexpr auto cut_check_every = std::chrono::milliseconds(500);
+
 using namespace net;
 using steady = std::chrono::steady_clock;
 
@@ -387,7 +390,31 @@ awaitable<void> relay_entry(std::shared_ptr<core::journal_entry> entry, std::uin
         continue;  // read again before waiting: more may have come meanwhile
       }
     }
-    if (!co_await w->wait(deadline)) {
+    // Woken by the generation; meanwhile, every half second, a look at the drain.
+    bool woken = false;
+    bool cut = false;
+    for (;;) {
+      cut = begun && worker.shared->cutting.load(std::memory_order_relaxed);
+      if (cut) {
+        break;
+      }
+      woken = co_await w->wait(std::min(deadline, steady::now() + cut_check_every));
+      if (woken || steady::now() >= deadline) {
+        break;
+      }
+    }
+    if (cut) {
+      // This replica's drain ran out of time: the stream ends with an explicit break, which
+      // another replica resumes from Last-Event-ID when the journal is shared.
+      const bool shared = worker.shared->shared_journal != nullptr;
+      co_await end_unserved(client, record, begun, http::status::service_unavailable,
+                            "upstream_unavailable", "gateway_draining",
+                            shared ? "this gateway replica is stopping: reconnect with "
+                                     "Last-Event-ID to continue the stream"
+                                   : "this gateway is stopping: the stream cannot be completed");
+      break;
+    }
+    if (!woken) {
       co_await end_unserved(client, record, begun, http::status::gateway_timeout,
                             "upstream_unavailable", "journal_timeout",
                             "the journaled generation did not finish within timeouts.request_ms");

@@ -17,6 +17,7 @@ using std::chrono::milliseconds;
 constexpr auto take_within = milliseconds(100);
 constexpr auto connect_within = milliseconds(250);
 constexpr auto away_for = milliseconds(500);  // after a failed connect: no call tried meanwhile
+constexpr auto no_primary_for = milliseconds(50);
 constexpr auto fresh_for = std::chrono::seconds(1);
 constexpr auto beat_every = std::chrono::seconds(1);
 constexpr std::uint64_t alive_ms = 5000;  // a replica silent this long is not counted
@@ -29,44 +30,17 @@ struct limit_caller::pending {
   std::string wire;
   std::optional<core::redis_reply> reply;
   bool done = false;
-  std::unique_ptr<asio::steady_timer> signal;  // null: nobody waits
+  std::unique_ptr<asio::steady_timer> signal;  // null: nobody waits (a send)
+  // For a call whose waiter gave up before its reply came: what to do with the reply (a take's
+  // grant is given back).
+  std::function<void(const core::redis_reply&)> late;
+  unsigned tries = 0;  // a send is tried this many times at most
 };
 
 limit_caller::limit_caller(asio::any_io_executor executor, journal_store& store)
     : executor_(executor), store_(store), wake_(executor) {}
 
-awaitable<std::optional<core::redis_reply>> limit_caller::call(std::vector<std::string> words,
-                                                               milliseconds within) {
-  const auto now = steady::now();
-  if ((!conn_ && now < away_until_) || queue_.size() >= most_queued) {
-    co_return std::nullopt;
-  }
-  auto p = std::make_shared<pending>();
-  std::vector<std::string_view> views(words.begin(), words.end());
-  core::append_redis_command(p->wire, views);
-  p->signal = std::make_unique<asio::steady_timer>(executor_, now + within);
-  queue_.push_back(p);
-  if (!running_) {
-    running_ = true;
-    auto ex = executor_;
-    spawn(ex, run(), "shared limits caller");
-  }
-  wake_.cancel();
-  auto [ec] = co_await p->signal->async_wait(use_nothrow);
-  (void)ec;
-  if (!p->done) {
-    co_return std::nullopt;  // out of time (the answer, when it comes, goes nowhere)
-  }
-  co_return std::move(p->reply);
-}
-
-void limit_caller::send(std::vector<std::string> words) {
-  if ((!conn_ && steady::now() < away_until_) || queue_.size() >= most_queued) {
-    return;
-  }
-  auto p = std::make_shared<pending>();
-  std::vector<std::string_view> views(words.begin(), words.end());
-  core::append_redis_command(p->wire, views);
+void limit_caller::enqueue(std::shared_ptr<pending> p) {
   queue_.push_back(std::move(p));
   if (!running_) {
     running_ = true;
@@ -76,36 +50,65 @@ void limit_caller::send(std::vector<std::string> words) {
   wake_.cancel();
 }
 
+awaitable<std::optional<core::redis_reply>> limit_caller::call(
+    std::vector<std::string> words, milliseconds within,
+    std::function<void(const core::redis_reply&)> late) {
+  const auto now = steady::now();
+  if ((!conn_ && now < away_until_) || queue_.size() >= most_queued) {
+    co_return std::nullopt;
+  }
+  auto p = std::make_shared<pending>();
+  std::vector<std::string_view> views(words.begin(), words.end());
+  core::append_redis_command(p->wire, views);
+  p->signal = std::make_unique<asio::steady_timer>(executor_, now + within);
+  p->late = std::move(late);
+  enqueue(p);
+  auto [ec] = co_await p->signal->async_wait(use_nothrow);
+  (void)ec;
+  if (!p->done) {
+    p->signal.reset();  // given up: a reply that still comes goes to `late`
+    co_return std::nullopt;
+  }
+  p->late = nullptr;
+  co_return std::move(p->reply);
+}
+
+void limit_caller::send(std::vector<std::string> words) {
+  if (queue_.size() >= most_queued) {
+    return;
+  }
+  auto p = std::make_shared<pending>();
+  std::vector<std::string_view> views(words.begin(), words.end());
+  core::append_redis_command(p->wire, views);
+  enqueue(std::move(p));
+}
+
 awaitable<void> limit_caller::run() {
   for (;;) {
+    // Nothing to do: the loop ends (the next call starts it again), so that it holds no worker
+    // open through a drain.
     if (queue_.empty()) {
-      wake_.expires_at(steady::time_point::max());
-      auto [ec] = co_await wake_.async_wait(use_nothrow);
-      (void)ec;
-      continue;
+      running_ = false;
+      co_return;
     }
-    std::vector<std::shared_ptr<pending>> batch;
-    const auto now = steady::now();
-    while (!queue_.empty() && batch.size() < most_per_pipeline) {
-      auto p = std::move(queue_.front());
-      queue_.pop_front();
-      // A take whose request stopped waiting is not sent: it would count what nobody uses.
-      if (!p->signal || p->signal->expiry() > now) {
-        batch.push_back(std::move(p));
-      }
-    }
-    if (batch.empty()) {
-      continue;
-    }
-    const auto fail_all = [&batch] {
-      for (auto& p : batch) {
-        if (p->signal) {
-          p->signal->cancel();
-        }
-      }
-    };
     if (!conn_ || !conn_->usable()) {
       conn_.reset();
+      if (steady::now() < away_until_) {
+        // Away: the calls waiting give up, the sends wait for the next try.
+        for (auto& p : queue_) {
+          if (p->signal) {
+            p->signal->cancel();
+          }
+        }
+        std::erase_if(queue_, [](const auto& p) { return p->signal || p->late; });
+        if (queue_.empty()) {
+          continue;
+        }
+        wake_.expires_at(away_until_);
+        auto [ec] = co_await wake_.async_wait(use_nothrow);
+        (void)ec;
+        continue;
+      }
       std::optional<redis_endpoint> at = store_.primary();
       std::string why;
       if (at) {
@@ -113,10 +116,30 @@ awaitable<void> limit_caller::run() {
             co_await redis_connection::open(std::move(*at), steady::now() + connect_within, why);
       }
       if (!conn_) {
-        away_until_ = steady::now() + away_for;
-        fail_all();
+        // No primary known yet (the journal's writer finds it: at start, after a failover) is
+        // looked at again soon; a primary that did not answer, after a while.
+        away_until_ = steady::now() + (at ? away_for : no_primary_for);
+        // A send waits for at most three connects: Redis away longer, it is dropped (and the
+        // loop ends, holding no drain up).
+        std::erase_if(queue_,
+                      [](const auto& p) { return !p->signal && !p->late && ++p->tries >= 3; });
         continue;
       }
+    }
+    // What is sent now: calls still waited for (one that was given up would count what nobody
+    // uses) and sends, at most a pipeline's worth.
+    std::vector<std::shared_ptr<pending>> batch;
+    const auto now = steady::now();
+    while (!queue_.empty() && batch.size() < most_per_pipeline) {
+      auto p = std::move(queue_.front());
+      queue_.pop_front();
+      const bool given_up = p->late && !p->signal;
+      if (!given_up && (!p->signal || p->signal->expiry() > now)) {
+        batch.push_back(std::move(p));
+      }
+    }
+    if (batch.empty()) {
+      continue;
     }
     std::string wire;
     for (const auto& p : batch) {
@@ -126,15 +149,37 @@ awaitable<void> limit_caller::run() {
         co_await conn_->exec(std::move(wire), batch.size(), steady::now() + take_within);
     if (!replies) {
       conn_.reset();
-      fail_all();
+      // Calls give up; a send is tried again (at most three times: a give-back or a settlement
+      // lost would leave the shared count wrong for up to a minute).
+      for (auto it = batch.rbegin(); it != batch.rend(); ++it) {
+        auto& p = *it;
+        if (p->signal) {
+          p->signal->cancel();
+        } else if (!p->late && ++p->tries < 3 && queue_.size() < most_queued) {
+          queue_.push_front(std::move(p));
+        }
+      }
       continue;
     }
+    bool demoted = false;
     for (std::size_t i = 0; i < batch.size(); ++i) {
-      batch[i]->reply = std::move((*replies)[i]);
-      batch[i]->done = true;
-      if (batch[i]->signal) {
-        batch[i]->signal->cancel();
+      auto& reply = (*replies)[i];
+      // A primary that became a replica (a failover that kept connections): find the new one.
+      if (reply.is_error() &&
+          (reply.text.starts_with("READONLY") || reply.text.starts_with("MASTERDOWN"))) {
+        demoted = true;
       }
+      auto& p = batch[i];
+      if (p->signal) {
+        p->reply = std::move(reply);
+        p->done = true;
+        p->signal->cancel();
+      } else if (p->late) {
+        p->late(reply);
+      }
+    }
+    if (demoted) {
+      conn_.reset();
     }
   }
 }
@@ -214,7 +259,22 @@ awaitable<std::optional<core::access_refusal>> shared_limits::admit(limit_caller
     give_back(caller, key->id, *stale);
   }
   std::vector<std::string> words = core::limit_take_command(keys, take);
-  std::optional<core::redis_reply> reply = co_await caller.call(std::move(words), take_within);
+  // A grant that comes after this request stopped waiting goes back at once.
+  auto late = [&caller, keys, take](const core::redis_reply& r) {
+    const auto g = core::parse_limit_grant(r, take);
+    if (g && g->admitted) {
+      if (g->requests > 0) {
+        caller.send(core::limit_settle_command(keys.requests, g->second,
+                                               -static_cast<std::int64_t>(g->requests)));
+      }
+      if (g->tokens > 0) {
+        caller.send(core::limit_settle_command(keys.tokens, g->second,
+                                               -static_cast<std::int64_t>(g->tokens)));
+      }
+    }
+  };
+  std::optional<core::redis_reply> reply =
+      co_await caller.call(std::move(words), take_within, std::move(late));
   const auto grant = reply ? core::parse_limit_grant(*reply, take) : std::nullopt;
   if (!grant) {
     store_away_.fetch_add(1, std::memory_order_relaxed);
@@ -256,7 +316,21 @@ awaitable<std::optional<core::access_refusal>> shared_limits::admit(limit_caller
 std::optional<core::access_refusal> shared_limits::fallback(core::access_ticket& ticket,
                                                             steady::time_point now) {
   const core::client_key& key = *ticket.key();
-  switch (mode_) {
+  auto mode = mode_;
+  switch (key.when_store_away) {
+    case core::limits_store_away::as_configured:
+      break;
+    case core::limits_store_away::open:
+      mode = core::shared_limits_mode::open;
+      break;
+    case core::limits_store_away::closed:
+      mode = core::shared_limits_mode::closed;
+      break;
+    case core::limits_store_away::local_share:
+      mode = core::shared_limits_mode::local_share;
+      break;
+  }
+  switch (mode) {
     case core::shared_limits_mode::off:
     case core::shared_limits_mode::open:
       return std::nullopt;
@@ -336,8 +410,22 @@ awaitable<void> shared_limits::keep(limit_caller& caller, const std::atomic<bool
       give_back(caller, id, a);
     }
     if (!co_await sleep_for(beat_every)) {
-      co_return;
+      break;
     }
+  }
+  // Stopping: all allowance still held goes back.
+  std::vector<std::pair<std::string, allowance>> held;
+  {
+    std::lock_guard lock(mutex_);
+    for (const auto& [id, a] : allowances_) {
+      if (a.requests > 0 || a.tokens > 0) {
+        held.emplace_back(id, a);
+      }
+    }
+    allowances_.clear();
+  }
+  for (const auto& [id, a] : held) {
+    give_back(caller, id, a);
   }
 }
 

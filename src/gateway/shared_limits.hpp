@@ -10,7 +10,8 @@
 // limit). Allowance not used within a second is given back, as is a token reservation's unused
 // part once the answer's usage is known.
 //
-// Redis away, slow (100 ms) or answering nonsense: `auth.shared_limits` says what happens: "open"
+// Redis away, slow (100 ms) or answering nonsense: `auth.shared_limits` (or the key's own
+// `when_limits_store_away`) says what happens: "open"
 // admits (each replica still within the whole limit), "closed" refuses (503
 // rate_limit_store_unavailable), "local-share" admits while this replica's own last minute holds
 // at most its share, the limit divided by the replicas alive (each says so every second in Redis;
@@ -23,6 +24,7 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -48,14 +50,17 @@ class journal_store;
 class limit_caller {
  public:
   limit_caller(net::asio::any_io_executor executor, journal_store& store);
-  // The reply to `words` within `within`; nullopt when Redis is away, slow or broke off.
-  net::awaitable<std::optional<core::redis_reply>> call(std::vector<std::string> words,
-                                                        std::chrono::milliseconds within);
+  // The reply to `words` within `within`; nullopt when Redis is away, slow or broke off. A reply
+  // that comes after the caller stopped waiting goes to `late` (a grant given back).
+  net::awaitable<std::optional<core::redis_reply>> call(
+      std::vector<std::string> words, std::chrono::milliseconds within,
+      std::function<void(const core::redis_reply&)> late = {});
   // The same, nobody waiting for the answer (a give-back, a settlement).
   void send(std::vector<std::string> words);
 
  private:
   struct pending;
+  void enqueue(std::shared_ptr<pending> p);
   net::awaitable<void> run();
 
   net::asio::any_io_executor executor_;

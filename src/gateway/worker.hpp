@@ -103,6 +103,9 @@ struct shared_state {
   unsigned workers = 1;
   std::unique_ptr<sla_shard[]> sla;                 // one per worker
   std::atomic<std::uint64_t> resumes{0};            // streams resumed, for the incidents
+  // Set when the drain ran out of time: the clients' relays of journaled streams end them with an
+  // explicit, resumable break (gateway_draining) before the connections are closed.
+  std::atomic<bool> cutting{false};
   std::atomic<std::shared_ptr<const dashboard_report>> dashboard;  // by the monitor, every second
   // The client keys in effect (auth mode keys); null when the gateway is open.
   std::atomic<std::shared_ptr<const core::key_registry>> keys;

@@ -184,12 +184,13 @@ export function fleetProblems(objects) {
         out.push(`${d}: volumeMount ${m.name} names no volume`);
       } else if (v.configMap && !find("ConfigMap", v.configMap.name)) {
         out.push(`${d}: volume ${m.name} names no rendered ConfigMap (${v.configMap.name})`);
-      } else if (v.secret && !find("Secret", v.secret.secretName)) {
+      } else if (v.secret && !v.secret.optional && !find("Secret", v.secret.secretName)) {
         out.push(`${d}: volume ${m.name} names no rendered Secret (${v.secret.secretName})`);
       }
     }
     const configArg = container?.args?.[container.args.indexOf("--config") + 1] ?? "";
-    for (const file of [configArg, toml.auth?.keys_file, toml.journal?.store_password_file]) {
+    for (const file of [configArg, toml.auth?.keys_file, toml.journal?.store_password_file,
+      toml.tls?.cert_file, toml.tls?.key_file]) {
       if (file && !mounts.some((m) => file.startsWith(`${m.mountPath}/`))) {
         out.push(`${d}: ${file} is in no mounted volume`);
       }

@@ -116,6 +116,18 @@ test("the gateway accepts its config as mounted, with the keys Secret beside it"
     const args = gatewayContainer(rendered).args.map((a) => a.replace(/^\/etc\/nines\//, `${dir}/`));
     const r = spawnSync(nines, [...args, "--check"], { encoding: "utf8", timeout: 30000 });
     assert.equal(r.status, 0, r.stdout + r.stderr);
+    // With TLS on (the commented [tls] lines, a certificate where the Secret is mounted).
+    mkdirSync(mount("/etc/nines/tls"), { recursive: true });
+    execFileSync("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+      "-subj", "/CN=nines-gateway", "-keyout", mount("/etc/nines/tls/tls.key"),
+      "-out", mount("/etc/nines/tls/tls.crt")], { stdio: "ignore", timeout: 30000 });
+    const withTls = config.replace(/^# \[tls\]\n# (cert_file.*)\n# (key_file.*)$/m, "[tls]\n$1\n$2");
+    assert.notEqual(withTls, config, "gateway.toml has the [tls] lines to uncomment");
+    writeFileSync(mount("/etc/nines/config/gateway.toml"), withTls.replaceAll("/etc/nines/", `${dir}/`));
+    const tls = spawnSync(nines, [...args, "--check"], { encoding: "utf8", timeout: 30000 });
+    assert.equal(tls.status, 0, tls.stdout + tls.stderr);
+    assert.ok(fleetProblems(rendered.map((o) => o.kind === "ConfigMap" && o.data?.["gateway.toml"]
+      ? { ...o, data: { "gateway.toml": withTls } } : o)).length === 0, "the certificate files are mounted");
     // The same config with a key the gateway cannot read is refused: --check reads the files.
     writeFileSync(mount("/etc/nines/keys/keys.toml"), "[[keys]]\nid = \"a\"\n");
     const bad = spawnSync(nines, [...args, "--check"], { encoding: "utf8", timeout: 30000 });

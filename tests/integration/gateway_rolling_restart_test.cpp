@@ -1,10 +1,11 @@
 // A rolling restart of three gateway replicas sharing the journal on Redis, under 100 clients that
 // stream back to back, each through a load balancer of its own (the replicas it may use now). Each
 // replica in turn leaves the balancer, gets SIGTERM, drains for a short while (300 ms: streams
-// still running are cut) and is replaced by a new process. A client whose stream was cut
-// reconnects with Last-Event-ID to a replica in the balancer, which takes the stream over (the
-// drained replica gave its leases up when it stopped) and continues it. No stream may fail: every
-// one ends with [DONE] and the exact answer, whatever replicas it crossed.
+// still running are then ended with the explicit, resumable gateway_draining break, never
+// truncated) and is replaced by a new process. A client whose stream was cut reconnects with
+// Last-Event-ID to a replica in the balancer, which takes the stream over (the drained replica
+// gave its leases up when it stopped) and continues it. No stream may fail: every one ends with
+// [DONE] and the exact answer, whatever replicas it crossed.
 
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -78,6 +79,7 @@ TEST(rolling_restart, three_replicas_restarted_in_turn_under_100_streams_fail_no
   std::atomic<int> started{0};
   std::atomic<int> whole{0};
   std::atomic<int> reconnects{0};
+  std::atomic<int> explicit_breaks{0};
   std::mutex failures_mutex;
   std::vector<std::string> failures;
   std::vector<std::thread> threads;
@@ -104,10 +106,22 @@ TEST(rolling_restart, three_replicas_restarted_in_turn_under_100_streams_fail_no
           if (r.status != 200) {
             continue;  // a replica that was leaving: the next choice
           }
-          // Whole events only: a cut may end inside one, which the reconnect sends again.
-          const auto cut = r.body.rfind("\n\n");
+          // A stream the drain cut ends with the explicit, resumable break: never truncated.
+          if (r.body.find("data: [DONE]") == std::string::npos) {
+            if (r.complete && r.body.find("\"gateway_draining\"") != std::string::npos) {
+              ++explicit_breaks;
+            } else {
+              std::lock_guard lock(failures_mutex);
+              failures.push_back(id + " cut without the explicit break: " +
+                                 r.body.substr(r.body.size() > 300 ? r.body.size() - 300 : 0));
+            }
+          }
+          // Whole events only, and not the break itself.
+          const auto brk = r.body.find("data: {\"error\"");
+          const auto kept = brk == std::string::npos ? r.body : r.body.substr(0, brk);
+          const auto cut = kept.rfind("\n\n");
           const auto events_part =
-              cut == std::string::npos ? std::string() : r.body.substr(0, cut + 2);
+              cut == std::string::npos ? std::string() : kept.substr(0, cut + 2);
           got += events_part;
           if (const auto id_now = last_id(events_part)) {
             last = id_now;
@@ -149,7 +163,9 @@ TEST(rolling_restart, three_replicas_restarted_in_turn_under_100_streams_fail_no
   for (const auto& f : failures) {
     ADD_FAILURE() << f;
   }
-  // The restarts did cut streams, and their clients went on elsewhere.
+  // The restarts did cut streams, each with the explicit break, and their clients went on
+  // elsewhere.
+  EXPECT_GT(explicit_breaks.load(), 0);
   EXPECT_GT(reconnects.load(), 0);
 }
 

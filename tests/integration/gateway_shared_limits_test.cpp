@@ -117,7 +117,13 @@ TEST(shared_limits, a_key_offered_three_times_its_limit_across_three_replicas_ge
 TEST(shared_limits, with_redis_gone_each_mode_does_what_it_says) {
   auto redis = start_redis("127.78.35.2");
   auto mock = start_mock({});
+  // Two keys: "agents" follows each replica's mode, "strict" is closed wherever it goes.
   const auto keys = keys_file(30);
+  const std::string strict_secret = "nk-shared-limits-strict";
+  std::ofstream(keys, std::ios::app)
+      << "[[keys]]\nid = \"strict\"\nhash = \""
+      << core::format_secret_digest(core::sha256_of(strict_secret))
+      << "\"\nmodels = [\"*\"]\nrequests_per_minute = 30\nwhen_limits_store_away = \"closed\"\n";
   auto share = start_gateway(replica_toml(keys, "local-share", mock.url(), "127.78.35.2"),
                              {"--access-log", "off"});
   auto closed = start_gateway(replica_toml(keys, "closed", mock.url(), "127.78.35.2"),
@@ -164,6 +170,11 @@ TEST(shared_limits, with_redis_gone_each_mode_does_what_it_says) {
   send(open, 30, statuses, codes);
   EXPECT_EQ(statuses[200], 29);
   EXPECT_EQ(statuses[429], 1);
+  // A key that says closed is closed on the open replica too.
+  const auto strict = http_call(open.port, "POST", "/v1/chat/completions", chat_body("s", false),
+                                {{"Authorization", "Bearer " + strict_secret}});
+  EXPECT_EQ(strict.status, 503U);
+  EXPECT_EQ(error_code_of(strict), "rate_limit_store_unavailable");
   EXPECT_GT(metric_value(open.admin_port,
                          R"(nines_shared_limit_decisions_total{by="store_away",outcome="any"})"),
             0U);
@@ -201,6 +212,24 @@ TEST(shared_limits, token_reservations_are_settled_across_replicas_from_usage) {
   const auto r = http_call(a.port, "POST", "/v1/chat/completions", big, auth);
   EXPECT_EQ(r.status, 429U);
   EXPECT_NE(r.body.find("tokens per minute"), std::string::npos) << r.body;
+}
+
+// The shared limits hold no worker open: an idle replica that had used them stops at SIGTERM as
+// soon as it has nothing in flight, not when its drain timeout runs out.
+TEST(shared_limits, a_replica_that_used_them_drains_without_waiting_out_its_timeout) {
+  auto redis = start_redis("127.78.35.4");
+  auto mock = start_mock({});
+  auto gw = start_gateway_with("drain_timeout_ms = 60000\n",
+                               replica_toml(keys_file(600), "closed", mock.url(), "127.78.35.4"),
+                               {"--access-log", "off"});
+  ASSERT_TRUE(eventually([&] { return metric_value(gw.admin_port, "nines_live_replicas") == 1; }));
+  EXPECT_EQ(
+      http_call(gw.port, "POST", "/v1/chat/completions", chat_body("one", false), auth).status,
+      200U);
+  gw.proc->signal(SIGTERM);
+  EXPECT_EQ(gw.proc->wait_exit(), 0);
+  EXPECT_EQ(gw.proc->output().find("drain timeout reached"), std::string::npos)
+      << gw.proc->output();
 }
 
 TEST(shared_limits, a_config_without_the_store_is_refused_with_its_place) {

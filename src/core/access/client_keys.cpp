@@ -85,9 +85,10 @@ struct keys_reader : toml_reader {
   }
 
   void read_key(const toml::table& t, const std::string& p, client_key& k) {
-    unknown_keys(t, p, {"id", "hash", "models", "requests_per_minute", "tokens_per_minute",
-                        "max_concurrent", "allow_hedge", "allow_journal", "expires",
-                        "previous_hash", "previous_expires"});
+    unknown_keys(t, p,
+                 {"id", "hash", "models", "requests_per_minute", "tokens_per_minute",
+                  "max_concurrent", "allow_hedge", "allow_journal", "expires", "previous_hash",
+                  "previous_expires", "when_limits_store_away"});
     string(t, p, "id", k.id);
     if (t.get("id") == nullptr) {
       problem(p + "id", &t, "is required");
@@ -120,6 +121,19 @@ struct keys_reader : toml_reader {
     integer(t, p, "max_concurrent", k.max_concurrent, 0, 1000000);
     boolean(t, p, "allow_hedge", k.allow_hedge);
     boolean(t, p, "allow_journal", k.allow_journal);
+    if (const toml::node* node = t.get("when_limits_store_away")) {
+      const auto v = node->value_exact<std::string>();
+      if (v == "open") {
+        k.when_store_away = limits_store_away::open;
+      } else if (v == "closed") {
+        k.when_store_away = limits_store_away::closed;
+      } else if (v == "local-share") {
+        k.when_store_away = limits_store_away::local_share;
+      } else {
+        problem(p + "when_limits_store_away", node,
+                "must be \"open\", \"closed\" or \"local-share\"");
+      }
+    }
   }
 };
 

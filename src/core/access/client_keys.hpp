@@ -24,6 +24,9 @@ namespace nines::core {
 
 using wall_time = std::chrono::system_clock::time_point;
 
+// What a key's shared limits do while their Redis is away (auth.shared_limits; docs/config.md).
+enum class limits_store_away : std::uint8_t { as_configured, open, closed, local_share };
+
 struct client_key {
   std::string id;  // stable, shown in logs and metrics (never the secret)
   secret_digest hash{};
@@ -36,6 +39,7 @@ struct client_key {
   unsigned max_concurrent = 0;            // requests in flight; 0: no limit
   bool allow_hedge = false;               // may ask for hedging with x-nines-hedge
   bool allow_journal = false;             // may journal with Idempotency-Key etc.
+  limits_store_away when_store_away = limits_store_away::as_configured;
 };
 
 class client_keys {

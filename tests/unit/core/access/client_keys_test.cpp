@@ -73,6 +73,20 @@ TEST(client_keys, every_problem_of_a_keys_file_is_listed_with_its_place) {
   }
 }
 
+TEST(client_keys, a_key_may_say_what_its_shared_limits_do_while_redis_is_away) {
+  const auto keys = parse_ok("[[keys]]\nid = \"a\"\nhash = \"" + digest_of("a") +
+                             "\"\nwhen_limits_store_away = \"closed\"\n[[keys]]\nid = \"b\"\n"
+                             "hash = \"" +
+                             digest_of("b") + "\"\n");
+  EXPECT_EQ(keys.find("Bearer a", t2026).key->when_store_away, limits_store_away::closed);
+  EXPECT_EQ(keys.find("Bearer b", t2026).key->when_store_away, limits_store_away::as_configured);
+  const auto bad = parse_client_keys("[[keys]]\nid = \"a\"\nhash = \"" + digest_of("a") +
+                                         "\"\nwhen_limits_store_away = \"shared\"\n",
+                                     "keys.toml");
+  ASSERT_EQ(bad.problems.size(), 1U);
+  EXPECT_EQ(bad.problems[0].key, "keys[0].when_limits_store_away");
+}
+
 TEST(client_keys, duplicate_ids_and_secrets_are_refused) {
   const auto h = digest_of("same");
   const auto r = parse_client_keys("[[keys]]\nid = \"a\"\nhash = \"" + h + "\"\n[[keys]]\nid = \"a\"\n"
