@@ -3,6 +3,8 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/write.hpp>
 
+#include "net/endpoints_of.hpp"
+
 namespace nines::net {
 
 using core::redis_reply;
@@ -32,22 +34,10 @@ awaitable<std::unique_ptr<redis_connection>> redis_connection::open(
   tcp::socket socket(executor);
   error_code ec;
   const std::string where = to.host + ":" + std::to_string(to.port);
-  std::vector<tcp::endpoint> endpoints;
-  if (const auto address = asio::ip::make_address(to.host, ec); !ec) {
-    endpoints.emplace_back(address, to.port);
-  } else {
-    // A name (a Kubernetes Service, say): every address it has, each tried in turn.
-    tcp::resolver resolver(executor);
-    auto [rec, results] =
-        co_await resolver.async_resolve(to.host, std::to_string(to.port), use_nothrow);
-    for (const auto& r : results) {
-      endpoints.push_back(r.endpoint());
-    }
-    if (rec || endpoints.empty()) {
-      why = "Redis at " + where + ": the name does not resolve" +
-            (rec ? " (" + rec.message() + ")" : std::string());
-      co_return nullptr;
-    }
+  std::vector<tcp::endpoint> endpoints = co_await endpoints_of(to.host, to.port, ec);
+  if (ec) {
+    why = "Redis at " + where + ": the name does not resolve (" + ec.message() + ")";
+    co_return nullptr;
   }
   for (const auto& endpoint : endpoints) {
     error_code ignored;

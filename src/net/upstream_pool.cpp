@@ -1,22 +1,23 @@
 #include "net/upstream_pool.hpp"
 
+#include <linux/sockios.h>
+#include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+
 #include <algorithm>
-#include <ctime>
 #include <boost/asio/ssl/error.hpp>
 #include <boost/asio/ssl/host_name_verification.hpp>
 #include <boost/asio/this_coro.hpp>
-#include <openssl/err.h>
-#include <openssl/ssl.h>
-
-#include "net/tls_diagnosis.hpp"
-#include <linux/sockios.h>
-#include <netinet/tcp.h>
-#include <sys/ioctl.h>
-#include <sys/socket.h>
 #include <cerrno>
+#include <ctime>
 #include <type_traits>
 
+#include "net/endpoints_of.hpp"
 #include "net/spawn.hpp"
+#include "net/tls_diagnosis.hpp"
 
 namespace nines::net {
 
@@ -289,21 +290,7 @@ awaitable<connect_outcome> upstream_pool::connect(std::chrono::milliseconds time
   tcp::socket socket(executor);
   const auto until = steady::now() + timeout;
   error_code ec;
-  std::vector<tcp::endpoint> endpoints;
-  if (const auto address = asio::ip::make_address(target_.host, ec); !ec) {
-    endpoints.emplace_back(address, target_.port);
-  } else {
-    tcp::resolver resolver(executor);
-    auto [rec, results] =
-        co_await resolver.async_resolve(target_.host, std::to_string(target_.port), use_nothrow);
-    ec = rec;
-    for (const auto& r : results) {
-      endpoints.push_back(r.endpoint());
-    }
-    if (!ec && endpoints.empty()) {
-      ec = asio::error::host_not_found;
-    }
-  }
+  std::vector<tcp::endpoint> endpoints = co_await endpoints_of(target_.host, target_.port, ec);
   if (cancel != nullptr) {
     cancel->connecting = &socket;
   }
