@@ -770,6 +770,9 @@ int run_gateway(const core::config& cfg, const std::string& config_path) {
     shared->credentials->stop();
   });
   control_thread.join();
+  // The coroutines a drain cut (and generations still running) go before the worker states they
+  // refer to.
+  group.close_workers();
   states.clear();  // flushes the access log buffers
   spdlog::info("nines {} stopped", names.role);
   return 0;

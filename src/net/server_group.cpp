@@ -37,8 +37,20 @@ struct server_group::shared_counts {
   std::atomic<std::uint64_t> tls_unwarned{0};
 };
 
+namespace {
+
+// An event loop whose services can be shut down before it is destroyed: its pending handlers and
+// coroutines are destroyed then, while what they refer to still lives, and I/O objects owned
+// elsewhere may still be destroyed afterwards (they find their service shut down, as Asio means).
+struct closable_context : asio::io_context {
+  using asio::io_context::io_context;
+  void close() { shutdown(); }
+};
+
+}  // namespace
+
 struct server_group::worker {
-  asio::io_context context{1};
+  closable_context context{1};
   std::vector<std::unique_ptr<tcp::acceptor>> acceptors;  // one per listener
   idle_connections idle;
   unsigned open = 0;      // this worker's client connections
@@ -301,6 +313,12 @@ void server_group::begin_drain() {
       }
       wk.idle.begin_drain();
     });
+  }
+}
+
+void server_group::close_workers() {
+  for (auto& w : workers_) {
+    w->context.close();
   }
 }
 

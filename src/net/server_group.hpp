@@ -69,6 +69,11 @@ class server_group {
 
   void begin_drain();
   void stop();
+  // After run() returned, and before what their handlers reference goes (the workers' state):
+  // destroys every handler and coroutine the event loops still hold (requests a drain cut,
+  // journaled generations that outlive their clients). The loops run nothing afterwards; I/O
+  // objects bound to them may still be destroyed.
+  void close_workers();
 
   // Counts for metrics, readable from any thread.
   struct counts {
