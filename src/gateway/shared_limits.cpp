@@ -24,6 +24,14 @@ constexpr std::uint64_t alive_ms = 5000;  // a replica silent this long is not c
 constexpr std::size_t most_queued = 4096;
 constexpr std::size_t most_per_pipeline = 64;
 
+// A token reservation's settlement, sent to the shared count it was taken from (in `second`).
+std::function<void(std::int64_t)> settle_in_redis(limit_caller& caller, const std::string& key_id,
+                                                  std::int64_t second) {
+  return [&caller, tokens = core::redis_limit_keys_for(key_id).tokens, second](std::int64_t delta) {
+    caller.send(core::limit_settle_command(tokens, second, delta));
+  };
+}
+
 }  // namespace
 
 struct limit_caller::pending {
@@ -233,15 +241,14 @@ awaitable<std::optional<core::access_refusal>> shared_limits::admit(limit_caller
       const auto second = a.second;
       from_allowance_.fetch_add(1, std::memory_order_relaxed);
       if (take.tokens > 0) {
-        const auto keys = core::redis_limit_keys_for(key->id);
-        ticket.also_settle([&caller, tokens = keys.tokens, second](std::int64_t delta) {
-          caller.send(core::limit_settle_command(tokens, second, delta));
-        });
+        ticket.also_settle(settle_in_redis(caller, key->id, second));
       }
       co_return std::nullopt;
     }
     // Busy here (the last grant within a second): ask for more ahead, twice as much each time.
-    a.extra = fresh ? std::clamp<std::uint64_t>(a.extra * 2, 1, key->requests_per_minute / 50) : 0;
+    const std::uint64_t most_extra = key->requests_per_minute / 50;
+    a.extra = fresh ? std::min<std::uint64_t>(std::max<std::uint64_t>(a.extra * 2, 1), most_extra)
+                    : 0;
     take.extra_requests = take.requests > 0 ? a.extra : 0;
     take.extra_tokens =
         take.tokens > 0 ? std::min(a.extra * take.tokens, key->tokens_per_minute / 50) : 0;
@@ -260,17 +267,9 @@ awaitable<std::optional<core::access_refusal>> shared_limits::admit(limit_caller
   }
   std::vector<std::string> words = core::limit_take_command(keys, take);
   // A grant that comes after this request stopped waiting goes back at once.
-  auto late = [&caller, keys, take](const core::redis_reply& r) {
-    const auto g = core::parse_limit_grant(r, take);
-    if (g && g->admitted) {
-      if (g->requests > 0) {
-        caller.send(core::limit_settle_command(keys.requests, g->second,
-                                               -static_cast<std::int64_t>(g->requests)));
-      }
-      if (g->tokens > 0) {
-        caller.send(core::limit_settle_command(keys.tokens, g->second,
-                                               -static_cast<std::int64_t>(g->tokens)));
-      }
+  auto late = [this, &caller, id = key->id, take](const core::redis_reply& r) {
+    if (const auto g = core::parse_limit_grant(r, take); g && g->admitted) {
+      give_back(caller, id, allowance{g->requests, g->tokens, g->second});
     }
   };
   std::optional<core::redis_reply> reply =
@@ -306,9 +305,7 @@ awaitable<std::optional<core::access_refusal>> shared_limits::admit(limit_caller
     give_back(caller, key->id, *stale);
   }
   if (take.tokens > 0) {
-    ticket.also_settle([&caller, tokens = keys.tokens, second = grant->second](std::int64_t delta) {
-      caller.send(core::limit_settle_command(tokens, second, delta));
-    });
+    ticket.also_settle(settle_in_redis(caller, key->id, grant->second));
   }
   co_return std::nullopt;
 }
